@@ -15,5 +15,5 @@ pub mod webhooks;
 
 pub use faults::{CallFault, DeliveryFault, FaultSwitch, Faults};
 pub use request_log::{LoggedRequest, RequestLog, RequestLogSummary};
-pub use server::{bind, serve};
+pub use server::{RunningSim, Seed, bind, serve};
 pub use webhooks::{Delivery, DeliveryRecord, Dispatcher, RetryPolicy};
