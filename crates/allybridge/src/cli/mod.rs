@@ -1,0 +1,47 @@
+//! The command line: verbs, their flags, and dispatch to each verb's module.
+
+mod sim;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps a HighLevel sub-account and an AccessAlly site in sync.
+#[derive(Debug, Parser)]
+#[command(name = "allybridge", version, about)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). Logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the simulators of both systems (the sandbox), until interrupted.
+    Sim(sim::SimArgs),
+    /// The whole product on embedded defaults. For now: starts the simulators with demo data.
+    Demo(sim::DemoArgs),
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ALLYBRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Sim(args) => sim::run(args).await,
+        Command::Demo(args) => sim::demo(args).await,
+    }
+}

@@ -1,0 +1,183 @@
+//! The simulated HighLevel data: companies, locations and, per location, the
+//! coupons, products, prices, orders, transactions, contacts, notes and
+//! invoices, each kept as the JSON object the API returns. Changes queue the
+//! webhook events HighLevel would fire; the server sends them once the
+//! change is committed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value, json};
+
+/// An ISO-8601 UTC timestamp with milliseconds, as HighLevel writes them.
+pub fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Records of one kind, in creation order, by id.
+#[derive(Debug, Default, Clone)]
+pub struct Table {
+    order: Vec<String>,
+    rows: HashMap<String, Value>,
+}
+
+impl Table {
+    pub fn insert(&mut self, id: String, row: Value) {
+        if self.rows.insert(id.clone(), row).is_none() {
+            self.order.push(id);
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Value> {
+        self.rows.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
+        self.rows.get_mut(id)
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<Value> {
+        let row = self.rows.remove(id)?;
+        self.order.retain(|x| x != id);
+        Some(row)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Value> {
+        self.order.iter().filter_map(|id| self.rows.get(id))
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn to_json(&self) -> Value {
+        Value::Array(self.iter().cloned().collect())
+    }
+}
+
+/// One sub-account and everything in it.
+#[derive(Debug, Default, Clone)]
+pub struct Location {
+    pub id: String,
+    pub name: String,
+    pub coupons: Table,
+    pub products: Table,
+    pub prices: Table,
+    pub orders: Table,
+    pub transactions: Table,
+    pub contacts: Table,
+    pub notes: Table,
+    pub invoices: Table,
+    pub next_invoice_number: u64,
+}
+
+impl Location {
+    pub fn new(id: String, name: String) -> Self {
+        Self {
+            id,
+            name,
+            next_invoice_number: 1001,
+            ..Self::default()
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "coupons": self.coupons.to_json(),
+            "products": self.products.to_json(),
+            "prices": self.prices.to_json(),
+            "orders": self.orders.to_json(),
+            "transactions": self.transactions.to_json(),
+            "contacts": self.contacts.to_json(),
+            "notes": self.notes.to_json(),
+            "invoices": self.invoices.to_json(),
+        })
+    }
+
+    /// Finds a contact by e-mail, case-insensitively.
+    pub fn contact_by_email(&self, email: &str) -> Option<&Value> {
+        let wanted = email.to_lowercase();
+        self.contacts
+            .iter()
+            .find(|c| c.get("emailLowerCase").and_then(Value::as_str) == Some(wanted.as_str()))
+    }
+}
+
+/// A webhook event waiting to be sent once its change is committed.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The event name (`ProductCreate`, …).
+    pub name: &'static str,
+    pub location_id: String,
+    /// The payload without `webhookId` and `timestamp`, which delivery adds.
+    pub payload: Map<String, Value>,
+}
+
+/// Everything the simulator knows.
+#[derive(Debug, Default, Clone)]
+pub struct World {
+    pub company_id: String,
+    pub locations: BTreeMap<String, Location>,
+    pub events: Vec<Event>,
+}
+
+impl World {
+    pub fn location(&self, id: &str) -> Option<&Location> {
+        self.locations.get(id)
+    }
+
+    pub fn location_mut(&mut self, id: &str) -> Option<&mut Location> {
+        self.locations.get_mut(id)
+    }
+
+    /// Queues an event. `payload` must be a JSON object.
+    pub fn emit(&mut self, name: &'static str, location_id: &str, payload: Value) {
+        let payload = match payload {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        self.events.push(Event {
+            name,
+            location_id: location_id.to_string(),
+            payload,
+        });
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "companyId": self.company_id,
+            "locations": self.locations.values().map(Location::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Sets `key` on a JSON object (no-op on anything else).
+pub fn set(row: &mut Value, key: &str, value: Value) {
+    if let Value::Object(map) = row {
+        map.insert(key.to_string(), value);
+    }
+}
+
+/// Reads a string field.
+pub fn str_of<'a>(row: &'a Value, key: &str) -> &'a str {
+    row.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Reads a number field.
+pub fn num_of(row: &Value, key: &str) -> f64 {
+    row.get(key).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+/// Rounds a currency amount to cents, as HighLevel shows amounts.
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
