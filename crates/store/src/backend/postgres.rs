@@ -1,0 +1,185 @@
+//! The PostgreSQL backend, for several allybridge processes sharing one
+//! database. It owns the pool, the claim statement (`FOR UPDATE SKIP
+//! LOCKED`, committed before the caller makes any HTTP call), advisory locks
+//! for single-flight token refresh, and `LISTEN/NOTIFY` wake-ups. It must
+//! not hold a row lock across a caller's network call; the only lock held
+//! that long is the transaction-scoped advisory lock of a token refresh.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::redact_url;
+use super::shared::*;
+use crate::StoreError;
+use crate::types::*;
+
+/// Channel on which enqueues announce new work.
+pub(crate) const JOBS_CHANNEL: &str = "allybridge_jobs";
+
+pub(crate) struct PgBackend {
+    pool: PgPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl PgBackend {
+    pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            url: redact_url(url),
+            source,
+        };
+        let options: PgConnectOptions = url.parse().map_err(open_error)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        MIGRATOR.run(&pool).await?;
+        Ok(PgBackend { pool })
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a write transaction"))
+    }
+
+    /// Tells listening processes that jobs are ready; delivered on commit.
+    async fn announce_jobs(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(JOBS_CHANNEL)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::db("announcing new jobs"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn claim_jobs(
+        &self,
+        owner: &str,
+        scope: &ClaimScope,
+        limit: i64,
+        lease_expires_at: i64,
+        now: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        let (any_location, locations) = match scope {
+            ClaimScope::Any => (true, Vec::new()),
+            ClaimScope::Locations(locations) => (false, locations.clone()),
+        };
+        let returning = JOB_COLUMNS
+            .split(", ")
+            .map(|column| format!("jobs.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "WITH next AS ( \
+               SELECT id FROM jobs \
+               WHERE ((state = 'pending' AND run_at <= $3) \
+                      OR (state = 'running' AND lease_expires_at <= $3)) \
+                 AND ($4 OR location IS NULL OR location = ANY($5)) \
+               ORDER BY priority, run_at, id LIMIT $6 \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
+               attempts = jobs.attempts + 1, updated_at = $3, \
+               last_error = CASE WHEN jobs.state = 'running' \
+                 THEN 'lease of ' || COALESCE(jobs.lease_owner, '?') || ' expired' \
+                 ELSE jobs.last_error END \
+             FROM next WHERE jobs.id = next.id \
+             RETURNING {returning}"
+        );
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(lease_expires_at)
+            .bind(now)
+            .bind(any_location)
+            .bind(locations)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::db("claiming jobs"))?;
+        let mut jobs = rows
+            .iter()
+            .map(Self::job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        // The claim commits here, before the caller does any work.
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing a job claim"))?;
+        jobs.sort_by_key(|job| (job.priority, job.run_at, job.id));
+        Ok(jobs)
+    }
+
+    /// Takes the cluster-wide advisory lock named `name`; it is released
+    /// when the returned transaction ends (commit, rollback or drop), so a
+    /// crashed or cancelled holder cannot keep it.
+    pub(crate) async fn refresh_lock(
+        &self,
+        name: &str,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let digest = Sha256::digest(format!("allybridge refresh lock\0{name}").as_bytes());
+        let mut key_bytes = [0u8; 8];
+        key_bytes.copy_from_slice(&digest[..8]);
+        let key = i64::from_be_bytes(key_bytes);
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a refresh lock"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("taking the token refresh lock"))?;
+        Ok(tx)
+    }
+
+    /// A listener for job announcements, or None when it cannot connect
+    /// (callers then fall back to polling).
+    pub(crate) async fn jobs_listener(&self) -> Option<PgListener> {
+        let mut listener = match PgListener::connect_with(&self.pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for new jobs; polling instead");
+                return None;
+            }
+        };
+        match listener.listen(JOBS_CHANNEL).await {
+            Ok(()) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for new jobs; polling instead");
+                None
+            }
+        }
+    }
+
+    /// PostgreSQL checks its own pages; this reports broken store invariants.
+    pub(crate) async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
+        let orphan_leases: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE state = 'running' AND (lease_owner IS NULL OR lease_expires_at IS NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::db("checking the database's integrity"))?;
+        Ok(if orphan_leases > 0 {
+            vec![format!("{orphan_leases} running jobs have no lease")]
+        } else {
+            Vec::new()
+        })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+shared_queries!(PgBackend, Postgres);

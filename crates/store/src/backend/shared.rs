@@ -1,0 +1,1217 @@
+//! The SQL both backends share, written once as a macro that expands into an
+//! `impl` block per backend (sqlx's types are concrete per database, so a
+//! macro is simpler than a generic over `sqlx::Database`). Parameters are
+//! written `$1`, which SQLite and PostgreSQL both accept. This module owns
+//! the statements and the row decoding; it must not encrypt or decrypt
+//! (the store does that above it) and must not decide retry policy.
+
+/// Columns of `jobs`, in the order `job_from_row` reads them.
+pub(crate) const JOB_COLUMNS: &str = "id, kind, entity_type, record_system, record_id, location, \
+     dedupe_key, priority, payload, state, run_at, attempts, merged_count, lease_owner, \
+     lease_expires_at, last_error, dead_reason, created_at, updated_at, finished_at";
+
+pub(crate) const LINK_COLUMNS: &str = "id, entity_type, highlevel_id, accessally_id, \
+     highlevel_hash, accessally_hash, last_written_to, last_written_at, created_at, updated_at";
+
+pub(crate) const ENQUEUE_SQL: &str = "INSERT INTO jobs (kind, entity_type, record_system, \
+     record_id, location, dedupe_key, priority, payload, state, run_at, attempts, merged_count, \
+     created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, 0, $10, $10) \
+     ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE SET \
+       priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority ELSE jobs.priority END, \
+       run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END, \
+       payload = excluded.payload, \
+       location = excluded.location, \
+       merged_count = jobs.merged_count + 1, \
+       updated_at = excluded.updated_at \
+     RETURNING id, merged_count";
+
+/// A stored credential before decryption.
+pub(crate) struct SealedCredential {
+    pub connection_id: String,
+    pub kind: String,
+    pub key_id: String,
+    pub ciphertext: Vec<u8>,
+    pub expires_at: Option<i64>,
+    pub scopes: String,
+    pub version: i64,
+}
+
+/// What a failed attempt did to the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// The job waits again until its new run-at.
+    Rescheduled,
+    /// A newer pending job for the same record already waited; this one is
+    /// closed as superseded and that one carries the work.
+    Superseded { by: crate::JobId },
+}
+
+/// What replaying a dead letter did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    /// The pending job that will carry the work (the dead letter itself, or a
+    /// pending job for the same record it merged into).
+    pub job_id: crate::JobId,
+    pub merged: bool,
+}
+
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+/// Path of an API call without its query string or fragment (which may
+/// carry tokens).
+pub(crate) fn path_without_query(path: &str) -> &str {
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    &path[..end]
+}
+
+macro_rules! shared_queries {
+    ($backend:ident, $db:ty) => {
+        #[allow(clippy::too_many_arguments)]
+        impl $backend {
+            fn decode_error(source: sqlx::Error) -> StoreError {
+                StoreError::Database {
+                    action: "reading a row",
+                    source,
+                }
+            }
+
+            fn job_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Job, StoreError> {
+                use sqlx::Row;
+                let get_text = |column: &str| row.try_get::<String, _>(column).map_err(Self::decode_error);
+                let get_int = |column: &str| row.try_get::<i64, _>(column).map_err(Self::decode_error);
+                let get_opt_text =
+                    |column: &str| row.try_get::<Option<String>, _>(column).map_err(Self::decode_error);
+                let get_opt_int =
+                    |column: &str| row.try_get::<Option<i64>, _>(column).map_err(Self::decode_error);
+                let payload_text = get_text("payload")?;
+                Ok(Job {
+                    id: get_int("id")?,
+                    kind: get_text("kind")?,
+                    entity_type: get_text("entity_type")?,
+                    record_system: get_text("record_system")?.parse()?,
+                    record_id: get_text("record_id")?,
+                    location: get_opt_text("location")?,
+                    dedupe_key: get_text("dedupe_key")?,
+                    priority: Priority::from_rank(get_int("priority")?)?,
+                    payload: serde_json::from_str(&payload_text)
+                        .map_err(|error| StoreError::Corrupt(format!("job payload is not JSON: {error}")))?,
+                    state: get_text("state")?.parse()?,
+                    run_at: from_millis(get_int("run_at")?)?,
+                    attempts: get_int("attempts")?,
+                    merged_count: get_int("merged_count")?,
+                    lease_owner: get_opt_text("lease_owner")?,
+                    lease_expires_at: from_millis_opt(get_opt_int("lease_expires_at")?)?,
+                    last_error: get_opt_text("last_error")?,
+                    dead_reason: get_opt_text("dead_reason")?,
+                    created_at: from_millis(get_int("created_at")?)?,
+                    updated_at: from_millis(get_int("updated_at")?)?,
+                    finished_at: from_millis_opt(get_opt_int("finished_at")?)?,
+                })
+            }
+
+            fn link_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Link, StoreError> {
+                use sqlx::Row;
+                let get_text = |column: &str| row.try_get::<String, _>(column).map_err(Self::decode_error);
+                let get_opt_text =
+                    |column: &str| row.try_get::<Option<String>, _>(column).map_err(Self::decode_error);
+                let get_int = |column: &str| row.try_get::<i64, _>(column).map_err(Self::decode_error);
+                Ok(Link {
+                    id: get_int("id")?,
+                    entity_type: get_text("entity_type")?,
+                    highlevel_id: get_text("highlevel_id")?,
+                    accessally_id: get_text("accessally_id")?,
+                    highlevel_hash: get_opt_text("highlevel_hash")?,
+                    accessally_hash: get_opt_text("accessally_hash")?,
+                    last_written_to: get_opt_text("last_written_to")?
+                        .map(|text| text.parse())
+                        .transpose()?,
+                    last_written_at: from_millis_opt(
+                        row.try_get::<Option<i64>, _>("last_written_at").map_err(Self::decode_error)?,
+                    )?,
+                    created_at: from_millis(get_int("created_at")?)?,
+                    updated_at: from_millis(get_int("updated_at")?)?,
+                })
+            }
+
+            // ---- connections -------------------------------------------------
+
+            pub(crate) async fn upsert_connection(
+                &self,
+                id: &str,
+                system: System,
+                account_id: &str,
+                label: &str,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO connections (id, system, account_id, label, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (id) DO UPDATE SET system = excluded.system, \
+                     account_id = excluded.account_id, label = excluded.label, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(id)
+                .bind(system.as_str())
+                .bind(account_id)
+                .bind(label)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("saving a connection"))?;
+                tx.commit().await.map_err(StoreError::db("committing a connection"))
+            }
+
+            pub(crate) async fn connections(&self, id: Option<&str>) -> Result<Vec<Connection>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT id, system, account_id, label, created_at, updated_at FROM connections \
+                     WHERE ($1 IS NULL OR id = $1) ORDER BY id",
+                )
+                .bind(id)
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("listing connections"))?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(Connection {
+                            id: row.try_get("id").map_err(Self::decode_error)?,
+                            system: row.try_get::<String, _>("system").map_err(Self::decode_error)?.parse()?,
+                            account_id: row.try_get("account_id").map_err(Self::decode_error)?,
+                            label: row.try_get("label").map_err(Self::decode_error)?,
+                            created_at: from_millis(row.try_get("created_at").map_err(Self::decode_error)?)?,
+                            updated_at: from_millis(row.try_get("updated_at").map_err(Self::decode_error)?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            pub(crate) async fn delete_connection(&self, id: &str) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM credentials WHERE connection_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("deleting a connection's credentials"))?;
+                let deleted = sqlx::query("DELETE FROM connections WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("deleting a connection"))?
+                    .rows_affected();
+                tx.commit().await.map_err(StoreError::db("committing a connection delete"))?;
+                Ok(deleted > 0)
+            }
+
+            // ---- credentials (sealed) -----------------------------------------
+
+            pub(crate) async fn put_sealed_credential(
+                &self,
+                sealed: &SealedCredential,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let result = sqlx::query(
+                    "INSERT INTO credentials (connection_id, kind, key_id, ciphertext, expires_at, \
+                     scopes, version, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7) \
+                     ON CONFLICT (connection_id, kind) DO UPDATE SET key_id = excluded.key_id, \
+                     ciphertext = excluded.ciphertext, expires_at = excluded.expires_at, \
+                     scopes = excluded.scopes, version = credentials.version + 1, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&sealed.connection_id)
+                .bind(&sealed.kind)
+                .bind(&sealed.key_id)
+                .bind(&sealed.ciphertext)
+                .bind(sealed.expires_at)
+                .bind(&sealed.scopes)
+                .bind(now)
+                .execute(&mut *tx)
+                .await;
+                match result {
+                    Ok(_) => {}
+                    Err(error) if is_foreign_key_violation(&error) => {
+                        return Err(StoreError::ConnectionNotFound(sealed.connection_id.clone()));
+                    }
+                    Err(error) => return Err(StoreError::db("saving a credential")(error)),
+                }
+                tx.commit().await.map_err(StoreError::db("committing a credential"))
+            }
+
+            fn sealed_from_row(row: &<$db as sqlx::Database>::Row) -> Result<SealedCredential, StoreError> {
+                use sqlx::Row;
+                Ok(SealedCredential {
+                    connection_id: row.try_get("connection_id").map_err(Self::decode_error)?,
+                    kind: row.try_get("kind").map_err(Self::decode_error)?,
+                    key_id: row.try_get("key_id").map_err(Self::decode_error)?,
+                    ciphertext: row.try_get("ciphertext").map_err(Self::decode_error)?,
+                    expires_at: row.try_get("expires_at").map_err(Self::decode_error)?,
+                    scopes: row.try_get("scopes").map_err(Self::decode_error)?,
+                    version: row.try_get("version").map_err(Self::decode_error)?,
+                })
+            }
+
+            pub(crate) async fn sealed_credential(
+                &self,
+                connection_id: &str,
+                kind: &str,
+            ) -> Result<Option<SealedCredential>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT connection_id, kind, key_id, ciphertext, expires_at, scopes, version \
+                     FROM credentials WHERE connection_id = $1 AND kind = $2",
+                )
+                .bind(connection_id)
+                .bind(kind)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(StoreError::db("reading a credential"))?;
+                row.as_ref().map(Self::sealed_from_row).transpose()
+            }
+
+            /// Up to `limit` credentials not sealed under `key_id`.
+            pub(crate) async fn sealed_credentials_not_under(
+                &self,
+                key_id: &str,
+                limit: i64,
+            ) -> Result<Vec<SealedCredential>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT connection_id, kind, key_id, ciphertext, expires_at, scopes, version \
+                     FROM credentials WHERE key_id <> $1 ORDER BY connection_id, kind LIMIT $2",
+                )
+                .bind(key_id)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("listing credentials to re-encrypt"))?;
+                rows.iter().map(Self::sealed_from_row).collect()
+            }
+
+            /// Replaces one credential's ciphertext if nobody changed it since it was
+            /// read (same version and key id). Returns whether it was replaced.
+            pub(crate) async fn reseal_credential(
+                &self,
+                old: &SealedCredential,
+                new_key_id: &str,
+                new_ciphertext: &[u8],
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let replaced = sqlx::query(
+                    "UPDATE credentials SET key_id = $1, ciphertext = $2 \
+                     WHERE connection_id = $3 AND kind = $4 AND version = $5 AND key_id = $6",
+                )
+                .bind(new_key_id)
+                .bind(new_ciphertext)
+                .bind(&old.connection_id)
+                .bind(&old.kind)
+                .bind(old.version)
+                .bind(&old.key_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("re-encrypting a credential"))?
+                .rows_affected();
+                tx.commit().await.map_err(StoreError::db("committing a re-encrypted credential"))?;
+                Ok(replaced > 0)
+            }
+
+            /// Key ids in use, with how many credentials each seals.
+            pub(crate) async fn credential_key_ids(&self) -> Result<Vec<(String, i64)>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT key_id, COUNT(*) AS count FROM credentials GROUP BY key_id ORDER BY key_id",
+                )
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("listing credential key ids"))?;
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            row.try_get("key_id").map_err(Self::decode_error)?,
+                            row.try_get("count").map_err(Self::decode_error)?,
+                        ))
+                    })
+                    .collect()
+            }
+
+            // ---- links -------------------------------------------------------
+
+            pub(crate) async fn save_link(&self, link: &NewLink, now: i64) -> Result<Link, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let sql = format!(
+                    "INSERT INTO links (entity_type, highlevel_id, accessally_id, highlevel_hash, \
+                     accessally_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                     ON CONFLICT (entity_type, highlevel_id) DO UPDATE SET \
+                     accessally_id = excluded.accessally_id, highlevel_hash = excluded.highlevel_hash, \
+                     accessally_hash = excluded.accessally_hash, updated_at = excluded.updated_at \
+                     RETURNING {LINK_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(&link.entity_type)
+                    .bind(&link.highlevel_id)
+                    .bind(&link.accessally_id)
+                    .bind(&link.highlevel_hash)
+                    .bind(&link.accessally_hash)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|error| {
+                        if is_unique_violation(&error) {
+                            StoreError::Invalid {
+                                what: "link",
+                                why: format!(
+                                    "AccessAlly {} {} is already linked to another HighLevel record; delete that link first",
+                                    link.entity_type, link.accessally_id
+                                ),
+                            }
+                        } else {
+                            StoreError::db("saving a link")(error)
+                        }
+                    })?;
+                let saved = Self::link_from_row(&row)?;
+                tx.commit().await.map_err(StoreError::db("committing a link"))?;
+                Ok(saved)
+            }
+
+            pub(crate) async fn find_link(
+                &self,
+                entity_type: &str,
+                side: System,
+                record_id: &str,
+            ) -> Result<Option<Link>, StoreError> {
+                let column = match side {
+                    System::HighLevel => "highlevel_id",
+                    System::AccessAlly => "accessally_id",
+                };
+                let sql = format!(
+                    "SELECT {LINK_COLUMNS} FROM links WHERE entity_type = $1 AND {column} = $2"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(entity_type)
+                    .bind(record_id)
+                    .fetch_optional(self.reader())
+                    .await
+                    .map_err(StoreError::db("reading a link"))?;
+                row.as_ref().map(Self::link_from_row).transpose()
+            }
+
+            pub(crate) async fn update_link_hash(
+                &self,
+                link_id: i64,
+                side: System,
+                hash: &str,
+                written: bool,
+                now: i64,
+            ) -> Result<Option<Link>, StoreError> {
+                let column = match side {
+                    System::HighLevel => "highlevel_hash",
+                    System::AccessAlly => "accessally_hash",
+                };
+                let sql = format!(
+                    "UPDATE links SET {column} = $1, updated_at = $2, \
+                     last_written_to = CASE WHEN $3 THEN $4 ELSE last_written_to END, \
+                     last_written_at = CASE WHEN $3 THEN $2 ELSE last_written_at END \
+                     WHERE id = $5 RETURNING {LINK_COLUMNS}"
+                );
+                let mut tx = self.begin_write().await?;
+                let row = sqlx::query(&sql)
+                    .bind(hash)
+                    .bind(now)
+                    .bind(written)
+                    .bind(side.as_str())
+                    .bind(link_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("updating a link's hash"))?;
+                let link = row.as_ref().map(Self::link_from_row).transpose()?;
+                tx.commit().await.map_err(StoreError::db("committing a link's hash"))?;
+                Ok(link)
+            }
+
+            pub(crate) async fn list_links(
+                &self,
+                entity_type: Option<&str>,
+                after_id: i64,
+                limit: i64,
+            ) -> Result<Vec<Link>, StoreError> {
+                let sql = format!(
+                    "SELECT {LINK_COLUMNS} FROM links WHERE ($1 IS NULL OR entity_type = $1) \
+                     AND id > $2 ORDER BY id LIMIT $3"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(entity_type)
+                    .bind(after_id)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(StoreError::db("listing links"))?;
+                rows.iter().map(Self::link_from_row).collect()
+            }
+
+            pub(crate) async fn delete_link(&self, link_id: i64) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let deleted = sqlx::query("DELETE FROM links WHERE id = $1")
+                    .bind(link_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("deleting a link"))?
+                    .rows_affected();
+                tx.commit().await.map_err(StoreError::db("committing a link delete"))?;
+                Ok(deleted > 0)
+            }
+
+            // ---- inbox and enqueue --------------------------------------------
+
+            async fn enqueue_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                job: &NewJob,
+                now: i64,
+            ) -> Result<Enqueued, StoreError> {
+                use sqlx::Row;
+                let payload = serde_json::to_string(&job.payload).map_err(|error| StoreError::Invalid {
+                    what: "job payload",
+                    why: error.to_string(),
+                })?;
+                let row = sqlx::query(ENQUEUE_SQL)
+                    .bind(&job.kind)
+                    .bind(&job.entity_type)
+                    .bind(job.record_system.as_str())
+                    .bind(&job.record_id)
+                    .bind(&job.location)
+                    .bind(&job.dedupe_key)
+                    .bind(job.priority.rank())
+                    .bind(payload)
+                    .bind(millis(job.run_at))
+                    .bind(now)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("enqueueing a job"))?;
+                Ok(Enqueued {
+                    job_id: row.try_get("id").map_err(Self::decode_error)?,
+                    merged: row.try_get::<i64, _>("merged_count").map_err(Self::decode_error)? > 0,
+                })
+            }
+
+            pub(crate) async fn enqueue(&self, jobs: &[NewJob], now: i64) -> Result<Vec<Enqueued>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut outcomes = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    outcomes.push(Self::enqueue_in(&mut tx, job, now).await?);
+                }
+                Self::announce_jobs(&mut tx).await?;
+                tx.commit().await.map_err(StoreError::db("committing enqueued jobs"))?;
+                Ok(outcomes)
+            }
+
+            pub(crate) async fn accept_event(
+                &self,
+                event: &InboundEvent,
+                job: Option<&NewJob>,
+                now: i64,
+            ) -> Result<Accepted, StoreError> {
+                let payload = serde_json::to_string(&event.payload).map_err(|error| StoreError::Invalid {
+                    what: "event payload",
+                    why: error.to_string(),
+                })?;
+                let mut tx = self.begin_write().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO inbox (source, event_id, event_type, payload, received_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, event_id) DO NOTHING",
+                )
+                .bind(event.source.as_str())
+                .bind(&event.event_id)
+                .bind(&event.event_type)
+                .bind(payload)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("saving an event to the inbox"))?
+                .rows_affected();
+                if inserted == 0 {
+                    // A duplicate delivery: nothing to do, nothing to enqueue.
+                    return Ok(Accepted { new: false, job: None });
+                }
+                let enqueued = match job {
+                    Some(job) => {
+                        let outcome = Self::enqueue_in(&mut tx, job, now).await?;
+                        Self::announce_jobs(&mut tx).await?;
+                        Some(outcome)
+                    }
+                    None => None,
+                };
+                tx.commit().await.map_err(StoreError::db("committing an accepted event"))?;
+                Ok(Accepted { new: true, job: enqueued })
+            }
+
+            pub(crate) async fn inbox_events(
+                &self,
+                source: Option<System>,
+                event_id: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<InboxEntry>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT source, event_id, event_type, payload, received_at FROM inbox \
+                     WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR event_id = $2) \
+                     ORDER BY received_at DESC, event_id LIMIT $3",
+                )
+                .bind(source.map(System::as_str))
+                .bind(event_id)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("reading the inbox"))?;
+                rows.iter()
+                    .map(|row| {
+                        let payload: String = row.try_get("payload").map_err(Self::decode_error)?;
+                        Ok(InboxEntry {
+                            source: row.try_get::<String, _>("source").map_err(Self::decode_error)?.parse()?,
+                            event_id: row.try_get("event_id").map_err(Self::decode_error)?,
+                            event_type: row.try_get("event_type").map_err(Self::decode_error)?,
+                            payload: serde_json::from_str(&payload).map_err(|error| {
+                                StoreError::Corrupt(format!("inbox payload is not JSON: {error}"))
+                            })?,
+                            received_at: from_millis(row.try_get("received_at").map_err(Self::decode_error)?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            pub(crate) async fn count(&self, table: &'static str) -> Result<i64, StoreError> {
+                use sqlx::Row;
+                let sql = format!("SELECT COUNT(*) AS count FROM {table}");
+                let row = sqlx::query(&sql)
+                    .fetch_one(self.reader())
+                    .await
+                    .map_err(StoreError::db("counting rows"))?;
+                row.try_get("count").map_err(Self::decode_error)
+            }
+
+            pub(crate) async fn prune_inbox(&self, received_before: i64) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let deleted = sqlx::query("DELETE FROM inbox WHERE received_at < $1")
+                    .bind(received_before)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("pruning the inbox"))?
+                    .rows_affected();
+                tx.commit().await.map_err(StoreError::db("committing an inbox prune"))?;
+                Ok(deleted)
+            }
+
+            // ---- job lifecycle ----------------------------------------------
+
+            pub(crate) async fn complete_job(&self, job_id: JobId, owner: &str, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let updated = sqlx::query(
+                    "UPDATE jobs SET state = 'done', finished_at = $3, updated_at = $3, \
+                     lease_owner = NULL, lease_expires_at = NULL \
+                     WHERE id = $1 AND state = 'running' AND lease_owner = $2",
+                )
+                .bind(job_id)
+                .bind(owner)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("completing a job"))?
+                .rows_affected();
+                if updated == 0 {
+                    return Err(StoreError::LeaseLost { job_id, owner: owner.to_string() });
+                }
+                tx.commit().await.map_err(StoreError::db("committing a completed job"))
+            }
+
+            pub(crate) async fn extend_job_lease(
+                &self,
+                job_id: JobId,
+                owner: &str,
+                lease_expires_at: i64,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let updated = sqlx::query(
+                    "UPDATE jobs SET lease_expires_at = $3, updated_at = $4 \
+                     WHERE id = $1 AND state = 'running' AND lease_owner = $2",
+                )
+                .bind(job_id)
+                .bind(owner)
+                .bind(lease_expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("extending a job lease"))?
+                .rows_affected();
+                if updated == 0 {
+                    return Err(StoreError::LeaseLost { job_id, owner: owner.to_string() });
+                }
+                tx.commit().await.map_err(StoreError::db("committing a lease extension"))
+            }
+
+            pub(crate) async fn dead_letter_job(
+                &self,
+                job_id: JobId,
+                owner: &str,
+                reason: &str,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let updated = sqlx::query(
+                    "UPDATE jobs SET state = 'dead', dead_reason = $3, last_error = $3, \
+                     finished_at = $4, updated_at = $4, lease_owner = NULL, lease_expires_at = NULL \
+                     WHERE id = $1 AND state = 'running' AND lease_owner = $2",
+                )
+                .bind(job_id)
+                .bind(owner)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("dead-lettering a job"))?
+                .rows_affected();
+                if updated == 0 {
+                    return Err(StoreError::LeaseLost { job_id, owner: owner.to_string() });
+                }
+                tx.commit().await.map_err(StoreError::db("committing a dead letter"))
+            }
+
+            /// One attempt at putting a job back to pending (`from_state` is
+            /// 'running' for a retry by its lease owner, 'dead' for a replay).
+            /// Returns the sqlx error untouched so a unique-index race can be
+            /// told apart and tried again.
+            async fn requeue_attempt(
+                &self,
+                job_id: JobId,
+                owner: Option<&str>,
+                error_text: Option<&str>,
+                run_at: i64,
+                reset_attempts: bool,
+                now: i64,
+            ) -> Result<Result<RetryOutcome, StoreError>, sqlx::Error> {
+                use sqlx::Row;
+                let mut tx = match self.begin_write().await {
+                    Ok(tx) => tx,
+                    Err(error) => return Ok(Err(error)),
+                };
+                let row = sqlx::query("SELECT state, dedupe_key, lease_owner FROM jobs WHERE id = $1")
+                    .bind(job_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(Err(StoreError::JobNotFound(job_id)));
+                };
+                let state: String = row.try_get("state")?;
+                let dedupe_key: String = row.try_get("dedupe_key")?;
+                let lease_owner: Option<String> = row.try_get("lease_owner")?;
+                match owner {
+                    Some(owner) if state != "running" || lease_owner.as_deref() != Some(owner) => {
+                        return Ok(Err(StoreError::LeaseLost { job_id, owner: owner.to_string() }));
+                    }
+                    None if state != "dead" => {
+                        return Ok(Err(StoreError::NotDeadLetter { job_id, state }));
+                    }
+                    _ => {}
+                }
+                let pending: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM jobs WHERE dedupe_key = $1 AND state = 'pending'",
+                )
+                .bind(&dedupe_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let outcome = if let Some(pending_id) = pending {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'superseded', last_error = COALESCE($2, last_error), \
+                         finished_at = $3, updated_at = $3, lease_owner = NULL, lease_expires_at = NULL \
+                         WHERE id = $1",
+                    )
+                    .bind(job_id)
+                    .bind(error_text)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    RetryOutcome::Superseded { by: pending_id }
+                } else {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'pending', run_at = $2, \
+                         last_error = COALESCE($3, last_error), \
+                         attempts = CASE WHEN $4 THEN 0 ELSE attempts END, \
+                         dead_reason = NULL, finished_at = NULL, updated_at = $5, \
+                         lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
+                    )
+                    .bind(job_id)
+                    .bind(run_at)
+                    .bind(error_text)
+                    .bind(reset_attempts)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if let Err(error) = Self::announce_jobs(&mut tx).await {
+                        return Ok(Err(error));
+                    }
+                    RetryOutcome::Rescheduled
+                };
+                tx.commit().await?;
+                Ok(Ok(outcome))
+            }
+
+            pub(crate) async fn requeue(
+                &self,
+                job_id: JobId,
+                owner: Option<&str>,
+                error_text: Option<&str>,
+                run_at: i64,
+                reset_attempts: bool,
+                now: i64,
+            ) -> Result<RetryOutcome, StoreError> {
+                let mut races = 0;
+                loop {
+                    match self.requeue_attempt(job_id, owner, error_text, run_at, reset_attempts, now).await {
+                        Ok(outcome) => return outcome,
+                        // A pending job for the same record was enqueued between our
+                        // check and our update: look again, it supersedes this one.
+                        Err(error) if is_unique_violation(&error) && races < 5 => races += 1,
+                        Err(error) => return Err(StoreError::db("re-queueing a job")(error)),
+                    }
+                }
+            }
+
+            pub(crate) async fn drop_dead_letter(&self, job_id: JobId) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+                    .bind(job_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("reading a dead letter"))?;
+                match state.as_deref() {
+                    None => return Err(StoreError::JobNotFound(job_id)),
+                    Some("dead") => {}
+                    Some(other) => {
+                        return Err(StoreError::NotDeadLetter { job_id, state: other.to_string() });
+                    }
+                }
+                sqlx::query("DELETE FROM jobs WHERE id = $1 AND state = 'dead'")
+                    .bind(job_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("dropping a dead letter"))?;
+                tx.commit().await.map_err(StoreError::db("committing a dropped dead letter"))
+            }
+
+            pub(crate) async fn jobs(
+                &self,
+                job_id: Option<JobId>,
+                state: Option<JobState>,
+                dedupe_key: Option<&str>,
+                after_id: i64,
+                limit: i64,
+            ) -> Result<Vec<Job>, StoreError> {
+                let sql = format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE ($1 IS NULL OR id = $1) \
+                     AND ($2 IS NULL OR state = $2) AND ($3 IS NULL OR dedupe_key = $3) \
+                     AND id > $4 ORDER BY id LIMIT $5"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(job_id)
+                    .bind(state.map(JobState::as_str))
+                    .bind(dedupe_key)
+                    .bind(after_id)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(StoreError::db("listing jobs"))?;
+                rows.iter().map(Self::job_from_row).collect()
+            }
+
+            pub(crate) async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT state, COUNT(*) AS count FROM jobs GROUP BY state")
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(StoreError::db("counting jobs"))?;
+                let mut stats = QueueStats::default();
+                for row in &rows {
+                    let count: i64 = row.try_get("count").map_err(Self::decode_error)?;
+                    match row.try_get::<String, _>("state").map_err(Self::decode_error)?.parse()? {
+                        JobState::Pending => stats.pending = count,
+                        JobState::Running => stats.running = count,
+                        JobState::Done => stats.done = count,
+                        JobState::Dead => stats.dead = count,
+                        JobState::Superseded => stats.superseded = count,
+                    }
+                }
+                Ok(stats)
+            }
+
+            pub(crate) async fn prune_finished_jobs(&self, finished_before: i64) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let deleted = sqlx::query(
+                    "DELETE FROM jobs WHERE state IN ('done', 'superseded') AND finished_at < $1",
+                )
+                .bind(finished_before)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("pruning finished jobs"))?
+                .rows_affected();
+                tx.commit().await.map_err(StoreError::db("committing a job prune"))?;
+                Ok(deleted)
+            }
+
+            // ---- location leases --------------------------------------------
+
+            pub(crate) async fn acquire_location_lease(
+                &self,
+                location: &str,
+                owner: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let row = sqlx::query(
+                    "INSERT INTO location_leases (location, owner, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (location) DO UPDATE SET owner = excluded.owner, \
+                     expires_at = excluded.expires_at \
+                     WHERE location_leases.owner = excluded.owner OR location_leases.expires_at <= $4 \
+                     RETURNING owner",
+                )
+                .bind(location)
+                .bind(owner)
+                .bind(expires_at)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::db("acquiring a location lease"))?;
+                tx.commit().await.map_err(StoreError::db("committing a location lease"))?;
+                Ok(row.is_some())
+            }
+
+            pub(crate) async fn release_location_lease(&self, location: &str, owner: &str) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let deleted = sqlx::query("DELETE FROM location_leases WHERE location = $1 AND owner = $2")
+                    .bind(location)
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("releasing a location lease"))?
+                    .rows_affected();
+                tx.commit().await.map_err(StoreError::db("committing a location lease release"))?;
+                Ok(deleted > 0)
+            }
+
+            pub(crate) async fn location_leases(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query("SELECT location, owner, expires_at FROM location_leases ORDER BY location")
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(StoreError::db("listing location leases"))?;
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            row.try_get("location").map_err(Self::decode_error)?,
+                            row.try_get("owner").map_err(Self::decode_error)?,
+                            row.try_get("expires_at").map_err(Self::decode_error)?,
+                        ))
+                    })
+                    .collect()
+            }
+
+            // ---- poll cursors -----------------------------------------------
+
+            pub(crate) async fn set_cursor(
+                &self,
+                source: System,
+                entity_type: &str,
+                cursor: &str,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO poll_cursors (source, entity_type, cursor, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (source, entity_type) DO UPDATE SET \
+                     cursor = excluded.cursor, updated_at = excluded.updated_at",
+                )
+                .bind(source.as_str())
+                .bind(entity_type)
+                .bind(cursor)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("saving a poll cursor"))?;
+                tx.commit().await.map_err(StoreError::db("committing a poll cursor"))
+            }
+
+            pub(crate) async fn cursors(
+                &self,
+                source: Option<System>,
+                entity_type: Option<&str>,
+            ) -> Result<Vec<PollCursor>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT source, entity_type, cursor, updated_at FROM poll_cursors \
+                     WHERE ($1 IS NULL OR source = $1) AND ($2 IS NULL OR entity_type = $2) \
+                     ORDER BY source, entity_type",
+                )
+                .bind(source.map(System::as_str))
+                .bind(entity_type)
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("reading poll cursors"))?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(PollCursor {
+                            source: row.try_get::<String, _>("source").map_err(Self::decode_error)?.parse()?,
+                            entity_type: row.try_get("entity_type").map_err(Self::decode_error)?,
+                            cursor: row.try_get("cursor").map_err(Self::decode_error)?,
+                            updated_at: from_millis(row.try_get("updated_at").map_err(Self::decode_error)?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            // ---- logs, drift, alerts ------------------------------------------
+
+            pub(crate) async fn append_integration_log(
+                &self,
+                event: &IntegrationEvent,
+                now: i64,
+            ) -> Result<i64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO integration_log (at, entity_type, record_id, action, from_system, \
+                     to_system, result, detail, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     RETURNING id",
+                )
+                .bind(now)
+                .bind(&event.entity_type)
+                .bind(&event.record_id)
+                .bind(&event.action)
+                .bind(event.from_system.as_str())
+                .bind(event.to_system.as_str())
+                .bind(&event.result)
+                .bind(&event.detail)
+                .bind(event.job_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::db("appending to the integration log"))?;
+                tx.commit().await.map_err(StoreError::db("committing an integration log entry"))?;
+                Ok(id)
+            }
+
+            pub(crate) async fn integration_log(&self, query: &LogQuery) -> Result<Vec<IntegrationLogEntry>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT id, at, entity_type, record_id, action, from_system, to_system, result, \
+                     detail, job_id FROM integration_log \
+                     WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR record_id = $2) \
+                     AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR id < $4) \
+                     ORDER BY id DESC LIMIT $5",
+                )
+                .bind(&query.entity_type)
+                .bind(&query.record_id)
+                .bind(query.since.map(millis))
+                .bind(query.before_id)
+                .bind(query.limit)
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("reading the integration log"))?;
+                rows.iter()
+                    .map(|row| {
+                        let text = |column: &str| row.try_get::<String, _>(column).map_err(Self::decode_error);
+                        Ok(IntegrationLogEntry {
+                            id: row.try_get("id").map_err(Self::decode_error)?,
+                            at: from_millis(row.try_get("at").map_err(Self::decode_error)?)?,
+                            event: IntegrationEvent {
+                                entity_type: text("entity_type")?,
+                                record_id: text("record_id")?,
+                                action: text("action")?,
+                                from_system: text("from_system")?.parse()?,
+                                to_system: text("to_system")?.parse()?,
+                                result: text("result")?,
+                                detail: text("detail")?,
+                                job_id: row.try_get("job_id").map_err(Self::decode_error)?,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
+            pub(crate) async fn append_api_activity(&self, call: &ApiCall, now: i64) -> Result<i64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO api_activity (at, system, location, method, path, status, latency_ms, \
+                     rate_remaining) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(now)
+                .bind(call.system.as_str())
+                .bind(&call.location)
+                .bind(&call.method)
+                .bind(path_without_query(&call.path))
+                .bind(call.status.map(i64::from))
+                .bind(call.latency_ms)
+                .bind(call.rate_remaining)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::db("appending to the API activity log"))?;
+                tx.commit().await.map_err(StoreError::db("committing an API activity entry"))?;
+                Ok(id)
+            }
+
+            pub(crate) async fn api_activity(&self, query: &ApiActivityQuery) -> Result<Vec<ApiActivityEntry>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT id, at, system, location, method, path, status, latency_ms, rate_remaining \
+                     FROM api_activity WHERE ($1 IS NULL OR system = $1) \
+                     AND ($2 IS NULL OR location = $2) AND ($3 IS NULL OR at >= $3) \
+                     AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+                )
+                .bind(query.system.map(System::as_str))
+                .bind(&query.location)
+                .bind(query.since.map(millis))
+                .bind(query.before_id)
+                .bind(query.limit)
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("reading the API activity log"))?;
+                rows.iter()
+                    .map(|row| {
+                        let status: Option<i64> = row.try_get("status").map_err(Self::decode_error)?;
+                        Ok(ApiActivityEntry {
+                            id: row.try_get("id").map_err(Self::decode_error)?,
+                            at: from_millis(row.try_get("at").map_err(Self::decode_error)?)?,
+                            call: ApiCall {
+                                system: row.try_get::<String, _>("system").map_err(Self::decode_error)?.parse()?,
+                                location: row.try_get("location").map_err(Self::decode_error)?,
+                                method: row.try_get("method").map_err(Self::decode_error)?,
+                                path: row.try_get("path").map_err(Self::decode_error)?,
+                                status: status.and_then(|code| u16::try_from(code).ok()),
+                                latency_ms: row.try_get("latency_ms").map_err(Self::decode_error)?,
+                                rate_remaining: row.try_get("rate_remaining").map_err(Self::decode_error)?,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
+            pub(crate) async fn save_drift_report(
+                &self,
+                scope: &str,
+                checked: i64,
+                drifted: i64,
+                details: &str,
+                now: i64,
+            ) -> Result<i64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO drift_reports (at, scope, checked, drifted, details) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(now)
+                .bind(scope)
+                .bind(checked)
+                .bind(drifted)
+                .bind(details)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::db("saving a drift report"))?;
+                tx.commit().await.map_err(StoreError::db("committing a drift report"))?;
+                Ok(id)
+            }
+
+            pub(crate) async fn drift_reports(&self, scope: Option<&str>, limit: i64) -> Result<Vec<DriftReport>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT id, at, scope, checked, drifted, details FROM drift_reports \
+                     WHERE ($1 IS NULL OR scope = $1) ORDER BY id DESC LIMIT $2",
+                )
+                .bind(scope)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("reading drift reports"))?;
+                rows.iter()
+                    .map(|row| {
+                        let details: String = row.try_get("details").map_err(Self::decode_error)?;
+                        Ok(DriftReport {
+                            id: row.try_get("id").map_err(Self::decode_error)?,
+                            at: from_millis(row.try_get("at").map_err(Self::decode_error)?)?,
+                            scope: row.try_get("scope").map_err(Self::decode_error)?,
+                            checked: row.try_get("checked").map_err(Self::decode_error)?,
+                            drifted: row.try_get("drifted").map_err(Self::decode_error)?,
+                            details: serde_json::from_str(&details).map_err(|error| {
+                                StoreError::Corrupt(format!("drift report details are not JSON: {error}"))
+                            })?,
+                        })
+                    })
+                    .collect()
+            }
+
+            fn alert_from_row(row: &<$db as sqlx::Database>::Row) -> Result<Alert, StoreError> {
+                use sqlx::Row;
+                Ok(Alert {
+                    id: row.try_get("id").map_err(Self::decode_error)?,
+                    sent_at: from_millis(row.try_get("sent_at").map_err(Self::decode_error)?)?,
+                    incident_key: row.try_get("incident_key").map_err(Self::decode_error)?,
+                    channel: row.try_get("channel").map_err(Self::decode_error)?,
+                    summary: row.try_get("summary").map_err(Self::decode_error)?,
+                })
+            }
+
+            pub(crate) async fn claim_alert(
+                &self,
+                incident_key: &str,
+                channel: &str,
+                summary: &str,
+                cooled_down_before: i64,
+                now: i64,
+            ) -> Result<Option<Alert>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let claimed = sqlx::query(
+                    "INSERT INTO alert_cooldowns (incident_key, last_sent_at) VALUES ($1, $2) \
+                     ON CONFLICT (incident_key) DO UPDATE SET last_sent_at = excluded.last_sent_at \
+                     WHERE alert_cooldowns.last_sent_at <= $3 RETURNING incident_key",
+                )
+                .bind(incident_key)
+                .bind(now)
+                .bind(cooled_down_before)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::db("checking an alert's cool-down"))?;
+                if claimed.is_none() {
+                    return Ok(None);
+                }
+                let row = sqlx::query(
+                    "INSERT INTO alerts (sent_at, incident_key, channel, summary) VALUES ($1, $2, $3, $4) \
+                     RETURNING id, sent_at, incident_key, channel, summary",
+                )
+                .bind(now)
+                .bind(incident_key)
+                .bind(channel)
+                .bind(summary)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::db("recording an alert"))?;
+                let alert = Self::alert_from_row(&row)?;
+                tx.commit().await.map_err(StoreError::db("committing an alert"))?;
+                Ok(Some(alert))
+            }
+
+            pub(crate) async fn alerts(&self, incident_key: Option<&str>, limit: i64) -> Result<Vec<Alert>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, sent_at, incident_key, channel, summary FROM alerts \
+                     WHERE ($1 IS NULL OR incident_key = $1) ORDER BY id DESC LIMIT $2",
+                )
+                .bind(incident_key)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("reading alerts"))?;
+                rows.iter().map(Self::alert_from_row).collect()
+            }
+        }
+    };
+}
+
+pub(crate) use shared_queries;

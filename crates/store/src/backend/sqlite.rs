@@ -1,0 +1,161 @@
+//! The SQLite backend: one database file in WAL mode, the default for a
+//! single allybridge process. It owns a pool of one writer connection (every
+//! write runs in `BEGIN IMMEDIATE`, so writers queue instead of failing on a
+//! lock upgrade) and a small pool of readers. It must not be shared by
+//! several machines: SQLite's locking only covers one host, and the
+//! single-flight token lock here is per process.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use super::redact_url;
+use super::shared::*;
+use crate::StoreError;
+use crate::types::*;
+
+pub(crate) struct SqliteBackend {
+    writer: SqlitePool,
+    readers: SqlitePool,
+    refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+impl SqliteBackend {
+    pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open {
+            url: redact_url(url),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(open_error)?
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before the caller acknowledges anything
+            // (a webhook's 200, a rotated refresh token), even across power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
+        MIGRATOR.run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        Ok(SqliteBackend {
+            writer,
+            readers,
+            refresh_locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.readers
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::db("starting a write transaction"))
+    }
+
+    /// Wake-ups for SQLite are in-process only (see `Store::job_waker`).
+    async fn announce_jobs(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    pub(crate) async fn claim_jobs(
+        &self,
+        owner: &str,
+        scope: &ClaimScope,
+        limit: i64,
+        lease_expires_at: i64,
+        now: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        let (any_location, locations) = match scope {
+            ClaimScope::Any => (true, "[]".to_string()),
+            ClaimScope::Locations(locations) => (
+                false,
+                serde_json::to_string(locations).map_err(|error| StoreError::Invalid {
+                    what: "claim scope",
+                    why: error.to_string(),
+                })?,
+            ),
+        };
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
+             attempts = attempts + 1, updated_at = $3, \
+             last_error = CASE WHEN state = 'running' \
+               THEN 'lease of ' || COALESCE(lease_owner, '?') || ' expired' ELSE last_error END \
+             WHERE id IN (SELECT id FROM jobs \
+               WHERE ((state = 'pending' AND run_at <= $3) \
+                      OR (state = 'running' AND lease_expires_at <= $3)) \
+                 AND ($4 OR location IS NULL OR location IN (SELECT value FROM json_each($5))) \
+               ORDER BY priority, run_at, id LIMIT $6) \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(lease_expires_at)
+            .bind(now)
+            .bind(any_location)
+            .bind(locations)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::db("claiming jobs"))?;
+        let mut jobs = rows
+            .iter()
+            .map(Self::job_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing a job claim"))?;
+        jobs.sort_by_key(|job| (job.priority, job.run_at, job.id));
+        Ok(jobs)
+    }
+
+    /// The per-process lock that makes a token refresh single-flight.
+    pub(crate) async fn refresh_lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self
+                .refresh_locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.entry(name.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// Runs SQLite's own consistency check; returns its complaints (empty
+    /// when the file is sound).
+    pub(crate) async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.writer)
+            .await
+            .map_err(StoreError::db("checking the database's integrity"))?;
+        Ok(rows.into_iter().filter(|row| row != "ok").collect())
+    }
+
+    pub(crate) async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}
+
+shared_queries!(SqliteBackend, Sqlite);
