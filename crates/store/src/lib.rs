@@ -398,9 +398,10 @@ impl Store {
             .transpose()
     }
 
-    /// Refreshes a credential with exactly one refresher at a time: on
-    /// PostgreSQL across all processes (advisory lock), on SQLite within
-    /// this process. `refresh` gets the credential as stored *after* the
+    /// Refreshes a credential with exactly one refresher at a time across
+    /// all processes: on PostgreSQL under an advisory lock, on SQLite under a
+    /// lock row with a 60-second expiry (so a crashed holder cannot block
+    /// refreshes for longer; a cancelled call holds it until then). `refresh` gets the credential as stored *after* the
     /// lock was taken — so it sees a pair another process just rotated — and
     /// returns the new credential to save, or None to keep the stored one.
     /// The new credential is committed before the lock is released. Returns
@@ -417,11 +418,13 @@ impl Store {
     {
         let lock_name = format!("{connection_id}\0{kind}");
         enum Guard {
-            Local(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>),
+            Sqlite { owner: String },
             Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
         }
         let guard = match &self.inner.backend {
-            Backend::Sqlite(backend) => Guard::Local(backend.refresh_lock(&lock_name).await),
+            Backend::Sqlite(backend) => Guard::Sqlite {
+                owner: backend.refresh_lock(&lock_name).await?,
+            },
             Backend::Postgres(backend) => Guard::Postgres(backend.refresh_lock(&lock_name).await?),
         };
         let current = self.credential(connection_id, kind).await?;
@@ -436,10 +439,15 @@ impl Store {
                 .map_err(RefreshError::Store),
             Err(error) => Err(RefreshError::Refresh(error)),
         };
-        if let Guard::Postgres(lock) = guard {
-            lock.rollback()
+        match (guard, &self.inner.backend) {
+            (Guard::Postgres(lock), _) => lock
+                .rollback()
                 .await
-                .map_err(StoreError::db("releasing the token refresh lock"))?;
+                .map_err(StoreError::db("releasing the token refresh lock"))?,
+            (Guard::Sqlite { owner }, Backend::Sqlite(backend)) => {
+                backend.refresh_unlock(&lock_name, &owner).await?;
+            }
+            (Guard::Sqlite { .. }, Backend::Postgres(_)) => {}
         }
         outcome
     }
@@ -763,7 +771,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        on_backend!(self, backend => backend.acquire_location_lease(location, owner, now.saturating_add(duration_ms(ttl)), now).await)
+        on_backend!(self, backend => backend.acquire_lease("location_leases", location, owner, now.saturating_add(duration_ms(ttl)), now).await)
     }
 
     /// Gives the lease up; returns whether `owner` held it.
@@ -772,7 +780,7 @@ impl Store {
         location: &str,
         owner: &str,
     ) -> Result<bool, StoreError> {
-        on_backend!(self, backend => backend.release_location_lease(location, owner).await)
+        on_backend!(self, backend => backend.release_lease("location_leases", location, owner).await)
     }
 
     pub async fn location_leases(&self) -> Result<Vec<LocationLease>, StoreError> {

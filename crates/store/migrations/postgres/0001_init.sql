@@ -79,6 +79,13 @@ CREATE TABLE location_leases (
     expires_at  BIGINT NOT NULL
 );
 
+-- Single-flight locks (token refresh) for backends without advisory locks.
+CREATE TABLE refresh_locks (
+    location    TEXT PRIMARY KEY NOT NULL,
+    owner       TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+
 CREATE TABLE poll_cursors (
     source      TEXT NOT NULL,
     entity_type TEXT NOT NULL,

@@ -862,21 +862,25 @@ macro_rules! shared_queries {
 
             // ---- location leases --------------------------------------------
 
-            pub(crate) async fn acquire_location_lease(
+            /// Takes or renews a lease row in `table` (`location_leases` or
+            /// `refresh_locks`, which share a shape).
+            pub(crate) async fn acquire_lease(
                 &self,
+                table: &'static str,
                 location: &str,
                 owner: &str,
                 expires_at: i64,
                 now: i64,
             ) -> Result<bool, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let row = sqlx::query(
-                    "INSERT INTO location_leases (location, owner, expires_at) VALUES ($1, $2, $3) \
+                let sql = format!(
+                    "INSERT INTO {table} (location, owner, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (location) DO UPDATE SET owner = excluded.owner, \
                      expires_at = excluded.expires_at \
-                     WHERE location_leases.owner = excluded.owner OR location_leases.expires_at <= $4 \
-                     RETURNING owner",
-                )
+                     WHERE {table}.owner = excluded.owner OR {table}.expires_at <= $4 \
+                     RETURNING owner"
+                );
+                let row = sqlx::query(&sql)
                 .bind(location)
                 .bind(owner)
                 .bind(expires_at)
@@ -888,9 +892,15 @@ macro_rules! shared_queries {
                 Ok(row.is_some())
             }
 
-            pub(crate) async fn release_location_lease(&self, location: &str, owner: &str) -> Result<bool, StoreError> {
+            pub(crate) async fn release_lease(
+                &self,
+                table: &'static str,
+                location: &str,
+                owner: &str,
+            ) -> Result<bool, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let deleted = sqlx::query("DELETE FROM location_leases WHERE location = $1 AND owner = $2")
+                let sql = format!("DELETE FROM {table} WHERE location = $1 AND owner = $2");
+                let deleted = sqlx::query(&sql)
                     .bind(location)
                     .bind(owner)
                     .execute(&mut *tx)

@@ -1,13 +1,11 @@
 //! The SQLite backend: one database file in WAL mode, the default for a
 //! single allybridge process. It owns a pool of one writer connection (every
 //! write runs in `BEGIN IMMEDIATE`, so writers queue instead of failing on a
-//! lock upgrade) and a small pool of readers. It must not be shared by
-//! several machines: SQLite's locking only covers one host, and the
-//! single-flight token lock here is per process.
+//! lock upgrade), a small pool of readers, and the token-refresh lock (a row
+//! with an expiry, polled while busy). It must not be shared by several
+//! machines: SQLite's file locking only covers one host.
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -23,8 +21,10 @@ use crate::types::*;
 pub(crate) struct SqliteBackend {
     writer: SqlitePool,
     readers: SqlitePool,
-    refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
+
+/// How long a token refresh lock lasts if its holder never releases it.
+const REFRESH_LOCK_TTL: Duration = Duration::from_secs(60);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -55,11 +55,7 @@ impl SqliteBackend {
             .connect_with(options)
             .await
             .map_err(open_error)?;
-        Ok(SqliteBackend {
-            writer,
-            readers,
-            refresh_locks: Mutex::new(HashMap::new()),
-        })
+        Ok(SqliteBackend { writer, readers })
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -130,16 +126,28 @@ impl SqliteBackend {
         Ok(jobs)
     }
 
-    /// The per-process lock that makes a token refresh single-flight.
-    pub(crate) async fn refresh_lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self
-                .refresh_locks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            locks.entry(name.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
+    /// Takes the lock row that makes a token refresh single-flight across
+    /// processes, waiting while another holder has it. Returns the owner
+    /// token to unlock with.
+    pub(crate) async fn refresh_lock(&self, name: &str) -> Result<String, StoreError> {
+        let owner = format!("refresh-{:016x}", rand::random::<u64>());
+        loop {
+            let now = chrono::Utc::now().timestamp_millis();
+            let expires = now + REFRESH_LOCK_TTL.as_millis() as i64;
+            if self
+                .acquire_lease("refresh_locks", name, &owner, expires, now)
+                .await?
+            {
+                return Ok(owner);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub(crate) async fn refresh_unlock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        self.release_lease("refresh_locks", name, owner)
+            .await
+            .map(|_| ())
     }
 
     /// Runs SQLite's own consistency check; returns its complaints (empty

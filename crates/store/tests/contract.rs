@@ -1,0 +1,1134 @@
+//! The store's contract, written once and run against both backends
+//! (SQLite on a temp file, PostgreSQL on a fresh database per test).
+
+mod support;
+
+per_backend!(contract:
+    credentials_round_trip_without_showing_secrets,
+    wrong_master_key_is_a_clear_error,
+    ciphertext_is_bound_to_its_row,
+    rotation_re_encrypts_every_secret,
+    token_refresh_is_single_flight,
+    accepted_event_and_its_job_commit_together,
+    enqueue_merges_into_the_pending_job_of_a_record,
+    live_jobs_run_before_backfill_and_run_at_is_honoured,
+    claim_scope_limits_jobs_to_leased_locations,
+    expired_lease_is_reclaimed_and_old_owner_loses_it,
+    finished_job_never_runs_again,
+    retry_dead_letter_replay_and_drop,
+    failed_job_is_superseded_by_a_newer_pending_one,
+    no_double_claim_under_concurrency,
+    location_leases_are_exclusive_until_released_or_expired,
+    links_record_hashes_and_last_writer,
+    cursors_logs_drift_and_alerts,
+    waker_wakes_on_enqueue_and_polls_as_backstop,
+);
+
+mod contract {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use anyhow::{Context, ensure};
+    use chrono::Utc;
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+    use store::*;
+
+    use crate::support::{Backend, TestDb};
+
+    fn job(record_id: &str, priority: Priority) -> NewJob {
+        NewJob::now("sync", "product", System::HighLevel, record_id, priority)
+    }
+
+    fn event(event_id: &str) -> InboundEvent {
+        InboundEvent {
+            source: System::HighLevel,
+            event_id: event_id.to_string(),
+            event_type: "ProductUpdate".to_string(),
+            payload: json!({"id": event_id}),
+        }
+    }
+
+    async fn connection(store: &Store, id: &str) -> anyhow::Result<()> {
+        store
+            .upsert_connection(id, System::HighLevel, "loc-1", "Main location")
+            .await?;
+        Ok(())
+    }
+
+    fn oauth(access: &str, refresh: &str) -> Credential {
+        Credential {
+            secret: access.to_string().into(),
+            refresh_secret: Some(refresh.to_string().into()),
+            expires_at: Some(Utc::now() + chrono::Duration::hours(20)),
+            scopes: vec!["products.readonly".into(), "products.write".into()],
+        }
+    }
+
+    pub async fn credentials_round_trip_without_showing_secrets(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let missing = store
+            .save_credential(
+                "nobody",
+                CredentialKind::WebhookSecret,
+                &Credential::new("x"),
+            )
+            .await;
+        ensure!(
+            matches!(missing, Err(StoreError::ConnectionNotFound(_))),
+            "{missing:?}"
+        );
+
+        connection(&store, "ghl-main").await?;
+        let saved = oauth("access-AAAA-1111", "refresh-BBBB-2222");
+        store
+            .save_credential("ghl-main", CredentialKind::HighLevelOAuth, &saved)
+            .await?;
+        let loaded = store
+            .credential("ghl-main", CredentialKind::HighLevelOAuth)
+            .await?
+            .context("credential saved")?;
+        ensure!(loaded.secret.expose_secret() == "access-AAAA-1111");
+        ensure!(
+            loaded.refresh_secret.as_ref().map(|s| s.expose_secret()) == Some("refresh-BBBB-2222")
+        );
+        ensure!(loaded.scopes == saved.scopes);
+        ensure!(
+            loaded.expires_at.map(|t| t.timestamp_millis())
+                == saved.expires_at.map(|t| t.timestamp_millis())
+        );
+        let shown = format!("{loaded:?} {store:?}");
+        ensure!(
+            !shown.contains("AAAA") && !shown.contains("BBBB"),
+            "Debug shows a secret: {shown}"
+        );
+        ensure!(
+            store
+                .credential("ghl-main", CredentialKind::WebhookSecret)
+                .await?
+                .is_none()
+        );
+
+        let connections = store.connections().await?;
+        ensure!(connections.len() == 1 && connections[0].account_id == "loc-1");
+        ensure!(store.delete_connection("ghl-main").await?);
+        ensure!(
+            store
+                .credential("ghl-main", CredentialKind::HighLevelOAuth)
+                .await?
+                .is_none()
+        );
+        Ok(())
+    }
+
+    pub async fn wrong_master_key_is_a_clear_error(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        connection(&store, "ghl-main").await?;
+        store
+            .save_credential(
+                "ghl-main",
+                CredentialKind::HighLevelPrivateToken,
+                &Credential::new("pit-SECRET-9"),
+            )
+            .await?;
+        store.close().await;
+
+        let stranger = MasterKey::generate();
+        let opened = Store::open(&db.url, Keyring::new(stranger.clone())).await;
+        let error = opened.err().context("opening with a wrong key must fail")?;
+        let message = error.to_string();
+        ensure!(
+            matches!(error, StoreError::WrongMasterKey { .. }),
+            "{message}"
+        );
+        ensure!(
+            message.contains(db.key.id()) && message.contains(stranger.id()),
+            "{message}"
+        );
+        ensure!(message.contains("ALLYBRIDGE_MASTER_KEY"), "{message}");
+        ensure!(!message.contains("SECRET"), "{message}");
+        ensure!(!error.is_retryable());
+        Ok(())
+    }
+
+    pub async fn ciphertext_is_bound_to_its_row(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        connection(&store, "a").await?;
+        connection(&store, "b").await?;
+        store
+            .save_credential(
+                "a",
+                CredentialKind::AccessAllyAppPassword,
+                &Credential::new("pw-of-a"),
+            )
+            .await?;
+        store
+            .save_credential(
+                "b",
+                CredentialKind::AccessAllyAppPassword,
+                &Credential::new("pw-of-b"),
+            )
+            .await?;
+        store
+            .save_credential(
+                "a",
+                CredentialKind::WebhookSecret,
+                &Credential::new("whsec-of-a"),
+            )
+            .await?;
+        // Move a's password ciphertext into b's row, and into another column kind.
+        db.execute_raw(
+            "UPDATE credentials SET ciphertext = (SELECT ciphertext FROM credentials c \
+             WHERE c.connection_id = 'a' AND c.kind = 'accessally_app_password') \
+             WHERE connection_id IN ('b', 'a') AND kind IN ('accessally_app_password', 'webhook_secret') \
+             AND NOT (connection_id = 'a' AND kind = 'accessally_app_password')",
+        )
+        .await?;
+        let moved = store
+            .credential("b", CredentialKind::AccessAllyAppPassword)
+            .await;
+        ensure!(
+            matches!(moved, Err(StoreError::CredentialTampered { .. })),
+            "{moved:?}"
+        );
+        let other_kind = store.credential("a", CredentialKind::WebhookSecret).await;
+        ensure!(
+            matches!(other_kind, Err(StoreError::CredentialTampered { .. })),
+            "{other_kind:?}"
+        );
+        let message = other_kind.err().map(|e| e.to_string()).unwrap_or_default();
+        ensure!(!message.contains("pw-of-a"), "{message}");
+        let intact = store
+            .credential("a", CredentialKind::AccessAllyAppPassword)
+            .await?
+            .context("row a")?;
+        ensure!(intact.secret.expose_secret() == "pw-of-a");
+        Ok(())
+    }
+
+    pub async fn rotation_re_encrypts_every_secret(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let count = 150; // more than one rotation batch
+        for index in 0..count {
+            let id = format!("conn-{index}");
+            connection(&store, &id).await?;
+            store
+                .save_credential(
+                    &id,
+                    CredentialKind::WebhookSecret,
+                    &Credential::new(format!("secret-{index}")),
+                )
+                .await?;
+        }
+        let new_key = MasterKey::generate();
+        let report = store.rotate_master_key(new_key.clone()).await?;
+        ensure!(report.re_encrypted == count as u64, "{report:?}");
+        ensure!(report.new_key_id == new_key.id());
+        let key_ids = store.credential_key_ids().await?;
+        ensure!(
+            key_ids == vec![(new_key.id().to_string(), count)],
+            "{key_ids:?}"
+        );
+        ensure!(store.rotate_master_key(new_key.clone()).await?.re_encrypted == 0);
+        store.close().await;
+
+        // Only the new key is needed now; the old one no longer opens the store.
+        let reopened = Store::open(&db.url, Keyring::new(new_key)).await?;
+        for index in 0..count {
+            let credential = reopened
+                .credential(&format!("conn-{index}"), CredentialKind::WebhookSecret)
+                .await?
+                .context("credential after rotation")?;
+            ensure!(credential.secret.expose_secret() == format!("secret-{index}"));
+        }
+        reopened.close().await;
+        let with_old = Store::open(&db.url, db.keyring()).await;
+        ensure!(matches!(with_old, Err(StoreError::WrongMasterKey { .. })));
+        Ok(())
+    }
+
+    pub async fn token_refresh_is_single_flight(db: &TestDb) -> anyhow::Result<()> {
+        // Two handles with their own pools stand for two processes.
+        let first = db.open().await?;
+        let second = db.open().await?;
+        connection(&first, "ghl-main").await?;
+        let mut stale = oauth("access-0", "refresh-0");
+        stale.expires_at = Some(Utc::now() - chrono::Duration::minutes(1));
+        first
+            .save_credential("ghl-main", CredentialKind::HighLevelOAuth, &stale)
+            .await?;
+
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for index in 0..8 {
+            let store = if index % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let refreshes = refreshes.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .refresh_credential(
+                        "ghl-main",
+                        CredentialKind::HighLevelOAuth,
+                        |current| async move {
+                            let current = current.ok_or("no credential")?;
+                            let fresh = current
+                                .expires_at
+                                .is_some_and(|at| at > Utc::now() + chrono::Duration::minutes(5));
+                            if fresh {
+                                return Ok::<_, &'static str>(None);
+                            }
+                            // The single-use refresh token is spent here.
+                            let generation = refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok(Some(oauth(
+                                &format!("access-{generation}"),
+                                &format!("refresh-{generation}"),
+                            )))
+                        },
+                    )
+                    .await
+                    .map(|credential| credential.map(|c| c.secret.expose_secret().to_string()))
+            }));
+        }
+        let mut seen = HashSet::new();
+        for task in tasks {
+            seen.insert(task.await?.map_err(|error| anyhow::anyhow!("{error}"))?);
+        }
+        ensure!(
+            refreshes.load(Ordering::SeqCst) == 1,
+            "refreshed {} times",
+            refreshes.load(Ordering::SeqCst)
+        );
+        ensure!(
+            seen == HashSet::from([Some("access-1".to_string())]),
+            "{seen:?}"
+        );
+        let stored = second
+            .credential("ghl-main", CredentialKind::HighLevelOAuth)
+            .await?
+            .context("stored")?;
+        ensure!(
+            stored.refresh_secret.map(|s| s.expose_secret().to_string())
+                == Some("refresh-1".into())
+        );
+
+        // A failing refresh leaves the stored pair untouched.
+        let failed = first
+            .refresh_credential("ghl-main", CredentialKind::HighLevelOAuth, |_| async {
+                Err::<Option<Credential>, _>("HTTP 500")
+            })
+            .await;
+        ensure!(matches!(failed, Err(RefreshError::Refresh("HTTP 500"))));
+        Ok(())
+    }
+
+    pub async fn accepted_event_and_its_job_commit_together(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let first = store
+            .accept_event(&event("evt-1"), Some(&job("p1", Priority::Live)))
+            .await?;
+        ensure!(
+            first.new && first.job.is_some_and(|j| !j.merged),
+            "{first:?}"
+        );
+        let again = store
+            .accept_event(&event("evt-1"), Some(&job("p1", Priority::Live)))
+            .await?;
+        ensure!(!again.new && again.job.is_none(), "{again:?}");
+        ensure!(store.queue_stats().await?.pending == 1);
+        let other_source = InboundEvent {
+            source: System::AccessAlly,
+            ..event("evt-1")
+        };
+        ensure!(store.accept_event(&other_source, None).await?.new);
+
+        // The job insert fails (the database rejects an empty kind): the
+        // inbox insert must roll back with it.
+        let mut broken = job("p2", Priority::Live);
+        broken.kind = String::new();
+        let failed = store.accept_event(&event("evt-2"), Some(&broken)).await;
+        ensure!(failed.is_err(), "{failed:?}");
+        ensure!(
+            store
+                .inbox_event(System::HighLevel, "evt-2")
+                .await?
+                .is_none(),
+            "inbox kept a half-accepted event"
+        );
+        ensure!(store.queue_stats().await?.pending == 1);
+        // So the sender's retry is accepted as new.
+        let retried = store
+            .accept_event(&event("evt-2"), Some(&job("p2", Priority::Live)))
+            .await?;
+        ensure!(retried.new && retried.job.is_some());
+        let stored = store
+            .inbox_event(System::HighLevel, "evt-2")
+            .await?
+            .context("stored")?;
+        ensure!(stored.payload == json!({"id": "evt-2"}) && stored.event_type == "ProductUpdate");
+        ensure!(store.inbox_len().await? == 3);
+        ensure!(
+            store
+                .recent_inbox_events(Some(System::AccessAlly), 10)
+                .await?
+                .len()
+                == 1
+        );
+        ensure!(
+            store
+                .prune_inbox(Utc::now() + chrono::Duration::seconds(1))
+                .await?
+                == 3
+        );
+        Ok(())
+    }
+
+    pub async fn enqueue_merges_into_the_pending_job_of_a_record(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let later = Utc::now() + chrono::Duration::hours(1);
+        let first = store
+            .enqueue(
+                &job("p1", Priority::Backfill)
+                    .with_run_at(later)
+                    .with_payload(json!({"v": 1})),
+            )
+            .await?;
+        ensure!(!first.merged);
+        let second = store
+            .enqueue(&job("p1", Priority::Live).with_payload(json!({"v": 2})))
+            .await?;
+        ensure!(second.merged && second.job_id == first.job_id, "{second:?}");
+        let merged = store.job(first.job_id).await?.context("job")?;
+        ensure!(
+            merged.priority == Priority::Live
+                && merged.run_at < later
+                && merged.payload == json!({"v": 2})
+        );
+        ensure!(merged.merged_count == 1);
+        // A backfill enqueue does not demote it.
+        store
+            .enqueue(&job("p1", Priority::Backfill).with_run_at(later))
+            .await?;
+        let still = store.job(first.job_id).await?.context("job")?;
+        ensure!(still.priority == Priority::Live && still.run_at < later);
+
+        // Once it runs, a new change gets its own pending job.
+        let claimed = store
+            .claim_jobs("w1", &ClaimScope::Any, 10, Duration::from_secs(30))
+            .await?;
+        ensure!(claimed.len() == 1);
+        let third = store.enqueue(&job("p1", Priority::Live)).await?;
+        ensure!(!third.merged && third.job_id != first.job_id);
+        let batch = store
+            .enqueue_batch(&[
+                job("p2", Priority::Live),
+                job("p2", Priority::Live),
+                job("p3", Priority::Live),
+            ])
+            .await?;
+        ensure!(
+            !batch[0].merged
+                && batch[1].merged
+                && batch[1].job_id == batch[0].job_id
+                && !batch[2].merged
+        );
+        ensure!(
+            store
+                .jobs_for_dedupe_key(&job("p1", Priority::Live).dedupe_key)
+                .await?
+                .len()
+                == 2
+        );
+        Ok(())
+    }
+
+    pub async fn live_jobs_run_before_backfill_and_run_at_is_honoured(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        store.enqueue(&job("backfill", Priority::Backfill)).await?;
+        store
+            .enqueue(&job("reconcile", Priority::Reconcile))
+            .await?;
+        store
+            .enqueue(
+                &job("future", Priority::Live).with_run_at(Utc::now() + chrono::Duration::hours(1)),
+            )
+            .await?;
+        store.enqueue(&job("live", Priority::Live)).await?;
+        let order: Vec<String> = store
+            .claim_jobs("w", &ClaimScope::Any, 10, Duration::from_secs(30))
+            .await?
+            .into_iter()
+            .map(|job| job.record_id)
+            .collect();
+        ensure!(order == ["live", "reconcile", "backfill"], "{order:?}");
+        Ok(())
+    }
+
+    pub async fn claim_scope_limits_jobs_to_leased_locations(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        store
+            .enqueue(&job("a", Priority::Live).with_location("loc-a"))
+            .await?;
+        store
+            .enqueue(&job("b", Priority::Live).with_location("loc-b"))
+            .await?;
+        store.enqueue(&job("none", Priority::Live)).await?;
+        let scope = ClaimScope::Locations(vec!["loc-a".into()]);
+        let mut claimed: Vec<String> = store
+            .claim_jobs("w", &scope, 10, Duration::from_secs(30))
+            .await?
+            .into_iter()
+            .map(|job| job.record_id)
+            .collect();
+        claimed.sort();
+        ensure!(claimed == ["a", "none"], "{claimed:?}");
+        let rest = store
+            .claim_jobs(
+                "w",
+                &ClaimScope::Locations(vec![]),
+                10,
+                Duration::from_secs(30),
+            )
+            .await?;
+        ensure!(rest.is_empty());
+        let any = store
+            .claim_jobs("w", &ClaimScope::Any, 10, Duration::from_secs(30))
+            .await?;
+        ensure!(any.len() == 1 && any[0].location.as_deref() == Some("loc-b"));
+        Ok(())
+    }
+
+    pub async fn expired_lease_is_reclaimed_and_old_owner_loses_it(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let lease = Duration::from_millis(300);
+        let id = store.enqueue(&job("p1", Priority::Live)).await?.job_id;
+        let first = store
+            .claim_jobs("dead-worker", &ClaimScope::Any, 1, lease)
+            .await?;
+        ensure!(first.len() == 1 && first[0].id == id && first[0].attempts == 1);
+        ensure!(first[0].lease_owner.as_deref() == Some("dead-worker"));
+        ensure!(
+            store
+                .claim_jobs("rescuer", &ClaimScope::Any, 1, lease)
+                .await?
+                .is_empty(),
+            "lease not honoured"
+        );
+
+        tokio::time::sleep(lease + Duration::from_millis(50)).await;
+        let reclaimed = store
+            .claim_jobs("rescuer", &ClaimScope::Any, 1, Duration::from_secs(30))
+            .await?;
+        ensure!(
+            reclaimed.len() == 1 && reclaimed[0].id == id && reclaimed[0].attempts == 2,
+            "{reclaimed:?}"
+        );
+        ensure!(
+            reclaimed[0]
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("dead-worker"))
+        );
+
+        let late = store.complete_job(id, "dead-worker").await;
+        ensure!(
+            matches!(late, Err(StoreError::LeaseLost { .. })),
+            "{late:?}"
+        );
+        ensure!(matches!(
+            store.extend_job_lease(id, "dead-worker", lease).await,
+            Err(StoreError::LeaseLost { .. })
+        ));
+        store
+            .extend_job_lease(id, "rescuer", Duration::from_secs(60))
+            .await?;
+        store.complete_job(id, "rescuer").await?;
+        ensure!(store.job(id).await?.context("job")?.state == JobState::Done);
+        Ok(())
+    }
+
+    pub async fn finished_job_never_runs_again(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let lease = Duration::from_millis(100);
+        let done = store.enqueue(&job("done", Priority::Live)).await?.job_id;
+        let dead = store.enqueue(&job("dead", Priority::Live)).await?.job_id;
+        let claimed = store.claim_jobs("w", &ClaimScope::Any, 10, lease).await?;
+        ensure!(claimed.len() == 2);
+        store.complete_job(done, "w").await?;
+        store
+            .dead_letter_job(dead, "w", "HighLevel said 422: invalid price")
+            .await?;
+        ensure!(matches!(
+            store.complete_job(done, "w").await,
+            Err(StoreError::LeaseLost { .. })
+        ));
+        ensure!(matches!(
+            store.retry_job(done, "w", "x", Utc::now()).await,
+            Err(StoreError::LeaseLost { .. })
+        ));
+
+        tokio::time::sleep(lease + Duration::from_millis(50)).await;
+        ensure!(
+            store
+                .claim_jobs("other", &ClaimScope::Any, 10, lease)
+                .await?
+                .is_empty()
+        );
+        let finished = store.job(done).await?.context("job")?;
+        ensure!(
+            finished.state == JobState::Done
+                && finished.attempts == 1
+                && finished.finished_at.is_some()
+        );
+        ensure!(finished.lease_owner.is_none());
+        let stats = store.queue_stats().await?;
+        ensure!(
+            stats.done == 1 && stats.dead == 1 && stats.pending == 0 && stats.running == 0,
+            "{stats:?}"
+        );
+        ensure!(
+            store
+                .prune_finished_jobs(Utc::now() + chrono::Duration::seconds(1))
+                .await?
+                == 1
+        );
+        ensure!(store.job(done).await?.is_none() && store.job(dead).await?.is_some());
+        Ok(())
+    }
+
+    pub async fn retry_dead_letter_replay_and_drop(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let lease = Duration::from_secs(30);
+        let id = store.enqueue(&job("p1", Priority::Live)).await?.job_id;
+        store.claim_jobs("w", &ClaimScope::Any, 1, lease).await?;
+        let retry_at = Utc::now() + chrono::Duration::milliseconds(200);
+        let outcome = store
+            .retry_job(id, "w", "HTTP 503 from HighLevel", retry_at)
+            .await?;
+        ensure!(outcome == RetryOutcome::Rescheduled);
+        let waiting = store.job(id).await?.context("job")?;
+        ensure!(
+            waiting.state == JobState::Pending
+                && waiting.last_error.as_deref() == Some("HTTP 503 from HighLevel")
+        );
+        ensure!(
+            store
+                .claim_jobs("w", &ClaimScope::Any, 1, lease)
+                .await?
+                .is_empty(),
+            "ran before retry-at"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let again = store.claim_jobs("w", &ClaimScope::Any, 1, lease).await?;
+        ensure!(again.len() == 1 && again[0].attempts == 2);
+
+        store
+            .dead_letter_job(id, "w", "HTTP 422: coupon code taken")
+            .await?;
+        let dead = store.dead_letters(0, 10).await?;
+        ensure!(
+            dead.len() == 1
+                && dead[0].dead_reason.as_deref() == Some("HTTP 422: coupon code taken")
+        );
+        ensure!(matches!(
+            store.replay_dead_letter(id + 1000).await,
+            Err(StoreError::JobNotFound(_))
+        ));
+
+        let replayed = store.replay_dead_letter(id).await?;
+        ensure!(
+            replayed
+                == Replayed {
+                    job_id: id,
+                    merged: false
+                },
+            "{replayed:?}"
+        );
+        let pending = store.job(id).await?.context("job")?;
+        ensure!(
+            pending.state == JobState::Pending
+                && pending.attempts == 0
+                && pending.dead_reason.is_none()
+        );
+        ensure!(matches!(
+            store.replay_dead_letter(id).await,
+            Err(StoreError::NotDeadLetter { .. })
+        ));
+
+        // Dead again, and a new change for the same record arrives: replay merges.
+        store.claim_jobs("w", &ClaimScope::Any, 1, lease).await?;
+        store.dead_letter_job(id, "w", "still failing").await?;
+        let newer = store.enqueue(&job("p1", Priority::Live)).await?.job_id;
+        let merged = store.replay_dead_letter(id).await?;
+        ensure!(
+            merged
+                == Replayed {
+                    job_id: newer,
+                    merged: true
+                },
+            "{merged:?}"
+        );
+        ensure!(store.job(id).await?.context("job")?.state == JobState::Superseded);
+
+        let other = store.enqueue(&job("p2", Priority::Live)).await?.job_id;
+        store
+            .claim_jobs("w", &ClaimScope::Locations(vec![]), 10, lease)
+            .await?;
+        store.dead_letter_job(other, "w", "gone").await?;
+        ensure!(matches!(
+            store.drop_dead_letter(newer).await,
+            Err(StoreError::NotDeadLetter { .. })
+        ));
+        store.drop_dead_letter(other).await?;
+        ensure!(store.job(other).await?.is_none() && store.dead_letters(0, 10).await?.is_empty());
+        Ok(())
+    }
+
+    pub async fn failed_job_is_superseded_by_a_newer_pending_one(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let id = store.enqueue(&job("p1", Priority::Live)).await?.job_id;
+        store
+            .claim_jobs("w", &ClaimScope::Any, 1, Duration::from_secs(30))
+            .await?;
+        let newer = store.enqueue(&job("p1", Priority::Live)).await?;
+        ensure!(!newer.merged);
+        let outcome = store.retry_job(id, "w", "timeout", Utc::now()).await?;
+        ensure!(
+            outcome == RetryOutcome::Superseded { by: newer.job_id },
+            "{outcome:?}"
+        );
+        let old = store.job(id).await?.context("job")?;
+        ensure!(old.state == JobState::Superseded && old.last_error.as_deref() == Some("timeout"));
+        let next = store
+            .claim_jobs("w", &ClaimScope::Any, 10, Duration::from_secs(30))
+            .await?;
+        ensure!(next.len() == 1 && next[0].id == newer.job_id);
+        Ok(())
+    }
+
+    pub async fn no_double_claim_under_concurrency(db: &TestDb) -> anyhow::Result<()> {
+        let setup = db.open().await?;
+        let total = 400;
+        let jobs: Vec<NewJob> = (0..total)
+            .map(|i| job(&format!("r{i}"), Priority::Backfill))
+            .collect();
+        setup.enqueue_batch(&jobs).await?;
+        let mut workers = Vec::new();
+        for worker in 0..6 {
+            // Three pools, two workers each.
+            let store = if worker % 3 == 0 {
+                setup.clone()
+            } else {
+                db.open().await?
+            };
+            workers.push(tokio::spawn(async move {
+                let owner = format!("worker-{worker}");
+                let mut ran = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_jobs(&owner, &ClaimScope::Any, 7, Duration::from_secs(60))
+                        .await?;
+                    if claimed.is_empty() {
+                        return Ok::<_, StoreError>(ran);
+                    }
+                    for job in claimed {
+                        store.complete_job(job.id, &owner).await?;
+                        ran.push(job.id);
+                    }
+                }
+            }));
+        }
+        let mut all = Vec::new();
+        for worker in workers {
+            all.extend(worker.await??);
+        }
+        let distinct: HashSet<_> = all.iter().copied().collect();
+        ensure!(
+            all.len() == total && distinct.len() == total,
+            "ran {} jobs, {} distinct",
+            all.len(),
+            distinct.len()
+        );
+        let stats = setup.queue_stats().await?;
+        ensure!(
+            stats.done == total as i64 && stats.pending == 0 && stats.running == 0,
+            "{stats:?}"
+        );
+        ensure!(
+            setup
+                .jobs(Some(JobState::Done), 0, 10_000)
+                .await?
+                .iter()
+                .all(|job| job.attempts == 1)
+        );
+        Ok(())
+    }
+
+    pub async fn location_leases_are_exclusive_until_released_or_expired(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let first = db.open().await?;
+        let second = db.open().await?;
+        let ttl = Duration::from_millis(300);
+        ensure!(first.acquire_location_lease("loc-1", "p1", ttl).await?);
+        ensure!(!second.acquire_location_lease("loc-1", "p2", ttl).await?);
+        ensure!(second.acquire_location_lease("loc-2", "p2", ttl).await?);
+        ensure!(
+            first
+                .acquire_location_lease("loc-1", "p1", Duration::from_secs(30))
+                .await?,
+            "renewal"
+        );
+        let leases = first.location_leases().await?;
+        ensure!(leases.len() == 2 && leases[0].owner == "p1" && leases[1].owner == "p2");
+        ensure!(!second.release_location_lease("loc-1", "p2").await?);
+        ensure!(first.release_location_lease("loc-1", "p1").await?);
+        ensure!(second.acquire_location_lease("loc-1", "p2", ttl).await?);
+        tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+        ensure!(
+            first.acquire_location_lease("loc-2", "p1", ttl).await?,
+            "expired lease taken over"
+        );
+        Ok(())
+    }
+
+    pub async fn links_record_hashes_and_last_writer(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let link = store
+            .save_link(&NewLink {
+                entity_type: "product".into(),
+                highlevel_id: "hl-1".into(),
+                accessally_id: "aa-1".into(),
+                highlevel_hash: Some("h1".into()),
+                accessally_hash: None,
+            })
+            .await?;
+        ensure!(link.last_written_to.is_none());
+        let by_accessally = store
+            .find_link("product", System::AccessAlly, "aa-1")
+            .await?
+            .context("link")?;
+        ensure!(by_accessally.id == link.id);
+        ensure!(
+            store
+                .find_link("coupon", System::HighLevel, "hl-1")
+                .await?
+                .is_none()
+        );
+
+        let written = store
+            .record_link_hash(link.id, System::AccessAlly, "a2", HashOrigin::Written)
+            .await?
+            .context("link")?;
+        ensure!(
+            written.accessally_hash.as_deref() == Some("a2")
+                && written.last_written_to == Some(System::AccessAlly)
+        );
+        ensure!(written.last_written_at.is_some());
+        let seen = store
+            .record_link_hash(link.id, System::HighLevel, "h3", HashOrigin::Seen)
+            .await?
+            .context("link")?;
+        ensure!(
+            seen.highlevel_hash.as_deref() == Some("h3")
+                && seen.last_written_to == Some(System::AccessAlly)
+        );
+
+        let clash = store
+            .save_link(&NewLink {
+                entity_type: "product".into(),
+                highlevel_id: "hl-2".into(),
+                accessally_id: "aa-1".into(),
+                highlevel_hash: None,
+                accessally_hash: None,
+            })
+            .await;
+        ensure!(
+            matches!(clash, Err(StoreError::Invalid { .. })),
+            "{clash:?}"
+        );
+        for index in 0..5 {
+            store
+                .save_link(&NewLink {
+                    entity_type: "coupon".into(),
+                    highlevel_id: format!("c{index}"),
+                    accessally_id: format!("ac{index}"),
+                    highlevel_hash: None,
+                    accessally_hash: None,
+                })
+                .await?;
+        }
+        let page = store.links(Some("coupon"), 0, 3).await?;
+        ensure!(page.len() == 3);
+        ensure!(store.links(Some("coupon"), page[2].id, 3).await?.len() == 2);
+        ensure!(store.link_count().await? == 6);
+        ensure!(store.delete_link(link.id).await? && !store.delete_link(link.id).await?);
+        Ok(())
+    }
+
+    pub async fn cursors_logs_drift_and_alerts(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        ensure!(
+            store
+                .poll_cursor(System::HighLevel, "coupon")
+                .await?
+                .is_none()
+        );
+        store
+            .set_poll_cursor(System::HighLevel, "coupon", "2024-01-01T00:00:00Z")
+            .await?;
+        store
+            .set_poll_cursor(System::HighLevel, "coupon", "2024-02-01T00:00:00Z")
+            .await?;
+        store
+            .set_poll_cursor(System::AccessAlly, "offering", "page=3")
+            .await?;
+        let cursor = store
+            .poll_cursor(System::HighLevel, "coupon")
+            .await?
+            .context("cursor")?;
+        ensure!(cursor.cursor == "2024-02-01T00:00:00Z");
+        ensure!(store.poll_cursors().await?.len() == 2);
+
+        for (index, result) in ["ok", "skipped", "failed"].iter().enumerate() {
+            store
+                .log_integration(&IntegrationEvent {
+                    entity_type: "coupon".into(),
+                    record_id: format!("c{}", index % 2),
+                    action: "update".into(),
+                    from_system: System::HighLevel,
+                    to_system: System::AccessAlly,
+                    result: result.to_string(),
+                    detail: "discount 10%".into(),
+                    job_id: Some(index as i64),
+                })
+                .await?;
+        }
+        let for_record = store
+            .integration_log(&LogQuery {
+                record_id: Some("c0".into()),
+                limit: 10,
+                ..LogQuery::default()
+            })
+            .await?;
+        ensure!(
+            for_record.len() == 2 && for_record[0].event.result == "failed",
+            "newest first: {for_record:?}"
+        );
+        let page = store
+            .integration_log(&LogQuery {
+                limit: 1,
+                before_id: Some(for_record[0].id),
+                ..LogQuery::default()
+            })
+            .await?;
+        ensure!(page.len() == 1 && page[0].event.result == "skipped");
+
+        store
+            .log_api_call(&ApiCall {
+                system: System::HighLevel,
+                location: Some("loc-1".into()),
+                method: "GET".into(),
+                path: "/products/?locationId=loc-1&access_token=LEAK".into(),
+                status: Some(200),
+                latency_ms: 42,
+                rate_remaining: Some(97),
+            })
+            .await?;
+        store
+            .log_api_call(&ApiCall {
+                system: System::AccessAlly,
+                location: None,
+                method: "POST".into(),
+                path: "/wp-json/allybridge/v1/coupons".into(),
+                status: None,
+                latency_ms: 10_000,
+                rate_remaining: None,
+            })
+            .await?;
+        let highlevel = store
+            .api_activity(&ApiActivityQuery {
+                system: Some(System::HighLevel),
+                limit: 10,
+                ..Default::default()
+            })
+            .await?;
+        ensure!(
+            highlevel.len() == 1 && highlevel[0].call.path == "/products/",
+            "{highlevel:?}"
+        );
+        ensure!(
+            highlevel[0].call.status == Some(200) && highlevel[0].call.rate_remaining == Some(97)
+        );
+        ensure!(
+            store
+                .api_activity(&ApiActivityQuery {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await?
+                .len()
+                == 2
+        );
+
+        store
+            .save_drift_report("coupons", 120, 3, &json!({"missing_in_accessally": ["c7"]}))
+            .await?;
+        store
+            .save_drift_report("products", 40, 0, &json!({}))
+            .await?;
+        let reports = store.drift_reports(None, 10).await?;
+        ensure!(reports.len() == 2 && reports[0].scope == "products");
+        let coupons = store.drift_reports(Some("coupons"), 10).await?;
+        ensure!(
+            coupons.len() == 1
+                && coupons[0].drifted == 3
+                && coupons[0].details["missing_in_accessally"][0] == "c7"
+        );
+
+        let cooldown = Duration::from_millis(300);
+        let sent = store
+            .claim_alert(
+                "ghl-auth-failed:loc-1",
+                "email",
+                "HighLevel refused the token",
+                cooldown,
+            )
+            .await?;
+        ensure!(sent.is_some());
+        ensure!(
+            store
+                .claim_alert("ghl-auth-failed:loc-1", "email", "again", cooldown)
+                .await?
+                .is_none(),
+            "cool-down"
+        );
+        ensure!(
+            store
+                .claim_alert("dlq-growing", "webhook", "12 dead letters", cooldown)
+                .await?
+                .is_some()
+        );
+        tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
+        ensure!(
+            store
+                .claim_alert("ghl-auth-failed:loc-1", "email", "still", cooldown)
+                .await?
+                .is_some()
+        );
+        ensure!(store.alerts(Some("ghl-auth-failed:loc-1"), 10).await?.len() == 2);
+        ensure!(store.alerts(None, 10).await?.len() == 3);
+        Ok(())
+    }
+
+    pub async fn waker_wakes_on_enqueue_and_polls_as_backstop(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let mut waker = store.job_waker().await;
+        ensure!(waker.wait(Duration::from_millis(50)).await == Wake::Backstop);
+        // On PostgreSQL the announcement comes from another pool, as from another process.
+        let producer = if db.backend == Backend::Postgres {
+            db.open().await?
+        } else {
+            store.clone()
+        };
+        let started = std::time::Instant::now();
+        let waiting = tokio::spawn(async move { waker.wait(Duration::from_secs(20)).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        producer.enqueue(&job("p1", Priority::Live)).await?;
+        let woke = tokio::time::timeout(Duration::from_secs(5), waiting).await??;
+        ensure!(woke == Wake::Notified && started.elapsed() < Duration::from_secs(5));
+        Ok(())
+    }
+}
+
+/// SQLite only: the raw database file (and its WAL) must not contain a
+/// plaintext secret anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_holds_no_plaintext_secret() -> anyhow::Result<()> {
+    use anyhow::{Context, ensure};
+    use store::{Credential, CredentialKind, System};
+    let Some(db) = support::TestDb::create(support::Backend::Sqlite).await? else {
+        return Ok(());
+    };
+    let secrets = [
+        "ghl-access-token-PLAINTEXT-CANARY-1",
+        "ghl-refresh-token-PLAINTEXT-CANARY-2",
+        "wp-app-password-PLAINTEXT-CANARY-3",
+        "whsec-PLAINTEXT-CANARY-4",
+    ];
+    let store = db.open().await?;
+    store
+        .upsert_connection("ghl", System::HighLevel, "loc-1", "HighLevel")
+        .await?;
+    store
+        .upsert_connection(
+            "aa",
+            System::AccessAlly,
+            "https://site.example",
+            "AccessAlly",
+        )
+        .await?;
+    let oauth = Credential {
+        secret: secrets[0].to_string().into(),
+        refresh_secret: Some(secrets[1].to_string().into()),
+        expires_at: None,
+        scopes: vec!["products.write".into()],
+    };
+    store
+        .save_credential("ghl", CredentialKind::HighLevelOAuth, &oauth)
+        .await?;
+    store
+        .save_credential(
+            "aa",
+            CredentialKind::AccessAllyAppPassword,
+            &Credential::new(secrets[2]),
+        )
+        .await?;
+    store
+        .save_credential(
+            "aa",
+            CredentialKind::WebhookSecret,
+            &Credential::new(secrets[3]),
+        )
+        .await?;
+    store
+        .rotate_master_key(store::MasterKey::generate())
+        .await?;
+
+    let dir = db.temp_dir().context("sqlite temp dir")?;
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let bytes = std::fs::read(entry?.path())?;
+        scanned += bytes.len();
+        for secret in secrets {
+            ensure!(
+                !bytes
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_bytes()),
+                "plaintext secret found in the database files"
+            );
+        }
+    }
+    ensure!(scanned > 0, "no database files to scan");
+    // And the key file is not in there either: it is the caller's, not the store's.
+    let leaked_key = store::MasterKey::generate();
+    ensure!(
+        !format!("{leaked_key:?}").contains(secrecy::ExposeSecret::expose_secret(
+            &leaked_key.to_base64()
+        ))
+    );
+    Ok(())
+}
