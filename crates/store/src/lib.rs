@@ -664,6 +664,17 @@ impl Store {
         on_backend!(self, backend => backend.complete_job(job_id, owner, now_ms()).await)
     }
 
+    /// Completes several jobs `owner` holds in one commit (one disk sync
+    /// instead of one per job). Returns the ids whose lease was lost; those
+    /// are not completed, the others are.
+    pub async fn complete_jobs(
+        &self,
+        job_ids: &[JobId],
+        owner: &str,
+    ) -> Result<Vec<JobId>, StoreError> {
+        on_backend!(self, backend => backend.complete_jobs(job_ids, owner, now_ms()).await)
+    }
+
     /// Puts a failed job back to wait until `retry_at` (the caller computes
     /// the back-off), recording `error`. If a newer job for the same record
     /// is already pending, this one is closed as superseded instead.

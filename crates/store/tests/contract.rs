@@ -541,6 +541,7 @@ mod contract {
                 .is_some_and(|e| e.contains("dead-worker"))
         );
 
+        ensure!(store.complete_jobs(&[id], "dead-worker").await? == vec![id]);
         let late = store.complete_job(id, "dead-worker").await;
         ensure!(
             matches!(late, Err(StoreError::LeaseLost { .. })),
@@ -744,10 +745,16 @@ mod contract {
                     if claimed.is_empty() {
                         return Ok::<_, StoreError>(ran);
                     }
-                    for job in claimed {
-                        store.complete_job(job.id, &owner).await?;
-                        ran.push(job.id);
+                    let ids: Vec<JobId> = claimed.iter().map(|job| job.id).collect();
+                    if worker % 2 == 0 {
+                        for &id in &ids {
+                            store.complete_job(id, &owner).await?;
+                        }
+                    } else {
+                        let lost = store.complete_jobs(&ids, &owner).await?;
+                        assert!(lost.is_empty(), "{owner} lost leases {lost:?}");
                     }
+                    ran.extend(ids);
                 }
             }));
         }

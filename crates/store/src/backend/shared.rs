@@ -626,6 +626,37 @@ macro_rules! shared_queries {
                 tx.commit().await.map_err(StoreError::db("committing a completed job"))
             }
 
+            /// Completes several jobs in one transaction; returns the ids whose
+            /// lease `owner` no longer held (those are left as they are).
+            pub(crate) async fn complete_jobs(
+                &self,
+                job_ids: &[JobId],
+                owner: &str,
+                now: i64,
+            ) -> Result<Vec<JobId>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut lost = Vec::new();
+                for &job_id in job_ids {
+                    let updated = sqlx::query(
+                        "UPDATE jobs SET state = 'done', finished_at = $3, updated_at = $3, \
+                         lease_owner = NULL, lease_expires_at = NULL \
+                         WHERE id = $1 AND state = 'running' AND lease_owner = $2",
+                    )
+                    .bind(job_id)
+                    .bind(owner)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("completing jobs"))?
+                    .rows_affected();
+                    if updated == 0 {
+                        lost.push(job_id);
+                    }
+                }
+                tx.commit().await.map_err(StoreError::db("committing completed jobs"))?;
+                Ok(lost)
+            }
+
             pub(crate) async fn extend_job_lease(
                 &self,
                 job_id: JobId,
