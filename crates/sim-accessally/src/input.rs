@@ -87,9 +87,19 @@ impl<'a> Reader<'a> {
 
     /// Records `key` as missing when `required` and absent.
     pub fn require<T>(&mut self, key: &str, field: &Field<T>, required: bool) {
-        if required && field.is_absent() {
-            let name = self.name(key);
-            self.missing.push(name);
+        if !required {
+            return;
+        }
+        match (self.obj.get(key), field) {
+            (None, _) => {
+                let name = self.name(key);
+                self.missing.push(name);
+            }
+            (Some(_), Field::Null) => {
+                self.fail(key, format!("{} must not be null.", self.name(key)))
+            }
+            // Present but of the wrong type: already reported as invalid.
+            _ => {}
         }
     }
 

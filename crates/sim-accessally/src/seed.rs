@@ -188,7 +188,13 @@ fn demo(world: &mut World, now: DateTime<Utc>) {
         ("noah.wilson@example.com", "Noah", "Wilson"),
     ];
     // (buyer, offering, payment option index, coupon, outcome)
-    type DemoOrder = (usize, usize, Option<usize>, Option<&'static str>, &'static str);
+    type DemoOrder = (
+        usize,
+        usize,
+        Option<usize>,
+        Option<&'static str>,
+        &'static str,
+    );
     let orders: [DemoOrder; 14] = [
         (0, 0, None, Some("WELCOME10"), "success"),
         (1, 1, Some(1), None, "success"),
