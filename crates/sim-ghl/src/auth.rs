@@ -116,7 +116,12 @@ impl AuthState {
             .filter(|t| t.expires_at.is_none_or(|e| Instant::now() < e))
     }
 
-    fn issue(&mut self, grant: &Grant, ttl: Duration, with_refresh: bool) -> (String, Option<String>) {
+    fn issue(
+        &mut self,
+        grant: &Grant,
+        ttl: Duration,
+        with_refresh: bool,
+    ) -> (String, Option<String>) {
         let access = format!("sim-at-{}", sim_kit::ids::alphanumeric(48));
         self.access.insert(
             access.clone(),
@@ -195,7 +200,11 @@ impl RateLimiter {
             w.day = today;
             w.day_count = 0;
         }
-        while w.hits.front().is_some_and(|t| now.duration_since(*t) >= limits.interval) {
+        while w
+            .hits
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limits.interval)
+        {
             w.hits.pop_front();
         }
         let allowed = (w.hits.len() as u64) < limits.max as u64 && w.day_count < limits.daily;
@@ -221,7 +230,10 @@ fn rate_headers(headers: &mut HeaderMap, limits: RateLimits, d: &RateDecision) {
     let pairs = [
         ("x-ratelimit-limit-daily", limits.daily.to_string()),
         ("x-ratelimit-daily-remaining", d.daily_remaining.to_string()),
-        ("x-ratelimit-interval-milliseconds", limits.interval.as_millis().to_string()),
+        (
+            "x-ratelimit-interval-milliseconds",
+            limits.interval.as_millis().to_string(),
+        ),
         ("x-ratelimit-max", limits.max.to_string()),
         ("x-ratelimit-remaining", d.remaining.to_string()),
     ];
@@ -249,7 +261,11 @@ pub async fn api_guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next
     let Some(route) = routes::find(req.method().as_str(), &template) else {
         return next.run(req).await;
     };
-    match req.headers().get("version").map(|v| v.to_str().unwrap_or("")) {
+    match req
+        .headers()
+        .get("version")
+        .map(|v| v.to_str().unwrap_or(""))
+    {
         None => return ApiError::bad_request("Version header was not found").into_response(),
         Some(API_VERSION) => {}
         Some(other) => {
@@ -273,7 +289,8 @@ pub async fn api_guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next
         _ => false,
     });
     if !kind_ok {
-        return ApiError::unauthorized("This route is not supported for this token type.").into_response();
+        return ApiError::unauthorized("This route is not supported for this token type.")
+            .into_response();
     }
     if !info.scopes.contains(route.scope) {
         return ApiError::scope_missing().into_response();
@@ -312,8 +329,9 @@ pub async fn ui_guard(mut req: Request, next: Next) -> Response {
 }
 
 fn form(bytes: &[u8]) -> Result<HashMap<String, String>, ApiError> {
-    serde_urlencoded::from_bytes::<HashMap<String, String>>(bytes)
-        .map_err(|_| ApiError::bad_request("Request body must be application/x-www-form-urlencoded"))
+    serde_urlencoded::from_bytes::<HashMap<String, String>>(bytes).map_err(|_| {
+        ApiError::bad_request("Request body must be application/x-www-form-urlencoded")
+    })
 }
 
 fn token_response(sim: &Sim, grant: &Grant, access: String, refresh: Option<String>) -> Value {
@@ -419,10 +437,15 @@ pub async fn location_token(
             ]));
         }
         if caller.principal != Principal::Company(company.clone()) || company != sim.company_id() {
-            return Err(ApiError::new(403, "The token does not have access to this company."));
+            return Err(ApiError::new(
+                403,
+                "The token does not have access to this company.",
+            ));
         }
         if !sim.location_ids().contains(&location) {
-            return Err(ApiError::bad_request("Location not found or app not installed"));
+            return Err(ApiError::bad_request(
+                "Location not found or app not installed",
+            ));
         }
         let scopes = {
             let auth = sim.auth.lock().unwrap_or_else(|e| e.into_inner());
@@ -433,7 +456,10 @@ pub async fn location_token(
         };
         let grant = Grant {
             principal: Principal::Location(location.clone()),
-            scopes: scopes.into_iter().filter(|s| !s.starts_with("oauth.")).collect(),
+            scopes: scopes
+                .into_iter()
+                .filter(|s| !s.starts_with("oauth."))
+                .collect(),
         };
         let mut auth = sim.auth.lock().unwrap_or_else(|e| e.into_inner());
         let (access, _) = auth.issue(&grant, sim.config.access_token_ttl, false);
@@ -454,7 +480,9 @@ pub async fn choose_location(
     State(sim): State<Arc<Sim>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let client_ok = q.get("client_id").is_some_and(|c| *c == sim.config.client_id);
+    let client_ok = q
+        .get("client_id")
+        .is_some_and(|c| *c == sim.config.client_id);
     let Some(redirect) = q.get("redirect_uri").filter(|_| client_ok) else {
         return ApiError::bad_request("Invalid client_id or redirect_uri").into_response();
     };

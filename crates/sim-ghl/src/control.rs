@@ -31,7 +31,10 @@ pub fn router() -> Router<Arc<Sim>> {
         .route("/__sim/faults", get(get_faults).put(put_faults))
         .route("/__sim/rate-limits", get(get_limits).put(put_limits))
         .route("/__sim/requests", get(requests).delete(clear_requests))
-        .route("/__sim/deliveries", get(deliveries).delete(clear_deliveries))
+        .route(
+            "/__sim/deliveries",
+            get(deliveries).delete(clear_deliveries),
+        )
         .route("/__sim/webhooks", get(get_webhooks).put(put_webhooks))
         .route("/__sim/oauth/code", post(oauth_code))
         .route("/__sim/tokens/expire", post(expire_tokens))
@@ -40,8 +43,13 @@ pub fn router() -> Router<Arc<Sim>> {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" as &[u8] } else { bytes };
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("Invalid control request: {e}")))
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}" as &[u8]
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("Invalid control request: {e}")))
 }
 
 async fn info(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Json<Value> {
@@ -78,7 +86,9 @@ async fn get_faults(State(sim): State<Arc<Sim>>) -> Json<Faults> {
 
 async fn put_faults(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
     let faults: Faults = parse(&body)?;
-    sim.faults.set(faults.clone()).map_err(ApiError::bad_request)?;
+    sim.faults
+        .set(faults.clone())
+        .map_err(ApiError::bad_request)?;
     ok(serde_json::to_value(faults).unwrap_or_default())
 }
 
@@ -98,7 +108,9 @@ async fn get_limits(State(sim): State<Arc<Sim>>) -> Json<Value> {
 async fn put_limits(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
     let b: LimitsBody = parse(&body)?;
     if b.max == 0 || b.interval_ms == 0 || b.daily == 0 {
-        return Err(ApiError::bad_request("max, interval_ms and daily must be positive"));
+        return Err(ApiError::bad_request(
+            "max, interval_ms and daily must be positive",
+        ));
     }
     sim.set_rate_limits(RateLimits {
         max: b.max,
@@ -108,7 +120,10 @@ async fn put_limits(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
     ok(serde_json::to_value(b).unwrap_or_default())
 }
 
-async fn requests(State(sim): State<Arc<Sim>>, Query(q): Query<HashMap<String, String>>) -> Json<Value> {
+async fn requests(
+    State(sim): State<Arc<Sim>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Value> {
     let since = q.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
     let limit = q.get("limit").and_then(|s| s.parse().ok()).unwrap_or(1000);
     Json(json!({"summary": sim.log.summary(), "entries": sim.log.entries(since, limit)}))
@@ -140,7 +155,11 @@ struct WebhooksBody {
 
 async fn put_webhooks(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
     let b: WebhooksBody = parse(&body)?;
-    if let Some(bad) = b.urls.iter().find(|u| !u.starts_with("http://") && !u.starts_with("https://")) {
+    if let Some(bad) = b
+        .urls
+        .iter()
+        .find(|u| !u.starts_with("http://") && !u.starts_with("https://"))
+    {
         return Err(ApiError::bad_request(format!("not an http(s) URL: {bad}")));
     }
     *sim.webhook_urls.lock().unwrap_or_else(|e| e.into_inner()) = b.urls.clone();
@@ -187,7 +206,11 @@ async fn oauth_code(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
 }
 
 async fn expire_tokens(State(sim): State<Arc<Sim>>) -> ApiResult {
-    let n = sim.auth.lock().unwrap_or_else(|e| e.into_inner()).expire_access_tokens();
+    let n = sim
+        .auth
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .expire_access_tokens();
     ok(json!({"expired": n}))
 }
 
@@ -207,7 +230,11 @@ struct StatusBody {
     payment_status: String,
 }
 
-async fn order_status(State(sim): State<Arc<Sim>>, Path(order_id): Path<String>, body: Bytes) -> ApiResult {
+async fn order_status(
+    State(sim): State<Arc<Sim>>,
+    Path(order_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let b: StatusBody = parse(&body)?;
     sim.commit(|w| ok(set_order_status(w, &order_id, &b.payment_status)?))
 }

@@ -31,7 +31,9 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use sim_kit::request_log::{FaultInjection, inject_faults, log_requests};
-use sim_kit::{Delivery, Dispatcher, FaultSwitch, Faults, RequestLog, RetryPolicy, RunningSim, Seed};
+use sim_kit::{
+    Delivery, Dispatcher, FaultSwitch, Faults, RequestLog, RetryPolicy, RunningSim, Seed,
+};
 
 use crate::auth::{AuthState, Principal, RateLimiter, RateLimits};
 use crate::errors::ApiError;
@@ -126,11 +128,16 @@ impl Sim {
         let mut private_tokens = Vec::new();
         for i in 0..config.locations.max(1) {
             let id = sim_kit::ids::alphanumeric(20);
-            world
-                .locations
-                .insert(id.clone(), world::Location::new(id.clone(), format!("Sub-account {}", i + 1)));
+            world.locations.insert(
+                id.clone(),
+                world::Location::new(id.clone(), format!("Sub-account {}", i + 1)),
+            );
             let token = format!("pit-{}", sim_kit::ids::alphanumeric(32).to_lowercase());
-            auth.add_private_token(token.clone(), Principal::Location(id.clone()), &config.private_token_scopes);
+            auth.add_private_token(
+                token.clone(),
+                Principal::Location(id.clone()),
+                &config.private_token_scopes,
+            );
             private_tokens.push((Principal::Location(id), token));
         }
         let agency = format!("pit-{}", sim_kit::ids::alphanumeric(32).to_lowercase());
@@ -140,7 +147,8 @@ impl Sim {
             &config.private_token_scopes,
         );
         private_tokens.push((Principal::Company(world.company_id.clone()), agency));
-        let sim = Arc::new(Self {
+
+        Arc::new(Self {
             limits: Mutex::new(config.rate_limits),
             webhook_urls: Mutex::new(config.webhook_url.iter().cloned().collect()),
             world: Mutex::new(world),
@@ -153,8 +161,7 @@ impl Sim {
             private_tokens,
             muted: std::sync::atomic::AtomicBool::new(false),
             config,
-        });
-        sim
+        })
     }
 
     /// Empties every location, seeds it again, and clears the logs. Webhooks
@@ -195,7 +202,12 @@ impl Sim {
 
     /// The app id: the part of the client id before the dash.
     pub fn app_id(&self) -> String {
-        self.config.client_id.split('-').next().unwrap_or("").to_string()
+        self.config
+            .client_id
+            .split('-')
+            .next()
+            .unwrap_or("")
+            .to_string()
     }
 
     /// Reads the world.
@@ -204,7 +216,10 @@ impl Sim {
     }
 
     /// Changes the world; on success, sends the webhooks the change fired.
-    pub fn commit<T>(&self, f: impl FnOnce(&mut World) -> Result<T, ApiError>) -> Result<T, ApiError> {
+    pub fn commit<T>(
+        &self,
+        f: impl FnOnce(&mut World) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let (result, events) = {
             let mut world = lock(&self.world);
             let result = f(&mut world);
@@ -310,7 +325,9 @@ fn api_routes() -> Router<Arc<Sim>> {
         )
         .route(
             "/products/{productId}",
-            get(products::get).put(products::update).delete(products::delete),
+            get(products::get)
+                .put(products::update)
+                .delete(products::delete),
         )
         .route(
             "/products/{productId}/price",
@@ -329,7 +346,10 @@ fn api_routes() -> Router<Arc<Sim>> {
         .route("/contacts/{contactId}/notes", post(contacts::add_note))
         .route("/invoices/", get(invoices::list).post(invoices::create))
         .route("/invoices/{invoiceId}", get(invoices::get))
-        .route("/invoices/{invoiceId}/record-payment", post(invoices::record_payment))
+        .route(
+            "/invoices/{invoiceId}/record-payment",
+            post(invoices::record_payment),
+        )
 }
 
 /// The whole simulator as an axum router.

@@ -43,41 +43,193 @@ macro_rules! route {
 /// Every API route the simulator serves (the OAuth token endpoint, which
 /// takes client credentials instead of a bearer token, is not listed).
 pub const ROUTES: &[Route] = &[
-    route!("GET", "/payments/coupon/list", "payments", "payments/coupons.readonly", L),
-    route!("GET", "/payments/coupon", "payments", "payments/coupons.readonly", L),
-    route!("POST", "/payments/coupon", "payments", "payments/coupons.write", L),
-    route!("PUT", "/payments/coupon", "payments", "payments/coupons.write", L),
-    route!("DELETE", "/payments/coupon", "payments", "payments/coupons.write", L),
-    route!("GET", "/payments/orders", "payments", "payments/orders.readonly", L),
-    route!("GET", "/payments/orders/{orderId}", "payments", "payments/orders.readonly", L),
-    route!("GET", "/payments/transactions", "payments", "payments/transactions.readonly", L),
+    route!(
+        "GET",
+        "/payments/coupon/list",
+        "payments",
+        "payments/coupons.readonly",
+        L
+    ),
+    route!(
+        "GET",
+        "/payments/coupon",
+        "payments",
+        "payments/coupons.readonly",
+        L
+    ),
+    route!(
+        "POST",
+        "/payments/coupon",
+        "payments",
+        "payments/coupons.write",
+        L
+    ),
+    route!(
+        "PUT",
+        "/payments/coupon",
+        "payments",
+        "payments/coupons.write",
+        L
+    ),
+    route!(
+        "DELETE",
+        "/payments/coupon",
+        "payments",
+        "payments/coupons.write",
+        L
+    ),
+    route!(
+        "GET",
+        "/payments/orders",
+        "payments",
+        "payments/orders.readonly",
+        L
+    ),
+    route!(
+        "GET",
+        "/payments/orders/{orderId}",
+        "payments",
+        "payments/orders.readonly",
+        L
+    ),
+    route!(
+        "GET",
+        "/payments/transactions",
+        "payments",
+        "payments/transactions.readonly",
+        L
+    ),
     route!("GET", "/products/", "products", "products.readonly", LA),
     route!("POST", "/products/", "products", "products.write", LA),
-    route!("GET", "/products/inventory", "products", "products/prices.readonly", LA),
-    route!("POST", "/products/inventory", "products", "products/prices.write", LA),
-    route!("GET", "/products/{productId}", "products", "products.readonly", LA),
-    route!("PUT", "/products/{productId}", "products", "products.write", LA),
-    route!("DELETE", "/products/{productId}", "products", "products.write", LA),
-    route!("GET", "/products/{productId}/price", "products", "products/prices.readonly", LA),
-    route!("POST", "/products/{productId}/price", "products", "products/prices.write", LA),
-    route!("GET", "/products/{productId}/price/{priceId}", "products", "products/prices.readonly", LA),
-    route!("PUT", "/products/{productId}/price/{priceId}", "products", "products/prices.write", LA),
-    route!("DELETE", "/products/{productId}/price/{priceId}", "products", "products/prices.write", LA),
+    route!(
+        "GET",
+        "/products/inventory",
+        "products",
+        "products/prices.readonly",
+        LA
+    ),
+    route!(
+        "POST",
+        "/products/inventory",
+        "products",
+        "products/prices.write",
+        LA
+    ),
+    route!(
+        "GET",
+        "/products/{productId}",
+        "products",
+        "products.readonly",
+        LA
+    ),
+    route!(
+        "PUT",
+        "/products/{productId}",
+        "products",
+        "products.write",
+        LA
+    ),
+    route!(
+        "DELETE",
+        "/products/{productId}",
+        "products",
+        "products.write",
+        LA
+    ),
+    route!(
+        "GET",
+        "/products/{productId}/price",
+        "products",
+        "products/prices.readonly",
+        LA
+    ),
+    route!(
+        "POST",
+        "/products/{productId}/price",
+        "products",
+        "products/prices.write",
+        LA
+    ),
+    route!(
+        "GET",
+        "/products/{productId}/price/{priceId}",
+        "products",
+        "products/prices.readonly",
+        LA
+    ),
+    route!(
+        "PUT",
+        "/products/{productId}/price/{priceId}",
+        "products",
+        "products/prices.write",
+        LA
+    ),
+    route!(
+        "DELETE",
+        "/products/{productId}/price/{priceId}",
+        "products",
+        "products/prices.write",
+        LA
+    ),
     route!("POST", "/contacts/upsert", "contacts", "contacts.write", L),
-    route!("POST", "/contacts/search", "contacts", "contacts.readonly", L),
-    route!("GET", "/contacts/{contactId}", "contacts", "contacts.readonly", L),
-    route!("POST", "/contacts/{contactId}/tags", "contacts", "contacts.write", L),
-    route!("POST", "/contacts/{contactId}/notes", "contacts", "contacts.write", L),
+    route!(
+        "POST",
+        "/contacts/search",
+        "contacts",
+        "contacts.readonly",
+        L
+    ),
+    route!(
+        "GET",
+        "/contacts/{contactId}",
+        "contacts",
+        "contacts.readonly",
+        L
+    ),
+    route!(
+        "POST",
+        "/contacts/{contactId}/tags",
+        "contacts",
+        "contacts.write",
+        L
+    ),
+    route!(
+        "POST",
+        "/contacts/{contactId}/notes",
+        "contacts",
+        "contacts.write",
+        L
+    ),
     route!("POST", "/invoices/", "invoices", "invoices.write", LA),
     route!("GET", "/invoices/", "invoices", "invoices.readonly", LA),
-    route!("GET", "/invoices/{invoiceId}", "invoices", "invoices.readonly", LA),
-    route!("POST", "/invoices/{invoiceId}/record-payment", "invoices", "invoices.write", LA),
-    route!("POST", "/oauth/locationToken", "oauth", "oauth.write", &[Access::AgencyOnly]),
+    route!(
+        "GET",
+        "/invoices/{invoiceId}",
+        "invoices",
+        "invoices.readonly",
+        LA
+    ),
+    route!(
+        "POST",
+        "/invoices/{invoiceId}/record-payment",
+        "invoices",
+        "invoices.write",
+        LA
+    ),
+    route!(
+        "POST",
+        "/oauth/locationToken",
+        "oauth",
+        "oauth.write",
+        &[Access::AgencyOnly]
+    ),
 ];
 
 /// Finds the route for a method and a matched path template.
 pub fn find(method: &str, template: &str) -> Option<&'static Route> {
-    ROUTES.iter().find(|r| r.method == method && r.path == template)
+    ROUTES
+        .iter()
+        .find(|r| r.method == method && r.path == template)
 }
 
 /// Every scope any simulated route needs: what an app may be granted.

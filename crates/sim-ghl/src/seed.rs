@@ -47,7 +47,14 @@ fn slug(name: &str) -> String {
 
 async fn price(sim: &Arc<Sim>, loc: &str, product_id: &str, mut fields: Value) -> String {
     fields["locationId"] = json!(loc);
-    match products::create_price(State(sim.clone()), ui(), Path(product_id.to_string()), body(fields)).await {
+    match products::create_price(
+        State(sim.clone()),
+        ui(),
+        Path(product_id.to_string()),
+        body(fields),
+    )
+    .await
+    {
         Ok((_, json)) => str_of(&json.0, "_id").to_string(),
         Err(_) => String::new(),
     }
@@ -99,7 +106,14 @@ async fn demo(sim: &Arc<Sim>, loc: &str) {
     ];
     let mut ids = Vec::new();
     for (i, (name, amount)) in courses.iter().enumerate() {
-        let p = product(sim, loc, name, "DIGITAL", &format!("Self-paced course: {name}.")).await;
+        let p = product(
+            sim,
+            loc,
+            name,
+            "DIGITAL",
+            &format!("Self-paced course: {name}."),
+        )
+        .await;
         let one_time = price(
             sim,
             loc,
@@ -130,7 +144,14 @@ async fn demo(sim: &Arc<Sim>, loc: &str) {
         ("Weekly Live Classes", 9.0, "week", 0.0),
     ];
     for (i, (name, amount, interval, trial)) in memberships.iter().enumerate() {
-        let p = product(sim, loc, name, "SERVICE", &format!("Recurring access: {name}.")).await;
+        let p = product(
+            sim,
+            loc,
+            name,
+            "SERVICE",
+            &format!("Recurring access: {name}."),
+        )
+        .await;
         let mut fields = json!({"name": format!("{name} ({interval}ly)"), "type": "recurring", "currency": "USD",
                                 "amount": amount, "recurring": {"interval": interval, "intervalCount": 1},
                                 "sku": format!("MEMBER-{:02}", i + 1)});
@@ -148,7 +169,14 @@ async fn demo(sim: &Arc<Sim>, loc: &str) {
         ("Palette Knife Trio", 22.0, 80.0),
     ];
     for (i, (name, amount, qty)) in goods.iter().enumerate() {
-        let p = product(sim, loc, name, "PHYSICAL", &format!("Shipped to your door: {name}.")).await;
+        let p = product(
+            sim,
+            loc,
+            name,
+            "PHYSICAL",
+            &format!("Shipped to your door: {name}."),
+        )
+        .await;
         let pr = price(
             sim,
             loc,
@@ -201,12 +229,16 @@ async fn demo(sim: &Arc<Sim>, loc: &str) {
                     qty: 1,
                 }],
                 coupon_code: (i % 4 == 1).then(|| "TENOFF".to_string()),
-                payment_status: if i == 9 { "unpaid".into() } else { "paid".into() },
+                payment_status: if i == 9 {
+                    "unpaid".into()
+                } else {
+                    "paid".into()
+                },
             };
-            if let Ok(order) = place_order(w, loc, &checkout) {
-                if i == 7 {
-                    let _ = set_order_status(w, str_of(&order, "_id"), "refunded");
-                }
+            if let Ok(order) = place_order(w, loc, &checkout)
+                && i == 7
+            {
+                let _ = set_order_status(w, str_of(&order, "_id"), "refunded");
             }
         }
         Ok(())
@@ -216,7 +248,14 @@ async fn demo(sim: &Arc<Sim>, loc: &str) {
 async fn generated(sim: &Arc<Sim>, loc: &str, n: usize) {
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
-        let p = product(sim, loc, &format!("Product {i:05}"), "DIGITAL", &format!("Generated product {i}.")).await;
+        let p = product(
+            sim,
+            loc,
+            &format!("Product {i:05}"),
+            "DIGITAL",
+            &format!("Generated product {i}."),
+        )
+        .await;
         let one = price(
             sim,
             loc,

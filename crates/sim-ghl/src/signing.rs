@@ -73,14 +73,13 @@ impl WebhookKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ed25519_dalek::Verifier;
-    use ed25519_dalek::pkcs8::DecodePublicKey;
 
     #[test]
     fn signatures_verify_with_published_keys() {
         let keys = WebhookKeys::get();
         let body = br#"{"type":"ContactCreate","id":"x"}"#;
-        let vk = ed25519_dalek::VerifyingKey::from_public_key_pem(&keys.ed25519_public_pem).unwrap();
+        let vk =
+            ed25519_dalek::VerifyingKey::from_public_key_pem(&keys.ed25519_public_pem).unwrap();
         let sig = B64.decode(keys.sign_ed25519(body)).unwrap();
         let sig = ed25519_dalek::Signature::from_slice(&sig).unwrap();
         assert!(vk.verify(body, &sig).is_ok());

@@ -85,7 +85,9 @@ impl Body {
             Some(n) => n,
             None => {
                 if self.raw(key).is_none() {
-                    self.error(format!("{key} must be a number conforming to the specified constraints"));
+                    self.error(format!(
+                        "{key} must be a number conforming to the specified constraints"
+                    ));
                 }
                 0.0
             }
@@ -96,7 +98,9 @@ impl Body {
         match self.raw(key) {
             Some(Value::Number(n)) => n.as_f64(),
             Some(_) => {
-                self.error(format!("{key} must be a number conforming to the specified constraints"));
+                self.error(format!(
+                    "{key} must be a number conforming to the specified constraints"
+                ));
                 None
             }
             None => None,
@@ -139,7 +143,10 @@ impl Body {
     pub fn opt_str_array(&mut self, key: &str) -> Option<Vec<String>> {
         match self.raw(key) {
             Some(Value::Array(items)) => {
-                let strings: Vec<String> = items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+                let strings: Vec<String> = items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
                 if strings.len() != items.len() {
                     self.error(format!("each value in {key} must be a string"));
                 }
@@ -214,7 +221,9 @@ impl<'a> QueryCheck<'a> {
             Some(v) => match v.parse::<usize>() {
                 Ok(n) => n,
                 Err(_) => {
-                    self.errors.push(format!("{key} must be a number conforming to the specified constraints"));
+                    self.errors.push(format!(
+                        "{key} must be a number conforming to the specified constraints"
+                    ));
                     default
                 }
             },

@@ -28,7 +28,16 @@ async fn version_header_is_required_and_checked() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 400);
-    assert_eq!(s.call("GET", &format!("/products/?locationId={}", s.location), None).await.status, 200);
+    assert_eq!(
+        s.call(
+            "GET",
+            &format!("/products/?locationId={}", s.location),
+            None
+        )
+        .await
+        .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -39,25 +48,48 @@ async fn bad_tokens_scopes_and_locations_are_refused() {
         ..SimConfig::default()
     })
     .await;
-    let a = s.call_as("nope", "GET", &format!("/products/?locationId={}", s.location), None).await;
+    let a = s
+        .call_as(
+            "nope",
+            "GET",
+            &format!("/products/?locationId={}", s.location),
+            None,
+        )
+        .await;
     assert_eq!(a.status, 401);
     assert_eq!(a.body["message"], "Invalid token: access token is invalid");
     assert_eq!(a.body["error"], "Unauthorized");
     // Outside the granted scopes.
     let a = s
-        .call("GET", &format!("/payments/coupon/list?altId={}&altType=location", s.location), None)
+        .call(
+            "GET",
+            &format!(
+                "/payments/coupon/list?altId={}&altType=location",
+                s.location
+            ),
+            None,
+        )
         .await;
     assert_eq!(a.status, 401);
-    assert_eq!(a.body["message"], "The token is not authorized for this scope.");
+    assert_eq!(
+        a.body["message"],
+        "The token is not authorized for this scope."
+    );
     // Another location's data.
     let other = s.info["location_ids"][1].as_str().unwrap();
-    let a = s.call("GET", &format!("/products/?locationId={other}"), None).await;
+    let a = s
+        .call("GET", &format!("/products/?locationId={other}"), None)
+        .await;
     assert_eq!(a.status, 403);
 }
 
 async fn code(s: &TestSim, user_type: &str, scope: &str) -> String {
-    s.control("POST", "/__sim/oauth/code", Some(json!({"userType": user_type, "scope": scope})))
-        .await["code"]
+    s.control(
+        "POST",
+        "/__sim/oauth/code",
+        Some(json!({"userType": user_type, "scope": scope})),
+    )
+    .await["code"]
         .as_str()
         .unwrap()
         .to_string()
@@ -68,7 +100,13 @@ async fn token_call(s: &TestSim, form: &[(&str, &str)]) -> (u16, Value) {
     let secret = s.info["client_secret"].as_str().unwrap();
     let mut all = vec![("client_id", client_id), ("client_secret", secret)];
     all.extend_from_slice(form);
-    let resp = s.http.post(format!("{}/oauth/token", s.url)).form(&all).send().await.unwrap();
+    let resp = s
+        .http
+        .post(format!("{}/oauth/token", s.url))
+        .form(&all)
+        .send()
+        .await
+        .unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
@@ -76,7 +114,8 @@ async fn token_call(s: &TestSim, form: &[(&str, &str)]) -> (u16, Value) {
 async fn refresh_tokens_are_single_use_and_rotate() {
     let s = spawn(SimConfig::default()).await;
     let c = code(&s, "Location", "products.readonly products.write").await;
-    let (status, first) = token_call(&s, &[("grant_type", "authorization_code"), ("code", &c)]).await;
+    let (status, first) =
+        token_call(&s, &[("grant_type", "authorization_code"), ("code", &c)]).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["userType"], "Location");
     assert_eq!(first["locationId"], s.location.as_str());
@@ -87,12 +126,20 @@ async fn refresh_tokens_are_single_use_and_rotate() {
     assert_eq!(status, 400);
 
     let rt1 = first["refresh_token"].as_str().unwrap();
-    let (status, second) = token_call(&s, &[("grant_type", "refresh_token"), ("refresh_token", rt1)]).await;
+    let (status, second) = token_call(
+        &s,
+        &[("grant_type", "refresh_token"), ("refresh_token", rt1)],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     assert_ne!(second["access_token"], first["access_token"]);
     // Reusing the old refresh token is the documented invalid grant.
-    let (status, reused) = token_call(&s, &[("grant_type", "refresh_token"), ("refresh_token", rt1)]).await;
+    let (status, reused) = token_call(
+        &s,
+        &[("grant_type", "refresh_token"), ("refresh_token", rt1)],
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(reused["message"], "Invalid grant: refresh token is invalid");
     assert_eq!(reused["error"], "invalid_grant");
@@ -103,7 +150,15 @@ async fn refresh_tokens_are_single_use_and_rotate() {
     assert_eq!(s.call_as(at, "GET", &path, None).await.status, 200);
     // Scopes of the grant are enforced.
     let a = s
-        .call_as(at, "GET", &format!("/payments/coupon/list?altId={}&altType=location", s.location), None)
+        .call_as(
+            at,
+            "GET",
+            &format!(
+                "/payments/coupon/list?altId={}&altType=location",
+                s.location
+            ),
+            None,
+        )
         .await;
     assert_eq!(a.status, 401);
     s.control("POST", "/__sim/tokens/expire", None).await;
@@ -113,7 +168,11 @@ async fn refresh_tokens_are_single_use_and_rotate() {
     let resp = s
         .http
         .post(format!("{}/oauth/token", s.url))
-        .form(&[("client_id", s.info["client_id"].as_str().unwrap()), ("client_secret", "x"), ("grant_type", "refresh_token")])
+        .form(&[
+            ("client_id", s.info["client_id"].as_str().unwrap()),
+            ("client_secret", "x"),
+            ("grant_type", "refresh_token"),
+        ])
         .send()
         .await
         .unwrap();
@@ -124,10 +183,21 @@ async fn refresh_tokens_are_single_use_and_rotate() {
 async fn agency_token_mints_location_token_and_private_tokens_cannot() {
     let s = spawn(SimConfig::default()).await;
     let c = code(&s, "Company", "oauth.write products.readonly").await;
-    let (status, company) = token_call(&s, &[("grant_type", "authorization_code"), ("code", &c), ("user_type", "Company")]).await;
+    let (status, company) = token_call(
+        &s,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &c),
+            ("user_type", "Company"),
+        ],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(company["userType"], "Company");
-    let form = [("companyId", s.info["company_id"].as_str().unwrap()), ("locationId", s.location.as_str())];
+    let form = [
+        ("companyId", s.info["company_id"].as_str().unwrap()),
+        ("locationId", s.location.as_str()),
+    ];
     let resp = s
         .http
         .post(format!("{}/oauth/locationToken", s.url))
@@ -141,7 +211,12 @@ async fn agency_token_mints_location_token_and_private_tokens_cannot() {
     let loc: Value = resp.json().await.unwrap();
     assert_eq!(loc["locationId"], s.location.as_str());
     let a = s
-        .call_as(loc["access_token"].as_str().unwrap(), "GET", &format!("/products/?locationId={}", s.location), None)
+        .call_as(
+            loc["access_token"].as_str().unwrap(),
+            "GET",
+            &format!("/products/?locationId={}", s.location),
+            None,
+        )
         .await;
     assert_eq!(a.status, 200);
     // Agency-Access-Only: an agency private integration token is refused.
@@ -175,7 +250,10 @@ async fn consent_screen_redirects_with_a_code() {
         .unwrap();
     assert_eq!(resp.status(), 303);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.starts_with("http://127.0.0.1:9/callback?code="), "{location}");
+    assert!(
+        location.starts_with("http://127.0.0.1:9/callback?code="),
+        "{location}"
+    );
     assert!(location.ends_with("&state=xyz"));
 }
 
@@ -198,7 +276,13 @@ async fn rate_limit_headers_and_429() {
         assert_eq!(a.headers["x-ratelimit-max"], "5");
         assert_eq!(a.headers["x-ratelimit-interval-milliseconds"], "400");
         assert_eq!(a.headers["x-ratelimit-limit-daily"], "1000");
-        remaining.push(a.headers["x-ratelimit-remaining"].to_str().unwrap().parse::<u32>().unwrap());
+        remaining.push(
+            a.headers["x-ratelimit-remaining"]
+                .to_str()
+                .unwrap()
+                .parse::<u32>()
+                .unwrap(),
+        );
     }
     assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
     let refused = s.call("GET", &path, None).await;
@@ -208,7 +292,12 @@ async fn rate_limit_headers_and_429() {
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert_eq!(s.call("GET", &path, None).await.status, 200);
     // Daily quota.
-    s.control("PUT", "/__sim/rate-limits", Some(json!({"max": 100, "interval_ms": 10000, "daily": 2}))).await;
+    s.control(
+        "PUT",
+        "/__sim/rate-limits",
+        Some(json!({"max": 100, "interval_ms": 10000, "daily": 2})),
+    )
+    .await;
     assert_eq!(s.call("GET", &path, None).await.status, 200);
     let a = s.call("GET", &path, None).await;
     assert_eq!(a.headers["x-ratelimit-daily-remaining"], "0");
@@ -231,9 +320,34 @@ async fn each_location_has_its_own_budget() {
     let other = s.info["location_ids"][1].as_str().unwrap().to_string();
     let other_token = s.info["tokens"][&other].as_str().unwrap().to_string();
     for _ in 0..2 {
-        assert_eq!(s.call("GET", &format!("/products/?locationId={}", s.location), None).await.status, 200);
+        assert_eq!(
+            s.call(
+                "GET",
+                &format!("/products/?locationId={}", s.location),
+                None
+            )
+            .await
+            .status,
+            200
+        );
     }
-    assert_eq!(s.call("GET", &format!("/products/?locationId={}", s.location), None).await.status, 429);
-    let a = s.call_as(&other_token, "GET", &format!("/products/?locationId={other}"), None).await;
+    assert_eq!(
+        s.call(
+            "GET",
+            &format!("/products/?locationId={}", s.location),
+            None
+        )
+        .await
+        .status,
+        429
+    );
+    let a = s
+        .call_as(
+            &other_token,
+            "GET",
+            &format!("/products/?locationId={other}"),
+            None,
+        )
+        .await;
     assert_eq!(a.status, 200);
 }

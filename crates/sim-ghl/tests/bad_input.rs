@@ -32,12 +32,19 @@ async fn malformed_and_mistyped_bodies_get_documented_errors() {
         .call(
             "POST",
             "/payments/coupon",
-            Some(json!({"altId": s.location, "altType": "agency", "name": 7, "code": "X",
-                        "discountType": "half", "discountValue": "10", "startDate": "tomorrow"})),
+            Some(
+                json!({"altId": s.location, "altType": "agency", "name": 7, "code": "X",
+                        "discountType": "half", "discountValue": "10", "startDate": "tomorrow"}),
+            ),
         )
         .await;
     assert_eq!(a.status, 422);
-    let messages: Vec<&str> = a.body["message"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let messages: Vec<&str> = a.body["message"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
     for expected in [
         "altType must be one of the following values: location",
         "name must be a string",
@@ -45,7 +52,10 @@ async fn malformed_and_mistyped_bodies_get_documented_errors() {
         "discountValue must be a number conforming to the specified constraints",
         "startDate must be a valid ISO 8601 date string",
     ] {
-        assert!(messages.contains(&expected), "missing {expected:?} in {messages:?}");
+        assert!(
+            messages.contains(&expected),
+            "missing {expected:?} in {messages:?}"
+        );
     }
     // Duplicate coupon codes are refused, case-insensitively.
     let a = s
@@ -59,12 +69,26 @@ async fn malformed_and_mistyped_bodies_get_documented_errors() {
     assert_eq!(a.status, 400, "{}", a.body);
     // Unknown ids.
     let loc = &s.location;
-    assert_eq!(s.call("GET", &format!("/products/nope?locationId={loc}"), None).await.status, 404);
-    let order = s.call("GET", &format!("/payments/orders/nope?altId={loc}"), None).await;
+    assert_eq!(
+        s.call("GET", &format!("/products/nope?locationId={loc}"), None)
+            .await
+            .status,
+        404
+    );
+    let order = s
+        .call("GET", &format!("/payments/orders/nope?altId={loc}"), None)
+        .await;
     assert_eq!(order.status, 404);
-    assert_eq!(order.body["name"], "HttpException", "the observed shape of a missing order");
+    assert_eq!(
+        order.body["name"], "HttpException",
+        "the observed shape of a missing order"
+    );
     let missing = s
-        .call("DELETE", "/payments/coupon", Some(json!({"altId": loc, "altType": "location", "id": "nope"})))
+        .call(
+            "DELETE",
+            "/payments/coupon",
+            Some(json!({"altId": loc, "altType": "location", "id": "nope"})),
+        )
         .await;
     assert_eq!(missing.status, 404);
     assert_eq!(s.call("GET", "/no/such/route", None).await.status, 404);
@@ -77,7 +101,9 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
         "[a-zA-Z0-9 _@.-]{0,12}".prop_map(Value::String),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {

@@ -26,8 +26,12 @@ fn verify_ed25519(pem: &str, body: &[u8], sig_b64: &str) -> bool {
     use ed25519_dalek::Verifier;
     use ed25519_dalek::pkcs8::DecodePublicKey;
     let key = ed25519_dalek::VerifyingKey::from_public_key_pem(pem).unwrap();
-    let Ok(sig) = B64.decode(sig_b64) else { return false };
-    let Ok(sig) = ed25519_dalek::Signature::from_slice(&sig) else { return false };
+    let Ok(sig) = B64.decode(sig_b64) else {
+        return false;
+    };
+    let Ok(sig) = ed25519_dalek::Signature::from_slice(&sig) else {
+        return false;
+    };
     key.verify(body, &sig).is_ok()
 }
 
@@ -36,8 +40,12 @@ fn verify_rsa(pem: &str, body: &[u8], sig_b64: &str) -> bool {
     use rsa::signature::Verifier;
     let key = rsa::RsaPublicKey::from_public_key_pem(pem).unwrap();
     let vk = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key);
-    let Ok(sig) = B64.decode(sig_b64) else { return false };
-    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig.as_slice()) else { return false };
+    let Ok(sig) = B64.decode(sig_b64) else {
+        return false;
+    };
+    let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig.as_slice()) else {
+        return false;
+    };
     vk.verify(body, &sig).is_ok()
 }
 
@@ -80,24 +88,35 @@ async fn events_for_prices_contacts_orders_but_none_for_coupons() {
     // A coupon edit, through the API and as a UI edit: no webhook exists.
     let coupon = json!({"altId": s.location, "altType": "location", "name": "X", "code": "NOHOOK",
                         "discountType": "percentage", "discountValue": 10, "startDate": "2026-01-01T00:00:00.000Z"});
-    assert_eq!(s.call("POST", "/payments/coupon", Some(coupon.clone())).await.status, 201);
+    assert_eq!(
+        s.call("POST", "/payments/coupon", Some(coupon.clone()))
+            .await
+            .status,
+        201
+    );
     let mut ui = coupon.clone();
     ui["code"] = json!("UIEDIT");
-    s.control("POST", "/__sim/ui/payments/coupon", Some(ui)).await;
+    s.control("POST", "/__sim/ui/payments/coupon", Some(ui))
+        .await;
     // A checkout fires ContactCreate and OrderCreate.
     let order = s
         .control(
             "POST",
             "/__sim/orders",
-            Some(json!({"email": "buyer@example.com", "firstName": "B", "lastName": "Uyer",
-                        "items": [{"productId": pid, "priceId": price["_id"]}]})),
+            Some(
+                json!({"email": "buyer@example.com", "firstName": "B", "lastName": "Uyer",
+                        "items": [{"productId": pid, "priceId": price["_id"]}]}),
+            ),
         )
         .await;
     let got = r.wait_for(4).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let got_all = r.received();
     assert_eq!(got_all.len(), 4, "exactly four events: {:?}", got.len());
-    let payloads: Vec<Value> = got_all.iter().map(|h| serde_json::from_slice(&h.body).unwrap()).collect();
+    let payloads: Vec<Value> = got_all
+        .iter()
+        .map(|h| serde_json::from_slice(&h.body).unwrap())
+        .collect();
     // PriceCreate carries the price type as `priceType`.
     assert_eq!(payloads[1]["priceType"], "one_time");
     assert_eq!(payloads[1]["product"], pid);
@@ -112,7 +131,15 @@ async fn events_for_prices_contacts_orders_but_none_for_coupons() {
         .iter()
         .map(|d| d["topic"].as_str().unwrap())
         .collect();
-    assert_eq!(topics, vec!["ProductCreate", "PriceCreate", "ContactCreate", "OrderCreate"]);
+    assert_eq!(
+        topics,
+        vec![
+            "ProductCreate",
+            "PriceCreate",
+            "ContactCreate",
+            "OrderCreate"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -121,7 +148,10 @@ async fn webhooks_are_retried_only_on_429() {
     s.create_product("Retry me").await;
     let got = r.wait_for(3).await;
     assert_eq!(got.len(), 3);
-    assert_eq!(got[0].body, got[2].body, "a retry resends the same signed bytes");
+    assert_eq!(
+        got[0].body, got[2].body,
+        "a retry resends the same signed bytes"
+    );
     assert!(s.sim.dispatcher.wait_idle(Duration::from_secs(2)).await);
     let d = &s.sim.dispatcher.records()[0];
     assert_eq!(d.outcome, "delivered");
@@ -146,17 +176,34 @@ async fn webhooks_are_retried_only_on_429() {
 async fn call_faults_fail_or_delay_calls() {
     let s = spawn(SimConfig::default()).await;
     let path = format!("/products/?locationId={}", s.location);
-    s.control("PUT", "/__sim/faults", Some(json!({"error_rate": 1.0, "error_statuses": [502]}))).await;
+    s.control(
+        "PUT",
+        "/__sim/faults",
+        Some(json!({"error_rate": 1.0, "error_statuses": [502]})),
+    )
+    .await;
     let a = s.call("GET", &path, None).await;
     assert_eq!(a.status, 502);
     assert_eq!(a.body["statusCode"], 502);
     // The control API is never faulted.
-    assert_eq!(s.control("GET", "/__sim/faults", None).await["error_rate"], 1.0);
-    s.control("PUT", "/__sim/faults", Some(json!({"error_rate": 0.0}))).await;
+    assert_eq!(
+        s.control("GET", "/__sim/faults", None).await["error_rate"],
+        1.0
+    );
+    s.control("PUT", "/__sim/faults", Some(json!({"error_rate": 0.0})))
+        .await;
     assert_eq!(s.call("GET", &path, None).await.status, 200);
     // A delayed response: the client gives up, but the write happened.
-    s.control("PUT", "/__sim/faults", Some(json!({"delay_rate": 1.0, "delay_ms": 400}))).await;
-    let quick = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().unwrap();
+    s.control(
+        "PUT",
+        "/__sim/faults",
+        Some(json!({"delay_rate": 1.0, "delay_ms": 400})),
+    )
+    .await;
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
     let err = quick
         .post(format!("{}/products/", s.url))
         .header("Version", VERSION)
@@ -177,33 +224,59 @@ async fn call_faults_fail_or_delay_calls() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    assert_eq!(s.control("GET", "/__sim/faults", None).await["delay_rate"], 1.0);
+    assert_eq!(
+        s.control("GET", "/__sim/faults", None).await["delay_rate"],
+        1.0
+    );
 }
 
 #[tokio::test]
 async fn webhook_faults_drop_duplicate_and_reorder() {
     let (s, r) = with_receiver(vec![200]).await;
-    s.control("PUT", "/__sim/faults", Some(json!({"webhook_drop_rate": 1.0}))).await;
+    s.control(
+        "PUT",
+        "/__sim/faults",
+        Some(json!({"webhook_drop_rate": 1.0})),
+    )
+    .await;
     s.create_product("Dropped").await;
     assert!(s.sim.dispatcher.wait_idle(Duration::from_secs(2)).await);
     assert!(r.received().is_empty());
     assert_eq!(s.sim.dispatcher.records()[0].outcome, "dropped");
 
-    s.control("PUT", "/__sim/faults", Some(json!({"webhook_duplicate_rate": 1.0}))).await;
+    s.control(
+        "PUT",
+        "/__sim/faults",
+        Some(json!({"webhook_duplicate_rate": 1.0})),
+    )
+    .await;
     s.create_product("Twice").await;
     let got = r.wait_for(2).await;
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0].body, got[1].body, "a duplicate has the same webhookId and bytes");
+    assert_eq!(
+        got[0].body, got[1].body,
+        "a duplicate has the same webhookId and bytes"
+    );
 
     let (s, r) = with_receiver(vec![200]).await;
-    s.control("PUT", "/__sim/faults", Some(json!({"webhook_reorder_rate": 1.0}))).await;
+    s.control(
+        "PUT",
+        "/__sim/faults",
+        Some(json!({"webhook_reorder_rate": 1.0})),
+    )
+    .await;
     s.create_product("First").await;
     s.control("PUT", "/__sim/faults", Some(json!({}))).await;
     s.create_product("Second").await;
     let got = r.wait_for(2).await;
     let names: Vec<String> = got
         .iter()
-        .map(|h| serde_json::from_slice::<Value>(&h.body).unwrap()["name"].as_str().unwrap().to_string())
+        .map(|h| {
+            serde_json::from_slice::<Value>(&h.body).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(names, vec!["Second", "First"]);
 }
@@ -212,9 +285,18 @@ async fn webhook_faults_drop_duplicate_and_reorder() {
 async fn request_log_counts_routes_and_statuses() {
     let s = spawn(SimConfig::default()).await;
     s.create_product("A").await;
-    let pid = s.create_product("B").await["_id"].as_str().unwrap().to_string();
-    s.call("GET", &format!("/products/{pid}?locationId={}", s.location), None).await;
-    s.call("GET", "/products/unknown?locationId=nope", None).await;
+    let pid = s.create_product("B").await["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.call(
+        "GET",
+        &format!("/products/{pid}?locationId={}", s.location),
+        None,
+    )
+    .await;
+    s.call("GET", "/products/unknown?locationId=nope", None)
+        .await;
     let log = s.control("GET", "/__sim/requests", None).await;
     let summary = &log["summary"];
     assert_eq!(summary["total"], 4);

@@ -63,7 +63,11 @@ impl Faults {
         if self.error_rate > 0.0 && self.error_statuses.is_empty() {
             return Err("error_statuses must not be empty when error_rate > 0".into());
         }
-        if let Some(s) = self.error_statuses.iter().find(|s| !(400..=599).contains(*s)) {
+        if let Some(s) = self
+            .error_statuses
+            .iter()
+            .find(|s| !(400..=599).contains(*s))
+        {
             return Err(format!("error_statuses must be 4xx or 5xx, got {s}"));
         }
         Ok(())

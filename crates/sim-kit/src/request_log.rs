@@ -122,7 +122,10 @@ pub async fn log_requests(State(log): State<RequestLog>, req: Request, next: Nex
         return next.run(req).await;
     }
     let method = req.method().to_string();
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
     let response = next.run(req).await;
     log.record(&method, &path, route.as_deref(), response.status().as_u16());
     response
@@ -155,7 +158,6 @@ pub async fn inject_faults(State(fi): State<FaultInjection>, req: Request, next:
     }
     .into_response()
 }
-
 
 #[cfg(test)]
 mod tests {

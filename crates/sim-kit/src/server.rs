@@ -43,10 +43,9 @@ impl std::str::FromStr for Seed {
         match s {
             "empty" => Ok(Seed::Empty),
             "demo" => Ok(Seed::Demo),
-            n => n
-                .parse::<usize>()
-                .map(Seed::Generated)
-                .map_err(|_| format!("seed must be `empty`, `demo` or a number of products, got `{n}`")),
+            n => n.parse::<usize>().map(Seed::Generated).map_err(|_| {
+                format!("seed must be `empty`, `demo` or a number of products, got `{n}`")
+            }),
         }
     }
 }

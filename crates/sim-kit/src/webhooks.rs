@@ -170,9 +170,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Delivery>, shared: Arc<Shared>) {
             rx.recv().await
         };
         let Some(delivery) = next else { break };
-        let fault = if shared
-            .disabled_for(&delivery)
-        {
+        let fault = if shared.disabled_for(&delivery) {
             record_new(&shared, &delivery, "skipped", false, false);
             shared.in_flight.fetch_sub(1, Ordering::SeqCst);
             continue;
@@ -214,7 +212,11 @@ impl Shared {
 }
 
 async fn first_attempt(shared: &Arc<Shared>, delivery: Delivery) {
-    if !lock(&shared.records).iter().rev().any(|r| r.id == delivery.id && r.url == delivery.url) {
+    if !lock(&shared.records)
+        .iter()
+        .rev()
+        .any(|r| r.id == delivery.id && r.url == delivery.url)
+    {
         record_new(shared, &delivery, "pending", false, false);
     }
     attempt_chain(shared, delivery).await;
@@ -240,7 +242,11 @@ fn record_new(shared: &Shared, d: &Delivery, outcome: &str, duplicated: bool, re
 
 fn update_record(shared: &Shared, d: &Delivery, status: Option<u16>, outcome: Option<&str>) {
     let mut records = lock(&shared.records);
-    if let Some(r) = records.iter_mut().rev().find(|r| r.id == d.id && r.url == d.url) {
+    if let Some(r) = records
+        .iter_mut()
+        .rev()
+        .find(|r| r.id == d.id && r.url == d.url)
+    {
         r.attempts += 1;
         r.statuses.push(status);
         if let Some(o) = outcome {
@@ -289,7 +295,9 @@ fn schedule_next(shared: &Shared, d: &Delivery, status: Option<u16>, attempt: u3
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     let retry = !ok
         && match shared.policy {
-            RetryPolicy::OnlyOn429 { max_retries, .. } => status == Some(429) && attempt <= max_retries,
+            RetryPolicy::OnlyOn429 { max_retries, .. } => {
+                status == Some(429) && attempt <= max_retries
+            }
             RetryPolicy::AnyFailure { max_attempts, .. } => attempt < max_attempts,
         };
     let outcome = if ok {
@@ -324,6 +332,8 @@ fn retry_delay(policy: RetryPolicy, attempt: u32) -> Duration {
             let jitter = rand::thread_rng().gen_range(0.0..0.2);
             spacing.mul_f64(1.0 + jitter)
         }
-        RetryPolicy::AnyFailure { base, .. } => base.saturating_mul(1 << attempt.saturating_sub(1).min(16)),
+        RetryPolicy::AnyFailure { base, .. } => {
+            base.saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        }
     }
 }

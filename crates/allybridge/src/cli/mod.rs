@@ -21,7 +21,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the simulators of both systems (the sandbox), until interrupted.
     Sim(sim::SimArgs),
-    /// The whole product on embedded defaults. For now: starts the simulators with demo data.
+    /// The whole product on embedded defaults. For now: starts both simulators with demo data.
     Demo(sim::DemoArgs),
 }
 

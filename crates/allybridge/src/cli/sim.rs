@@ -15,6 +15,9 @@ pub struct SimArgs {
     /// Address of the HighLevel simulator (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub ghl_addr: SocketAddr,
+    /// Address of the AccessAlly simulator (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub accessally_addr: SocketAddr,
     /// Start data: `empty`, `demo`, or a number of generated products.
     #[arg(long, default_value = "demo")]
     pub seed: Seed,
@@ -48,12 +51,20 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
-pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+fn parse_faults(args: &SimArgs) -> anyhow::Result<Faults> {
     let faults: Faults = match &args.faults {
         Some(text) => serde_json::from_str(text).context("--faults is not valid fault JSON")?,
         None => Faults::default(),
     };
-    faults.validate().map_err(anyhow::Error::msg).context("--faults")?;
+    faults
+        .validate()
+        .map_err(anyhow::Error::msg)
+        .context("--faults")?;
+    Ok(faults)
+}
+
+pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let faults = parse_faults(&args)?;
     let mut config = sim_ghl::SimConfig {
         addr: args.ghl_addr,
         seed: args.seed,
@@ -67,12 +78,32 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     if args.no_rate_limits {
         config.rate_limits = sim_ghl::auth::RateLimits::unlimited();
     }
-    let (ghl, _state) = sim_ghl::start(config)
-        .await
-        .with_context(|| format!("could not start the HighLevel simulator on {}", args.ghl_addr))?;
+    let (ghl, _state) = sim_ghl::start(config).await.with_context(|| {
+        format!(
+            "could not start the HighLevel simulator on {}",
+            args.ghl_addr
+        )
+    })?;
+    let accessally = sim_accessally::start(sim_accessally::SimConfig {
+        addr: args.accessally_addr,
+        seed: args.seed,
+        faults: parse_faults(&args)?,
+        ..sim_accessally::SimConfig::default()
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "could not start the AccessAlly simulator on {}",
+            args.accessally_addr
+        )
+    })?;
     println!("{}", ghl.info);
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    println!("{}", accessally.info);
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     ghl.stop().await;
+    accessally.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -85,6 +116,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("could not start the HighLevel simulator")?;
+    let accessally = sim_accessally::start(sim_accessally::SimConfig {
+        seed: Seed::Demo,
+        ..sim_accessally::SimConfig::default()
+    })
+    .await
+    .context("could not start the AccessAlly simulator")?;
     let state = sim.read(|w| w.to_json());
     let count = |key: &str| {
         state["locations"][0][key]
@@ -96,11 +133,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "stage": "simulators only: the sync engine is not built yet",
         "ghl": {"url": ghl.url, "products": count("products"), "prices": count("prices"),
                 "coupons": count("coupons"), "contacts": count("contacts"), "orders": count("orders")},
+        "accessally": {"url": accessally.url},
     });
     if args.json {
         println!("{summary}");
     } else {
-        println!("allybridge demo — the sync engine is not built yet; running the HighLevel simulator.");
+        println!(
+            "allybridge demo — the sync engine is not built yet; running the HighLevel simulator."
+        );
         println!("HighLevel simulator: {}", ghl.url);
         println!(
             "  seeded {} products, {} prices, {} coupons, {} contacts, {} orders",
@@ -111,12 +151,17 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             count("orders")
         );
         println!("  ground truth: {}/__sim/state", ghl.url);
+        println!("AccessAlly simulator: {}", accessally.url);
+        println!("  ground truth: {}/__sim/state", accessally.url);
     }
     if args.duration == 0 {
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
     } else {
         tokio::time::sleep(Duration::from_secs(args.duration)).await;
     }
     ghl.stop().await;
+    accessally.stop().await;
     Ok(ExitCode::SUCCESS)
 }

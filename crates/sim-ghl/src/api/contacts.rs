@@ -18,17 +18,50 @@ use crate::validate::Body;
 use crate::world::{Location, World, now_iso, set, str_of};
 
 const TEXT_FIELDS: &[&str] = &[
-    "firstName", "lastName", "name", "email", "phone", "address1", "city", "state", "postalCode",
-    "website", "timezone", "source", "country", "companyName", "assignedTo", "gender",
+    "firstName",
+    "lastName",
+    "name",
+    "email",
+    "phone",
+    "address1",
+    "city",
+    "state",
+    "postalCode",
+    "website",
+    "timezone",
+    "source",
+    "country",
+    "companyName",
+    "assignedTo",
+    "gender",
 ];
 
 /// The webhook payload of a contact event.
 fn event_payload(name: &str, contact: &Value) -> Value {
     let mut p = json!({"type": name});
     for key in [
-        "locationId", "id", "address1", "city", "state", "companyName", "country", "source", "dateAdded",
-        "dateOfBirth", "dnd", "email", "name", "firstName", "lastName", "phone", "postalCode", "tags",
-        "website", "attachments", "assignedTo", "customFields",
+        "locationId",
+        "id",
+        "address1",
+        "city",
+        "state",
+        "companyName",
+        "country",
+        "source",
+        "dateAdded",
+        "dateOfBirth",
+        "dnd",
+        "email",
+        "name",
+        "firstName",
+        "lastName",
+        "phone",
+        "postalCode",
+        "tags",
+        "website",
+        "attachments",
+        "assignedTo",
+        "customFields",
     ] {
         if let Some(v) = contact.get(key) {
             set(&mut p, key, v.clone());
@@ -53,9 +86,17 @@ fn refresh_names(c: &mut Value) {
 
 /// Creates or updates a contact matched by e-mail, else phone. Returns the
 /// contact and whether it is new. Fires the matching webhook.
-pub fn upsert(w: &mut World, location_id: &str, fields: &Map<String, Value>) -> Result<(Value, bool), ApiError> {
+pub fn upsert(
+    w: &mut World,
+    location_id: &str,
+    fields: &Map<String, Value>,
+) -> Result<(Value, bool), ApiError> {
     let loc = location_mut(w, location_id)?;
-    let email = fields.get("email").and_then(Value::as_str).unwrap_or("").to_lowercase();
+    let email = fields
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_lowercase();
     let phone = fields.get("phone").and_then(Value::as_str).unwrap_or("");
     let existing = loc
         .contacts
@@ -80,14 +121,21 @@ pub fn upsert(w: &mut World, location_id: &str, fields: &Map<String, Value>) -> 
             (id, true)
         }
     };
-    let contact = loc.contacts.get_mut(&id).ok_or_else(|| ApiError::not_found("Contact"))?;
+    let contact = loc
+        .contacts
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("Contact"))?;
     for key in TEXT_FIELDS {
         if let Some(v) = fields.get(*key).filter(|v| v.is_string()) {
             set(contact, key, v.clone());
         }
     }
     if let Some(Value::Array(tags)) = fields.get("tags") {
-        let mut all: Vec<Value> = contact.get("tags").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut all: Vec<Value> = contact
+            .get("tags")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for t in tags {
             if !all.contains(t) {
                 all.push(t.clone());
@@ -101,13 +149,19 @@ pub fn upsert(w: &mut World, location_id: &str, fields: &Map<String, Value>) -> 
     refresh_names(contact);
     set(contact, "dateUpdated", json!(now));
     let contact = contact.clone();
-    let event = if is_new { "ContactCreate" } else { "ContactUpdate" };
+    let event = if is_new {
+        "ContactCreate"
+    } else {
+        "ContactUpdate"
+    };
     w.emit(event, location_id, event_payload(event, &contact));
     Ok((contact, is_new))
 }
 
 fn contact_of<'a>(loc: &'a Location, id: &str) -> Result<&'a Value, ApiError> {
-    loc.contacts.get(id).ok_or_else(|| ApiError::bad_request("Contact not found"))
+    loc.contacts
+        .get(id)
+        .ok_or_else(|| ApiError::bad_request("Contact not found"))
 }
 
 /// Finds which location holds a contact (contact routes carry no location).
@@ -132,7 +186,10 @@ pub async fn upsert_contact(
     body.opt_str_array("tags");
     let email = body.opt_str("email");
     let phone = body.opt_str("phone");
-    if email.as_deref().is_some_and(|e| !e.is_empty() && !e.contains('@')) {
+    if email
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && !e.contains('@'))
+    {
         body.error("email must be an email");
     }
     if email.is_none() && phone.is_none() {
@@ -159,7 +216,11 @@ pub async fn get_contact(
     })
 }
 
-pub async fn search(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Caller>, bytes: Bytes) -> ApiResult {
+pub async fn search(
+    State(sim): State<Arc<Sim>>,
+    Extension(caller): Extension<Caller>,
+    bytes: Bytes,
+) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
     let loc_id = body.req_str("locationId");
     let page_limit = body.opt_num("pageLimit");
@@ -195,7 +256,11 @@ pub async fn search(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
             .filter(|c| {
                 filters.iter().all(|f| {
                     let field = str_of(f, "field");
-                    let value = f.get("value").and_then(Value::as_str).unwrap_or("").to_lowercase();
+                    let value = f
+                        .get("value")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_lowercase();
                     let actual = match field {
                         "email" => str_of(c, "emailLowerCase").to_string(),
                         other => str_of(c, other).to_lowercase(),
@@ -208,7 +273,12 @@ pub async fn search(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
             })
             .collect();
         let total = found.len();
-        let contacts: Vec<Value> = found.into_iter().skip((page_no - 1) * limit).take(limit).cloned().collect();
+        let contacts: Vec<Value> = found
+            .into_iter()
+            .skip((page_no - 1) * limit)
+            .take(limit)
+            .cloned()
+            .collect();
         ok(json!({"contacts": contacts, "total": total, "traceId": trace_id()}))
     })
 }
@@ -229,11 +299,18 @@ pub async fn add_tags(
         let loc_id = owner(w, &contact_id)?;
         caller.check_location(&loc_id)?;
         let loc = location_mut(w, &loc_id)?;
-        let contact = loc.contacts.get_mut(&contact_id).ok_or_else(|| ApiError::bad_request("Contact not found"))?;
+        let contact = loc
+            .contacts
+            .get_mut(&contact_id)
+            .ok_or_else(|| ApiError::bad_request("Contact not found"))?;
         let mut all: Vec<String> = contact
             .get("tags")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let before = all.len();
         for t in tags.unwrap_or_default() {
@@ -244,7 +321,11 @@ pub async fn add_tags(
         set(contact, "tags", json!(all));
         let contact = contact.clone();
         if all.len() != before {
-            w.emit("ContactTagUpdate", &loc_id, event_payload("ContactTagUpdate", &contact));
+            w.emit(
+                "ContactTagUpdate",
+                &loc_id,
+                event_payload("ContactTagUpdate", &contact),
+            );
         }
         created(json!({"tags": all}))
     })

@@ -62,10 +62,10 @@ fn check_body(body: &mut Body, update: bool) -> Map<String, Value> {
     let start = body.req_str("startDate");
     let end = body.opt_str("endDate");
     for (k, v) in [("startDate", Some(&start)), ("endDate", end.as_ref())] {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            if chrono::DateTime::parse_from_rfc3339(v).is_err() {
-                body.error(format!("{k} must be a valid ISO 8601 date string"));
-            }
+        if let Some(v) = v.filter(|v| !v.is_empty())
+            && chrono::DateTime::parse_from_rfc3339(v).is_err()
+        {
+            body.error(format!("{k} must be a valid ISO 8601 date string"));
         }
     }
     let usage_limit = body.opt_num("usageLimit");
@@ -103,7 +103,10 @@ fn check_body(body: &mut Body, update: bool) -> Map<String, Value> {
     out.insert("productIds".into(), json!(product_ids));
     out.insert("applyToFuturePayments".into(), json!(apply_future));
     out.insert("applyToFuturePaymentsConfig".into(), future_config);
-    out.insert("limitPerCustomer".into(), json!(if per_customer { 1 } else { 0 }));
+    out.insert(
+        "limitPerCustomer".into(),
+        json!(if per_customer { 1 } else { 0 }),
+    );
     out
 }
 
@@ -173,7 +176,9 @@ pub async fn get(
         let loc = location(w, &alt_id)?;
         let found = loc.coupons.iter().find(|c| {
             id.as_deref().is_none_or(|i| str_of(c, "_id") == i)
-                && code.as_deref().is_none_or(|k| str_of(c, "code").eq_ignore_ascii_case(k))
+                && code
+                    .as_deref()
+                    .is_none_or(|k| str_of(c, "code").eq_ignore_ascii_case(k))
         });
         let mut coupon = with_status(found.ok_or_else(|| ApiError::not_found("Coupon"))?);
         set(&mut coupon, "traceId", json!(trace_id()));
@@ -181,7 +186,11 @@ pub async fn get(
     })
 }
 
-pub async fn create(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Caller>, bytes: Bytes) -> ApiResult {
+pub async fn create(
+    State(sim): State<Arc<Sim>>,
+    Extension(caller): Extension<Caller>,
+    bytes: Bytes,
+) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
     let fields = check_body(&mut body, false);
     let raw = body.finish()?;
@@ -192,7 +201,9 @@ pub async fn create(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
         let loc = location_mut(w, &alt_id)?;
         let code = fields["code"].as_str().unwrap_or("");
         if code_taken(loc, code, None) {
-            return Err(ApiError::bad_request(format!("Coupon with code {code} already exists")));
+            return Err(ApiError::bad_request(format!(
+                "Coupon with code {code} already exists"
+            )));
         }
         if let Some(p) = unknown_products(loc, &fields) {
             return Err(ApiError::bad_request(format!("Product {p} not found")));
@@ -213,7 +224,11 @@ pub async fn create(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
     })
 }
 
-pub async fn update(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Caller>, bytes: Bytes) -> ApiResult {
+pub async fn update(
+    State(sim): State<Arc<Sim>>,
+    Extension(caller): Extension<Caller>,
+    bytes: Bytes,
+) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
     let fields = check_body(&mut body, true);
     let raw = Value::Object(body.finish()?);
@@ -227,12 +242,17 @@ pub async fn update(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
         }
         let code = fields["code"].as_str().unwrap_or("");
         if code_taken(loc, code, Some(&id)) {
-            return Err(ApiError::bad_request(format!("Coupon with code {code} already exists")));
+            return Err(ApiError::bad_request(format!(
+                "Coupon with code {code} already exists"
+            )));
         }
         if let Some(p) = unknown_products(loc, &fields) {
             return Err(ApiError::bad_request(format!("Product {p} not found")));
         }
-        let coupon = loc.coupons.get_mut(&id).ok_or_else(|| ApiError::not_found("Coupon"))?;
+        let coupon = loc
+            .coupons
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::not_found("Coupon"))?;
         if let Value::Object(map) = coupon {
             map.remove("endDate");
             map.remove("usageLimit");
@@ -247,7 +267,11 @@ pub async fn update(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
     })
 }
 
-pub async fn delete(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Caller>, bytes: Bytes) -> ApiResult {
+pub async fn delete(
+    State(sim): State<Arc<Sim>>,
+    Extension(caller): Extension<Caller>,
+    bytes: Bytes,
+) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
     let alt_id = body.req_str("altId");
     body.req_enum("altType", &["location"]);
@@ -256,7 +280,9 @@ pub async fn delete(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
     caller.check_location(&alt_id)?;
     sim.commit(|w| {
         let loc = location_mut(w, &alt_id)?;
-        loc.coupons.remove(&id).ok_or_else(|| ApiError::not_found("Coupon"))?;
+        loc.coupons
+            .remove(&id)
+            .ok_or_else(|| ApiError::not_found("Coupon"))?;
         ok(json!({"success": true, "traceId": trace_id()}))
     })
 }

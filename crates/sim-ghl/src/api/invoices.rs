@@ -26,7 +26,11 @@ fn event(w: &mut World, name: &'static str, invoice: &Value) {
     w.emit(name, str_of(invoice, "altId"), payload);
 }
 
-pub async fn create(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Caller>, bytes: Bytes) -> ApiResult {
+pub async fn create(
+    State(sim): State<Arc<Sim>>,
+    Extension(caller): Extension<Caller>,
+    bytes: Bytes,
+) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
     let alt_id = body.req_str("altId");
     body.req_enum("altType", &["location"]);
@@ -45,17 +49,25 @@ pub async fn create(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
     };
     let mut subtotal = 0.0;
     for (i, item) in items.iter().enumerate() {
-        if item.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if item
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             body.error(format!("items.{i}.name should not be empty"));
         }
         if item.get("currency").and_then(Value::as_str) != Some(currency.as_str()) {
-            body.error(format!("items.{i}.currency must equal the invoice currency"));
+            body.error(format!(
+                "items.{i}.currency must equal the invoice currency"
+            ));
         }
         let amount = item.get("amount").and_then(Value::as_f64);
         let qty = item.get("qty").and_then(Value::as_f64);
         match (amount, qty) {
             (Some(a), Some(q)) if a >= 0.0 && q > 0.0 => subtotal += a * q,
-            _ => body.error(format!("items.{i}.amount and items.{i}.qty must be positive numbers")),
+            _ => body.error(format!(
+                "items.{i}.amount and items.{i}.qty must be positive numbers"
+            )),
         }
     }
     let discount = body.opt_object("discount");
@@ -67,7 +79,9 @@ pub async fn create(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Ca
                 "percentage" => subtotal * value.clamp(0.0, 100.0) / 100.0,
                 "fixed" => value.clamp(0.0, subtotal),
                 _ => {
-                    body.error("discount.type must be one of the following values: percentage, fixed");
+                    body.error(
+                        "discount.type must be one of the following values: percentage, fixed",
+                    );
                     0.0
                 }
             }
@@ -144,7 +158,11 @@ pub async fn get(
     caller.check_location(&alt_id)?;
     sim.read(|w| {
         let loc = location(w, &alt_id)?;
-        ok(loc.invoices.get(&invoice_id).cloned().ok_or_else(|| ApiError::not_found("Invoice"))?)
+        ok(loc
+            .invoices
+            .get(&invoice_id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Invoice"))?)
     })
 }
 
@@ -162,7 +180,14 @@ pub async fn list(
     let offset = check.num("offset", 0);
     let status = check.enum_value(
         "status",
-        &["draft", "sent", "payment_processing", "paid", "void", "partially_paid"],
+        &[
+            "draft",
+            "sent",
+            "payment_processing",
+            "paid",
+            "void",
+            "partially_paid",
+        ],
     );
     check.finish()?;
     caller.check_location(&alt_id)?;
@@ -173,8 +198,9 @@ pub async fn list(
             .iter()
             .filter(|i| status.as_deref().is_none_or(|s| str_of(i, "status") == s))
             .filter(|i| {
-                q.get("contactId")
-                    .is_none_or(|c| i.pointer("/contactDetails/id").and_then(Value::as_str) == Some(c))
+                q.get("contactId").is_none_or(|c| {
+                    i.pointer("/contactDetails/id").and_then(Value::as_str) == Some(c)
+                })
             })
             .filter(|i| matches_search(i, &["name", "title", "termsNotes"], q.get("search")))
             .cloned()
@@ -193,7 +219,10 @@ pub async fn record_payment(
     let mut body = Body::parse(&bytes)?;
     let alt_id = body.req_str("altId");
     body.req_enum("altType", &["location"]);
-    let mode = body.req_enum("mode", &["cash", "card", "cheque", "bank_transfer", "other"]);
+    let mode = body.req_enum(
+        "mode",
+        &["cash", "card", "cheque", "bank_transfer", "other"],
+    );
     if mode == "card" && body.opt_object("card").is_none() {
         body.error("card must be an object");
     }
@@ -208,18 +237,27 @@ pub async fn record_payment(
     caller.check_location(&alt_id)?;
     sim.commit(|w| {
         let loc = location_mut(w, &alt_id)?;
-        let invoice = loc.invoices.get_mut(&invoice_id).ok_or_else(|| ApiError::not_found("Invoice"))?;
+        let invoice = loc
+            .invoices
+            .get_mut(&invoice_id)
+            .ok_or_else(|| ApiError::not_found("Invoice"))?;
         let due = num_of(invoice, "amountDue");
         if str_of(invoice, "status") == "paid" || due <= 0.0 {
             return Err(ApiError::bad_request("Invoice is already paid"));
         }
         let pay = round2(amount.unwrap_or(due));
         if pay > due + 1e-9 {
-            return Err(ApiError::bad_request(format!("Amount {pay} exceeds the amount due {due}")));
+            return Err(ApiError::bad_request(format!(
+                "Amount {pay} exceeds the amount due {due}"
+            )));
         }
         let paid = round2(num_of(invoice, "amountPaid") + pay);
         let left = round2(due - pay);
-        let status = if left <= 0.0 { "paid" } else { "partially_paid" };
+        let status = if left <= 0.0 {
+            "paid"
+        } else {
+            "partially_paid"
+        };
         set(invoice, "amountPaid", json!(paid));
         set(invoice, "amountDue", json!(left));
         set(invoice, "status", json!(status));
@@ -243,8 +281,13 @@ pub async fn record_payment(
         if let Some(m) = meta {
             set(&mut txn, "entitySourceMeta", Value::Object(m));
         }
-        loc.transactions.insert(str_of(&txn, "_id").to_string(), txn);
-        let name = if status == "paid" { "InvoicePaid" } else { "InvoicePartiallyPaid" };
+        loc.transactions
+            .insert(str_of(&txn, "_id").to_string(), txn);
+        let name = if status == "paid" {
+            "InvoicePaid"
+        } else {
+            "InvoicePartiallyPaid"
+        };
         event(w, name, &invoice);
         let mut answer = invoice.clone();
         if let Value::Object(map) = &mut answer {

@@ -18,7 +18,13 @@ use crate::world::{Location, World};
 /// A random trace id, as HighLevel puts on most answers.
 pub fn trace_id() -> String {
     let hex = sim_kit::ids::object_id();
-    format!("{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..24])
+    format!(
+        "{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..24]
+    )
 }
 
 /// The location an operation names, or the error HighLevel gives.
@@ -35,7 +41,11 @@ pub fn location_mut<'a>(world: &'a mut World, id: &str) -> Result<&'a mut Locati
 }
 
 /// One page of `items` by `offset`/`limit`, with the total before paging.
-pub fn page<'a>(items: impl Iterator<Item = &'a Value>, offset: usize, limit: usize) -> (Vec<Value>, usize) {
+pub fn page<'a>(
+    items: impl Iterator<Item = &'a Value>,
+    offset: usize,
+    limit: usize,
+) -> (Vec<Value>, usize) {
     let all: Vec<&Value> = items.collect();
     let total = all.len();
     let page = all.into_iter().skip(offset).take(limit).cloned().collect();

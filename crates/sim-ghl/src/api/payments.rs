@@ -30,7 +30,11 @@ fn order_not_found() -> ApiError {
 
 /// The row shape `GET /payments/orders` lists.
 fn summary(order: &Value) -> Value {
-    let items = order.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = order
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let recurring = items
         .iter()
         .filter(|i| i.pointer("/price/type").and_then(Value::as_str) == Some("recurring"))
@@ -66,7 +70,10 @@ pub async fn list_orders(
     let alt_id = check.req("altId");
     let limit = check.num("limit", 10);
     let offset = check.num("offset", 0);
-    let payment_status = check.enum_value("paymentStatus", &["paid", "unpaid", "refunded", "partially_paid"]);
+    let payment_status = check.enum_value(
+        "paymentStatus",
+        &["paid", "unpaid", "refunded", "partially_paid"],
+    );
     check.finish()?;
     caller.check_location(&alt_id)?;
     sim.read(|w| {
@@ -75,8 +82,15 @@ pub async fn list_orders(
             .orders
             .iter()
             .filter(|o| q.get("status").is_none_or(|s| str_of(o, "status") == s))
-            .filter(|o| payment_status.as_deref().is_none_or(|s| str_of(o, "paymentStatus") == s))
-            .filter(|o| q.get("contactId").is_none_or(|c| str_of(o, "contactId") == c))
+            .filter(|o| {
+                payment_status
+                    .as_deref()
+                    .is_none_or(|s| str_of(o, "paymentStatus") == s)
+            })
+            .filter(|o| {
+                q.get("contactId")
+                    .is_none_or(|c| str_of(o, "contactId") == c)
+            })
             .map(summary)
             .filter(|o| matches_search(o, &["contactName", "contactEmail", "_id"], q.get("search")))
             .collect();
@@ -97,7 +111,11 @@ pub async fn get_order(
     caller.check_location(&alt_id)?;
     sim.read(|w| {
         let loc = location(w, &alt_id)?;
-        let mut order = loc.orders.get(&order_id).cloned().ok_or_else(order_not_found)?;
+        let mut order = loc
+            .orders
+            .get(&order_id)
+            .cloned()
+            .ok_or_else(order_not_found)?;
         set(&mut order, "traceId", json!(trace_id()));
         ok(order)
     })
@@ -121,9 +139,21 @@ pub async fn list_transactions(
             .transactions
             .iter()
             .filter(|t| q.get("entityId").is_none_or(|e| str_of(t, "entityId") == e))
-            .filter(|t| q.get("contactId").is_none_or(|c| str_of(t, "contactId") == c))
-            .filter(|t| q.get("subscriptionId").is_none_or(|s| str_of(t, "subscriptionId") == s))
-            .filter(|t| matches_search(t, &["contactName", "contactEmail", "entityId"], q.get("search")));
+            .filter(|t| {
+                q.get("contactId")
+                    .is_none_or(|c| str_of(t, "contactId") == c)
+            })
+            .filter(|t| {
+                q.get("subscriptionId")
+                    .is_none_or(|s| str_of(t, "subscriptionId") == s)
+            })
+            .filter(|t| {
+                matches_search(
+                    t,
+                    &["contactName", "contactEmail", "entityId"],
+                    q.get("search"),
+                )
+            });
         let (data, total) = page(rows, offset, limit);
         ok(json!({"data": data, "totalCount": total}))
     })
@@ -199,7 +229,9 @@ fn order_event(name: &'static str, order: &Value) -> Value {
 /// Places an order; returns it.
 pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Value, ApiError> {
     if c.items.is_empty() {
-        return Err(ApiError::unprocessable(vec!["items should not be empty".into()]));
+        return Err(ApiError::unprocessable(vec![
+            "items should not be empty".into(),
+        ]));
     }
     if !["paid", "unpaid"].contains(&c.payment_status.as_str()) {
         return Err(ApiError::unprocessable(vec![
@@ -211,7 +243,10 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
     let mut subtotal = 0.0;
     let mut currency = String::new();
     for item in &c.items {
-        let product = loc.products.get(&item.product_id).ok_or_else(|| ApiError::not_found("Product"))?;
+        let product = loc
+            .products
+            .get(&item.product_id)
+            .ok_or_else(|| ApiError::not_found("Product"))?;
         let price = loc
             .prices
             .get(&item.price_id)
@@ -220,12 +255,20 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
         if currency.is_empty() {
             currency = str_of(price, "currency").to_string();
         } else if currency != str_of(price, "currency") {
-            return Err(ApiError::bad_request("All items of an order must share one currency"));
+            return Err(ApiError::bad_request(
+                "All items of an order must share one currency",
+            ));
         }
         let tracked = price.get("trackInventory").and_then(Value::as_bool) == Some(true);
-        let allow_oos = price.get("allowOutOfStockPurchases").and_then(Value::as_bool) == Some(true);
+        let allow_oos = price
+            .get("allowOutOfStockPurchases")
+            .and_then(Value::as_bool)
+            == Some(true);
         if tracked && !allow_oos && num_of(price, "availableQuantity") < item.qty as f64 {
-            return Err(ApiError::bad_request(format!("{} is out of stock", str_of(product, "name"))));
+            return Err(ApiError::bad_request(format!(
+                "{} is out of stock",
+                str_of(product, "name")
+            )));
         }
         subtotal += num_of(price, "amount") * item.qty as f64;
         items.push(json!({
@@ -247,7 +290,9 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
             .find(|k| str_of(k, "code").eq_ignore_ascii_case(code))
             .ok_or_else(|| ApiError::bad_request(format!("Coupon {code} is not valid")))?;
         if status_of(coupon) != "active" {
-            return Err(ApiError::bad_request(format!("Coupon {code} is not active")));
+            return Err(ApiError::bad_request(format!(
+                "Coupon {code} is not active"
+            )));
         }
         let restricted: Vec<&str> = coupon
             .get("productIds")
@@ -258,7 +303,11 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
             .items
             .iter()
             .filter(|i| restricted.is_empty() || restricted.contains(&i.product_id.as_str()))
-            .filter_map(|i| loc.prices.get(&i.price_id).map(|p| num_of(p, "amount") * i.qty as f64))
+            .filter_map(|i| {
+                loc.prices
+                    .get(&i.price_id)
+                    .map(|p| num_of(p, "amount") * i.qty as f64)
+            })
             .sum();
         discount = match str_of(coupon, "discountType") {
             "percentage" => eligible * num_of(coupon, "discountValue") / 100.0,
@@ -294,24 +343,41 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
     }
     if is_paid {
         for item in &c.items {
-            if let Some(price) = loc.prices.get_mut(&item.price_id) {
-                if price.get("trackInventory").and_then(Value::as_bool) == Some(true) {
-                    let left = (num_of(price, "availableQuantity") - item.qty as f64).max(0.0);
-                    set(price, "availableQuantity", json!(left));
-                }
+            if let Some(price) = loc.prices.get_mut(&item.price_id)
+                && price.get("trackInventory").and_then(Value::as_bool) == Some(true)
+            {
+                let left = (num_of(price, "availableQuantity") - item.qty as f64).max(0.0);
+                set(price, "availableQuantity", json!(left));
             }
         }
-        let txn = new_transaction(location_id, &contact, "order", &id, "funnel", total, &currency);
-        loc.transactions.insert(str_of(&txn, "_id").to_string(), txn);
+        let txn = new_transaction(
+            location_id,
+            &contact,
+            "order",
+            &id,
+            "funnel",
+            total,
+            &currency,
+        );
+        loc.transactions
+            .insert(str_of(&txn, "_id").to_string(), txn);
     }
     loc.orders.insert(id, order.clone());
-    w.emit("OrderCreate", location_id, order_event("OrderCreate", &order));
+    w.emit(
+        "OrderCreate",
+        location_id,
+        order_event("OrderCreate", &order),
+    );
     Ok(order)
 }
 
 /// Changes an order's payment status (`paid`, `refunded`, …) as the
 /// payments dashboard does; fires OrderStatusUpdate.
-pub fn set_order_status(w: &mut World, order_id: &str, payment_status: &str) -> Result<Value, ApiError> {
+pub fn set_order_status(
+    w: &mut World,
+    order_id: &str,
+    payment_status: &str,
+) -> Result<Value, ApiError> {
     let status = match payment_status {
         "paid" => "completed",
         "refunded" => "refunded",
@@ -361,10 +427,15 @@ pub fn set_order_status(w: &mut World, order_id: &str, payment_status: &str) -> 
                 num_of(&order, "amount"),
                 str_of(&order, "currency"),
             );
-            loc.transactions.insert(str_of(&txn, "_id").to_string(), txn);
+            loc.transactions
+                .insert(str_of(&txn, "_id").to_string(), txn);
         }
         _ => {}
     }
-    w.emit("OrderStatusUpdate", &loc_id, order_event("OrderStatusUpdate", &order));
+    w.emit(
+        "OrderStatusUpdate",
+        &loc_id,
+        order_event("OrderStatusUpdate", &order),
+    );
     Ok(order)
 }

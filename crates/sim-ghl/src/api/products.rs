@@ -25,8 +25,17 @@ fn check_product(body: &mut Body) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("name".into(), json!(body.req_str("name")));
     body.req_str("locationId");
-    out.insert("productType".into(), json!(body.req_enum("productType", PRODUCT_TYPES)));
-    for key in ["description", "image", "statementDescriptor", "slug", "automaticTaxCategoryId"] {
+    out.insert(
+        "productType".into(),
+        json!(body.req_enum("productType", PRODUCT_TYPES)),
+    );
+    for key in [
+        "description",
+        "image",
+        "statementDescriptor",
+        "slug",
+        "automaticTaxCategoryId",
+    ] {
         if let Some(v) = body.opt_str(key) {
             out.insert(key.into(), json!(v));
         }
@@ -59,7 +68,9 @@ fn check_price(body: &mut Body) -> Map<String, Value> {
     let kind = body.req_enum("type", &["one_time", "recurring"]);
     out.insert("type".into(), json!(kind));
     let currency = body.req_str("currency");
-    if !currency.is_empty() && (currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic())) {
+    if !currency.is_empty()
+        && (currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()))
+    {
         body.error("currency must be a valid ISO 4217 currency code");
     }
     out.insert("currency".into(), json!(currency.to_uppercase()));
@@ -73,7 +84,10 @@ fn check_price(body: &mut Body) -> Map<String, Value> {
             if !["day", "week", "month", "year"].contains(&interval) {
                 body.error("recurring.interval must be one of the following values: day, month, week, year");
             }
-            if r.get("intervalCount").and_then(Value::as_f64).is_none_or(|n| n < 1.0) {
+            if r.get("intervalCount")
+                .and_then(Value::as_f64)
+                .is_none_or(|n| n < 1.0)
+            {
                 body.error("recurring.intervalCount must not be less than 1");
             }
             out.insert("recurring".into(), Value::Object(r));
@@ -98,13 +112,21 @@ fn check_price(body: &mut Body) -> Map<String, Value> {
             out.insert(key.into(), json!(v));
         }
     }
-    for key in ["trackInventory", "allowOutOfStockPurchases", "isDigitalProduct"] {
+    for key in [
+        "trackInventory",
+        "allowOutOfStockPurchases",
+        "isDigitalProduct",
+    ] {
         if let Some(v) = body.opt_bool(key) {
             out.insert(key.into(), json!(v));
         }
     }
-    for key in ["variantOptionIds"] {
-        out.insert(key.into(), json!(body.opt_str_array(key).unwrap_or_default()));
+    {
+        let key = "variantOptionIds";
+        out.insert(
+            key.into(),
+            json!(body.opt_str_array(key).unwrap_or_default()),
+        );
     }
     if let Some(Value::Array(m)) = body.raw("membershipOffers") {
         out.insert("membershipOffers".into(), Value::Array(m.clone()));
@@ -116,9 +138,11 @@ fn check_price(body: &mut Body) -> Map<String, Value> {
 
 /// Finds a product by id or slug.
 fn find_product<'a>(loc: &'a Location, id_or_slug: &str) -> Option<&'a Value> {
-    loc.products
-        .get(id_or_slug)
-        .or_else(|| loc.products.iter().find(|p| str_of(p, "slug") == id_or_slug))
+    loc.products.get(id_or_slug).or_else(|| {
+        loc.products
+            .iter()
+            .find(|p| str_of(p, "slug") == id_or_slug)
+    })
 }
 
 fn product_id(loc: &Location, id_or_slug: &str) -> Result<String, ApiError> {
@@ -129,12 +153,11 @@ fn product_id(loc: &Location, id_or_slug: &str) -> Result<String, ApiError> {
 
 fn price_event(w: &mut World, name: &'static str, location_id: &str, price: &Value) {
     let mut payload = price.clone();
-    if name == "PriceCreate" {
-        if let Value::Object(map) = &mut payload {
-            if let Some(t) = map.remove("type") {
-                map.insert("priceType".into(), t);
-            }
-        }
+    if name == "PriceCreate"
+        && let Value::Object(map) = &mut payload
+        && let Some(t) = map.remove("type")
+    {
+        map.insert("priceType".into(), t);
     }
     w.emit(name, location_id, payload);
 }
@@ -159,13 +182,21 @@ pub async fn list(
             .products
             .iter()
             .filter(|p| matches_search(p, &["name"], q.get("search")))
-            .filter(|p| wanted.as_ref().is_none_or(|ids| ids.iter().any(|i| i == str_of(p, "_id"))));
+            .filter(|p| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|i| i == str_of(p, "_id")))
+            });
         let (products, total) = page(rows, offset, limit);
         ok(json!({"products": products, "total": [{"total": total}]}))
     })
 }
 
-pub async fn create(State(sim): State<Arc<Sim>>, Extension(caller): Extension<Caller>, bytes: Bytes) -> ApiResult {
+pub async fn create(
+    State(sim): State<Arc<Sim>>,
+    Extension(caller): Extension<Caller>,
+    bytes: Bytes,
+) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
     let fields = check_product(&mut body);
     let raw = Value::Object(body.finish()?);
@@ -201,7 +232,9 @@ pub async fn get(
     caller.check_location(&loc_id)?;
     sim.read(|w| {
         let loc = location(w, &loc_id)?;
-        ok(find_product(loc, &product_id).cloned().ok_or_else(|| ApiError::not_found("Product"))?)
+        ok(find_product(loc, &product_id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Product"))?)
     })
 }
 
@@ -220,12 +253,19 @@ pub async fn update(
     sim.commit(|w| {
         let loc = location_mut(w, &loc_id)?;
         let id = product_id_of(loc, &product_id)?;
-        if let Some(ids) = &price_ids {
-            if let Some(bad) = ids.iter().find(|p| loc.prices.get(p).is_none_or(|x| str_of(x, "product") != id)) {
-                return Err(ApiError::bad_request(format!("Price {bad} does not belong to product {id}")));
-            }
+        if let Some(ids) = &price_ids
+            && let Some(bad) = ids
+                .iter()
+                .find(|p| loc.prices.get(p).is_none_or(|x| str_of(x, "product") != id))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Price {bad} does not belong to product {id}"
+            )));
         }
-        let product = loc.products.get_mut(&id).ok_or_else(|| ApiError::not_found("Product"))?;
+        let product = loc
+            .products
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::not_found("Product"))?;
         if let Value::Object(map) = product {
             for key in ["description", "image", "statementDescriptor", "slug"] {
                 map.remove(key);
@@ -258,7 +298,10 @@ pub async fn delete(
     sim.commit(|w| {
         let loc = location_mut(w, &loc_id)?;
         let id = product_id_of(loc, &product_id)?;
-        let product = loc.products.remove(&id).ok_or_else(|| ApiError::not_found("Product"))?;
+        let product = loc
+            .products
+            .remove(&id)
+            .ok_or_else(|| ApiError::not_found("Product"))?;
         let price_ids: Vec<String> = loc
             .prices
             .iter()
@@ -285,7 +328,9 @@ pub async fn list_prices(
     let offset = check.num("offset", 0);
     check.finish()?;
     caller.check_location(&loc_id)?;
-    let ids: Option<Vec<String>> = q.get("ids").map(|s| s.split(',').map(str::to_string).collect());
+    let ids: Option<Vec<String>> = q
+        .get("ids")
+        .map(|s| s.split(',').map(str::to_string).collect());
     sim.read(|w| {
         let loc = location(w, &loc_id)?;
         let pid = product_id_of(loc, &product_id)?;
@@ -293,7 +338,10 @@ pub async fn list_prices(
             .prices
             .iter()
             .filter(|p| str_of(p, "product") == pid)
-            .filter(|p| ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == str_of(p, "_id"))));
+            .filter(|p| {
+                ids.as_ref()
+                    .is_none_or(|ids| ids.iter().any(|i| i == str_of(p, "_id")))
+            });
         let (prices, total) = page(rows, offset, limit);
         ok(json!({"prices": prices, "total": total}))
     })
@@ -330,7 +378,11 @@ pub async fn create_price(
     })
 }
 
-fn price_of<'a>(loc: &'a Location, product_id: &str, price_id: &str) -> Result<&'a Value, ApiError> {
+fn price_of<'a>(
+    loc: &'a Location,
+    product_id: &str,
+    price_id: &str,
+) -> Result<&'a Value, ApiError> {
     let pid = product_id_of(loc, product_id)?;
     loc.prices
         .get(price_id)
@@ -365,9 +417,20 @@ pub async fn update_price(
     sim.commit(|w| {
         let loc = location_mut(w, &loc_id)?;
         price_of(loc, &product_id, &price_id)?;
-        let price = loc.prices.get_mut(&price_id).ok_or_else(|| ApiError::not_found("Price"))?;
+        let price = loc
+            .prices
+            .get_mut(&price_id)
+            .ok_or_else(|| ApiError::not_found("Price"))?;
         if let Value::Object(map) = price {
-            for key in ["recurring", "description", "sku", "trialPeriod", "totalCycles", "setupFee", "compareAtPrice"] {
+            for key in [
+                "recurring",
+                "description",
+                "sku",
+                "trialPeriod",
+                "totalCycles",
+                "setupFee",
+                "compareAtPrice",
+            ] {
                 map.remove(key);
             }
         }
@@ -394,7 +457,10 @@ pub async fn delete_price(
     sim.commit(|w| {
         let loc = location_mut(w, &loc_id)?;
         price_of(loc, &product_id, &price_id)?;
-        let price = loc.prices.remove(&price_id).ok_or_else(|| ApiError::not_found("Price"))?;
+        let price = loc
+            .prices
+            .remove(&price_id)
+            .ok_or_else(|| ApiError::not_found("Price"))?;
         price_event(w, "PriceDelete", &loc_id, &price);
         ok(json!({"status": true}))
     })
@@ -464,11 +530,19 @@ pub async fn update_inventory(
         if item.get("priceId").and_then(Value::as_str).is_none() {
             body.error(format!("items.{i}.priceId must be a string"));
         }
-        if item.get("availableQuantity").is_some_and(|q| !q.is_number()) {
+        if item
+            .get("availableQuantity")
+            .is_some_and(|q| !q.is_number())
+        {
             body.error(format!("items.{i}.availableQuantity must be a number conforming to the specified constraints"));
         }
-        if item.get("allowOutOfStockPurchases").is_some_and(|q| !q.is_boolean()) {
-            body.error(format!("items.{i}.allowOutOfStockPurchases must be a boolean value"));
+        if item
+            .get("allowOutOfStockPurchases")
+            .is_some_and(|q| !q.is_boolean())
+        {
+            body.error(format!(
+                "items.{i}.allowOutOfStockPurchases must be a boolean value"
+            ));
         }
     }
     body.finish()?;

@@ -59,7 +59,13 @@ pub struct Answer {
 }
 
 impl TestSim {
-    pub async fn call_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Answer {
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self
             .http
@@ -91,7 +97,11 @@ impl TestSim {
             req = req.json(&b);
         }
         let resp = req.send().await.expect("control request sent");
-        assert!(resp.status().is_success(), "control {path} failed: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "control {path} failed: {}",
+            resp.status()
+        );
         resp.json().await.unwrap_or(Value::Null)
     }
 
@@ -116,8 +126,10 @@ impl TestSim {
             .call(
                 "POST",
                 &format!("/products/{product_id}/price"),
-                Some(json!({"name": "Full", "type": "one_time", "currency": "USD", "amount": amount,
-                            "locationId": self.location, "sku": "SKU-1"})),
+                Some(
+                    json!({"name": "Full", "type": "one_time", "currency": "USD", "amount": amount,
+                            "locationId": self.location, "sku": "SKU-1"}),
+                ),
             )
             .await;
         assert_eq!(a.status, 201, "{}", a.body);
