@@ -1139,3 +1139,43 @@ async fn sqlite_file_holds_no_plaintext_secret() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn unsupported_url_and_bad_keys_are_clear_errors() -> anyhow::Result<()> {
+    use anyhow::ensure;
+    use store::{Keyring, MasterKey, Store, StoreError};
+    let opened = Store::open(
+        "mysql://root:hunter2@localhost/db",
+        Keyring::new(MasterKey::generate()),
+    )
+    .await;
+    let Err(error) = opened else {
+        anyhow::bail!("a mysql URL must be refused");
+    };
+    let message = error.to_string();
+    ensure!(
+        matches!(error, StoreError::UnsupportedUrl { .. }),
+        "{message}"
+    );
+    ensure!(
+        message.contains("sqlite://") && !message.contains("hunter2"),
+        "{message}"
+    );
+    ensure!(!error.is_retryable());
+
+    let missing_dir =
+        std::env::temp_dir().join(format!("no-such-dir-{:x}/store.db", rand::random::<u64>()));
+    let opened = Store::open(
+        &Store::sqlite_url(&missing_dir),
+        Keyring::new(MasterKey::generate()),
+    )
+    .await;
+    ensure!(matches!(opened, Err(StoreError::Open { .. })), "{opened:?}");
+
+    let short = MasterKey::from_base64("c2hvcnQ=");
+    ensure!(
+        matches!(short, Err(StoreError::InvalidMasterKey(ref why)) if why.contains("32")),
+        "{short:?}"
+    );
+    Ok(())
+}

@@ -89,6 +89,13 @@ impl TestDb {
     }
 
     fn postgres_unreachable(url: &str, why: &str) -> anyhow::Result<Option<TestDb>> {
+        let url = match url::Url::parse(url) {
+            Ok(mut parsed) if parsed.password().is_some() => {
+                let _ = parsed.set_password(Some("REDACTED"));
+                parsed.to_string()
+            }
+            _ => url.to_string(),
+        };
         if std::env::var_os("CI").is_some() {
             bail!(
                 "PostgreSQL at {url} is unreachable ({why}); CI needs it for the store's contract tests"
