@@ -8,3 +8,4 @@
 //! header, and it knows nothing of AccessAlly or of the sync engine.
 
 pub mod webhook;
+pub mod events;
