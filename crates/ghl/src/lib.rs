@@ -7,5 +7,17 @@
 //! It must not log or print a token, a client secret or an Authorization
 //! header, and it knows nothing of AccessAlly or of the sync engine.
 
-pub mod webhook;
+pub mod auth;
+pub mod budget;
+pub mod client;
+pub mod error;
 pub mod events;
+pub mod operations;
+pub mod types;
+pub mod webhook;
+
+pub use auth::{Auth, MemoryTokenStore, OAuthApp, TokenManager, TokenPair, TokenStore};
+pub use budget::{BudgetConfig, Priority, RateBudget};
+pub use client::{GhlClient, GhlConfig};
+pub use error::GhlError;
+pub use operations::{Operation, operations_for, required_scopes};

@@ -1,0 +1,987 @@
+//! The HighLevel client: every call goes through one path that checks the
+//! granted scopes before sending, takes a slot of the location's rate
+//! budget, adds the `Version` header and the bearer token, refreshes once
+//! on a 401, retries transient failures with back-off and full jitter, and
+//! turns HighLevel's error bodies into typed errors. Lists come as streams
+//! that end correctly for each envelope style and never loop on a repeated
+//! page. Never logs a token, a secret or a request body.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use futures::Stream;
+use model::{Currency, Money};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use transport::{HttpConfig, HttpError, Retrier, RetryPolicy};
+
+use crate::auth::Auth;
+use crate::budget::{Priority, RateBudget};
+use crate::error::GhlError;
+use crate::operations::Operation;
+use crate::types::*;
+
+/// The `Version` header every call carries.
+pub const API_VERSION: &str = "2021-07-28";
+/// The production API host.
+pub const API_URL: &str = "https://services.leadconnectorhq.com";
+
+/// How a client for one location is set up.
+#[derive(Debug, Clone)]
+pub struct GhlConfig {
+    pub base_url: String,
+    pub location_id: String,
+    pub http: HttpConfig,
+    pub retry: RetryPolicy,
+    /// Scopes the connection was granted; `None` when unknown (private
+    /// tokens do not say), in which case HighLevel's 401 is the check.
+    pub granted_scopes: Option<BTreeSet<String>>,
+    /// Page size of list streams (HighLevel allows up to 100).
+    pub page_size: usize,
+}
+
+impl GhlConfig {
+    pub fn new(base_url: impl Into<String>, location_id: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            location_id: location_id.into(),
+            http: HttpConfig::default(),
+            retry: RetryPolicy::default(),
+            granted_scopes: None,
+            page_size: 100,
+        }
+    }
+}
+
+/// The message of a HighLevel error body (`message` may be a list).
+pub fn error_message(body: &Value) -> String {
+    match body.get("message") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no message")
+            .to_string(),
+    }
+}
+
+/// A client for one HighLevel location.
+pub struct GhlClient {
+    http: reqwest::Client,
+    base: String,
+    location: String,
+    auth: Auth,
+    budget: RateBudget,
+    retrier: Retrier,
+    granted: Option<BTreeSet<String>>,
+    page_size: usize,
+    calls: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl std::fmt::Debug for GhlClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GhlClient")
+            .field("base", &self.base)
+            .field("location", &self.location)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+type Query = Vec<(&'static str, String)>;
+
+/// How a list answer is wrapped: the key of its rows, where its total is,
+/// and the id field of a row. HighLevel uses a different one per list.
+#[derive(Clone, Copy)]
+struct Envelope {
+    items: &'static str,
+    total: fn(&Value) -> Option<u64>,
+    id: &'static str,
+}
+
+/// `{data, totalCount}`: coupons, orders, transactions.
+const DATA_TOTAL_COUNT: Envelope = Envelope {
+    items: "data",
+    total: |v| v.get("totalCount").and_then(Value::as_u64),
+    id: "_id",
+};
+/// `{products, total: [{total}]}`.
+const PRODUCTS: Envelope = Envelope {
+    items: "products",
+    total: |v| v.pointer("/total/0/total").and_then(Value::as_u64),
+    id: "_id",
+};
+/// `{prices, total}`.
+const PRICES: Envelope = Envelope {
+    items: "prices",
+    total: |v| v.get("total").and_then(Value::as_u64),
+    id: "_id",
+};
+/// `{inventory, total: {total}}`.
+const INVENTORY: Envelope = Envelope {
+    items: "inventory",
+    total: |v| v.pointer("/total/total").and_then(Value::as_u64),
+    id: "_id",
+};
+/// `{invoices, total}`.
+const INVOICES: Envelope = Envelope {
+    items: "invoices",
+    total: |v| v.get("total").and_then(Value::as_u64),
+    id: "_id",
+};
+
+impl GhlClient {
+    pub fn new(config: GhlConfig, auth: Auth, budget: RateBudget) -> Result<Self, GhlError> {
+        let http = transport::build_client(&config.http).map_err(|source| GhlError::Http {
+            operation: "client",
+            source,
+        })?;
+        Ok(Self::with_http(config, auth, budget, http))
+    }
+
+    /// Like [`GhlClient::new`], sharing an existing HTTP client.
+    pub fn with_http(
+        config: GhlConfig,
+        auth: Auth,
+        budget: RateBudget,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            http,
+            base: config.base_url.trim_end_matches('/').to_string(),
+            location: config.location_id,
+            auth,
+            budget,
+            retrier: Retrier::new(config.retry),
+            granted: config.granted_scopes,
+            page_size: config.page_size.clamp(1, 100),
+            calls: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+        }
+    }
+
+    pub fn location_id(&self) -> &str {
+        &self.location
+    }
+
+    /// HTTP requests sent so far (retries included).
+    pub fn calls_made(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Write requests sent so far (retries included).
+    pub fn writes_made(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Fails before any request if the connection lacks the scope.
+    pub fn check_scope(&self, op: Operation) -> Result<(), GhlError> {
+        let info = op.info();
+        match &self.granted {
+            Some(granted) if !granted.contains(info.scope) => Err(GhlError::MissingScope {
+                operation: info.id,
+                scope: info.scope,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// One operation, with retries. `path` is the concrete path.
+    pub async fn call(
+        &self,
+        op: Operation,
+        priority: Priority,
+        path: &str,
+        query: &Query,
+        body: Option<&Value>,
+    ) -> Result<Value, GhlError> {
+        self.check_scope(op)?;
+        self.retrier
+            .run(|_attempt| self.attempt(op, priority, path, query, body))
+            .await
+    }
+
+    async fn attempt(
+        &self,
+        op: Operation,
+        priority: Priority,
+        path: &str,
+        query: &Query,
+        body: Option<&Value>,
+    ) -> Result<Value, GhlError> {
+        let info = op.info();
+        let mut token = self.auth.token().await?;
+        let mut refreshed = false;
+        loop {
+            let (status, headers, answer) =
+                self.send(op, priority, path, query, body, &token).await?;
+            if status == 401
+                && !refreshed
+                && let Some(fresh) = self.auth.after_unauthorized(&token).await
+            {
+                token = fresh?;
+                refreshed = true;
+                continue;
+            }
+            if (200..300).contains(&status) {
+                return Ok(answer);
+            }
+            let trace = answer
+                .get("traceId")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| transport::request_id(&headers, &["x-request-id", "traceid"]));
+            let error = HttpError::from_status(status, None, error_message(&answer))
+                .with_request_id(trace)
+                .with_retry_after(transport::parse_retry_after(&headers));
+            return Err(GhlError::Http {
+                operation: info.id,
+                source: error,
+            });
+        }
+    }
+
+    async fn send(
+        &self,
+        op: Operation,
+        priority: Priority,
+        path: &str,
+        query: &Query,
+        body: Option<&Value>,
+        token: &SecretString,
+    ) -> Result<(u16, http::HeaderMap, Value), GhlError> {
+        let info = op.info();
+        let method =
+            reqwest::Method::from_bytes(info.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("Version", API_VERSION)
+            .header("Accept", "application/json")
+            .bearer_auth(token.expose_secret());
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let permit = self.budget.acquire(&self.location, priority).await?;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if op.is_write() {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        let started = Instant::now();
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                drop(permit);
+                return Err(GhlError::Http {
+                    operation: info.id,
+                    source: HttpError::from_reqwest(e),
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        permit.answered(&headers, status);
+        let bytes = response.bytes().await.map_err(|e| GhlError::Http {
+            operation: info.id,
+            source: HttpError::from_reqwest(e),
+        })?;
+        tracing::debug!(
+            op = info.id,
+            status,
+            latency_ms = started.elapsed().as_millis() as u64,
+            remaining = headers
+                .get("x-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            "HighLevel call"
+        );
+        let answer = if bytes.is_empty() {
+            Value::Null
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(_) if !(200..300).contains(&status) => Value::Null,
+                Err(e) => {
+                    return Err(GhlError::Decode {
+                        operation: info.id,
+                        detail: format!("the body is not JSON: {e}"),
+                    });
+                }
+            }
+        };
+        Ok((status, headers, answer))
+    }
+
+    fn decode<T: DeserializeOwned>(op: Operation, value: Value) -> Result<T, GhlError> {
+        serde_json::from_value(value).map_err(|e| GhlError::Decode {
+            operation: op.info().id,
+            detail: e.to_string(),
+        })
+    }
+
+    async fn call_typed<T: DeserializeOwned>(
+        &self,
+        op: Operation,
+        priority: Priority,
+        path: &str,
+        query: &Query,
+        body: Option<&Value>,
+        pick: Option<&str>,
+    ) -> Result<T, GhlError> {
+        let mut answer = self.call(op, priority, path, query, body).await?;
+        if let Some(key) = pick {
+            answer = answer.get_mut(key).map(Value::take).unwrap_or(Value::Null);
+        }
+        Self::decode(op, answer)
+    }
+
+    /// `Ok(None)` for HighLevel's "not found" answers (404, or 400 "not found").
+    fn none_if_missing<T>(result: Result<T, GhlError>) -> Result<Option<T>, GhlError> {
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(GhlError::Http { source, .. })
+                if source.status == Some(400)
+                    && source.message.to_lowercase().contains("not found") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A stream over every record of an offset/limit list. `items` and
+    /// `total` read the envelope (they differ per list).
+    fn paged<'a, T: DeserializeOwned + 'a>(
+        &'a self,
+        op: Operation,
+        priority: Priority,
+        path: String,
+        query: Query,
+        envelope: Envelope,
+    ) -> impl Stream<Item = Result<T, GhlError>> + 'a {
+        struct PageState {
+            offset: usize,
+            done: bool,
+            seen: HashSet<String>,
+        }
+        let limit = self.page_size;
+        let start = PageState {
+            offset: 0,
+            done: false,
+            seen: HashSet::new(),
+        };
+        let pages = futures::stream::try_unfold(start, move |mut st| {
+            let path = path.clone();
+            let mut query = query.clone();
+            async move {
+                if st.done {
+                    return Ok(None);
+                }
+                query.push(("limit", limit.to_string()));
+                query.push(("offset", st.offset.to_string()));
+                let mut answer = self.call(op, priority, &path, &query, None).await?;
+                let total = (envelope.total)(&answer);
+                let rows = match answer.get_mut(envelope.items).map(Value::take) {
+                    Some(Value::Array(rows)) => rows,
+                    _ => {
+                        return Err(GhlError::Decode {
+                            operation: op.info().id,
+                            detail: format!("the answer has no `{}` list", envelope.items),
+                        });
+                    }
+                };
+                let count = rows.len();
+                let mut fresh = Vec::with_capacity(count);
+                for row in rows {
+                    let id = row
+                        .get(envelope.id)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    if st.seen.insert(id) {
+                        fresh.push(row);
+                    }
+                }
+                if count > 0 && fresh.is_empty() {
+                    return Err(GhlError::PaginationLoop(op.info().id));
+                }
+                st.offset += count;
+                st.done = count < limit || total.is_some_and(|t| st.offset as u64 >= t);
+                let decoded: Result<Vec<T>, GhlError> =
+                    fresh.into_iter().map(|r| Self::decode(op, r)).collect();
+                Ok(Some((decoded?, st)))
+            }
+        });
+        futures::TryStreamExt::try_flatten(futures::TryStreamExt::map_ok(pages, |rows| {
+            futures::stream::iter(rows.into_iter().map(Ok::<T, GhlError>))
+        }))
+    }
+
+    fn alt(&self) -> Query {
+        vec![
+            ("altId", self.location.clone()),
+            ("altType", "location".into()),
+        ]
+    }
+
+    // ---- coupons ----
+
+    pub fn coupons(&self, priority: Priority) -> impl Stream<Item = Result<Coupon, GhlError>> + '_ {
+        self.paged(
+            Operation::ListCoupons,
+            priority,
+            "/payments/coupon/list".into(),
+            self.alt(),
+            DATA_TOTAL_COUNT,
+        )
+    }
+
+    pub async fn get_coupon(&self, id: &str) -> Result<Option<Coupon>, GhlError> {
+        let mut q = self.alt();
+        q.push(("id", id.to_string()));
+        Self::none_if_missing(
+            self.call_typed(
+                Operation::GetCoupon,
+                Priority::Live,
+                "/payments/coupon",
+                &q,
+                None,
+                None,
+            )
+            .await,
+        )
+    }
+
+    pub async fn get_coupon_by_code(&self, code: &str) -> Result<Option<Coupon>, GhlError> {
+        let mut q = self.alt();
+        q.push(("code", code.to_string()));
+        Self::none_if_missing(
+            self.call_typed(
+                Operation::GetCoupon,
+                Priority::Live,
+                "/payments/coupon",
+                &q,
+                None,
+                None,
+            )
+            .await,
+        )
+    }
+
+    fn coupon_body(&self, input: &CouponInput, id: Option<&str>) -> Value {
+        let mut body = serde_json::to_value(input).unwrap_or_default();
+        body["altId"] = json!(self.location);
+        body["altType"] = json!("location");
+        if let Some(id) = id {
+            body["id"] = json!(id);
+        }
+        body
+    }
+
+    pub async fn create_coupon(&self, input: &CouponInput) -> Result<Coupon, GhlError> {
+        let body = self.coupon_body(input, None);
+        self.call_typed(
+            Operation::CreateCoupon,
+            Priority::Live,
+            "/payments/coupon",
+            &vec![],
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn update_coupon(&self, id: &str, input: &CouponInput) -> Result<Coupon, GhlError> {
+        let body = self.coupon_body(input, Some(id));
+        self.call_typed(
+            Operation::UpdateCoupon,
+            Priority::Live,
+            "/payments/coupon",
+            &vec![],
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn delete_coupon(&self, id: &str) -> Result<(), GhlError> {
+        let body = json!({"altId": self.location, "altType": "location", "id": id});
+        self.call(
+            Operation::DeleteCoupon,
+            Priority::Live,
+            "/payments/coupon",
+            &vec![],
+            Some(&body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    // ---- products, prices, inventory ----
+
+    pub fn products(
+        &self,
+        priority: Priority,
+    ) -> impl Stream<Item = Result<Product, GhlError>> + '_ {
+        self.paged(
+            Operation::ListProducts,
+            priority,
+            "/products/".into(),
+            vec![("locationId", self.location.clone())],
+            PRODUCTS,
+        )
+    }
+
+    pub async fn get_product(
+        &self,
+        id: &str,
+        priority: Priority,
+    ) -> Result<Option<Product>, GhlError> {
+        let q = vec![("locationId", self.location.clone())];
+        let path = format!("/products/{}", encode(id));
+        Self::none_if_missing(
+            self.call_typed(Operation::GetProduct, priority, &path, &q, None, None)
+                .await,
+        )
+    }
+
+    pub async fn create_product(&self, input: &ProductInput) -> Result<Product, GhlError> {
+        let body = serde_json::to_value(input).unwrap_or_default();
+        self.call_typed(
+            Operation::CreateProduct,
+            Priority::Live,
+            "/products/",
+            &vec![],
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn update_product(
+        &self,
+        id: &str,
+        input: &ProductInput,
+    ) -> Result<Product, GhlError> {
+        let body = serde_json::to_value(input).unwrap_or_default();
+        let path = format!("/products/{}", encode(id));
+        self.call_typed(
+            Operation::UpdateProduct,
+            Priority::Live,
+            &path,
+            &vec![],
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn delete_product(&self, id: &str) -> Result<(), GhlError> {
+        let q = vec![("locationId", self.location.clone())];
+        let path = format!("/products/{}", encode(id));
+        match self
+            .call(Operation::DeleteProduct, Priority::Live, &path, &q, None)
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    pub fn prices<'a>(
+        &'a self,
+        product_id: &str,
+        priority: Priority,
+    ) -> impl Stream<Item = Result<Price, GhlError>> + 'a {
+        self.paged(
+            Operation::ListPrices,
+            priority,
+            format!("/products/{}/price", encode(product_id)),
+            vec![("locationId", self.location.clone())],
+            PRICES,
+        )
+    }
+
+    pub async fn get_price(
+        &self,
+        product_id: &str,
+        price_id: &str,
+    ) -> Result<Option<Price>, GhlError> {
+        let q = vec![("locationId", self.location.clone())];
+        let path = format!(
+            "/products/{}/price/{}",
+            encode(product_id),
+            encode(price_id)
+        );
+        Self::none_if_missing(
+            self.call_typed(Operation::GetPrice, Priority::Live, &path, &q, None, None)
+                .await,
+        )
+    }
+
+    pub async fn create_price(
+        &self,
+        product_id: &str,
+        input: &PriceInput,
+    ) -> Result<Price, GhlError> {
+        let body = serde_json::to_value(input).unwrap_or_default();
+        let path = format!("/products/{}/price", encode(product_id));
+        self.call_typed(
+            Operation::CreatePrice,
+            Priority::Live,
+            &path,
+            &vec![],
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn update_price(
+        &self,
+        product_id: &str,
+        price_id: &str,
+        input: &PriceInput,
+    ) -> Result<Price, GhlError> {
+        let body = serde_json::to_value(input).unwrap_or_default();
+        let path = format!(
+            "/products/{}/price/{}",
+            encode(product_id),
+            encode(price_id)
+        );
+        self.call_typed(
+            Operation::UpdatePrice,
+            Priority::Live,
+            &path,
+            &vec![],
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn delete_price(&self, product_id: &str, price_id: &str) -> Result<(), GhlError> {
+        let q = vec![("locationId", self.location.clone())];
+        let path = format!(
+            "/products/{}/price/{}",
+            encode(product_id),
+            encode(price_id)
+        );
+        match self
+            .call(Operation::DeletePrice, Priority::Live, &path, &q, None)
+            .await
+        {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    pub fn inventory(
+        &self,
+        priority: Priority,
+    ) -> impl Stream<Item = Result<InventoryItem, GhlError>> + '_ {
+        self.paged(
+            Operation::GetInventory,
+            priority,
+            "/products/inventory".into(),
+            self.alt(),
+            INVENTORY,
+        )
+    }
+
+    pub async fn update_inventory(&self, changes: &[InventoryChange]) -> Result<(), GhlError> {
+        let body = json!({"altId": self.location, "altType": "location", "items": changes});
+        self.call(
+            Operation::UpdateInventory,
+            Priority::Live,
+            "/products/inventory",
+            &vec![],
+            Some(&body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    // ---- orders and transactions ----
+
+    pub fn orders(
+        &self,
+        priority: Priority,
+    ) -> impl Stream<Item = Result<OrderSummary, GhlError>> + '_ {
+        self.paged(
+            Operation::ListOrders,
+            priority,
+            "/payments/orders".into(),
+            self.alt(),
+            DATA_TOTAL_COUNT,
+        )
+    }
+
+    pub async fn get_order(&self, id: &str, priority: Priority) -> Result<Option<Order>, GhlError> {
+        let q = vec![("altId", self.location.clone())];
+        let path = format!("/payments/orders/{}", encode(id));
+        Self::none_if_missing(
+            self.call_typed(Operation::GetOrder, priority, &path, &q, None, None)
+                .await,
+        )
+    }
+
+    /// The transactions recorded for an order or invoice.
+    pub async fn transactions_for(&self, entity_id: &str) -> Result<Vec<Transaction>, GhlError> {
+        let mut q = self.alt();
+        q.push(("entityId", entity_id.to_string()));
+        let stream = self.paged(
+            Operation::ListTransactions,
+            Priority::Live,
+            "/payments/transactions".into(),
+            q,
+            DATA_TOTAL_COUNT,
+        );
+        futures::TryStreamExt::try_collect(stream).await
+    }
+
+    // ---- contacts ----
+
+    /// Creates or updates the contact by e-mail; returns it and whether it is new.
+    pub async fn upsert_contact(&self, input: &ContactUpsert) -> Result<(Contact, bool), GhlError> {
+        let body = serde_json::to_value(input).unwrap_or_default();
+        let answer = self
+            .call(
+                Operation::UpsertContact,
+                Priority::Live,
+                "/contacts/upsert",
+                &vec![],
+                Some(&body),
+            )
+            .await?;
+        let is_new = answer.get("new").and_then(Value::as_bool).unwrap_or(false);
+        let contact = Self::decode(
+            Operation::UpsertContact,
+            answer.get("contact").cloned().unwrap_or_default(),
+        )?;
+        Ok((contact, is_new))
+    }
+
+    pub async fn get_contact(&self, id: &str) -> Result<Option<Contact>, GhlError> {
+        let path = format!("/contacts/{}", encode(id));
+        Self::none_if_missing(
+            self.call_typed(
+                Operation::GetContact,
+                Priority::Live,
+                &path,
+                &vec![],
+                None,
+                Some("contact"),
+            )
+            .await,
+        )
+    }
+
+    /// The contact with exactly this e-mail, if any.
+    pub async fn find_contact_by_email(&self, email: &str) -> Result<Option<Contact>, GhlError> {
+        let body = json!({
+            "locationId": self.location, "page": 1, "pageLimit": 20,
+            "filters": [{"field": "email", "operator": "eq", "value": email}],
+        });
+        let contacts: Vec<Contact> = self
+            .call_typed(
+                Operation::SearchContacts,
+                Priority::Live,
+                "/contacts/search",
+                &vec![],
+                Some(&body),
+                Some("contacts"),
+            )
+            .await?;
+        Ok(contacts.into_iter().find(|c| {
+            c.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        }))
+    }
+
+    pub async fn add_tags(
+        &self,
+        contact_id: &str,
+        tags: &[String],
+    ) -> Result<Vec<String>, GhlError> {
+        let path = format!("/contacts/{}/tags", encode(contact_id));
+        let body = json!({"tags": tags});
+        self.call_typed(
+            Operation::AddContactTags,
+            Priority::Live,
+            &path,
+            &vec![],
+            Some(&body),
+            Some("tags"),
+        )
+        .await
+    }
+
+    pub async fn add_note(&self, contact_id: &str, text: &str) -> Result<String, GhlError> {
+        let path = format!("/contacts/{}/notes", encode(contact_id));
+        let body = json!({"body": text});
+        let answer = self
+            .call(
+                Operation::AddContactNote,
+                Priority::Live,
+                &path,
+                &vec![],
+                Some(&body),
+            )
+            .await?;
+        Ok(answer
+            .pointer("/note/id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string())
+    }
+
+    // ---- invoices ----
+
+    pub async fn create_invoice(&self, input: &InvoiceInput) -> Result<Invoice, GhlError> {
+        if input.items.is_empty() {
+            return Err(GhlError::Invalid {
+                operation: Operation::CreateInvoice.info().id,
+                detail: "an invoice needs at least one item".into(),
+            });
+        }
+        let mut body = json!({
+            "altId": self.location, "altType": "location", "name": input.name,
+            "title": input.title.clone().unwrap_or_else(|| "INVOICE".into()),
+            "businessDetails": {"name": input.business_name},
+            "currency": input.currency, "items": input.items,
+            "discount": {"type": "fixed", "value": input.discount},
+            "contactDetails": {"id": input.contact_id, "name": input.contact_name,
+                               "email": input.contact_email, "phoneNo": ""},
+            "issueDate": input.issue_date, "sentTo": {"email": [input.contact_email]},
+            "liveMode": true,
+        });
+        if let Some(t) = &input.terms_notes {
+            body["termsNotes"] = json!(t);
+        }
+        self.call_typed(
+            Operation::CreateInvoice,
+            Priority::Live,
+            "/invoices/",
+            &vec![],
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn get_invoice(&self, id: &str) -> Result<Option<Invoice>, GhlError> {
+        let path = format!("/invoices/{}", encode(id));
+        Self::none_if_missing(
+            self.call_typed(
+                Operation::GetInvoice,
+                Priority::Live,
+                &path,
+                &self.alt(),
+                None,
+                None,
+            )
+            .await,
+        )
+    }
+
+    /// Invoices whose name, title or notes contain `search`.
+    pub fn invoices<'a>(
+        &'a self,
+        search: Option<&str>,
+        priority: Priority,
+    ) -> impl Stream<Item = Result<Invoice, GhlError>> + 'a {
+        let mut q = self.alt();
+        if let Some(s) = search {
+            q.push(("search", s.to_string()));
+        }
+        self.paged(
+            Operation::ListInvoices,
+            priority,
+            "/invoices/".into(),
+            q,
+            INVOICES,
+        )
+    }
+
+    /// The invoice with exactly this name, if any (the natural key of an
+    /// invoice allybridge created for an external order).
+    pub async fn find_invoice_by_name(&self, name: &str) -> Result<Option<Invoice>, GhlError> {
+        let stream = self.invoices(Some(name), Priority::Live);
+        let all: Vec<Invoice> = futures::TryStreamExt::try_collect(stream).await?;
+        Ok(all.into_iter().find(|i| i.name == name))
+    }
+
+    pub async fn record_payment(
+        &self,
+        invoice_id: &str,
+        input: &PaymentInput,
+    ) -> Result<Invoice, GhlError> {
+        let path = format!("/invoices/{}/record-payment", encode(invoice_id));
+        let mut body = json!({"altId": self.location, "altType": "location", "mode": input.mode, "notes": input.notes});
+        if let Some(a) = input.amount {
+            body["amount"] = json!(a);
+        }
+        if let Some(m) = &input.meta {
+            body["meta"] = Value::Object(m.clone());
+        }
+        self.call_typed(
+            Operation::RecordInvoicePayment,
+            Priority::Live,
+            &path,
+            &vec![],
+            Some(&body),
+            Some("invoice"),
+        )
+        .await
+    }
+}
+
+/// Percent-encodes one path segment.
+fn encode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// An amount HighLevel wrote as a JSON number, exactly, in `currency`.
+pub fn money(
+    amount: &serde_json::Number,
+    currency: &str,
+    operation: &'static str,
+) -> Result<Money, GhlError> {
+    let currency: Currency = currency
+        .to_uppercase()
+        .parse()
+        .map_err(|e: model::MoneyError| GhlError::Decode {
+            operation,
+            detail: e.to_string(),
+        })?;
+    Money::from_json_number(&amount.to_string(), currency).map_err(|e| GhlError::Decode {
+        operation,
+        detail: e.to_string(),
+    })
+}
+
+/// An amount as HighLevel takes it: a JSON number in major units. Exact for
+/// every amount below 10^13 minor units (shortest round-trip formatting).
+pub fn major_units(m: &Money) -> f64 {
+    m.to_decimal_string().parse().unwrap_or(0.0)
+}
+
+/// A shared handle.
+pub type SharedClient = Arc<GhlClient>;

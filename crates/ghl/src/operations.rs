@@ -1,0 +1,333 @@
+//! Every HighLevel operation allybridge performs, with its method, path and
+//! the scope the official specs' `security` blocks require, and which flow
+//! needs which operations. `required_scopes` gives the least set of scopes
+//! for the enabled flows and their modes: a flow that only observes needs
+//! only read scopes.
+
+use std::collections::BTreeSet;
+
+use model::{Flow, FlowMode};
+
+/// One HighLevel API operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    ListCoupons,
+    GetCoupon,
+    CreateCoupon,
+    UpdateCoupon,
+    DeleteCoupon,
+    ListProducts,
+    GetProduct,
+    CreateProduct,
+    UpdateProduct,
+    DeleteProduct,
+    ListPrices,
+    GetPrice,
+    CreatePrice,
+    UpdatePrice,
+    DeletePrice,
+    GetInventory,
+    UpdateInventory,
+    ListOrders,
+    GetOrder,
+    ListTransactions,
+    UpsertContact,
+    GetContact,
+    SearchContacts,
+    AddContactTags,
+    AddContactNote,
+    CreateInvoice,
+    GetInvoice,
+    ListInvoices,
+    RecordInvoicePayment,
+    MintLocationToken,
+}
+
+/// What the specs say about an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationInfo {
+    /// A stable id, e.g. `ghl.coupons.list`.
+    pub id: &'static str,
+    pub method: &'static str,
+    /// The path template as the spec writes it.
+    pub path: &'static str,
+    pub scope: &'static str,
+    /// The spec file (under `apps/`) that defines it.
+    pub spec: &'static str,
+}
+
+macro_rules! info {
+    ($id:literal, $m:literal, $p:literal, $scope:literal, $spec:literal) => {
+        OperationInfo {
+            id: $id,
+            method: $m,
+            path: $p,
+            scope: $scope,
+            spec: $spec,
+        }
+    };
+}
+
+impl Operation {
+    pub const ALL: [Operation; 30] = [
+        Operation::ListCoupons,
+        Operation::GetCoupon,
+        Operation::CreateCoupon,
+        Operation::UpdateCoupon,
+        Operation::DeleteCoupon,
+        Operation::ListProducts,
+        Operation::GetProduct,
+        Operation::CreateProduct,
+        Operation::UpdateProduct,
+        Operation::DeleteProduct,
+        Operation::ListPrices,
+        Operation::GetPrice,
+        Operation::CreatePrice,
+        Operation::UpdatePrice,
+        Operation::DeletePrice,
+        Operation::GetInventory,
+        Operation::UpdateInventory,
+        Operation::ListOrders,
+        Operation::GetOrder,
+        Operation::ListTransactions,
+        Operation::UpsertContact,
+        Operation::GetContact,
+        Operation::SearchContacts,
+        Operation::AddContactTags,
+        Operation::AddContactNote,
+        Operation::CreateInvoice,
+        Operation::GetInvoice,
+        Operation::ListInvoices,
+        Operation::RecordInvoicePayment,
+        Operation::MintLocationToken,
+    ];
+
+    pub fn info(self) -> OperationInfo {
+        use Operation::*;
+        match self {
+            ListCoupons => info!(
+                "ghl.coupons.list",
+                "GET", "/payments/coupon/list", "payments/coupons.readonly", "payments"
+            ),
+            GetCoupon => info!(
+                "ghl.coupons.get",
+                "GET", "/payments/coupon", "payments/coupons.readonly", "payments"
+            ),
+            CreateCoupon => info!(
+                "ghl.coupons.create",
+                "POST", "/payments/coupon", "payments/coupons.write", "payments"
+            ),
+            UpdateCoupon => info!(
+                "ghl.coupons.update",
+                "PUT", "/payments/coupon", "payments/coupons.write", "payments"
+            ),
+            DeleteCoupon => info!(
+                "ghl.coupons.delete",
+                "DELETE", "/payments/coupon", "payments/coupons.write", "payments"
+            ),
+            ListProducts => info!(
+                "ghl.products.list",
+                "GET", "/products/", "products.readonly", "products"
+            ),
+            GetProduct => info!(
+                "ghl.products.get",
+                "GET", "/products/{productId}", "products.readonly", "products"
+            ),
+            CreateProduct => info!(
+                "ghl.products.create",
+                "POST", "/products/", "products.write", "products"
+            ),
+            UpdateProduct => info!(
+                "ghl.products.update",
+                "PUT", "/products/{productId}", "products.write", "products"
+            ),
+            DeleteProduct => info!(
+                "ghl.products.delete",
+                "DELETE", "/products/{productId}", "products.write", "products"
+            ),
+            ListPrices => info!(
+                "ghl.prices.list",
+                "GET", "/products/{productId}/price", "products/prices.readonly", "products"
+            ),
+            GetPrice => info!(
+                "ghl.prices.get",
+                "GET",
+                "/products/{productId}/price/{priceId}",
+                "products/prices.readonly",
+                "products"
+            ),
+            CreatePrice => info!(
+                "ghl.prices.create",
+                "POST", "/products/{productId}/price", "products/prices.write", "products"
+            ),
+            UpdatePrice => info!(
+                "ghl.prices.update",
+                "PUT", "/products/{productId}/price/{priceId}", "products/prices.write", "products"
+            ),
+            DeletePrice => info!(
+                "ghl.prices.delete",
+                "DELETE",
+                "/products/{productId}/price/{priceId}",
+                "products/prices.write",
+                "products"
+            ),
+            GetInventory => info!(
+                "ghl.inventory.list",
+                "GET", "/products/inventory", "products/prices.readonly", "products"
+            ),
+            UpdateInventory => info!(
+                "ghl.inventory.update",
+                "POST", "/products/inventory", "products/prices.write", "products"
+            ),
+            ListOrders => info!(
+                "ghl.orders.list",
+                "GET", "/payments/orders", "payments/orders.readonly", "payments"
+            ),
+            GetOrder => info!(
+                "ghl.orders.get",
+                "GET", "/payments/orders/{orderId}", "payments/orders.readonly", "payments"
+            ),
+            ListTransactions => info!(
+                "ghl.transactions.list",
+                "GET", "/payments/transactions", "payments/transactions.readonly", "payments"
+            ),
+            UpsertContact => info!(
+                "ghl.contacts.upsert",
+                "POST", "/contacts/upsert", "contacts.write", "contacts"
+            ),
+            GetContact => info!(
+                "ghl.contacts.get",
+                "GET", "/contacts/{contactId}", "contacts.readonly", "contacts"
+            ),
+            SearchContacts => info!(
+                "ghl.contacts.search",
+                "POST", "/contacts/search", "contacts.readonly", "contacts"
+            ),
+            AddContactTags => info!(
+                "ghl.contacts.add_tags",
+                "POST", "/contacts/{contactId}/tags", "contacts.write", "contacts"
+            ),
+            AddContactNote => info!(
+                "ghl.contacts.add_note",
+                "POST", "/contacts/{contactId}/notes", "contacts.write", "contacts"
+            ),
+            CreateInvoice => info!(
+                "ghl.invoices.create",
+                "POST", "/invoices/", "invoices.write", "invoices"
+            ),
+            GetInvoice => info!(
+                "ghl.invoices.get",
+                "GET", "/invoices/{invoiceId}", "invoices.readonly", "invoices"
+            ),
+            ListInvoices => info!(
+                "ghl.invoices.list",
+                "GET", "/invoices/", "invoices.readonly", "invoices"
+            ),
+            RecordInvoicePayment => info!(
+                "ghl.invoices.record_payment",
+                "POST", "/invoices/{invoiceId}/record-payment", "invoices.write", "invoices"
+            ),
+            MintLocationToken => info!(
+                "ghl.oauth.location_token",
+                "POST", "/oauth/locationToken", "oauth.write", "oauth"
+            ),
+        }
+    }
+
+    /// Whether the operation changes anything in HighLevel.
+    pub fn is_write(self) -> bool {
+        let info = self.info();
+        info.method != "GET" && !matches!(self, Operation::SearchContacts)
+    }
+}
+
+/// The operations a flow performs, reads and writes.
+pub fn operations_for(flow: Flow) -> &'static [Operation] {
+    use Operation::*;
+    match flow {
+        Flow::CouponsToAccessally => &[ListCoupons, GetCoupon, ListProducts, GetProduct],
+        Flow::ProductsToAccessally => {
+            &[ListProducts, GetProduct, ListPrices, GetPrice, GetInventory]
+        }
+        Flow::ProductsToHighlevel => &[
+            ListProducts,
+            GetProduct,
+            ListPrices,
+            GetPrice,
+            GetInventory,
+            CreateProduct,
+            UpdateProduct,
+            DeleteProduct,
+            CreatePrice,
+            UpdatePrice,
+            DeletePrice,
+            UpdateInventory,
+        ],
+        Flow::OrdersToHighlevel => &[
+            SearchContacts,
+            GetContact,
+            UpsertContact,
+            AddContactTags,
+            AddContactNote,
+            ListInvoices,
+            GetInvoice,
+            CreateInvoice,
+            RecordInvoicePayment,
+            ListTransactions,
+        ],
+        Flow::OrdersToAccessally => &[ListOrders, GetOrder, GetContact],
+    }
+}
+
+/// The least set of scopes for the flows in their modes: write scopes only
+/// for flows in `write` mode, nothing for flows that are `off`.
+pub fn required_scopes(flows: &[(Flow, FlowMode)]) -> BTreeSet<&'static str> {
+    let mut scopes = BTreeSet::new();
+    for (flow, mode) in flows {
+        for op in operations_for(*flow) {
+            let needed = match mode {
+                FlowMode::Off => false,
+                FlowMode::Observe => !op.is_write(),
+                FlowMode::Write => true,
+            };
+            if needed {
+                scopes.insert(op.info().scope);
+            }
+        }
+    }
+    scopes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observe_mode_needs_only_read_scopes() {
+        let all_write: Vec<(Flow, FlowMode)> =
+            Flow::ALL.iter().map(|f| (*f, FlowMode::Write)).collect();
+        let observe: Vec<(Flow, FlowMode)> =
+            Flow::ALL.iter().map(|f| (*f, FlowMode::Observe)).collect();
+        let w = required_scopes(&all_write);
+        let o = required_scopes(&observe);
+        assert!(o.iter().all(|s| s.ends_with(".readonly")), "{o:?}");
+        assert!(o.is_subset(&w));
+        assert!(w.contains("invoices.write") && w.contains("products.write"));
+        assert!(
+            !w.contains("payments/coupons.write"),
+            "allybridge never writes HighLevel coupons"
+        );
+        assert!(!w.contains("oauth.write"));
+        assert!(required_scopes(&[(Flow::CouponsToAccessally, FlowMode::Off)]).is_empty());
+        assert_eq!(
+            required_scopes(&[(Flow::CouponsToAccessally, FlowMode::Write)]),
+            BTreeSet::from(["payments/coupons.readonly", "products.readonly"])
+        );
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let ids: BTreeSet<&str> = Operation::ALL.iter().map(|o| o.info().id).collect();
+        assert_eq!(ids.len(), Operation::ALL.len());
+    }
+}

@@ -1,0 +1,42 @@
+//! The client's operation table agrees with the official specs: every
+//! operation exists at its method and path, and its scope is the one the
+//! spec's `security` block names.
+
+use std::path::PathBuf;
+
+use ghl::Operation;
+use spec_check::Spec;
+
+#[test]
+fn every_operation_and_scope_is_in_the_specs() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs/ghl/apps");
+    assert!(
+        dir.is_dir(),
+        "HighLevel specs expected in {}",
+        dir.display()
+    );
+    for op in Operation::ALL {
+        let info = op.info();
+        let spec = Spec::load(dir.join(format!("{}.json", info.spec))).expect("spec loads");
+        let found = spec
+            .operation(info.method, info.path)
+            .unwrap_or_else(|| panic!("{} {} not in {}.json", info.method, info.path, info.spec));
+        let scopes: Vec<String> = found.raw["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_object())
+            .flat_map(|o| o.values())
+            .filter_map(|v| v.as_array())
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        assert!(
+            scopes.iter().any(|s| s == info.scope),
+            "{}: scope {} not in {:?}",
+            info.id,
+            info.scope,
+            scopes
+        );
+    }
+}
