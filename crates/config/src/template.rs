@@ -1,0 +1,175 @@
+//! The commented `allybridge.toml` that `allybridge init` writes: every
+//! option with its default and meaning. Options left at their default or
+//! optional are commented out as `# key = value` lines (a test uncomments
+//! them all and parses the result, so they stay valid). Text only; no I/O.
+
+pub(crate) const TEMPLATE: &str = r#"# allybridge.toml: keeps a HighLevel sub-account and an AccessAlly site in sync.
+#
+# Secrets are never written here. Wherever a secret is expected, write a
+# reference: { env = "VARIABLE" } reads an environment variable,
+# { file = "path" } reads a file (relative paths: from this file's folder).
+# `allybridge connect` can instead store credentials encrypted in the store.
+#
+# Durations are written with a unit: "250ms", "60s", "5m", "1h", "1d", "1h30m".
+#
+# Environment variables override these settings:
+#   ALLYBRIDGE_LOG, ALLYBRIDGE_STORE_URL, ALLYBRIDGE_STORE_KEY_FILE,
+#   ALLYBRIDGE_SERVER_LISTEN, ALLYBRIDGE_SERVER_PUBLIC_URL,
+#   ALLYBRIDGE_SERVER_ADMIN_PASSWORD_HASH, ALLYBRIDGE_ENGINE_WORKERS,
+#   ALLYBRIDGE_ENGINE_COUPON_POLL_INTERVAL, ALLYBRIDGE_ENGINE_PRODUCT_POLL_INTERVAL,
+#   ALLYBRIDGE_ENGINE_ORDER_POLL_INTERVAL, ALLYBRIDGE_ENGINE_RECONCILE_INTERVAL,
+#   ALLYBRIDGE_ENGINE_MAX_ATTEMPTS, ALLYBRIDGE_ALERTS_COOLDOWN,
+#   ALLYBRIDGE_ALERTS_QUOTA_WARNING.
+#
+# Unknown keys are errors: a typo is reported with its line.
+
+# Log filter in tracing's EnvFilter syntax, e.g. "info" or "info,engine=debug".
+log = "info"
+
+[store]
+# Where links, jobs, logs and encrypted credentials live:
+# SQLite for one machine, or "postgres://user@host/db" for several.
+url = "sqlite://allybridge.db?mode=rwc"
+# The master key file encrypting stored credentials (written by `allybridge init`;
+# keep it out of version control and back it up).
+key_file = "allybridge.key"
+
+[server]
+# Address of the daemon's listener (webhooks, OAuth callback, admin page,
+# /metrics, /healthz). Loopback by default: put a reverse proxy in front.
+listen = "127.0.0.1:8940"
+# Public base URL where HighLevel and AccessAlly send webhooks
+# (PUBLIC_URL/webhooks/ghl and PUBLIC_URL/webhooks/accessally) and where the
+# OAuth redirect lands (PUBLIC_URL/oauth/callback).
+# public_url = "https://allybridge.example.com"
+# Argon2 PHC hash of the admin page password; while unset, nobody can log in.
+# admin_password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+
+[engine]
+# Jobs processed at the same time, across all tenants.
+workers = 4
+# HighLevel has no coupon webhooks: coupons are polled this often.
+coupon_poll_interval = "60s"
+# Products and orders are also polled, to catch webhooks that never arrived.
+product_poll_interval = "5m"
+order_poll_interval = "5m"
+# The full scan of both sides that reports and repairs drift.
+reconcile_interval = "1h"
+# Attempts per job (with exponential back-off) before it is dead-lettered.
+max_attempts = 8
+
+[alerts]
+# Alerts: a job dead-lettered, a connection failing authentication, drift
+# found, the daily HighLevel quota running low, webhooks rejected for bad
+# signatures. Each incident is announced once, again at most once per
+# cool-down while it lasts, and a resolve message follows when it clears.
+#
+# A Slack-compatible incoming webhook (it embeds a credential: use a reference).
+# webhook_url = { env = "ALLYBRIDGE_ALERT_WEBHOOK_URL" }
+# An open incident is announced again at most this often.
+cooldown = "30m"
+# Alert when a location's remaining daily HighLevel quota falls below this fraction.
+quota_warning = 0.10
+
+# E-mail alerts over SMTP.
+# [alerts.smtp]
+# host = "smtp.example.com"
+# port = 587
+# from = "allybridge <alerts@example.com>"
+# to = ["ops@example.com"]
+# username = "alerts@example.com"
+# password = { env = "ALLYBRIDGE_SMTP_PASSWORD" }
+# "starttls" (port 587), "tls" (implicit TLS, port 465) or "none" (local relay only).
+# tls = "starttls"
+
+# One [[tenant]] per HighLevel location paired with one AccessAlly site.
+# Several are allowed; names must be unique.
+[[tenant]]
+# Letters, digits, - and _. Prefixes this tenant's records in the store.
+name = "main"
+
+[tenant.ghl]
+# HighLevel API base URL.
+# base_url = "https://services.leadconnectorhq.com"
+# The sub-account (location) id: Settings > Business Profile in HighLevel.
+location_id = "YOUR_LOCATION_ID"
+# "oauth" (a marketplace app; `allybridge connect ghl --oauth`) or
+# "private_token" (a Private Integration Token; `allybridge connect ghl --token`).
+auth = "oauth"
+# The marketplace app's OAuth client id and secret (auth = "oauth").
+client_id = "YOUR_CLIENT_ID"
+client_secret = { env = "ALLYBRIDGE_GHL_CLIENT_SECRET" }
+# A Private Integration Token, if not stored by `allybridge connect ghl --token`.
+# private_token = { env = "ALLYBRIDGE_GHL_TOKEN" }
+# The OAuth consent page's host, for white-label marketplaces.
+# marketplace_url = "https://marketplace.gohighlevel.com"
+# Ed25519 public key (PEM) verifying x-ghl-signature; HighLevel's published key when unset.
+# webhook_public_key = "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----"
+
+[tenant.accessally]
+# The WordPress site running AccessAlly and the allybridge companion plugin.
+site_url = "https://courses.example.com"
+# The WordPress user owning the Application Password.
+user = "allybridge"
+# The Application Password (Users > Profile > Application Passwords), if not
+# stored by `allybridge connect accessally`.
+# app_password = { env = "ALLYBRIDGE_AA_APP_PASSWORD" }
+# The handshake of AccessAlly's aal_* commands (AccessAlly > Settings > Advanced).
+# handshake = { env = "ALLYBRIDGE_AA_HANDSHAKE" }
+# The whsec_ secret that verifies AccessAlly Bridge webhooks.
+# webhook_secret = { env = "ALLYBRIDGE_AA_WEBHOOK_SECRET" }
+
+[tenant.flows]
+# Each flow is "off", "observe" (read-only: reports what it would do) or
+# "write". Start with observe, check the log, then switch to write.
+coupons_to_accessally = "observe"
+products_to_accessally = "observe"
+products_to_highlevel = "observe"
+orders_to_highlevel = "observe"
+orders_to_accessally = "observe"
+
+[tenant.products]
+# When a product changed on both sides since the last sync:
+# "ghl_wins", "accessally_wins" or "newest_wins".
+conflict_policy = "ghl_wins"
+# When a product is deleted on one side: "archive" (unpublish on the other),
+# "delete" or "ignore".
+delete_policy = "archive"
+
+[tenant.orders]
+# Tags added to the HighLevel contact of an AccessAlly buyer.
+tags = ["accessally-buyer"]
+# Tag added to the contact when the order is refunded.
+refund_tag = "accessally-refunded"
+# Add a note with the order summary to the contact.
+note = true
+# Mode of the payment recorded on the HighLevel invoice:
+# "cash", "card", "cheque", "bank_transfer" or "other".
+payment_mode = "other"
+# Business name printed on HighLevel invoices.
+business_name = "AccessAlly"
+# How a paid HighLevel order grants access in AccessAlly:
+# "bridge" (the Bridge API's access grants) or "aal_genpass" (AccessAlly's command).
+grant_via = "bridge"
+
+[tenant.mapping]
+# Coupon codes: "preserve" (as typed; matched case-insensitively) or "upper".
+coupon_code = "preserve"
+# Currency of HighLevel fixed-amount coupons (HighLevel does not record one).
+coupon_currency = "USD"
+# How a product is linked to an offering the first time: "sku" (HighLevel
+# price SKU = AccessAlly external_ref) or "name".
+product_key = "sku"
+# Only products whose SKU starts with one of these prefixes sync (empty: all).
+sku_prefixes = []
+# Keep prices equal on both sides.
+price = true
+# Keep availability (inventory quantity) equal on both sides.
+inventory = true
+# AccessAlly order statuses that count as completed (become HighLevel payments).
+completed_order_statuses = ["success", "sca_success"]
+# AccessAlly order statuses that count as refunded.
+refunded_order_statuses = ["refunded"]
+# HighLevel order payment statuses that count as paid (grant access).
+paid_payment_statuses = ["paid"]
+"#;
