@@ -118,6 +118,9 @@ pub struct ProductInput {
     pub available_in_store: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// URL slug; HighLevel also finds a product by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

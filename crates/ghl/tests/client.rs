@@ -132,6 +132,7 @@ async fn every_operation_against_the_simulator() {
             description: Some("A course".into()),
             available_in_store: Some(true),
             image: None,
+            slug: None,
         })
         .await
         .unwrap();
@@ -695,6 +696,7 @@ async fn retries_under_each_injected_fault() {
             description: None,
             available_in_store: None,
             image: None,
+            slug: None,
         })
         .await
         .unwrap_err();

@@ -1,0 +1,300 @@
+//! The canonical model between the two systems: a product (AccessAlly
+//! offering) with its prices (payment options) and availability, and a
+//! coupon. Each side maps to it losslessly for the fields allybridge syncs,
+//! so one content hash means "the same thing" on both sides: that is what
+//! makes no-op detection and loop prevention work. Pure; no I/O.
+
+use accessally::{Availability, Discount, IntervalUnit, OfferingStatus, PaymentKind};
+use chrono::{DateTime, Utc};
+use model::{Currency, Money, Percent};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::EngineError;
+
+/// How a price charges.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PriceKind {
+    OneTime,
+    Recurring { unit: String, count: u32 },
+    /// A fixed number of payments (HighLevel: recurring with `totalCycles`).
+    Plan { payments: u32, unit: String, count: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct CanonicalPrice {
+    pub kind: PriceKind,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub trial_days: u32,
+    pub sku: Option<String>,
+}
+
+impl CanonicalPrice {
+    pub fn money(&self) -> Result<Money, EngineError> {
+        let currency: Currency = self
+            .currency
+            .parse()
+            .map_err(|e: model::MoneyError| EngineError::Permanent(e.to_string()))?;
+        Ok(Money::new(self.amount_minor, currency))
+    }
+}
+
+/// A product as both systems share it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CanonicalProduct {
+    pub name: String,
+    pub description: String,
+    pub published: bool,
+    /// Sorted, so that order never reads as a change.
+    pub prices: Vec<CanonicalPrice>,
+    /// `None` is unlimited.
+    pub availability: Option<u32>,
+}
+
+/// Hex SHA-256 of a value's canonical JSON.
+pub fn content_hash<T: Serialize>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl CanonicalProduct {
+    pub fn hash(&self) -> String {
+        content_hash(self)
+    }
+
+    /// From a HighLevel product and its prices.
+    pub fn from_ghl(product: &ghl::types::Product, prices: &[ghl::types::Price]) -> Result<Self, EngineError> {
+        let mut out = Vec::with_capacity(prices.len());
+        let mut availability = None;
+        for p in prices {
+            let money = ghl::client::money(&p.amount, &p.currency, "prices").map_err(EngineError::HighLevel)?;
+            let interval = p.recurring.as_ref();
+            let unit = || interval.map(|r| r.interval.clone()).unwrap_or_else(|| "month".into());
+            let count = || interval.map(|r| r.interval_count.max(1)).unwrap_or(1);
+            let kind = match (p.kind.as_str(), p.total_cycles) {
+                ("recurring", Some(n)) if n >= 1 => PriceKind::Plan {
+                    payments: n,
+                    unit: unit(),
+                    count: count(),
+                },
+                ("recurring", _) => PriceKind::Recurring {
+                    unit: unit(),
+                    count: count(),
+                },
+                _ => PriceKind::OneTime,
+            };
+            if availability.is_none() && p.track_inventory == Some(true) {
+                availability = Some(p.available_quantity.unwrap_or(0.0).max(0.0) as u32);
+            }
+            out.push(CanonicalPrice {
+                kind,
+                currency: money.currency.to_string(),
+                amount_minor: money.minor,
+                trial_days: p.trial_period.unwrap_or(0),
+                sku: p.sku.clone().filter(|s| !s.is_empty()),
+            });
+        }
+        out.sort();
+        Ok(Self {
+            name: product.name.clone(),
+            description: product.description.clone().unwrap_or_default(),
+            published: product.available_in_store.unwrap_or(true),
+            prices: out,
+            availability,
+        })
+    }
+
+    /// From an AccessAlly offering.
+    pub fn from_accessally(o: &accessally::Offering) -> Self {
+        let mut prices: Vec<CanonicalPrice> = o
+            .payment_options
+            .iter()
+            .map(|p| CanonicalPrice {
+                kind: match p.kind {
+                    PaymentKind::OneTime => PriceKind::OneTime,
+                    PaymentKind::Recurring { interval } => PriceKind::Recurring {
+                        unit: interval.unit.as_str().into(),
+                        count: interval.count,
+                    },
+                    PaymentKind::PaymentPlan {
+                        number_of_payments,
+                        interval,
+                    } => PriceKind::Plan {
+                        payments: number_of_payments,
+                        unit: interval.unit.as_str().into(),
+                        count: interval.count,
+                    },
+                },
+                currency: p.price.currency.to_string(),
+                amount_minor: p.price.minor,
+                trial_days: p.trial_days,
+                sku: p.sku.clone().filter(|s| !s.is_empty()),
+            })
+            .collect();
+        prices.sort();
+        Self {
+            name: o.name.clone(),
+            description: o.description.clone(),
+            published: o.status == OfferingStatus::Publish,
+            prices,
+            availability: match o.availability {
+                Availability::Unlimited => None,
+                Availability::Limited(q) => Some(q),
+            },
+        }
+    }
+
+    pub fn offering_status(&self) -> OfferingStatus {
+        if self.published {
+            OfferingStatus::Publish
+        } else {
+            OfferingStatus::Draft
+        }
+    }
+
+    pub fn offering_availability(&self) -> Availability {
+        match self.availability {
+            None => Availability::Unlimited,
+            Some(q) => Availability::Limited(q),
+        }
+    }
+}
+
+/// An interval unit of the AccessAlly contract.
+pub fn interval_unit(unit: &str) -> Result<IntervalUnit, EngineError> {
+    Ok(match unit {
+        "day" => IntervalUnit::Day,
+        "week" => IntervalUnit::Week,
+        "month" => IntervalUnit::Month,
+        "year" => IntervalUnit::Year,
+        other => return Err(EngineError::Permanent(format!("unknown billing interval `{other}`"))),
+    })
+}
+
+/// A coupon as both systems share it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CanonicalCoupon {
+    pub code: String,
+    pub percent_hundredths: Option<u32>,
+    pub fixed: Option<(i64, String)>,
+    pub starts: Option<String>,
+    pub expires: Option<String>,
+    pub usage_limit: Option<u32>,
+    pub usage_limit_per_user: Option<u32>,
+    pub first_payment_only: bool,
+    /// Sorted AccessAlly offering ids.
+    pub offering_ids: Vec<u64>,
+}
+
+/// A date at the one-second resolution both systems keep, as text.
+pub fn second(d: DateTime<Utc>) -> String {
+    d.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Parses an ISO-8601 date from HighLevel.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc))
+}
+
+impl CanonicalCoupon {
+    pub fn hash(&self) -> String {
+        content_hash(self)
+    }
+
+    /// From a HighLevel coupon; `offering_ids` are its products' linked
+    /// offerings, `currency` the store currency of amount coupons.
+    pub fn from_ghl(c: &ghl::types::Coupon, offering_ids: Vec<u64>, currency: Currency) -> Result<Self, EngineError> {
+        let value = c.discount_value.to_string();
+        let (percent, fixed) = match c.discount_type {
+            ghl::types::DiscountType::Percentage => {
+                let text = model::money::plain_decimal(&value).map_err(|e| EngineError::Permanent(e.to_string()))?;
+                let p = Percent::parse(&text).map_err(|e| EngineError::Permanent(format!("coupon {}: {e}", c.code)))?;
+                (Some(p.0), None)
+            }
+            ghl::types::DiscountType::Amount => {
+                let m = Money::from_json_number(&value, currency)
+                    .map_err(|e| EngineError::Permanent(format!("coupon {}: {e}", c.code)))?;
+                (None, Some((m.minor, m.currency.to_string())))
+            }
+        };
+        let mut offering_ids = offering_ids;
+        offering_ids.sort_unstable();
+        offering_ids.dedup();
+        Ok(Self {
+            code: c.code.clone(),
+            percent_hundredths: percent,
+            fixed,
+            starts: parse_date(&c.start_date).map(second),
+            expires: c.end_date.as_deref().and_then(parse_date).map(second),
+            usage_limit: c.usage_limit.filter(|u| *u > 0.0).map(|u| u as u32),
+            usage_limit_per_user: (c.limit_per_customer > 0.0).then_some(c.limit_per_customer as u32),
+            first_payment_only: !c.apply_to_future_payments,
+            offering_ids,
+        })
+    }
+
+    /// From an AccessAlly coupon.
+    pub fn from_accessally(c: &accessally::Coupon) -> Self {
+        let (percent, fixed) = match c.discount {
+            Discount::Percent(p) => (Some(p.0), None),
+            Discount::Fixed(m) => (None, Some((m.minor, m.currency.to_string()))),
+        };
+        let mut offering_ids = c.offering_ids.clone();
+        offering_ids.sort_unstable();
+        Self {
+            code: c.code.clone(),
+            percent_hundredths: percent,
+            fixed,
+            starts: c.date_starts.map(second),
+            expires: c.date_expires.map(second),
+            usage_limit: c.usage_limit,
+            usage_limit_per_user: c.usage_limit_per_user,
+            first_payment_only: c.first_payment_only,
+            offering_ids,
+        }
+    }
+
+    pub fn discount(&self) -> Result<Discount, EngineError> {
+        match (&self.percent_hundredths, &self.fixed) {
+            (Some(p), _) => Ok(Discount::Percent(Percent(*p))),
+            (None, Some((minor, cur))) => {
+                let currency: Currency = cur
+                    .parse()
+                    .map_err(|e: model::MoneyError| EngineError::Permanent(e.to_string()))?;
+                Ok(Discount::Fixed(Money::new(*minor, currency)))
+            }
+            (None, None) => Err(EngineError::Permanent(format!("coupon {} has no discount", self.code))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_ignores_price_order() {
+        let p = |amount| CanonicalPrice {
+            kind: PriceKind::OneTime,
+            currency: "USD".into(),
+            amount_minor: amount,
+            trial_days: 0,
+            sku: None,
+        };
+        let mut a = CanonicalProduct {
+            name: "X".into(),
+            description: String::new(),
+            published: true,
+            prices: vec![p(100), p(200)],
+            availability: None,
+        };
+        let h = a.hash();
+        a.prices.reverse();
+        a.prices.sort();
+        assert_eq!(a.hash(), h);
+        a.prices[0].amount_minor = 101;
+        assert_ne!(a.hash(), h);
+    }
+}

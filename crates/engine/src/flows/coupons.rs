@@ -1,0 +1,156 @@
+//! Coupons HighLevel → AccessAlly. HighLevel fires no coupon webhooks, so
+//! jobs come from polling. The AccessAlly coupon gets the code, the discount
+//! (percent, or a fixed amount in the tenant's currency), the dates, the
+//! usage limits, first-payment-only (from `applyToFuturePayments`) and the
+//! linked offerings of the coupon's products, which attaches it to their
+//! order forms. A coupon restricted to a product not yet in AccessAlly
+//! waits (it must never widen to all offerings). A deleted or expired
+//! HighLevel coupon is disabled in AccessAlly (expired now), never left
+//! active.
+
+use accessally::CouponInput;
+use chrono::Utc;
+use model::Flow;
+use serde_json::json;
+
+use super::{Ctx, entities};
+use crate::canonical::CanonicalCoupon;
+use crate::error::EngineError;
+use crate::plan::{Action, diff};
+
+const FLOW: Flow = Flow::CouponsToAccessally;
+
+fn view(c: &CanonicalCoupon) -> serde_json::Value {
+    serde_json::to_value(c).unwrap_or_default()
+}
+
+fn input(c: &CanonicalCoupon, external_ref: &str) -> Result<CouponInput, EngineError> {
+    let date = |s: &Option<String>| s.as_deref().and_then(crate::canonical::parse_date);
+    Ok(CouponInput {
+        code: Some(c.code.clone()),
+        discount: Some(c.discount()?),
+        date_starts: Some(date(&c.starts)),
+        date_expires: Some(date(&c.expires)),
+        usage_limit: Some(c.usage_limit),
+        usage_limit_per_user: Some(c.usage_limit_per_user),
+        first_payment_only: Some(c.first_payment_only),
+        offering_ids: Some(c.offering_ids.clone()),
+        external_ref: Some(Some(external_ref.to_string())),
+    })
+}
+
+/// Brings the AccessAlly coupon of HighLevel coupon `id` in line.
+pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
+    let t = ctx.tenant;
+    let link = ctx.link_by_ghl(entities::COUPON, id).await?;
+    let Some(coupon) = t.ghl.get_coupon(id).await? else {
+        return disable(ctx, id, link).await;
+    };
+    let record = format!("coupon {}", coupon.code);
+    let mut offerings = Vec::new();
+    for pid in &coupon.product_ids {
+        match ctx.link_by_ghl(entities::PRODUCT, pid).await? {
+            Some(l) => offerings.push(l.accessally_id.parse::<u64>().map_err(|_| {
+                EngineError::Permanent(format!("link of product {pid} holds a bad offering id"))
+            })?),
+            None => {
+                return Err(EngineError::Waiting(format!(
+                    "coupon {} is restricted to product {pid}, which is not in AccessAlly yet",
+                    coupon.code
+                )));
+            }
+        }
+    }
+    let mut canon = CanonicalCoupon::from_ghl(&coupon, offerings, t.settings.coupon_currency)?;
+    if coupon.status == "expired" && canon.expires.is_none() {
+        // Used up in HighLevel: disabled in AccessAlly too.
+        canon.expires = Some(crate::canonical::second(Utc::now()));
+    }
+    let hash = canon.hash();
+    if link.as_ref().is_some_and(|l| l.highlevel_hash.as_deref() == Some(hash.as_str())) {
+        return ctx.report(FLOW, Action::Skip, record, vec![], "unchanged").await;
+    }
+    // The target: by link, else by code (the natural key).
+    let existing = match &link {
+        Some(l) => match l.accessally_id.parse::<u64>() {
+            Ok(aa_id) => match t.accessally.get_coupon(aa_id).await {
+                Ok(c) => Some(c),
+                Err(e) if super::aa_missing(&e) => None,
+                Err(e) => return Err(e.into()),
+            },
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let existing = match existing {
+        Some(c) => Some(c),
+        None => t.accessally.find_coupon_by_code(&coupon.code).await?,
+    };
+    let external_ref = format!("ghl:{id}");
+    match existing {
+        Some(current) => {
+            let before = CanonicalCoupon::from_accessally(&current);
+            if before == canon {
+                if ctx.writes(FLOW) {
+                    ctx.save_link(entities::COUPON, id, &current.id.to_string(), Some(hash.clone()), Some(hash))
+                        .await?;
+                }
+                return ctx.report(FLOW, Action::Skip, record, vec![], "already equal").await;
+            }
+            let diffs = diff(&view(&before), &view(&canon));
+            if ctx.writes(FLOW) {
+                let written = t.accessally.update_coupon(current.id, &input(&canon, &external_ref)?).await?;
+                let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
+                ctx.save_link(entities::COUPON, id, &written.id.to_string(), Some(hash), Some(aa_hash))
+                    .await?;
+            }
+            ctx.report(FLOW, Action::Update, record, diffs, "coupon updated").await
+        }
+        None => {
+            let diffs = diff(&json!({}), &view(&canon));
+            if ctx.writes(FLOW) {
+                let written = t.accessally.create_coupon(&input(&canon, &external_ref)?).await?;
+                let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
+                ctx.save_link(entities::COUPON, id, &written.id.to_string(), Some(hash), Some(aa_hash))
+                    .await?;
+            }
+            ctx.report(FLOW, Action::Create, record, diffs, "coupon created").await
+        }
+    }
+}
+
+/// The HighLevel coupon is gone: expire its AccessAlly copy now.
+async fn disable(ctx: &Ctx<'_>, id: &str, link: Option<store::Link>) -> Result<Action, EngineError> {
+    let record = format!("coupon {id}");
+    let Some(link) = link else {
+        return ctx.report(FLOW, Action::Skip, record, vec![], "deleted, never synced").await;
+    };
+    if link.highlevel_hash.as_deref() == Some("deleted") {
+        return ctx.report(FLOW, Action::Skip, record, vec![], "already disabled").await;
+    }
+    let Ok(aa_id) = link.accessally_id.parse::<u64>() else {
+        return Err(EngineError::Permanent(format!("link of coupon {id} holds a bad coupon id")));
+    };
+    let now = Utc::now();
+    if ctx.writes(FLOW) {
+        let change = CouponInput {
+            date_expires: Some(Some(now)),
+            ..CouponInput::default()
+        };
+        match ctx.tenant.accessally.update_coupon(aa_id, &change).await {
+            Ok(_) => {}
+            Err(e) if super::aa_missing(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        ctx.save_link(entities::COUPON, id, &link.accessally_id, Some("deleted".into()), Some("deleted".into()))
+            .await?;
+    }
+    ctx.report(
+        FLOW,
+        Action::Delete,
+        record,
+        vec![format!("date_expires: → {}", crate::canonical::second(now))],
+        "HighLevel coupon deleted: AccessAlly coupon disabled",
+    )
+    .await
+}

@@ -1,0 +1,150 @@
+//! The flow handlers. Each takes one record named by a job, fetches it fresh
+//! from its source, and brings the target in line — or, when its flow only
+//! observes (or in a dry run), reports what it would do. Writes are
+//! idempotent under retry: targets are found by link first, then by a
+//! natural key (coupon code, `external_ref`, product slug, invoice name,
+//! grant `source_ref`) before anything is created.
+
+pub mod coupons;
+pub mod orders;
+pub mod products;
+
+use model::{Flow, FlowMode};
+use store::{Link, NewLink, Store, System};
+
+use crate::error::EngineError;
+use crate::plan::{Action, Plan, PlanEntry};
+use crate::tenant::Tenant;
+
+/// Job kinds, one per flow direction and record.
+pub mod kinds {
+    pub const COUPON_TO_AA: &str = "coupon.to_accessally";
+    pub const PRODUCT_TO_AA: &str = "product.to_accessally";
+    pub const PRODUCT_TO_GHL: &str = "product.to_highlevel";
+    pub const ORDER_TO_GHL: &str = "order.to_highlevel";
+    pub const ORDER_TO_AA: &str = "order.to_accessally";
+}
+
+/// Link entity names (prefixed with the tenant).
+pub mod entities {
+    pub const COUPON: &str = "coupon";
+    pub const PRODUCT: &str = "product";
+    pub const ORDER: &str = "order";
+    pub const GRANT: &str = "grant";
+}
+
+/// What a handler works with.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub tenant: &'a Tenant,
+    pub plan: &'a Plan,
+    /// Compute and report only, whatever the flows' modes.
+    pub dry_run: bool,
+    pub job_id: Option<i64>,
+}
+
+impl Ctx<'_> {
+    /// Whether `flow` may write now.
+    pub fn writes(&self, flow: Flow) -> bool {
+        !self.dry_run && self.tenant.mode(flow) == FlowMode::Write
+    }
+
+    pub fn enabled(&self, flow: Flow) -> bool {
+        self.tenant.mode(flow) != FlowMode::Off
+    }
+
+    /// Records the outcome in the plan and, for writes and failures, the
+    /// integration log.
+    pub async fn report(
+        &self,
+        flow: Flow,
+        action: Action,
+        record: String,
+        diffs: Vec<String>,
+        note: impl Into<String>,
+    ) -> Result<Action, EngineError> {
+        let note = note.into();
+        let written = action != Action::Skip && self.writes(flow);
+        self.plan.push(PlanEntry {
+            tenant: self.tenant.name.clone(),
+            flow,
+            action,
+            record: record.clone(),
+            diffs: diffs.clone(),
+            note: note.clone(),
+            written,
+        });
+        if action != Action::Skip {
+            let (from, to) = direction(flow);
+            let result = if written { "written" } else { "observed" };
+            let detail = if diffs.is_empty() {
+                note
+            } else {
+                format!("{note} [{}]", diffs.join("; "))
+            };
+            self.store
+                .log_integration(&store::IntegrationEvent {
+                    entity_type: format!("{}/{}", self.tenant.name, flow),
+                    record_id: record,
+                    action: format!("{action:?}").to_lowercase(),
+                    from_system: from,
+                    to_system: to,
+                    result: result.into(),
+                    detail,
+                    job_id: self.job_id,
+                })
+                .await?;
+        }
+        Ok(action)
+    }
+
+    pub async fn link_by_ghl(&self, entity: &str, id: &str) -> Result<Option<Link>, EngineError> {
+        Ok(self
+            .store
+            .find_link(&self.tenant.entity(entity), System::HighLevel, id)
+            .await?)
+    }
+
+    pub async fn link_by_aa(&self, entity: &str, id: &str) -> Result<Option<Link>, EngineError> {
+        Ok(self
+            .store
+            .find_link(&self.tenant.entity(entity), System::AccessAlly, id)
+            .await?)
+    }
+
+    /// Saves the link with the hash both sides now hold.
+    pub async fn save_link(
+        &self,
+        entity: &str,
+        ghl_id: &str,
+        aa_id: &str,
+        ghl_hash: Option<String>,
+        aa_hash: Option<String>,
+    ) -> Result<Link, EngineError> {
+        Ok(self
+            .store
+            .save_link(&NewLink {
+                entity_type: self.tenant.entity(entity),
+                highlevel_id: ghl_id.to_string(),
+                accessally_id: aa_id.to_string(),
+                highlevel_hash: ghl_hash,
+                accessally_hash: aa_hash,
+            })
+            .await?)
+    }
+}
+
+/// The systems a flow reads from and writes to.
+pub fn direction(flow: Flow) -> (System, System) {
+    match flow {
+        Flow::CouponsToAccessally | Flow::ProductsToAccessally | Flow::OrdersToAccessally => {
+            (System::HighLevel, System::AccessAlly)
+        }
+        Flow::ProductsToHighlevel | Flow::OrdersToHighlevel => (System::AccessAlly, System::HighLevel),
+    }
+}
+
+/// Whether an AccessAlly error is "not found".
+pub fn aa_missing(e: &accessally::Error) -> bool {
+    e.is_not_found()
+}

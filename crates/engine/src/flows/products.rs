@@ -1,0 +1,478 @@
+//! Products both ways. HighLevel → AccessAlly: a product and its prices
+//! become an offering with one payment option per price (one-time,
+//! recurring, payment plan from `totalCycles`, trial days, sku) and its
+//! availability from inventory. AccessAlly → HighLevel: the reverse,
+//! creating the product, its prices and inventory. Both directions compare
+//! the canonical hash with the link, so an unchanged record and our own
+//! write coming back cost no write; a change on both sides since the last
+//! sync is a conflict the tenant's policy resolves, and is logged.
+
+use accessally::{Availability, Interval, OfferingInput, PaymentKind, PaymentOptionInput};
+use futures::TryStreamExt;
+use ghl::types::{PriceInput, ProductInput, Recurring};
+use ghl::Priority;
+use model::Flow;
+use serde_json::json;
+
+use super::{Ctx, entities};
+use crate::canonical::{CanonicalPrice, CanonicalProduct, PriceKind, interval_unit};
+use crate::error::EngineError;
+use crate::plan::{Action, diff};
+use crate::tenant::{ConflictPolicy, DeletePolicy};
+
+fn view(p: &CanonicalProduct) -> serde_json::Value {
+    serde_json::to_value(p).unwrap_or_default()
+}
+
+/// The slug allybridge gives a HighLevel product it creates for an offering:
+/// its natural key (HighLevel finds products by id or slug).
+pub fn slug_for_offering(offering_id: u64) -> String {
+    format!("accessally-offering-{offering_id}")
+}
+
+fn option_input(p: &CanonicalPrice, id: Option<u64>) -> Result<PaymentOptionInput, EngineError> {
+    let kind = match &p.kind {
+        PriceKind::OneTime => PaymentKind::OneTime,
+        PriceKind::Recurring { unit, count } => PaymentKind::Recurring {
+            interval: Interval {
+                unit: interval_unit(unit)?,
+                count: *count,
+            },
+        },
+        PriceKind::Plan { payments, unit, count } => PaymentKind::PaymentPlan {
+            number_of_payments: *payments,
+            interval: Interval {
+                unit: interval_unit(unit)?,
+                count: *count,
+            },
+        },
+    };
+    Ok(PaymentOptionInput {
+        id,
+        kind,
+        price: p.money()?,
+        sku: p.sku.clone(),
+        trial_days: p.trial_days,
+    })
+}
+
+/// Pairs wanted prices with existing ones: equal ones first, then the rest
+/// in order. Returns (wanted index, existing index) pairs, then the unpaired
+/// wanted and existing indices.
+fn pair_prices(wanted: &[CanonicalPrice], existing: &[CanonicalPrice]) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
+    let mut used = vec![false; existing.len()];
+    let mut pairs = Vec::new();
+    let mut left = Vec::new();
+    for (i, w) in wanted.iter().enumerate() {
+        match existing.iter().enumerate().position(|(j, e)| !used[j] && e == w) {
+            Some(j) => {
+                used[j] = true;
+                pairs.push((i, j));
+            }
+            None => left.push(i),
+        }
+    }
+    let mut unpaired_wanted = Vec::new();
+    for i in left {
+        match (0..existing.len()).find(|j| !used[*j]) {
+            Some(j) => {
+                used[j] = true;
+                pairs.push((i, j));
+            }
+            None => unpaired_wanted.push(i),
+        }
+    }
+    let unpaired_existing = (0..existing.len()).filter(|j| !used[*j]).collect();
+    (pairs, unpaired_wanted, unpaired_existing)
+}
+
+async fn ghl_product_with_prices(
+    ctx: &Ctx<'_>,
+    id: &str,
+) -> Result<Option<(ghl::types::Product, Vec<ghl::types::Price>)>, EngineError> {
+    let Some(product) = ctx.tenant.ghl.get_product(id, Priority::Live).await? else {
+        return Ok(None);
+    };
+    let prices: Vec<ghl::types::Price> = ctx.tenant.ghl.prices(&product.id, Priority::Live).try_collect().await?;
+    Ok(Some((product, prices)))
+}
+
+/// Whether the other side changed too since the last sync, and the policy
+/// says it wins: then this direction yields.
+fn yields(policy: ConflictPolicy, this_is_ghl: bool, this_newer: bool) -> bool {
+    match policy {
+        ConflictPolicy::GhlWins => !this_is_ghl,
+        ConflictPolicy::AccessallyWins => this_is_ghl,
+        ConflictPolicy::NewestWins => !this_newer,
+    }
+}
+
+/// HighLevel product `id` → its AccessAlly offering.
+pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
+    const FLOW: Flow = Flow::ProductsToAccessally;
+    let t = ctx.tenant;
+    let link = ctx.link_by_ghl(entities::PRODUCT, id).await?;
+    let Some((product, prices)) = ghl_product_with_prices(ctx, id).await? else {
+        return removed_in_ghl(ctx, id, link).await;
+    };
+    let canon = CanonicalProduct::from_ghl(&product, &prices)?;
+    let hash = canon.hash();
+    let record = format!("product {}", product.name);
+    if link.as_ref().is_some_and(|l| l.highlevel_hash.as_deref() == Some(hash.as_str())) {
+        return ctx.report(FLOW, Action::Skip, record, vec![], "unchanged").await;
+    }
+    let external_ref = format!("ghl:{id}");
+    let existing = match &link {
+        Some(l) => match l.accessally_id.parse::<u64>() {
+            Ok(aa_id) => match t.accessally.get_offering(aa_id).await {
+                Ok(o) => Some(o),
+                Err(e) if super::aa_missing(&e) => None,
+                Err(e) => return Err(e.into()),
+            },
+            Err(_) => None,
+        },
+        None => None,
+    };
+    let existing = match existing {
+        Some(o) => Some(o),
+        None => t.accessally.find_offering_by_external_ref(&external_ref).await?,
+    };
+    let Some(current) = existing else {
+        let diffs = diff(&json!({}), &view(&canon));
+        if ctx.writes(FLOW) {
+            let options = canon
+                .prices
+                .iter()
+                .map(|p| option_input(p, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            let written = t
+                .accessally
+                .create_offering(&OfferingInput {
+                    name: Some(canon.name.clone()),
+                    description: Some(canon.description.clone()),
+                    status: Some(canon.offering_status()),
+                    payment_options: Some(options),
+                    availability: Some(canon.offering_availability()),
+                    order_form_ids: None,
+                    access_tags: None,
+                    external_ref: Some(Some(external_ref)),
+                })
+                .await?;
+            let aa_hash = CanonicalProduct::from_accessally(&written).hash();
+            ctx.save_link(entities::PRODUCT, id, &written.id.to_string(), Some(hash), Some(aa_hash))
+                .await?;
+        }
+        return ctx.report(FLOW, Action::Create, record, diffs, "offering created").await;
+    };
+    let before = CanonicalProduct::from_accessally(&current);
+    let before_hash = before.hash();
+    if before_hash == hash {
+        if ctx.writes(FLOW) {
+            ctx.save_link(entities::PRODUCT, id, &current.id.to_string(), Some(hash.clone()), Some(hash))
+                .await?;
+        }
+        return ctx.report(FLOW, Action::Skip, record, vec![], "already equal").await;
+    }
+    // Changed on both sides since the last sync?
+    if let Some(l) = &link {
+        let aa_changed = l.accessally_hash.as_deref().is_some_and(|h| h != before_hash);
+        let both_ways = ctx.enabled(Flow::ProductsToHighlevel);
+        if aa_changed && both_ways {
+            let ghl_newer = product
+                .updated_at
+                .as_deref()
+                .and_then(crate::canonical::parse_date)
+                .is_some_and(|g| g > current.modified);
+            if yields(t.settings.conflict_policy, true, ghl_newer) {
+                return ctx
+                    .report(FLOW, Action::Skip, record, vec![], "conflict: AccessAlly side wins by policy")
+                    .await;
+            }
+        }
+    }
+    let diffs = diff(&view(&before), &view(&canon));
+    if ctx.writes(FLOW) {
+        let (pairs, new_ones, _) = pair_prices(&canon.prices, &before.prices);
+        let mut options = Vec::new();
+        for (w, e) in pairs {
+            let existing_id = current
+                .payment_options
+                .iter()
+                .find(|o| CanonicalProduct::from_accessally(&single(&current, o)).prices.first() == before.prices.get(e))
+                .map(|o| o.id);
+            options.push(option_input(&canon.prices[w], existing_id)?);
+        }
+        for w in new_ones {
+            options.push(option_input(&canon.prices[w], None)?);
+        }
+        let written = t
+            .accessally
+            .update_offering(
+                current.id,
+                &OfferingInput {
+                    name: Some(canon.name.clone()),
+                    description: Some(canon.description.clone()),
+                    status: Some(canon.offering_status()),
+                    payment_options: Some(options),
+                    availability: Some(canon.offering_availability()),
+                    order_form_ids: None,
+                    access_tags: None,
+                    external_ref: Some(Some(external_ref)),
+                },
+            )
+            .await?;
+        let aa_hash = CanonicalProduct::from_accessally(&written).hash();
+        ctx.save_link(entities::PRODUCT, id, &written.id.to_string(), Some(hash), Some(aa_hash))
+            .await?;
+    }
+    ctx.report(FLOW, Action::Update, record, diffs, "offering updated").await
+}
+
+/// An offering reduced to one payment option (to find an option's id).
+fn single(o: &accessally::Offering, option: &accessally::PaymentOption) -> accessally::Offering {
+    let mut one = o.clone();
+    one.payment_options = vec![option.clone()];
+    one
+}
+
+async fn removed_in_ghl(ctx: &Ctx<'_>, id: &str, link: Option<store::Link>) -> Result<Action, EngineError> {
+    const FLOW: Flow = Flow::ProductsToAccessally;
+    let record = format!("product {id}");
+    let Some(link) = link else {
+        return ctx.report(FLOW, Action::Skip, record, vec![], "deleted, never synced").await;
+    };
+    if link.highlevel_hash.as_deref() == Some("deleted") {
+        return ctx.report(FLOW, Action::Skip, record, vec![], "already handled").await;
+    }
+    let policy = ctx.tenant.settings.delete_policy;
+    if policy == DeletePolicy::Ignore {
+        return ctx.report(FLOW, Action::Skip, record, vec![], "deleted in HighLevel; policy: ignore").await;
+    }
+    let Ok(aa_id) = link.accessally_id.parse::<u64>() else {
+        return Err(EngineError::Permanent(format!("link of product {id} holds a bad offering id")));
+    };
+    if ctx.writes(FLOW) {
+        let result = match policy {
+            DeletePolicy::Delete => ctx.tenant.accessally.delete_offering(aa_id).await.map(|_| ()),
+            _ => ctx
+                .tenant
+                .accessally
+                .update_offering(
+                    aa_id,
+                    &OfferingInput {
+                        status: Some(accessally::OfferingStatus::Draft),
+                        ..OfferingInput::default()
+                    },
+                )
+                .await
+                .map(|_| ()),
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if super::aa_missing(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        ctx.save_link(entities::PRODUCT, id, &link.accessally_id, Some("deleted".into()), Some("deleted".into()))
+            .await?;
+    }
+    let what = if policy == DeletePolicy::Delete {
+        "offering deleted"
+    } else {
+        "offering archived (draft)"
+    };
+    ctx.report(FLOW, Action::Delete, record, vec![], what).await
+}
+
+fn price_input(p: &CanonicalPrice, location: &str, availability: Option<u32>, name: &str) -> Result<PriceInput, EngineError> {
+    let money = p.money()?;
+    let (kind, recurring, cycles) = match &p.kind {
+        PriceKind::OneTime => ("one_time", None, None),
+        PriceKind::Recurring { unit, count } => (
+            "recurring",
+            Some(Recurring {
+                interval: unit.clone(),
+                interval_count: *count,
+            }),
+            None,
+        ),
+        PriceKind::Plan { payments, unit, count } => (
+            "recurring",
+            Some(Recurring {
+                interval: unit.clone(),
+                interval_count: *count,
+            }),
+            Some(*payments),
+        ),
+    };
+    Ok(PriceInput {
+        name: name.to_string(),
+        kind: kind.into(),
+        currency: p.currency.clone(),
+        amount: ghl::client::major_units(&money),
+        location_id: location.to_string(),
+        recurring,
+        trial_period: (p.trial_days > 0).then_some(p.trial_days),
+        total_cycles: cycles,
+        sku: p.sku.clone(),
+        track_inventory: Some(availability.is_some()),
+        available_quantity: availability,
+        allow_out_of_stock_purchases: availability.map(|_| false),
+    })
+}
+
+fn price_name(p: &CanonicalPrice) -> String {
+    match &p.kind {
+        PriceKind::OneTime => "One-time".into(),
+        PriceKind::Recurring { unit, count } if *count == 1 => format!("Every {unit}"),
+        PriceKind::Recurring { unit, count } => format!("Every {count} {unit}s"),
+        PriceKind::Plan { payments, unit, .. } => format!("{payments} {unit}ly payments"),
+    }
+}
+
+/// AccessAlly offering `id` → its HighLevel product, prices and inventory.
+pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
+    const FLOW: Flow = Flow::ProductsToHighlevel;
+    let t = ctx.tenant;
+    let record = format!("offering {id}");
+    let offering_id: u64 = id
+        .parse()
+        .map_err(|_| EngineError::Permanent(format!("`{id}` is not an AccessAlly offering id")))?;
+    let link = ctx.link_by_aa(entities::PRODUCT, id).await?;
+    let offering = match t.accessally.get_offering(offering_id).await {
+        Ok(o) => o,
+        Err(e) if super::aa_missing(&e) => {
+            // Deleted in AccessAlly: archive in HighLevel (hide from the store).
+            let Some(link) = link else {
+                return ctx.report(FLOW, Action::Skip, record, vec![], "deleted, never synced").await;
+            };
+            if link.accessally_hash.as_deref() == Some("deleted") {
+                return ctx.report(FLOW, Action::Skip, record, vec![], "already handled").await;
+            }
+            if ctx.writes(FLOW) {
+                t.ghl.delete_product(&link.highlevel_id).await?;
+                ctx.save_link(entities::PRODUCT, &link.highlevel_id, id, Some("deleted".into()), Some("deleted".into()))
+                    .await?;
+            }
+            return ctx.report(FLOW, Action::Delete, record, vec![], "product deleted").await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let canon = CanonicalProduct::from_accessally(&offering);
+    let hash = canon.hash();
+    let record = format!("offering {}", offering.name);
+    if link.as_ref().is_some_and(|l| l.accessally_hash.as_deref() == Some(hash.as_str())) {
+        return ctx.report(FLOW, Action::Skip, record, vec![], "unchanged").await;
+    }
+    // The target: by link, by the id in external_ref, else by our slug.
+    let mut target = link.as_ref().map(|l| l.highlevel_id.clone());
+    if target.is_none() {
+        target = offering
+            .external_ref
+            .as_deref()
+            .and_then(|r| r.strip_prefix("ghl:"))
+            .map(str::to_string);
+    }
+    let mut current = match &target {
+        Some(gid) => ghl_product_with_prices(ctx, gid).await?,
+        None => None,
+    };
+    if current.is_none() {
+        current = ghl_product_with_prices(ctx, &slug_for_offering(offering_id)).await?;
+    }
+    let location = t.ghl.location_id().to_string();
+    let mut product_input = ProductInput {
+        name: canon.name.clone(),
+        location_id: location.clone(),
+        product_type: "DIGITAL".into(),
+        description: Some(canon.description.clone()),
+        available_in_store: Some(canon.published),
+        image: None,
+        slug: Some(slug_for_offering(offering_id)),
+    };
+    let Some((product, prices)) = current else {
+        let diffs = diff(&json!({}), &view(&canon));
+        if ctx.writes(FLOW) {
+            // The slug is the natural key a retry finds the product by.
+            let created = t.ghl.create_product(&product_input).await?;
+            for p in &canon.prices {
+                t.ghl
+                    .create_price(&created.id, &price_input(p, &location, canon.availability, &price_name(p))?)
+                    .await?;
+            }
+            ctx.save_link(entities::PRODUCT, &created.id, id, Some(hash.clone()), Some(hash)).await?;
+        }
+        return ctx.report(FLOW, Action::Create, record, diffs, "product created").await;
+    };
+    let before = CanonicalProduct::from_ghl(&product, &prices)?;
+    let before_hash = before.hash();
+    if before_hash == hash {
+        if ctx.writes(FLOW) {
+            ctx.save_link(entities::PRODUCT, &product.id, id, Some(hash.clone()), Some(hash)).await?;
+        }
+        return ctx.report(FLOW, Action::Skip, record, vec![], "already equal").await;
+    }
+    if let Some(l) = &link {
+        let ghl_changed = l.highlevel_hash.as_deref().is_some_and(|h| h != before_hash);
+        if ghl_changed && ctx.enabled(Flow::ProductsToAccessally) {
+            let aa_newer = product
+                .updated_at
+                .as_deref()
+                .and_then(crate::canonical::parse_date)
+                .is_none_or(|g| offering.modified > g);
+            if yields(t.settings.conflict_policy, false, aa_newer) {
+                return ctx
+                    .report(FLOW, Action::Skip, record, vec![], "conflict: HighLevel side wins by policy")
+                    .await;
+            }
+        }
+    }
+    let diffs = diff(&view(&before), &view(&canon));
+    if ctx.writes(FLOW) {
+        let product_changed = before.name != canon.name
+            || before.description != canon.description
+            || before.published != canon.published;
+        if product_changed {
+            // An update replaces the product: keep its own slug and type.
+            product_input.slug = product.slug.clone();
+            product_input.product_type = product.product_type.clone();
+            product_input.image = product.image.clone();
+            t.ghl.update_product(&product.id, &product_input).await?;
+        }
+        let existing: Vec<CanonicalPrice> = prices
+            .iter()
+            .map(|p| CanonicalProduct::from_ghl(&product, std::slice::from_ref(p)).map(|c| c.prices.into_iter().next()))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let availability_changed = before.availability != canon.availability;
+        let (pairs, new_ones, gone) = pair_prices(&canon.prices, &existing);
+        for (w, e) in pairs {
+            if existing[e] != canon.prices[w] || availability_changed {
+                let p = &canon.prices[w];
+                t.ghl
+                    .update_price(&product.id, &prices[e].id, &price_input(p, &location, canon.availability, &prices[e].name)?)
+                    .await?;
+            }
+        }
+        for w in new_ones {
+            let p = &canon.prices[w];
+            t.ghl
+                .create_price(&product.id, &price_input(p, &location, canon.availability, &price_name(p))?)
+                .await?;
+        }
+        for e in gone {
+            t.ghl.delete_price(&product.id, &prices[e].id).await?;
+        }
+        ctx.save_link(entities::PRODUCT, &product.id, id, Some(hash.clone()), Some(hash)).await?;
+    }
+    ctx.report(FLOW, Action::Update, record, diffs, "product updated").await
+}
+
+/// Availability as AccessAlly writes it, for callers outside this module.
+pub fn availability(q: Option<u32>) -> Availability {
+    match q {
+        None => Availability::Unlimited,
+        Some(q) => Availability::Limited(q),
+    }
+}

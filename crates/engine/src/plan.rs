@@ -1,0 +1,83 @@
+//! What a flow did or, in observe mode and dry runs, would do: one entry per
+//! record with the action and the field differences. The plan is what
+//! `allybridge sync --dry-run` prints and what observe mode logs.
+
+use std::sync::{Arc, Mutex};
+
+use model::Flow;
+use serde::Serialize;
+
+/// What happens to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    /// Nothing to do: unchanged, an echo of our own write, or not applicable.
+    Skip,
+}
+
+/// One record's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanEntry {
+    pub tenant: String,
+    pub flow: Flow,
+    pub action: Action,
+    /// e.g. `coupon LAUNCH20`, `product 65a…`.
+    pub record: String,
+    /// Field differences, `field: before → after`.
+    pub diffs: Vec<String>,
+    /// Why (for skips), or what was written.
+    pub note: String,
+    /// False when the flow only observed.
+    pub written: bool,
+}
+
+/// Entries collected during a run.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    entries: Arc<Mutex<Vec<PlanEntry>>>,
+}
+
+impl Plan {
+    pub fn push(&self, entry: PlanEntry) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+    }
+
+    pub fn entries(&self) -> Vec<PlanEntry> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts per flow and action.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+        let mut out: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> = Default::default();
+        for e in self.entries() {
+            let action = serde_json::to_value(e.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            *out.entry(e.flow.to_string()).or_default().entry(action).or_default() += 1;
+        }
+        out
+    }
+}
+
+/// `field: before → after` for each differing field of two JSON objects.
+pub fn diff(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let empty = serde_json::Map::new();
+    let b = before.as_object().unwrap_or(&empty);
+    let a = after.as_object().unwrap_or(&empty);
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let (x, y) = (b.get(k), a.get(k));
+        if x != y {
+            let show = |v: Option<&serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "∅".into());
+            out.push(format!("{k}: {} → {}", show(x), show(y)));
+        }
+    }
+    out
+}

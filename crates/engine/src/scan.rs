@@ -1,0 +1,253 @@
+//! Scans of both sides that feed the queue: the first backfill, the
+//! periodic polls (HighLevel coupons have no webhooks; lost HighLevel
+//! webhooks are only ever recovered by scanning), and reconciliation, which
+//! also reports drift. A scan computes each record's canonical hash from the
+//! list it read and enqueues a job only for records that are new, changed,
+//! or gone; the job then fetches the record fresh. An unchanged catalog
+//! therefore costs list reads and no writes.
+
+use std::collections::{BTreeSet, HashMap};
+
+use accessally::ListQuery;
+use futures::TryStreamExt;
+use model::{Flow, FlowMode};
+use serde::Serialize;
+use store::{Link, Priority};
+
+use crate::canonical::{CanonicalCoupon, CanonicalProduct, content_hash};
+use crate::error::EngineError;
+use crate::flows::{entities, kinds};
+use crate::tenant::Tenant;
+use crate::worker::{Engine, job};
+
+/// Why a scan runs: sets the jobs' priority and whether drift is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanKind {
+    Backfill,
+    Poll,
+    Reconcile,
+}
+
+/// One record out of line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub flow: String,
+    /// `missing` (no counterpart yet), `different`, or `gone` (source deleted).
+    pub kind: &'static str,
+    pub record: String,
+}
+
+/// What a scan of one tenant found and did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanReport {
+    pub tenant: String,
+    pub checked: u64,
+    pub enqueued: u64,
+    pub drift: Vec<Drift>,
+}
+
+async fn links_of(engine: &Engine, tenant: &Tenant, entity: &str) -> Result<Vec<Link>, EngineError> {
+    let entity = tenant.entity(entity);
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = engine.store.links(Some(&entity), after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let n = page.len();
+        out.extend(page);
+        if n < 1000 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn active(tenant: &Tenant, flow: Flow) -> bool {
+    tenant.mode(flow) != FlowMode::Off
+}
+
+/// Scans the flows of `tenant` (all enabled ones when `only` is `None`).
+pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option<Flow>) -> Result<ScanReport, EngineError> {
+    let priority = match kind {
+        ScanKind::Backfill => Priority::Backfill,
+        ScanKind::Poll => Priority::Live,
+        ScanKind::Reconcile => Priority::Reconcile,
+    };
+    let budget = match kind {
+        ScanKind::Poll => ghl::Priority::Live,
+        _ => ghl::Priority::Backfill,
+    };
+    let wants = |f: Flow| active(tenant, f) && only.is_none_or(|o| o == f);
+    let mut report = ScanReport {
+        tenant: tenant.name.clone(),
+        ..ScanReport::default()
+    };
+    let mut jobs = Vec::new();
+    let mut drift = |flow: Flow, kind: &'static str, record: String, jobs: &mut Vec<store::NewJob>, job: store::NewJob| {
+        report.drift.push(Drift {
+            flow: flow.to_string(),
+            kind,
+            record,
+        });
+        jobs.push(job);
+    };
+
+    let product_links = links_of(engine, tenant, entities::PRODUCT).await?;
+    let offering_of: HashMap<&str, &Link> = product_links.iter().map(|l| (l.highlevel_id.as_str(), l)).collect();
+    let by_offering: HashMap<&str, &Link> = product_links.iter().map(|l| (l.accessally_id.as_str(), l)).collect();
+
+    if wants(Flow::CouponsToAccessally) {
+        let links = links_of(engine, tenant, entities::COUPON).await?;
+        let linked: HashMap<&str, &Link> = links.iter().map(|l| (l.highlevel_id.as_str(), l)).collect();
+        let mut seen = BTreeSet::new();
+        let coupons: Vec<ghl::types::Coupon> = tenant.ghl.coupons(budget).try_collect().await?;
+        for c in coupons {
+            report.checked += 1;
+            seen.insert(c.id.clone());
+            let offerings: Option<Vec<u64>> = c
+                .product_ids
+                .iter()
+                .map(|p| offering_of.get(p.as_str()).and_then(|l| l.accessally_id.parse().ok()))
+                .collect();
+            let hash = offerings.and_then(|o| {
+                let canon = CanonicalCoupon::from_ghl(&c, o, tenant.settings.coupon_currency).ok()?;
+                // Used up without an end date: disabled "now", the job decides.
+                let used_up = c.status == "expired" && canon.expires.is_none();
+                (!used_up).then(|| canon.hash())
+            });
+            let j = job(tenant, kinds::COUPON_TO_AA, &c.id, priority);
+            match linked.get(c.id.as_str()) {
+                None => drift(Flow::CouponsToAccessally, "missing", format!("coupon {}", c.code), &mut jobs, j),
+                Some(l) if hash.is_none() || l.highlevel_hash != hash => {
+                    drift(Flow::CouponsToAccessally, "different", format!("coupon {}", c.code), &mut jobs, j)
+                }
+                _ => {}
+            }
+        }
+        for l in &links {
+            if !seen.contains(&l.highlevel_id) && l.highlevel_hash.as_deref() != Some("deleted") {
+                let j = job(tenant, kinds::COUPON_TO_AA, &l.highlevel_id, priority);
+                drift(Flow::CouponsToAccessally, "gone", format!("coupon {}", l.highlevel_id), &mut jobs, j);
+            }
+        }
+    }
+
+    if wants(Flow::ProductsToAccessally) {
+        let mut seen = BTreeSet::new();
+        let products: Vec<ghl::types::Product> = tenant.ghl.products(budget).try_collect().await?;
+        for p in products {
+            report.checked += 1;
+            seen.insert(p.id.clone());
+            let j = job(tenant, kinds::PRODUCT_TO_AA, &p.id, priority);
+            match offering_of.get(p.id.as_str()) {
+                None => drift(Flow::ProductsToAccessally, "missing", format!("product {}", p.name), &mut jobs, j),
+                Some(l) => {
+                    // The list carries no prices: a reconciliation reads them;
+                    // a poll relies on the product's own update time.
+                    let changed = match kind {
+                        ScanKind::Reconcile => {
+                            let prices: Vec<ghl::types::Price> =
+                                tenant.ghl.prices(&p.id, budget).try_collect().await?;
+                            let hash = CanonicalProduct::from_ghl(&p, &prices)?.hash();
+                            l.highlevel_hash.as_deref() != Some(hash.as_str())
+                        }
+                        _ => p
+                            .updated_at
+                            .as_deref()
+                            .and_then(crate::canonical::parse_date)
+                            .is_some_and(|u| u > l.updated_at),
+                    };
+                    if changed {
+                        drift(Flow::ProductsToAccessally, "different", format!("product {}", p.name), &mut jobs, j);
+                    }
+                }
+            }
+        }
+        for l in &product_links {
+            let ours_from_aa = l.highlevel_hash.is_some() && !seen.contains(&l.highlevel_id);
+            if ours_from_aa && l.highlevel_hash.as_deref() != Some("deleted") {
+                let j = job(tenant, kinds::PRODUCT_TO_AA, &l.highlevel_id, priority);
+                drift(Flow::ProductsToAccessally, "gone", format!("product {}", l.highlevel_id), &mut jobs, j);
+            }
+        }
+    }
+
+    if wants(Flow::ProductsToHighlevel) {
+        let offerings: Vec<accessally::Offering> = tenant.accessally.offerings(ListQuery::default()).try_collect().await?;
+        for o in offerings {
+            report.checked += 1;
+            let id = o.id.to_string();
+            let hash = CanonicalProduct::from_accessally(&o).hash();
+            let j = job(tenant, kinds::PRODUCT_TO_GHL, &id, priority);
+            match by_offering.get(id.as_str()) {
+                None => drift(Flow::ProductsToHighlevel, "missing", format!("offering {}", o.name), &mut jobs, j),
+                Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => {
+                    drift(Flow::ProductsToHighlevel, "different", format!("offering {}", o.name), &mut jobs, j)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    if wants(Flow::OrdersToHighlevel) {
+        let links = links_of(engine, tenant, entities::ORDER).await?;
+        let linked: HashMap<&str, &Link> = links.iter().map(|l| (l.accessally_id.as_str(), l)).collect();
+        let orders: Vec<accessally::Order> = tenant.accessally.orders(ListQuery::default()).try_collect().await?;
+        for o in orders {
+            let status = o.status.as_str().to_string();
+            let completed = tenant.settings.completed_statuses.contains(&status);
+            let refunded = matches!(o.status, accessally::OrderStatus::Refunded | accessally::OrderStatus::PartiallyRefunded);
+            if !completed && !refunded {
+                continue;
+            }
+            report.checked += 1;
+            let state = if refunded { "refunded" } else { "paid" };
+            let hash = content_hash(&serde_json::json!({"order": o.id, "state": state}));
+            let id = o.id.to_string();
+            let j = job(tenant, kinds::ORDER_TO_GHL, &id, priority);
+            match linked.get(id.as_str()) {
+                None => drift(Flow::OrdersToHighlevel, "missing", format!("order {id}"), &mut jobs, j),
+                Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => {
+                    drift(Flow::OrdersToHighlevel, "different", format!("order {id}"), &mut jobs, j)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    if wants(Flow::OrdersToAccessally) {
+        let links = links_of(engine, tenant, entities::GRANT).await?;
+        let granted: BTreeSet<&str> = links.iter().map(|l| l.highlevel_id.as_str()).collect();
+        let orders: Vec<ghl::types::OrderSummary> = tenant.ghl.orders(budget).try_collect().await?;
+        for o in orders {
+            let paid = match o.payment_status.as_deref() {
+                Some(p) => p == "paid",
+                None => o.status == "completed",
+            };
+            if !paid {
+                continue;
+            }
+            report.checked += 1;
+            if !granted.contains(o.id.as_str()) {
+                let j = job(tenant, kinds::ORDER_TO_AA, &o.id, priority);
+                drift(Flow::OrdersToAccessally, "missing", format!("order {}", o.id), &mut jobs, j);
+            }
+        }
+    }
+
+    report.enqueued = jobs.len() as u64;
+    if !jobs.is_empty() {
+        for chunk in jobs.chunks(500) {
+            engine.store.enqueue_batch(chunk).await?;
+        }
+    }
+    if kind == ScanKind::Reconcile {
+        let details = serde_json::to_value(&report.drift).unwrap_or_default();
+        engine
+            .store
+            .save_drift_report(&tenant.name, report.checked as i64, report.drift.len() as i64, &details)
+            .await?;
+    }
+    Ok(report)
+}

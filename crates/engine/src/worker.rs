@@ -1,0 +1,324 @@
+//! The engine: claims jobs from the store, runs each through its flow
+//! handler (several at once), completes successes in batches, retries
+//! transient failures with exponential back-off and full jitter, and
+//! dead-letters permanent ones with the reason. Counts what it did.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use model::Flow;
+use rand::Rng;
+use serde::Serialize;
+use store::{ClaimScope, Job, NewJob, Priority, Store, System};
+
+use crate::error::EngineError;
+use crate::flows::{self, Ctx, kinds};
+use crate::plan::{Action, Plan};
+use crate::tenant::Tenant;
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Names this process's job leases.
+    pub worker_id: String,
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Jobs claimed per round.
+    pub batch: i64,
+    pub lease: Duration,
+    /// Attempts before a transient failure is dead-lettered.
+    pub max_attempts: i64,
+    /// First retry delay ceiling; doubles per attempt.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Compute and report only.
+    pub dry_run: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            worker_id: format!("worker-{}", std::process::id()),
+            concurrency: 8,
+            batch: 64,
+            lease: Duration::from_secs(60),
+            max_attempts: 8,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(300),
+            dry_run: false,
+        }
+    }
+}
+
+/// Counters per flow.
+#[derive(Debug, Default)]
+pub struct FlowCounters {
+    pub created: AtomicU64,
+    pub updated: AtomicU64,
+    pub deleted: AtomicU64,
+    pub skipped: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead: AtomicU64,
+}
+
+/// What the engine did, per flow.
+#[derive(Debug, Default)]
+pub struct Stats {
+    flows: HashMap<Flow, FlowCounters>,
+    pub jobs: AtomicU64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct FlowSummary {
+    pub created: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub skipped: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self {
+            flows: Flow::ALL.iter().map(|f| (*f, FlowCounters::default())).collect(),
+            jobs: AtomicU64::new(0),
+        }
+    }
+
+    fn counters(&self, flow: Flow) -> Option<&FlowCounters> {
+        self.flows.get(&flow)
+    }
+
+    pub fn summary(&self) -> BTreeMap<String, FlowSummary> {
+        Flow::ALL
+            .iter()
+            .filter_map(|f| {
+                let c = self.counters(*f)?;
+                Some((
+                    f.to_string(),
+                    FlowSummary {
+                        created: c.created.load(Ordering::Relaxed),
+                        updated: c.updated.load(Ordering::Relaxed),
+                        deleted: c.deleted.load(Ordering::Relaxed),
+                        skipped: c.skipped.load(Ordering::Relaxed),
+                        retried: c.retried.load(Ordering::Relaxed),
+                        dead_lettered: c.dead.load(Ordering::Relaxed),
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The flow a job kind belongs to.
+pub fn flow_of(kind: &str) -> Option<Flow> {
+    Some(match kind {
+        kinds::COUPON_TO_AA => Flow::CouponsToAccessally,
+        kinds::PRODUCT_TO_AA => Flow::ProductsToAccessally,
+        kinds::PRODUCT_TO_GHL => Flow::ProductsToHighlevel,
+        kinds::ORDER_TO_GHL => Flow::OrdersToHighlevel,
+        kinds::ORDER_TO_AA => Flow::OrdersToAccessally,
+        _ => return None,
+    })
+}
+
+/// A job for one record of one tenant.
+pub fn job(tenant: &Tenant, kind: &str, record_id: &str, priority: Priority) -> NewJob {
+    let (entity, system) = match kind {
+        kinds::COUPON_TO_AA => ("coupon", System::HighLevel),
+        kinds::PRODUCT_TO_AA => ("product", System::HighLevel),
+        kinds::PRODUCT_TO_GHL => ("product", System::AccessAlly),
+        kinds::ORDER_TO_GHL => ("order", System::AccessAlly),
+        _ => ("order", System::HighLevel),
+    };
+    let mut job = NewJob::now(kind, tenant.entity(entity), system, record_id, priority)
+        .with_payload(serde_json::json!({"tenant": tenant.name}));
+    job.dedupe_key = format!("{}:{kind}:{record_id}", tenant.name);
+    if system == System::HighLevel {
+        job = job.with_location(tenant.ghl.location_id().to_string());
+    }
+    job
+}
+
+/// The sync engine of one process.
+pub struct Engine {
+    pub store: Store,
+    pub tenants: BTreeMap<String, Tenant>,
+    pub options: EngineOptions,
+    pub plan: Plan,
+    pub stats: Arc<Stats>,
+}
+
+impl Engine {
+    pub fn new(store: Store, tenants: Vec<Tenant>, options: EngineOptions) -> Self {
+        Self {
+            store,
+            tenants: tenants.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            options,
+            plan: Plan::default(),
+            stats: Arc::new(Stats::new()),
+        }
+    }
+
+    pub fn tenant(&self, name: &str) -> Option<&Tenant> {
+        self.tenants.get(name)
+    }
+
+    /// Runs one job's handler (no queue bookkeeping).
+    pub async fn run_job(&self, job: &Job) -> Result<Action, EngineError> {
+        let tenant_name = job.payload.get("tenant").and_then(|v| v.as_str()).unwrap_or("");
+        let tenant = self
+            .tenants
+            .get(tenant_name)
+            .ok_or_else(|| EngineError::Permanent(format!("job names unknown tenant `{tenant_name}`")))?;
+        let flow = flow_of(&job.kind).ok_or_else(|| EngineError::Permanent(format!("unknown job kind `{}`", job.kind)))?;
+        if tenant.mode(flow) == model::FlowMode::Off {
+            return Ok(Action::Skip);
+        }
+        let ctx = Ctx {
+            store: &self.store,
+            tenant,
+            plan: &self.plan,
+            dry_run: self.options.dry_run,
+            job_id: Some(job.id),
+        };
+        let id = job.record_id.as_str();
+        match job.kind.as_str() {
+            kinds::COUPON_TO_AA => flows::coupons::sync(&ctx, id).await,
+            kinds::PRODUCT_TO_AA => flows::products::to_accessally(&ctx, id).await,
+            kinds::PRODUCT_TO_GHL => flows::products::to_highlevel(&ctx, id).await,
+            kinds::ORDER_TO_GHL => flows::orders::to_highlevel(&ctx, id).await,
+            _ => flows::orders::to_accessally(&ctx, id).await,
+        }
+    }
+
+    fn count(&self, flow: Option<Flow>, action: Action) {
+        let Some(c) = flow.and_then(|f| self.stats.counters(f)) else { return };
+        let counter = match action {
+            Action::Create => &c.created,
+            Action::Update => &c.updated,
+            Action::Delete => &c.deleted,
+            Action::Skip => &c.skipped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn backoff(&self, attempts: i64) -> Duration {
+        let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(16).min(16);
+        let ceiling = self
+            .options
+            .retry_base
+            .saturating_mul(1 << exp)
+            .min(self.options.retry_max);
+        let nanos = ceiling.as_nanos().min(u128::from(u64::MAX)) as u64;
+        Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos.max(1)))
+    }
+
+    /// Claims and runs one round of jobs; returns how many were claimed.
+    pub async fn run_round(&self) -> Result<usize, EngineError> {
+        let jobs = self
+            .store
+            .claim_jobs(&self.options.worker_id, &ClaimScope::Any, self.options.batch, self.options.lease)
+            .await?;
+        let claimed = jobs.len();
+        if claimed == 0 {
+            return Ok(0);
+        }
+        let results: Vec<(Job, Result<Action, EngineError>)> = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let result = self.run_job(&job).await;
+                (job, result)
+            })
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect()
+            .await;
+        let mut done = Vec::new();
+        for (job, result) in results {
+            self.stats.jobs.fetch_add(1, Ordering::Relaxed);
+            let flow = flow_of(&job.kind);
+            match result {
+                Ok(action) => {
+                    self.count(flow, action);
+                    done.push(job.id);
+                }
+                Err(e) if e.is_retryable() && job.attempts < self.options.max_attempts => {
+                    if let Some(c) = flow.and_then(|f| self.stats.counters(f)) {
+                        c.retried.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let wait = chrono::Duration::from_std(self.backoff(job.attempts)).unwrap_or_default();
+                    tracing::debug!(job = job.id, kind = %job.kind, error = %e, "retrying job");
+                    self.store
+                        .retry_job(job.id, &self.options.worker_id, &e.to_string(), Utc::now() + wait)
+                        .await?;
+                }
+                Err(e) => {
+                    if let Some(c) = flow.and_then(|f| self.stats.counters(f)) {
+                        c.dead.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tracing::warn!(job = job.id, kind = %job.kind, record = %job.record_id, error = %e, "job dead-lettered");
+                    self.store
+                        .dead_letter_job(job.id, &self.options.worker_id, &e.to_string())
+                        .await?;
+                }
+            }
+        }
+        if !done.is_empty() {
+            self.store.complete_jobs(&done, &self.options.worker_id).await?;
+        }
+        Ok(claimed)
+    }
+
+    /// Runs jobs until none is ready and none is waiting for a retry sooner
+    /// than `patience`; returns the number of jobs run.
+    pub async fn work_until_idle(&self, patience: Duration) -> Result<u64, EngineError> {
+        let start = self.stats.jobs.load(Ordering::Relaxed);
+        let mut idle_since: Option<tokio::time::Instant> = None;
+        loop {
+            let claimed = self.run_round().await?;
+            if claimed > 0 {
+                idle_since = None;
+                continue;
+            }
+            let stats = self.store.queue_stats().await?;
+            if stats.pending == 0 && stats.running == 0 {
+                break;
+            }
+            let since = *idle_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= patience {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(self.stats.jobs.load(Ordering::Relaxed) - start)
+    }
+
+    /// Runs jobs until `shutdown` resolves, waking on new jobs.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), EngineError> {
+        tokio::pin!(shutdown);
+        let mut waker = self.store.job_waker().await;
+        loop {
+            // A round in progress finishes: its jobs are completed or released.
+            if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
+                return Ok(());
+            }
+            match self.run_round().await {
+                Ok(0) => {
+                    tokio::select! {
+                        _ = &mut shutdown => return Ok(()),
+                        _ = waker.wait(Duration::from_millis(500)) => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "job round failed; retrying shortly");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}

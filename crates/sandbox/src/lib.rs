@@ -1,0 +1,329 @@
+//! The sandbox: both simulators with seed data, a SQLite store in a
+//! temporary folder, and the engine with one tenant pairing the simulated
+//! HighLevel location with the simulated AccessAlly site — the product on
+//! embedded defaults. `allybridge demo` and the end-to-end tests start it
+//! the same way. Convergence is judged on the simulators' ground truth
+//! (`/__sim/state`), never on the engine's own view.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Engine, EngineOptions, Tenant, TenantSettings};
+use model::{Flow, FlowMode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sim_kit::{Faults, RunningSim, Seed};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("could not start a simulator: {0}")]
+    Sim(#[from] std::io::Error),
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("HighLevel client: {0}")]
+    Ghl(#[from] ghl::GhlError),
+    #[error("AccessAlly client: {0}")]
+    AccessAlly(#[from] accessally::Error),
+    #[error("simulator control call failed: {0}")]
+    Control(String),
+}
+
+/// How the sandbox starts.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    pub seed: Seed,
+    pub mode: FlowMode,
+    pub faults: Faults,
+    /// Rate limits of the HighLevel simulator (`None`: off).
+    pub ghl_rate_limits: Option<sim_ghl::auth::RateLimits>,
+    pub engine: EngineOptions,
+    /// Use this store URL instead of a temporary SQLite file.
+    pub store_url: Option<String>,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        Self {
+            seed: Seed::Demo,
+            mode: FlowMode::Write,
+            faults: Faults::default(),
+            ghl_rate_limits: None,
+            engine: EngineOptions {
+                retry_base: Duration::from_millis(20),
+                retry_max: Duration::from_millis(500),
+                max_attempts: 12,
+                ..EngineOptions::default()
+            },
+            store_url: None,
+        }
+    }
+}
+
+/// Everything running.
+pub struct Sandbox {
+    pub ghl_sim: RunningSim,
+    pub ghl_state: Arc<sim_ghl::Sim>,
+    pub aa_sim: RunningSim,
+    pub engine: Engine,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub async fn start(options: SandboxOptions) -> Result<Self, SandboxError> {
+        let (ghl_sim, ghl_state) = sim_ghl::start(sim_ghl::SimConfig {
+            seed: options.seed,
+            faults: options.faults.clone(),
+            rate_limits: options
+                .ghl_rate_limits
+                .unwrap_or_else(sim_ghl::auth::RateLimits::unlimited),
+            webhook_retry_spacing: Duration::from_millis(50),
+            ..sim_ghl::SimConfig::default()
+        })
+        .await?;
+        let aa_sim = sim_accessally::start(sim_accessally::SimConfig {
+            seed: options.seed,
+            faults: options.faults.clone(),
+            ..sim_accessally::SimConfig::for_tests()
+        })
+        .await?;
+        let dir = tempfile::tempdir()?;
+        let url = match &options.store_url {
+            Some(u) => u.clone(),
+            None => store::Store::sqlite_url(&dir.path().join("allybridge.db")),
+        };
+        let store = store::Store::open(&url, store::Keyring::new(store::MasterKey::generate())).await?;
+        let tenant = tenant_for(&ghl_sim.info, &aa_sim.info, options.mode, &options)?;
+        let engine = Engine::new(store, vec![tenant], options.engine.clone());
+        Ok(Self {
+            ghl_sim,
+            ghl_state,
+            aa_sim,
+            engine,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        })
+    }
+
+    pub fn tenant(&self) -> &Tenant {
+        self.engine.tenants.values().next().expect("the sandbox has one tenant")
+    }
+
+    /// A control call to a simulator (`ghl` or `accessally`).
+    pub async fn control(&self, sim: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, SandboxError> {
+        let base = if sim == "ghl" { &self.ghl_sim.url } else { &self.aa_sim.url };
+        let m = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| SandboxError::Control(e.to_string()))?;
+        let mut req = self.http.request(m, format!("{base}{path}"));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| SandboxError::Control(e.to_string()))?;
+        let status = resp.status();
+        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(SandboxError::Control(format!("{method} {path}: {status} {value}")));
+        }
+        Ok(value)
+    }
+
+    pub async fn ghl_truth(&self) -> Result<Value, SandboxError> {
+        Ok(self.control("ghl", "GET", "/__sim/state", None).await?["locations"][0].clone())
+    }
+
+    pub async fn aa_truth(&self) -> Result<Value, SandboxError> {
+        self.control("accessally", "GET", "/__sim/state", None).await
+    }
+
+    /// Write calls each simulator has served so far.
+    pub async fn write_calls(&self) -> Result<(u64, u64), SandboxError> {
+        let g = self.control("ghl", "GET", "/__sim/requests?limit=0", None).await?;
+        let a = self.control("accessally", "GET", "/__sim/requests?limit=0", None).await?;
+        let w = |v: &Value| v["summary"]["writes"].as_u64().unwrap_or(0);
+        Ok((w(&g), w(&a)))
+    }
+
+    /// Sets faults on both simulators.
+    pub async fn set_faults(&self, faults: &Faults) -> Result<(), SandboxError> {
+        let body = serde_json::to_value(faults).unwrap_or_default();
+        self.control("ghl", "PUT", "/__sim/faults", Some(body.clone())).await?;
+        self.control("accessally", "PUT", "/__sim/faults", Some(body)).await?;
+        Ok(())
+    }
+
+    /// One backfill pass: scan every enabled flow, then run the jobs.
+    pub async fn sync_once(&self, kind: engine::scan::ScanKind) -> Result<u64, engine::EngineError> {
+        let mut enqueued = 0;
+        for flow in [
+            Flow::ProductsToAccessally,
+            Flow::ProductsToHighlevel,
+            Flow::CouponsToAccessally,
+            Flow::OrdersToHighlevel,
+            Flow::OrdersToAccessally,
+        ] {
+            let report = engine::scan::scan(&self.engine, self.tenant(), kind, Some(flow)).await?;
+            enqueued += report.enqueued;
+            self.engine.work_until_idle(Duration::from_secs(3)).await?;
+        }
+        Ok(enqueued)
+    }
+
+    /// Compares both simulators' ground truth: every product has its
+    /// offering with equal prices, every coupon its AccessAlly coupon, every
+    /// completed AccessAlly order a paid invoice, every paid HighLevel order
+    /// its grants. Returns the differences (empty when converged).
+    pub async fn differences(&self) -> Result<Vec<String>, SandboxError> {
+        let g = self.ghl_truth().await?;
+        let a = self.aa_truth().await?;
+        Ok(compare(&g, &a))
+    }
+}
+
+fn arr(v: &Value) -> Vec<Value> {
+    v.as_array().cloned().unwrap_or_default()
+}
+
+fn s(v: &Value, k: &str) -> String {
+    v.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+/// The ground-truth comparison behind [`Sandbox::differences`].
+pub fn compare(ghl: &Value, aa: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let offerings = arr(&aa["offerings"]);
+    let products = arr(&ghl["products"]);
+    let prices = arr(&ghl["prices"]);
+    // Products ↔ offerings, matched by name.
+    let mut by_name: HashMap<String, &Value> = HashMap::new();
+    for o in &offerings {
+        by_name.insert(s(o, "name"), o);
+    }
+    for p in &products {
+        let name = s(p, "name");
+        let Some(o) = by_name.get(&name) else {
+            out.push(format!("product `{name}` has no offering"));
+            continue;
+        };
+        let mut gp: Vec<String> = prices
+            .iter()
+            .filter(|x| s(x, "product") == s(p, "_id"))
+            .map(|x| format!("{:.2} {}", x["amount"].as_f64().unwrap_or(0.0), s(x, "currency")))
+            .collect();
+        let mut ap: Vec<String> = arr(&o["payment_options"])
+            .iter()
+            .map(|x| format!("{:.2} {}", s(x, "amount").parse::<f64>().unwrap_or(0.0), s(x, "currency")))
+            .collect();
+        gp.sort();
+        ap.sort();
+        if gp != ap {
+            out.push(format!("product `{name}` prices {gp:?} ≠ offering {ap:?}"));
+        }
+    }
+    let names: std::collections::HashSet<String> = products.iter().map(|p| s(p, "name")).collect();
+    for o in &offerings {
+        if !names.contains(&s(o, "name")) {
+            out.push(format!("offering `{}` has no product", s(o, "name")));
+        }
+    }
+    // Coupons HighLevel → AccessAlly, by code; no duplicates.
+    let aa_codes: Vec<String> = arr(&aa["coupons"]).iter().map(|c| s(c, "code").to_lowercase()).collect();
+    for c in arr(&ghl["coupons"]) {
+        let code = s(&c, "code").to_lowercase();
+        let n = aa_codes.iter().filter(|x| **x == code).count();
+        if n != 1 {
+            out.push(format!("coupon `{code}` appears {n} times in AccessAlly"));
+        }
+    }
+    // Completed AccessAlly orders → exactly one paid invoice each.
+    let invoices = arr(&ghl["invoices"]);
+    for o in arr(&aa["orders"]) {
+        let status = s(&o, "status");
+        if !["success", "sca_success", "refunded", "partially_refunded"].contains(&status.as_str()) {
+            continue;
+        }
+        let name = format!("AccessAlly order #{}", o["id"]);
+        let matching: Vec<&Value> = invoices.iter().filter(|i| s(i, "name") == name).collect();
+        if matching.len() != 1 {
+            out.push(format!("{name} has {} invoices", matching.len()));
+        } else if s(matching[0], "status") != "paid" {
+            out.push(format!("{name} invoice is {}", s(matching[0], "status")));
+        }
+    }
+    // Paid HighLevel orders → a grant per item.
+    let grants = arr(&aa["access_grants"]);
+    for o in arr(&ghl["orders"]) {
+        if s(&o, "paymentStatus") != "paid" {
+            continue;
+        }
+        let id = s(&o, "_id");
+        let prefix = format!("ghl-order:{id}:");
+        let n = grants.iter().filter(|g| s(g, "source_ref").starts_with(&prefix)).count();
+        let items = arr(&o["items"]).len();
+        if n != items {
+            out.push(format!("HighLevel order {id} has {n} grants for {items} items"));
+        }
+    }
+    out
+}
+
+/// A tenant for the two simulators printed by `allybridge sim`.
+pub fn tenant_for(ghl_info: &Value, aa_info: &Value, mode: FlowMode, options: &SandboxOptions) -> Result<Tenant, SandboxError> {
+    let mut ghl_config = ghl::GhlConfig::new(s(ghl_info, "url"), s(ghl_info, "location_id"));
+    ghl_config.retry = transport::RetryPolicy {
+        max_attempts: 6,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(500),
+        max_server_wait: Duration::from_secs(2),
+    };
+    ghl_config.http.request_timeout = Duration::from_secs(2);
+    let budget = match options.ghl_rate_limits {
+        Some(l) => ghl::RateBudget::new(ghl::BudgetConfig {
+            max: l.max,
+            interval: l.interval,
+            daily: l.daily,
+        }),
+        None => ghl::RateBudget::new(ghl::BudgetConfig {
+            max: u32::MAX,
+            interval: Duration::from_secs(10),
+            daily: u64::MAX,
+        }),
+    };
+    let ghl = ghl::GhlClient::new(
+        ghl_config,
+        ghl::Auth::PrivateToken(SecretString::from(s(ghl_info, "token"))),
+        budget,
+    )?;
+    let site = url::Url::parse(&s(aa_info, "url")).map_err(|e| SandboxError::Control(e.to_string()))?;
+    let mut http = transport::HttpConfig::default();
+    http.request_timeout = Duration::from_secs(2);
+    let accessally = accessally::AccessAllyClient::new(accessally::AccessAllyConfig {
+        site_url: site,
+        user: s(aa_info, "user"),
+        app_password: SecretString::from(s(aa_info, "app_password")),
+        handshake: Some(SecretString::from(s(aa_info, "handshake"))),
+        http,
+        retry: transport::RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(500),
+            max_server_wait: Duration::from_secs(2),
+        },
+    })?;
+    Ok(Tenant {
+        name: "sandbox".into(),
+        ghl: Arc::new(ghl),
+        accessally: Arc::new(accessally),
+        modes: Flow::ALL.iter().map(|f| (*f, mode)).collect(),
+        settings: TenantSettings::default(),
+    })
+}
+
+/// The summary JSON helper for checkouts in tests and the demo.
+pub fn checkout_body(email: &str, offering_id: u64, option_id: u64, coupon: Option<&str>) -> Value {
+    let mut body = json!({"email": email, "first_name": "Demo", "last_name": "Buyer",
+                          "offering_id": offering_id, "payment_option_id": option_id});
+    if let Some(c) = coupon {
+        body["coupon_code"] = json!(c);
+    }
+    body
+}
