@@ -17,9 +17,16 @@ use crate::error::EngineError;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PriceKind {
     OneTime,
-    Recurring { unit: String, count: u32 },
+    Recurring {
+        unit: String,
+        count: u32,
+    },
     /// A fixed number of payments (HighLevel: recurring with `totalCycles`).
-    Plan { payments: u32, unit: String, count: u32 },
+    Plan {
+        payments: u32,
+        unit: String,
+        count: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -65,13 +72,21 @@ impl CanonicalProduct {
     }
 
     /// From a HighLevel product and its prices.
-    pub fn from_ghl(product: &ghl::types::Product, prices: &[ghl::types::Price]) -> Result<Self, EngineError> {
+    pub fn from_ghl(
+        product: &ghl::types::Product,
+        prices: &[ghl::types::Price],
+    ) -> Result<Self, EngineError> {
         let mut out = Vec::with_capacity(prices.len());
         let mut availability = None;
         for p in prices {
-            let money = ghl::client::money(&p.amount, &p.currency, "prices").map_err(EngineError::HighLevel)?;
+            let money = ghl::client::money(&p.amount, &p.currency, "prices")
+                .map_err(EngineError::HighLevel)?;
             let interval = p.recurring.as_ref();
-            let unit = || interval.map(|r| r.interval.clone()).unwrap_or_else(|| "month".into());
+            let unit = || {
+                interval
+                    .map(|r| r.interval.clone())
+                    .unwrap_or_else(|| "month".into())
+            };
             let count = || interval.map(|r| r.interval_count.max(1)).unwrap_or(1);
             let kind = match (p.kind.as_str(), p.total_cycles) {
                 ("recurring", Some(n)) if n >= 1 => PriceKind::Plan {
@@ -169,7 +184,11 @@ pub fn interval_unit(unit: &str) -> Result<IntervalUnit, EngineError> {
         "week" => IntervalUnit::Week,
         "month" => IntervalUnit::Month,
         "year" => IntervalUnit::Year,
-        other => return Err(EngineError::Permanent(format!("unknown billing interval `{other}`"))),
+        other => {
+            return Err(EngineError::Permanent(format!(
+                "unknown billing interval `{other}`"
+            )));
+        }
     })
 }
 
@@ -195,7 +214,9 @@ pub fn second(d: DateTime<Utc>) -> String {
 
 /// Parses an ISO-8601 date from HighLevel.
 pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 impl CanonicalCoupon {
@@ -205,12 +226,18 @@ impl CanonicalCoupon {
 
     /// From a HighLevel coupon; `offering_ids` are its products' linked
     /// offerings, `currency` the store currency of amount coupons.
-    pub fn from_ghl(c: &ghl::types::Coupon, offering_ids: Vec<u64>, currency: Currency) -> Result<Self, EngineError> {
+    pub fn from_ghl(
+        c: &ghl::types::Coupon,
+        offering_ids: Vec<u64>,
+        currency: Currency,
+    ) -> Result<Self, EngineError> {
         let value = c.discount_value.to_string();
         let (percent, fixed) = match c.discount_type {
             ghl::types::DiscountType::Percentage => {
-                let text = model::money::plain_decimal(&value).map_err(|e| EngineError::Permanent(e.to_string()))?;
-                let p = Percent::parse(&text).map_err(|e| EngineError::Permanent(format!("coupon {}: {e}", c.code)))?;
+                let text = model::money::plain_decimal(&value)
+                    .map_err(|e| EngineError::Permanent(e.to_string()))?;
+                let p = Percent::parse(&text)
+                    .map_err(|e| EngineError::Permanent(format!("coupon {}: {e}", c.code)))?;
                 (Some(p.0), None)
             }
             ghl::types::DiscountType::Amount => {
@@ -229,7 +256,8 @@ impl CanonicalCoupon {
             starts: parse_date(&c.start_date).map(second),
             expires: c.end_date.as_deref().and_then(parse_date).map(second),
             usage_limit: c.usage_limit.filter(|u| *u > 0.0).map(|u| u as u32),
-            usage_limit_per_user: (c.limit_per_customer > 0.0).then_some(c.limit_per_customer as u32),
+            usage_limit_per_user: (c.limit_per_customer > 0.0)
+                .then_some(c.limit_per_customer as u32),
             first_payment_only: !c.apply_to_future_payments,
             offering_ids,
         })
@@ -265,7 +293,10 @@ impl CanonicalCoupon {
                     .map_err(|e: model::MoneyError| EngineError::Permanent(e.to_string()))?;
                 Ok(Discount::Fixed(Money::new(*minor, currency)))
             }
-            (None, None) => Err(EngineError::Permanent(format!("coupon {} has no discount", self.code))),
+            (None, None) => Err(EngineError::Permanent(format!(
+                "coupon {} has no discount",
+                self.code
+            ))),
         }
     }
 }

@@ -42,22 +42,34 @@ pub struct Plan {
 
 impl Plan {
     pub fn push(&self, entry: PlanEntry) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
     }
 
     pub fn entries(&self) -> Vec<PlanEntry> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Counts per flow and action.
-    pub fn counts(&self) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
-        let mut out: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> = Default::default();
+    pub fn counts(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+        let mut out: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
+            Default::default();
         for e in self.entries() {
             let action = serde_json::to_value(e.action)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
-            *out.entry(e.flow.to_string()).or_default().entry(action).or_default() += 1;
+            *out.entry(e.flow.to_string())
+                .or_default()
+                .entry(action)
+                .or_default() += 1;
         }
         out
     }
@@ -75,7 +87,9 @@ pub fn diff(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String
     for k in keys {
         let (x, y) = (b.get(k), a.get(k));
         if x != y {
-            let show = |v: Option<&serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "∅".into());
+            let show = |v: Option<&serde_json::Value>| {
+                v.map(|v| v.to_string()).unwrap_or_else(|| "∅".into())
+            };
             out.push(format!("{k}: {} → {}", show(x), show(y)));
         }
     }

@@ -46,7 +46,11 @@ pub struct ScanReport {
     pub drift: Vec<Drift>,
 }
 
-async fn links_of(engine: &Engine, tenant: &Tenant, entity: &str) -> Result<Vec<Link>, EngineError> {
+async fn links_of(
+    engine: &Engine,
+    tenant: &Tenant,
+    entity: &str,
+) -> Result<Vec<Link>, EngineError> {
     let entity = tenant.entity(entity);
     let mut out = Vec::new();
     let mut after = 0;
@@ -68,7 +72,12 @@ fn active(tenant: &Tenant, flow: Flow) -> bool {
 }
 
 /// Scans the flows of `tenant` (all enabled ones when `only` is `None`).
-pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option<Flow>) -> Result<ScanReport, EngineError> {
+pub async fn scan(
+    engine: &Engine,
+    tenant: &Tenant,
+    kind: ScanKind,
+    only: Option<Flow>,
+) -> Result<ScanReport, EngineError> {
     let priority = match kind {
         ScanKind::Backfill => Priority::Backfill,
         ScanKind::Poll => Priority::Live,
@@ -84,7 +93,11 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
         ..ScanReport::default()
     };
     let mut jobs = Vec::new();
-    let mut drift = |flow: Flow, kind: &'static str, record: String, jobs: &mut Vec<store::NewJob>, job: store::NewJob| {
+    let mut drift = |flow: Flow,
+                     kind: &'static str,
+                     record: String,
+                     jobs: &mut Vec<store::NewJob>,
+                     job: store::NewJob| {
         report.drift.push(Drift {
             flow: flow.to_string(),
             kind,
@@ -94,12 +107,19 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
     };
 
     let product_links = links_of(engine, tenant, entities::PRODUCT).await?;
-    let offering_of: HashMap<&str, &Link> = product_links.iter().map(|l| (l.highlevel_id.as_str(), l)).collect();
-    let by_offering: HashMap<&str, &Link> = product_links.iter().map(|l| (l.accessally_id.as_str(), l)).collect();
+    let offering_of: HashMap<&str, &Link> = product_links
+        .iter()
+        .map(|l| (l.highlevel_id.as_str(), l))
+        .collect();
+    let by_offering: HashMap<&str, &Link> = product_links
+        .iter()
+        .map(|l| (l.accessally_id.as_str(), l))
+        .collect();
 
     if wants(Flow::CouponsToAccessally) {
         let links = links_of(engine, tenant, entities::COUPON).await?;
-        let linked: HashMap<&str, &Link> = links.iter().map(|l| (l.highlevel_id.as_str(), l)).collect();
+        let linked: HashMap<&str, &Link> =
+            links.iter().map(|l| (l.highlevel_id.as_str(), l)).collect();
         let mut seen = BTreeSet::new();
         let coupons: Vec<ghl::types::Coupon> = tenant.ghl.coupons(budget).try_collect().await?;
         for c in coupons {
@@ -108,27 +128,48 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
             let offerings: Option<Vec<u64>> = c
                 .product_ids
                 .iter()
-                .map(|p| offering_of.get(p.as_str()).and_then(|l| l.accessally_id.parse().ok()))
+                .map(|p| {
+                    offering_of
+                        .get(p.as_str())
+                        .and_then(|l| l.accessally_id.parse().ok())
+                })
                 .collect();
             let hash = offerings.and_then(|o| {
-                let canon = CanonicalCoupon::from_ghl(&c, o, tenant.settings.coupon_currency).ok()?;
+                let canon =
+                    CanonicalCoupon::from_ghl(&c, o, tenant.settings.coupon_currency).ok()?;
                 // Used up without an end date: disabled "now", the job decides.
                 let used_up = c.status == "expired" && canon.expires.is_none();
                 (!used_up).then(|| canon.hash())
             });
             let j = job(tenant, kinds::COUPON_TO_AA, &c.id, priority);
             match linked.get(c.id.as_str()) {
-                None => drift(Flow::CouponsToAccessally, "missing", format!("coupon {}", c.code), &mut jobs, j),
-                Some(l) if hash.is_none() || l.highlevel_hash != hash => {
-                    drift(Flow::CouponsToAccessally, "different", format!("coupon {}", c.code), &mut jobs, j)
-                }
+                None => drift(
+                    Flow::CouponsToAccessally,
+                    "missing",
+                    format!("coupon {}", c.code),
+                    &mut jobs,
+                    j,
+                ),
+                Some(l) if hash.is_none() || l.highlevel_hash != hash => drift(
+                    Flow::CouponsToAccessally,
+                    "different",
+                    format!("coupon {}", c.code),
+                    &mut jobs,
+                    j,
+                ),
                 _ => {}
             }
         }
         for l in &links {
             if !seen.contains(&l.highlevel_id) && l.highlevel_hash.as_deref() != Some("deleted") {
                 let j = job(tenant, kinds::COUPON_TO_AA, &l.highlevel_id, priority);
-                drift(Flow::CouponsToAccessally, "gone", format!("coupon {}", l.highlevel_id), &mut jobs, j);
+                drift(
+                    Flow::CouponsToAccessally,
+                    "gone",
+                    format!("coupon {}", l.highlevel_id),
+                    &mut jobs,
+                    j,
+                );
             }
         }
     }
@@ -141,7 +182,13 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
             seen.insert(p.id.clone());
             let j = job(tenant, kinds::PRODUCT_TO_AA, &p.id, priority);
             match offering_of.get(p.id.as_str()) {
-                None => drift(Flow::ProductsToAccessally, "missing", format!("product {}", p.name), &mut jobs, j),
+                None => drift(
+                    Flow::ProductsToAccessally,
+                    "missing",
+                    format!("product {}", p.name),
+                    &mut jobs,
+                    j,
+                ),
                 Some(l) => {
                     // The list carries no prices: a reconciliation reads them;
                     // a poll relies on the product's own update time.
@@ -159,7 +206,13 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
                             .is_some_and(|u| u > l.updated_at),
                     };
                     if changed {
-                        drift(Flow::ProductsToAccessally, "different", format!("product {}", p.name), &mut jobs, j);
+                        drift(
+                            Flow::ProductsToAccessally,
+                            "different",
+                            format!("product {}", p.name),
+                            &mut jobs,
+                            j,
+                        );
                     }
                 }
             }
@@ -168,23 +221,43 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
             let ours_from_aa = l.highlevel_hash.is_some() && !seen.contains(&l.highlevel_id);
             if ours_from_aa && l.highlevel_hash.as_deref() != Some("deleted") {
                 let j = job(tenant, kinds::PRODUCT_TO_AA, &l.highlevel_id, priority);
-                drift(Flow::ProductsToAccessally, "gone", format!("product {}", l.highlevel_id), &mut jobs, j);
+                drift(
+                    Flow::ProductsToAccessally,
+                    "gone",
+                    format!("product {}", l.highlevel_id),
+                    &mut jobs,
+                    j,
+                );
             }
         }
     }
 
     if wants(Flow::ProductsToHighlevel) {
-        let offerings: Vec<accessally::Offering> = tenant.accessally.offerings(ListQuery::default()).try_collect().await?;
+        let offerings: Vec<accessally::Offering> = tenant
+            .accessally
+            .offerings(ListQuery::default())
+            .try_collect()
+            .await?;
         for o in offerings {
             report.checked += 1;
             let id = o.id.to_string();
             let hash = CanonicalProduct::from_accessally(&o).hash();
             let j = job(tenant, kinds::PRODUCT_TO_GHL, &id, priority);
             match by_offering.get(id.as_str()) {
-                None => drift(Flow::ProductsToHighlevel, "missing", format!("offering {}", o.name), &mut jobs, j),
-                Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => {
-                    drift(Flow::ProductsToHighlevel, "different", format!("offering {}", o.name), &mut jobs, j)
-                }
+                None => drift(
+                    Flow::ProductsToHighlevel,
+                    "missing",
+                    format!("offering {}", o.name),
+                    &mut jobs,
+                    j,
+                ),
+                Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => drift(
+                    Flow::ProductsToHighlevel,
+                    "different",
+                    format!("offering {}", o.name),
+                    &mut jobs,
+                    j,
+                ),
                 _ => {}
             }
         }
@@ -192,12 +265,22 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
 
     if wants(Flow::OrdersToHighlevel) {
         let links = links_of(engine, tenant, entities::ORDER).await?;
-        let linked: HashMap<&str, &Link> = links.iter().map(|l| (l.accessally_id.as_str(), l)).collect();
-        let orders: Vec<accessally::Order> = tenant.accessally.orders(ListQuery::default()).try_collect().await?;
+        let linked: HashMap<&str, &Link> = links
+            .iter()
+            .map(|l| (l.accessally_id.as_str(), l))
+            .collect();
+        let orders: Vec<accessally::Order> = tenant
+            .accessally
+            .orders(ListQuery::default())
+            .try_collect()
+            .await?;
         for o in orders {
             let status = o.status.as_str().to_string();
             let completed = tenant.settings.completed_statuses.contains(&status);
-            let refunded = matches!(o.status, accessally::OrderStatus::Refunded | accessally::OrderStatus::PartiallyRefunded);
+            let refunded = matches!(
+                o.status,
+                accessally::OrderStatus::Refunded | accessally::OrderStatus::PartiallyRefunded
+            );
             if !completed && !refunded {
                 continue;
             }
@@ -207,10 +290,20 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
             let id = o.id.to_string();
             let j = job(tenant, kinds::ORDER_TO_GHL, &id, priority);
             match linked.get(id.as_str()) {
-                None => drift(Flow::OrdersToHighlevel, "missing", format!("order {id}"), &mut jobs, j),
-                Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => {
-                    drift(Flow::OrdersToHighlevel, "different", format!("order {id}"), &mut jobs, j)
-                }
+                None => drift(
+                    Flow::OrdersToHighlevel,
+                    "missing",
+                    format!("order {id}"),
+                    &mut jobs,
+                    j,
+                ),
+                Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => drift(
+                    Flow::OrdersToHighlevel,
+                    "different",
+                    format!("order {id}"),
+                    &mut jobs,
+                    j,
+                ),
                 _ => {}
             }
         }
@@ -231,7 +324,13 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
             report.checked += 1;
             if !granted.contains(o.id.as_str()) {
                 let j = job(tenant, kinds::ORDER_TO_AA, &o.id, priority);
-                drift(Flow::OrdersToAccessally, "missing", format!("order {}", o.id), &mut jobs, j);
+                drift(
+                    Flow::OrdersToAccessally,
+                    "missing",
+                    format!("order {}", o.id),
+                    &mut jobs,
+                    j,
+                );
             }
         }
     }
@@ -246,7 +345,12 @@ pub async fn scan(engine: &Engine, tenant: &Tenant, kind: ScanKind, only: Option
         let details = serde_json::to_value(&report.drift).unwrap_or_default();
         engine
             .store
-            .save_drift_report(&tenant.name, report.checked as i64, report.drift.len() as i64, &details)
+            .save_drift_report(
+                &tenant.name,
+                report.checked as i64,
+                report.drift.len() as i64,
+                &details,
+            )
             .await?;
     }
     Ok(report)

@@ -85,7 +85,10 @@ pub struct FlowSummary {
 impl Stats {
     fn new() -> Self {
         Self {
-            flows: Flow::ALL.iter().map(|f| (*f, FlowCounters::default())).collect(),
+            flows: Flow::ALL
+                .iter()
+                .map(|f| (*f, FlowCounters::default()))
+                .collect(),
             jobs: AtomicU64::new(0),
         }
     }
@@ -171,12 +174,16 @@ impl Engine {
 
     /// Runs one job's handler (no queue bookkeeping).
     pub async fn run_job(&self, job: &Job) -> Result<Action, EngineError> {
-        let tenant_name = job.payload.get("tenant").and_then(|v| v.as_str()).unwrap_or("");
-        let tenant = self
-            .tenants
-            .get(tenant_name)
-            .ok_or_else(|| EngineError::Permanent(format!("job names unknown tenant `{tenant_name}`")))?;
-        let flow = flow_of(&job.kind).ok_or_else(|| EngineError::Permanent(format!("unknown job kind `{}`", job.kind)))?;
+        let tenant_name = job
+            .payload
+            .get("tenant")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let tenant = self.tenants.get(tenant_name).ok_or_else(|| {
+            EngineError::Permanent(format!("job names unknown tenant `{tenant_name}`"))
+        })?;
+        let flow = flow_of(&job.kind)
+            .ok_or_else(|| EngineError::Permanent(format!("unknown job kind `{}`", job.kind)))?;
         if tenant.mode(flow) == model::FlowMode::Off {
             return Ok(Action::Skip);
         }
@@ -198,7 +205,9 @@ impl Engine {
     }
 
     fn count(&self, flow: Option<Flow>, action: Action) {
-        let Some(c) = flow.and_then(|f| self.stats.counters(f)) else { return };
+        let Some(c) = flow.and_then(|f| self.stats.counters(f)) else {
+            return;
+        };
         let counter = match action {
             Action::Create => &c.created,
             Action::Update => &c.updated,
@@ -209,7 +218,9 @@ impl Engine {
     }
 
     fn backoff(&self, attempts: i64) -> Duration {
-        let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(16).min(16);
+        let exp = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(16)
+            .min(16);
         let ceiling = self
             .options
             .retry_base
@@ -223,7 +234,12 @@ impl Engine {
     pub async fn run_round(&self) -> Result<usize, EngineError> {
         let jobs = self
             .store
-            .claim_jobs(&self.options.worker_id, &ClaimScope::Any, self.options.batch, self.options.lease)
+            .claim_jobs(
+                &self.options.worker_id,
+                &ClaimScope::Any,
+                self.options.batch,
+                self.options.lease,
+            )
             .await?;
         let claimed = jobs.len();
         if claimed == 0 {
@@ -250,10 +266,16 @@ impl Engine {
                     if let Some(c) = flow.and_then(|f| self.stats.counters(f)) {
                         c.retried.fetch_add(1, Ordering::Relaxed);
                     }
-                    let wait = chrono::Duration::from_std(self.backoff(job.attempts)).unwrap_or_default();
+                    let wait =
+                        chrono::Duration::from_std(self.backoff(job.attempts)).unwrap_or_default();
                     tracing::debug!(job = job.id, kind = %job.kind, error = %e, "retrying job");
                     self.store
-                        .retry_job(job.id, &self.options.worker_id, &e.to_string(), Utc::now() + wait)
+                        .retry_job(
+                            job.id,
+                            &self.options.worker_id,
+                            &e.to_string(),
+                            Utc::now() + wait,
+                        )
                         .await?;
                 }
                 Err(e) => {
@@ -268,7 +290,9 @@ impl Engine {
             }
         }
         if !done.is_empty() {
-            self.store.complete_jobs(&done, &self.options.worker_id).await?;
+            self.store
+                .complete_jobs(&done, &self.options.worker_id)
+                .await?;
         }
         Ok(claimed)
     }
@@ -298,7 +322,10 @@ impl Engine {
     }
 
     /// Runs jobs until `shutdown` resolves, waking on new jobs.
-    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), EngineError> {
+    pub async fn run(
+        &self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
         tokio::pin!(shutdown);
         let mut waker = self.store.job_waker().await;
         loop {

@@ -5,8 +5,29 @@
 //! on contacts. Unknown fields are kept in `extra` where a record is
 //! written back, so nothing HighLevel holds is lost by a round trip.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+
+/// A count HighLevel may write as `3` or `3.0`.
+fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let v: Option<Value> = Option::deserialize(d)?;
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let f = n.as_f64().unwrap_or(-1.0);
+            if f >= 0.0 && f.fract() == 0.0 && f <= f64::from(u32::MAX) {
+                Ok(Some(f as u32))
+            } else {
+                Err(serde::de::Error::custom(format!(
+                    "expected a whole count, got {n}"
+                )))
+            }
+        }
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a number, got {other}"
+        ))),
+    }
+}
 
 /// `percentage` or `amount`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,9 +167,9 @@ pub struct Price {
     pub amount: serde_json::Number,
     #[serde(default)]
     pub recurring: Option<Recurring>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u32")]
     pub trial_period: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u32")]
     pub total_cycles: Option<u32>,
     #[serde(default)]
     pub sku: Option<String>,

@@ -4,120 +4,21 @@
 //! under each injected fault, and no secret in any log line.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::*;
 use futures::TryStreamExt;
 use ghl::types::*;
 use ghl::{
-    Auth, BudgetConfig, GhlClient, GhlConfig, GhlError, MemoryTokenStore, OAuthApp, Priority,
-    RateBudget, TokenManager,
+    Auth, BudgetConfig, GhlClient, GhlError, MemoryTokenStore, Priority, RateBudget, TokenManager,
 };
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 use sim_ghl::SimConfig;
 use sim_ghl::auth::RateLimits;
-use transport::RetryPolicy;
-
-struct Env {
-    _running: sim_kit::RunningSim,
-    url: String,
-    info: Value,
-    location: String,
-    http: reqwest::Client,
-}
-
-async fn sim(config: SimConfig) -> Env {
-    let (running, _sim) = sim_ghl::start(config).await.expect("simulator starts");
-    let info = running.info.clone();
-    Env {
-        url: running.url.clone(),
-        location: info["location_id"].as_str().unwrap().to_string(),
-        info,
-        _running: running,
-        http: reqwest::Client::new(),
-    }
-}
-
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 8,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(50),
-        max_server_wait: Duration::from_secs(1),
-    }
-}
-
-impl Env {
-    fn config(&self) -> GhlConfig {
-        let mut c = GhlConfig::new(&self.url, &self.location);
-        c.retry = fast_retry();
-        c.http.request_timeout = Duration::from_secs(5);
-        c
-    }
-
-    fn pit_client(&self) -> GhlClient {
-        let token = SecretString::from(self.info["token"].as_str().unwrap().to_string());
-        GhlClient::new(
-            self.config(),
-            Auth::PrivateToken(token),
-            RateBudget::new(BudgetConfig::default()),
-        )
-        .unwrap()
-    }
-
-    async fn control(&self, method: &str, path: &str, body: Value) -> Value {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let resp = self
-            .http
-            .request(m, format!("{}{}", self.url, path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().await.unwrap_or(Value::Null)
-    }
-
-    async fn requests(&self) -> Value {
-        self.http
-            .get(format!("{}/__sim/requests", self.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    fn app(&self) -> OAuthApp {
-        OAuthApp {
-            client_id: self.info["client_id"].as_str().unwrap().into(),
-            client_secret: SecretString::from(
-                self.info["client_secret"].as_str().unwrap().to_string(),
-            ),
-            redirect_uri: "http://127.0.0.1:9/callback".into(),
-            marketplace_url: self.url.clone(),
-            api_url: self.url.clone(),
-        }
-    }
-
-    async fn oauth_manager(&self, scope: &str) -> Arc<TokenManager> {
-        let manager = Arc::new(TokenManager::new(
-            self.app(),
-            reqwest::Client::new(),
-            Arc::new(MemoryTokenStore::default()),
-        ));
-        let code = self
-            .control("POST", "/__sim/oauth/code", json!({"scope": scope}))
-            .await;
-        manager
-            .exchange_code(code["code"].as_str().unwrap())
-            .await
-            .unwrap();
-        manager
-    }
-}
 
 #[tokio::test]
 async fn every_operation_against_the_simulator() {
@@ -703,82 +604,4 @@ async fn retries_under_each_injected_fault() {
     assert_eq!(err.status(), Some(422));
     assert!(!transport::Retryable::is_retryable(&err));
     assert_eq!(c.calls_made(), before + 1);
-}
-
-/// A log writer that keeps everything written to it.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn no_secret_reaches_a_log_line_an_error_or_debug_output() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let env = sim(SimConfig {
-        access_token_ttl: Duration::from_secs(30),
-        ..SimConfig::default()
-    })
-    .await;
-    let manager = env.oauth_manager("products.readonly products.write").await;
-    let oauth = GhlClient::new(
-        env.config(),
-        Auth::OAuth {
-            manager: manager.clone(),
-            key: env.location.clone(),
-        },
-        RateBudget::new(BudgetConfig::default()),
-    )
-    .unwrap();
-    let pit = env.pit_client();
-    let mut texts = vec![
-        format!("{oauth:?}"),
-        format!("{pit:?}"),
-        format!("{:?}", manager.app()),
-    ];
-    oauth.get_product("none", Priority::Live).await.unwrap();
-    env.control("POST", "/__sim/tokens/expire", json!({})).await;
-    oauth.get_product("none", Priority::Live).await.unwrap();
-    let stored = manager.access_token(&env.location).await.unwrap();
-    env.control(
-        "PUT",
-        "/__sim/faults",
-        json!({"error_rate": 1.0, "error_statuses": [500]}),
-    )
-    .await;
-    let err = pit.get_product("none", Priority::Live).await.unwrap_err();
-    texts.push(err.to_string());
-    texts.push(format!("{err:?}"));
-    texts.push(format!("{stored:?}"));
-    texts.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
-    let all = texts.join("\n");
-    assert!(all.contains("HighLevel call"), "the debug log was captured");
-    use secrecy::ExposeSecret;
-    let secrets = [
-        env.info["token"].as_str().unwrap().to_string(),
-        env.info["client_secret"].as_str().unwrap().to_string(),
-        stored.expose_secret().to_string(),
-    ];
-    for s in &secrets {
-        assert!(!all.contains(s.as_str()), "a secret leaked");
-    }
-    assert!(
-        !all.to_lowercase().contains("bearer "),
-        "an Authorization header leaked"
-    );
-    assert!(!all.contains("sim-rt-"), "a refresh token leaked");
-    assert!(!all.contains("sim-at-"), "an access token leaked");
 }

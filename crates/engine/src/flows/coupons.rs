@@ -67,8 +67,13 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
         canon.expires = Some(crate::canonical::second(Utc::now()));
     }
     let hash = canon.hash();
-    if link.as_ref().is_some_and(|l| l.highlevel_hash.as_deref() == Some(hash.as_str())) {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "unchanged").await;
+    if link
+        .as_ref()
+        .is_some_and(|l| l.highlevel_hash.as_deref() == Some(hash.as_str()))
+    {
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "unchanged")
+            .await;
     }
     // The target: by link, else by code (the natural key).
     let existing = match &link {
@@ -92,44 +97,82 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
             let before = CanonicalCoupon::from_accessally(&current);
             if before == canon {
                 if ctx.writes(FLOW) {
-                    ctx.save_link(entities::COUPON, id, &current.id.to_string(), Some(hash.clone()), Some(hash))
-                        .await?;
+                    ctx.save_link(
+                        entities::COUPON,
+                        id,
+                        &current.id.to_string(),
+                        Some(hash.clone()),
+                        Some(hash),
+                    )
+                    .await?;
                 }
-                return ctx.report(FLOW, Action::Skip, record, vec![], "already equal").await;
+                return ctx
+                    .report(FLOW, Action::Skip, record, vec![], "already equal")
+                    .await;
             }
             let diffs = diff(&view(&before), &view(&canon));
             if ctx.writes(FLOW) {
-                let written = t.accessally.update_coupon(current.id, &input(&canon, &external_ref)?).await?;
-                let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
-                ctx.save_link(entities::COUPON, id, &written.id.to_string(), Some(hash), Some(aa_hash))
+                let written = t
+                    .accessally
+                    .update_coupon(current.id, &input(&canon, &external_ref)?)
                     .await?;
+                let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
+                ctx.save_link(
+                    entities::COUPON,
+                    id,
+                    &written.id.to_string(),
+                    Some(hash),
+                    Some(aa_hash),
+                )
+                .await?;
             }
-            ctx.report(FLOW, Action::Update, record, diffs, "coupon updated").await
+            ctx.report(FLOW, Action::Update, record, diffs, "coupon updated")
+                .await
         }
         None => {
             let diffs = diff(&json!({}), &view(&canon));
             if ctx.writes(FLOW) {
-                let written = t.accessally.create_coupon(&input(&canon, &external_ref)?).await?;
-                let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
-                ctx.save_link(entities::COUPON, id, &written.id.to_string(), Some(hash), Some(aa_hash))
+                let written = t
+                    .accessally
+                    .create_coupon(&input(&canon, &external_ref)?)
                     .await?;
+                let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
+                ctx.save_link(
+                    entities::COUPON,
+                    id,
+                    &written.id.to_string(),
+                    Some(hash),
+                    Some(aa_hash),
+                )
+                .await?;
             }
-            ctx.report(FLOW, Action::Create, record, diffs, "coupon created").await
+            ctx.report(FLOW, Action::Create, record, diffs, "coupon created")
+                .await
         }
     }
 }
 
 /// The HighLevel coupon is gone: expire its AccessAlly copy now.
-async fn disable(ctx: &Ctx<'_>, id: &str, link: Option<store::Link>) -> Result<Action, EngineError> {
+async fn disable(
+    ctx: &Ctx<'_>,
+    id: &str,
+    link: Option<store::Link>,
+) -> Result<Action, EngineError> {
     let record = format!("coupon {id}");
     let Some(link) = link else {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "deleted, never synced").await;
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
+            .await;
     };
     if link.highlevel_hash.as_deref() == Some("deleted") {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "already disabled").await;
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "already disabled")
+            .await;
     }
     let Ok(aa_id) = link.accessally_id.parse::<u64>() else {
-        return Err(EngineError::Permanent(format!("link of coupon {id} holds a bad coupon id")));
+        return Err(EngineError::Permanent(format!(
+            "link of coupon {id} holds a bad coupon id"
+        )));
     };
     let now = Utc::now();
     if ctx.writes(FLOW) {
@@ -142,8 +185,14 @@ async fn disable(ctx: &Ctx<'_>, id: &str, link: Option<store::Link>) -> Result<A
             Err(e) if super::aa_missing(&e) => {}
             Err(e) => return Err(e.into()),
         }
-        ctx.save_link(entities::COUPON, id, &link.accessally_id, Some("deleted".into()), Some("deleted".into()))
-            .await?;
+        ctx.save_link(
+            entities::COUPON,
+            id,
+            &link.accessally_id,
+            Some("deleted".into()),
+            Some("deleted".into()),
+        )
+        .await?;
     }
     ctx.report(
         FLOW,

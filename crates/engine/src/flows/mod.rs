@@ -140,7 +140,9 @@ pub fn direction(flow: Flow) -> (System, System) {
         Flow::CouponsToAccessally | Flow::ProductsToAccessally | Flow::OrdersToAccessally => {
             (System::HighLevel, System::AccessAlly)
         }
-        Flow::ProductsToHighlevel | Flow::OrdersToHighlevel => (System::AccessAlly, System::HighLevel),
+        Flow::ProductsToHighlevel | Flow::OrdersToHighlevel => {
+            (System::AccessAlly, System::HighLevel)
+        }
     }
 }
 

@@ -35,27 +35,47 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     let order = match t.accessally.get_order(order_id).await {
         Ok(o) => o,
         Err(e) if super::aa_missing(&e) => {
-            return ctx.report(FLOW, Action::Skip, record, vec![], "order not found").await;
+            return ctx
+                .report(FLOW, Action::Skip, record, vec![], "order not found")
+                .await;
         }
         Err(e) => return Err(e.into()),
     };
     let status = order.status.as_str().to_string();
-    let completed = t.settings.completed_statuses.iter().any(|s| *s == status);
-    let refunded = matches!(order.status, OrderStatus::Refunded | OrderStatus::PartiallyRefunded);
+    let completed = t.settings.completed_statuses.contains(&status);
+    let refunded = matches!(
+        order.status,
+        OrderStatus::Refunded | OrderStatus::PartiallyRefunded
+    );
     if !completed && !refunded {
         return ctx
-            .report(FLOW, Action::Skip, record, vec![], format!("status {status}: nothing to record"))
+            .report(
+                FLOW,
+                Action::Skip,
+                record,
+                vec![],
+                format!("status {status}: nothing to record"),
+            )
             .await;
     }
     let state = if refunded { "refunded" } else { "paid" };
     let state_hash = content_hash(&json!({"order": order_id, "state": state}));
     let link = ctx.link_by_aa(entities::ORDER, id).await?;
-    if link.as_ref().is_some_and(|l| l.accessally_hash.as_deref() == Some(state_hash.as_str())) {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "already recorded").await;
+    if link
+        .as_ref()
+        .is_some_and(|l| l.accessally_hash.as_deref() == Some(state_hash.as_str()))
+    {
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "already recorded")
+            .await;
     }
     // Money: one currency for the whole order, or nothing is written.
     let currency = order.total.currency;
-    if let Some(bad) = order.line_items.iter().find(|l| l.amount.currency != currency) {
+    if let Some(bad) = order
+        .line_items
+        .iter()
+        .find(|l| l.amount.currency != currency)
+    {
         return Err(EngineError::Permanent(format!(
             "order {order_id} mixes currencies ({} and {}); allybridge never converts currencies",
             currency, bad.amount.currency
@@ -89,9 +109,21 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     if let Some(code) = &order.coupon_code {
         diffs.push(format!("coupon: {code}"));
     }
-    let existing_action = if link.is_some() { Action::Update } else { Action::Create };
+    let existing_action = if link.is_some() {
+        Action::Update
+    } else {
+        Action::Create
+    };
     if !ctx.writes(FLOW) {
-        return ctx.report(FLOW, existing_action, record, diffs, format!("would record as {state}")).await;
+        return ctx
+            .report(
+                FLOW,
+                existing_action,
+                record,
+                diffs,
+                format!("would record as {state}"),
+            )
+            .await;
     }
     let (contact, _) = t
         .ghl
@@ -116,7 +148,9 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
             Some(i) => i,
             None => {
                 if items.is_empty() {
-                    return Err(EngineError::Permanent(format!("order {order_id} has no line items")));
+                    return Err(EngineError::Permanent(format!(
+                        "order {order_id} has no line items"
+                    )));
                 }
                 let mut notes = format!("AccessAlly order #{order_id}");
                 if let Some(code) = &order.coupon_code {
@@ -133,9 +167,12 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
                         items,
                         discount: ghl::client::major_units(&discount),
                         contact_id: contact.id.clone(),
-                        contact_name: format!("{} {}", order.buyer.first_name, order.buyer.last_name)
-                            .trim()
-                            .to_string(),
+                        contact_name: format!(
+                            "{} {}",
+                            order.buyer.first_name, order.buyer.last_name
+                        )
+                        .trim()
+                        .to_string(),
                         contact_email: order.buyer.email.clone(),
                         business_name: t.settings.business_name.clone(),
                         issue_date: order.created.format("%Y-%m-%d").to_string(),
@@ -159,7 +196,10 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
                 &PaymentInput {
                     mode: t.settings.payment_mode.clone(),
                     amount: None,
-                    notes: format!("Paid in AccessAlly ({}), order #{order_id}", order.payment_method),
+                    notes: format!(
+                        "Paid in AccessAlly ({}), order #{order_id}",
+                        order.payment_method
+                    ),
                     meta: Some(meta),
                 },
             )
@@ -190,8 +230,16 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         }
         t.ghl.add_note(&contact.id, &note).await?;
     }
-    ctx.save_link(entities::ORDER, &invoice.id, id, None, Some(state_hash)).await?;
-    ctx.report(FLOW, existing_action, record, diffs, format!("recorded as {state}")).await
+    ctx.save_link(entities::ORDER, &invoice.id, id, None, Some(state_hash))
+        .await?;
+    ctx.report(
+        FLOW,
+        existing_action,
+        record,
+        diffs,
+        format!("recorded as {state}"),
+    )
+    .await
 }
 
 /// HighLevel order `id` → access grants in AccessAlly.
@@ -200,33 +248,54 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
     let t = ctx.tenant;
     let record = format!("order {id}");
     let Some(order) = t.ghl.get_order(id, Priority::Live).await? else {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "order not found").await;
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "order not found")
+            .await;
     };
     if !order.is_paid() {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "not paid").await;
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "not paid")
+            .await;
     }
     if ctx.link_by_ghl(entities::GRANT, id).await?.is_some() {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "access already granted").await;
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "access already granted")
+            .await;
     }
     let snapshot = order.contact_snapshot.clone().unwrap_or_default();
-    let mut email = snapshot.get("email").and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let mut first = snapshot.get("firstName").and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let mut last = snapshot.get("lastName").and_then(|v| v.as_str()).unwrap_or("").to_string();
-    if email.is_empty() {
-        if let Some(cid) = &order.contact_id {
-            if let Some(c) = t.ghl.get_contact(cid).await? {
-                email = c.email.unwrap_or_default();
-                first = c.first_name.unwrap_or_default();
-                last = c.last_name.unwrap_or_default();
-            }
-        }
+    let mut email = snapshot
+        .get("email")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    let mut first = snapshot
+        .get("firstName")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    let mut last = snapshot
+        .get("lastName")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    if email.is_empty()
+        && let Some(cid) = &order.contact_id
+        && let Some(c) = t.ghl.get_contact(cid).await?
+    {
+        email = c.email.unwrap_or_default();
+        first = c.first_name.unwrap_or_default();
+        last = c.last_name.unwrap_or_default();
     }
     if email.is_empty() {
-        return Err(EngineError::Permanent(format!("order {id} has no buyer e-mail")));
+        return Err(EngineError::Permanent(format!(
+            "order {id} has no buyer e-mail"
+        )));
     }
     let mut offerings = Vec::new();
     for item in &order.items {
-        let Some(pid) = item.product_id() else { continue };
+        let Some(pid) = item.product_id() else {
+            continue;
+        };
         match ctx.link_by_ghl(entities::PRODUCT, pid).await? {
             Some(l) if l.highlevel_hash.as_deref() != Some("deleted") => {
                 if let Ok(o) = l.accessally_id.parse::<u64>() {
@@ -243,10 +312,19 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
     }
     if offerings.is_empty() {
         return ctx
-            .report(FLOW, Action::Skip, record, vec![], "no item is linked to an AccessAlly offering")
+            .report(
+                FLOW,
+                Action::Skip,
+                record,
+                vec![],
+                "no item is linked to an AccessAlly offering",
+            )
             .await;
     }
-    let diffs: Vec<String> = offerings.iter().map(|o| format!("grant offering {o} to {email}")).collect();
+    let diffs: Vec<String> = offerings
+        .iter()
+        .map(|o| format!("grant offering {o} to {email}"))
+        .collect();
     if ctx.writes(FLOW) {
         let mut granted = Vec::new();
         for offering_id in &offerings {
@@ -262,8 +340,15 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                 .await?;
             granted.push(grant.id.to_string());
         }
-        ctx.save_link(entities::GRANT, id, &granted.join(","), Some("granted".into()), None)
-            .await?;
+        ctx.save_link(
+            entities::GRANT,
+            id,
+            &granted.join(","),
+            Some("granted".into()),
+            None,
+        )
+        .await?;
     }
-    ctx.report(FLOW, Action::Create, record, diffs, "access granted").await
+    ctx.report(FLOW, Action::Create, record, diffs, "access granted")
+        .await
 }

@@ -9,8 +9,8 @@
 
 use accessally::{Availability, Interval, OfferingInput, PaymentKind, PaymentOptionInput};
 use futures::TryStreamExt;
-use ghl::types::{PriceInput, ProductInput, Recurring};
 use ghl::Priority;
+use ghl::types::{PriceInput, ProductInput, Recurring};
 use model::Flow;
 use serde_json::json;
 
@@ -39,7 +39,11 @@ fn option_input(p: &CanonicalPrice, id: Option<u64>) -> Result<PaymentOptionInpu
                 count: *count,
             },
         },
-        PriceKind::Plan { payments, unit, count } => PaymentKind::PaymentPlan {
+        PriceKind::Plan {
+            payments,
+            unit,
+            count,
+        } => PaymentKind::PaymentPlan {
             number_of_payments: *payments,
             interval: Interval {
                 unit: interval_unit(unit)?,
@@ -59,12 +63,19 @@ fn option_input(p: &CanonicalPrice, id: Option<u64>) -> Result<PaymentOptionInpu
 /// Pairs wanted prices with existing ones: equal ones first, then the rest
 /// in order. Returns (wanted index, existing index) pairs, then the unpaired
 /// wanted and existing indices.
-fn pair_prices(wanted: &[CanonicalPrice], existing: &[CanonicalPrice]) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
+fn pair_prices(
+    wanted: &[CanonicalPrice],
+    existing: &[CanonicalPrice],
+) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
     let mut used = vec![false; existing.len()];
     let mut pairs = Vec::new();
     let mut left = Vec::new();
     for (i, w) in wanted.iter().enumerate() {
-        match existing.iter().enumerate().position(|(j, e)| !used[j] && e == w) {
+        match existing
+            .iter()
+            .enumerate()
+            .position(|(j, e)| !used[j] && e == w)
+        {
             Some(j) => {
                 used[j] = true;
                 pairs.push((i, j));
@@ -93,7 +104,12 @@ async fn ghl_product_with_prices(
     let Some(product) = ctx.tenant.ghl.get_product(id, Priority::Live).await? else {
         return Ok(None);
     };
-    let prices: Vec<ghl::types::Price> = ctx.tenant.ghl.prices(&product.id, Priority::Live).try_collect().await?;
+    let prices: Vec<ghl::types::Price> = ctx
+        .tenant
+        .ghl
+        .prices(&product.id, Priority::Live)
+        .try_collect()
+        .await?;
     Ok(Some((product, prices)))
 }
 
@@ -118,8 +134,13 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
     let canon = CanonicalProduct::from_ghl(&product, &prices)?;
     let hash = canon.hash();
     let record = format!("product {}", product.name);
-    if link.as_ref().is_some_and(|l| l.highlevel_hash.as_deref() == Some(hash.as_str())) {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "unchanged").await;
+    if link
+        .as_ref()
+        .is_some_and(|l| l.highlevel_hash.as_deref() == Some(hash.as_str()))
+    {
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "unchanged")
+            .await;
     }
     let external_ref = format!("ghl:{id}");
     let existing = match &link {
@@ -135,7 +156,11 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
     };
     let existing = match existing {
         Some(o) => Some(o),
-        None => t.accessally.find_offering_by_external_ref(&external_ref).await?,
+        None => {
+            t.accessally
+                .find_offering_by_external_ref(&external_ref)
+                .await?
+        }
     };
     let Some(current) = existing else {
         let diffs = diff(&json!({}), &view(&canon));
@@ -159,23 +184,42 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                 })
                 .await?;
             let aa_hash = CanonicalProduct::from_accessally(&written).hash();
-            ctx.save_link(entities::PRODUCT, id, &written.id.to_string(), Some(hash), Some(aa_hash))
-                .await?;
+            ctx.save_link(
+                entities::PRODUCT,
+                id,
+                &written.id.to_string(),
+                Some(hash),
+                Some(aa_hash),
+            )
+            .await?;
         }
-        return ctx.report(FLOW, Action::Create, record, diffs, "offering created").await;
+        return ctx
+            .report(FLOW, Action::Create, record, diffs, "offering created")
+            .await;
     };
     let before = CanonicalProduct::from_accessally(&current);
     let before_hash = before.hash();
     if before_hash == hash {
         if ctx.writes(FLOW) {
-            ctx.save_link(entities::PRODUCT, id, &current.id.to_string(), Some(hash.clone()), Some(hash))
-                .await?;
+            ctx.save_link(
+                entities::PRODUCT,
+                id,
+                &current.id.to_string(),
+                Some(hash.clone()),
+                Some(hash),
+            )
+            .await?;
         }
-        return ctx.report(FLOW, Action::Skip, record, vec![], "already equal").await;
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "already equal")
+            .await;
     }
     // Changed on both sides since the last sync?
     if let Some(l) = &link {
-        let aa_changed = l.accessally_hash.as_deref().is_some_and(|h| h != before_hash);
+        let aa_changed = l
+            .accessally_hash
+            .as_deref()
+            .is_some_and(|h| h != before_hash);
         let both_ways = ctx.enabled(Flow::ProductsToHighlevel);
         if aa_changed && both_ways {
             let ghl_newer = product
@@ -185,7 +229,13 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                 .is_some_and(|g| g > current.modified);
             if yields(t.settings.conflict_policy, true, ghl_newer) {
                 return ctx
-                    .report(FLOW, Action::Skip, record, vec![], "conflict: AccessAlly side wins by policy")
+                    .report(
+                        FLOW,
+                        Action::Skip,
+                        record,
+                        vec![],
+                        "conflict: AccessAlly side wins by policy",
+                    )
                     .await;
             }
         }
@@ -198,7 +248,12 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             let existing_id = current
                 .payment_options
                 .iter()
-                .find(|o| CanonicalProduct::from_accessally(&single(&current, o)).prices.first() == before.prices.get(e))
+                .find(|o| {
+                    CanonicalProduct::from_accessally(&single(&current, o))
+                        .prices
+                        .first()
+                        == before.prices.get(e)
+                })
                 .map(|o| o.id);
             options.push(option_input(&canon.prices[w], existing_id)?);
         }
@@ -222,10 +277,17 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             )
             .await?;
         let aa_hash = CanonicalProduct::from_accessally(&written).hash();
-        ctx.save_link(entities::PRODUCT, id, &written.id.to_string(), Some(hash), Some(aa_hash))
-            .await?;
+        ctx.save_link(
+            entities::PRODUCT,
+            id,
+            &written.id.to_string(),
+            Some(hash),
+            Some(aa_hash),
+        )
+        .await?;
     }
-    ctx.report(FLOW, Action::Update, record, diffs, "offering updated").await
+    ctx.report(FLOW, Action::Update, record, diffs, "offering updated")
+        .await
 }
 
 /// An offering reduced to one payment option (to find an option's id).
@@ -235,25 +297,48 @@ fn single(o: &accessally::Offering, option: &accessally::PaymentOption) -> acces
     one
 }
 
-async fn removed_in_ghl(ctx: &Ctx<'_>, id: &str, link: Option<store::Link>) -> Result<Action, EngineError> {
+async fn removed_in_ghl(
+    ctx: &Ctx<'_>,
+    id: &str,
+    link: Option<store::Link>,
+) -> Result<Action, EngineError> {
     const FLOW: Flow = Flow::ProductsToAccessally;
     let record = format!("product {id}");
     let Some(link) = link else {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "deleted, never synced").await;
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
+            .await;
     };
     if link.highlevel_hash.as_deref() == Some("deleted") {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "already handled").await;
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "already handled")
+            .await;
     }
     let policy = ctx.tenant.settings.delete_policy;
     if policy == DeletePolicy::Ignore {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "deleted in HighLevel; policy: ignore").await;
+        return ctx
+            .report(
+                FLOW,
+                Action::Skip,
+                record,
+                vec![],
+                "deleted in HighLevel; policy: ignore",
+            )
+            .await;
     }
     let Ok(aa_id) = link.accessally_id.parse::<u64>() else {
-        return Err(EngineError::Permanent(format!("link of product {id} holds a bad offering id")));
+        return Err(EngineError::Permanent(format!(
+            "link of product {id} holds a bad offering id"
+        )));
     };
     if ctx.writes(FLOW) {
         let result = match policy {
-            DeletePolicy::Delete => ctx.tenant.accessally.delete_offering(aa_id).await.map(|_| ()),
+            DeletePolicy::Delete => ctx
+                .tenant
+                .accessally
+                .delete_offering(aa_id)
+                .await
+                .map(|_| ()),
             _ => ctx
                 .tenant
                 .accessally
@@ -272,8 +357,14 @@ async fn removed_in_ghl(ctx: &Ctx<'_>, id: &str, link: Option<store::Link>) -> R
             Err(e) if super::aa_missing(&e) => {}
             Err(e) => return Err(e.into()),
         }
-        ctx.save_link(entities::PRODUCT, id, &link.accessally_id, Some("deleted".into()), Some("deleted".into()))
-            .await?;
+        ctx.save_link(
+            entities::PRODUCT,
+            id,
+            &link.accessally_id,
+            Some("deleted".into()),
+            Some("deleted".into()),
+        )
+        .await?;
     }
     let what = if policy == DeletePolicy::Delete {
         "offering deleted"
@@ -283,7 +374,12 @@ async fn removed_in_ghl(ctx: &Ctx<'_>, id: &str, link: Option<store::Link>) -> R
     ctx.report(FLOW, Action::Delete, record, vec![], what).await
 }
 
-fn price_input(p: &CanonicalPrice, location: &str, availability: Option<u32>, name: &str) -> Result<PriceInput, EngineError> {
+fn price_input(
+    p: &CanonicalPrice,
+    location: &str,
+    availability: Option<u32>,
+    name: &str,
+) -> Result<PriceInput, EngineError> {
     let money = p.money()?;
     let (kind, recurring, cycles) = match &p.kind {
         PriceKind::OneTime => ("one_time", None, None),
@@ -295,7 +391,11 @@ fn price_input(p: &CanonicalPrice, location: &str, availability: Option<u32>, na
             }),
             None,
         ),
-        PriceKind::Plan { payments, unit, count } => (
+        PriceKind::Plan {
+            payments,
+            unit,
+            count,
+        } => (
             "recurring",
             Some(Recurring {
                 interval: unit.clone(),
@@ -343,25 +443,42 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         Err(e) if super::aa_missing(&e) => {
             // Deleted in AccessAlly: archive in HighLevel (hide from the store).
             let Some(link) = link else {
-                return ctx.report(FLOW, Action::Skip, record, vec![], "deleted, never synced").await;
+                return ctx
+                    .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
+                    .await;
             };
             if link.accessally_hash.as_deref() == Some("deleted") {
-                return ctx.report(FLOW, Action::Skip, record, vec![], "already handled").await;
+                return ctx
+                    .report(FLOW, Action::Skip, record, vec![], "already handled")
+                    .await;
             }
             if ctx.writes(FLOW) {
                 t.ghl.delete_product(&link.highlevel_id).await?;
-                ctx.save_link(entities::PRODUCT, &link.highlevel_id, id, Some("deleted".into()), Some("deleted".into()))
-                    .await?;
+                ctx.save_link(
+                    entities::PRODUCT,
+                    &link.highlevel_id,
+                    id,
+                    Some("deleted".into()),
+                    Some("deleted".into()),
+                )
+                .await?;
             }
-            return ctx.report(FLOW, Action::Delete, record, vec![], "product deleted").await;
+            return ctx
+                .report(FLOW, Action::Delete, record, vec![], "product deleted")
+                .await;
         }
         Err(e) => return Err(e.into()),
     };
     let canon = CanonicalProduct::from_accessally(&offering);
     let hash = canon.hash();
     let record = format!("offering {}", offering.name);
-    if link.as_ref().is_some_and(|l| l.accessally_hash.as_deref() == Some(hash.as_str())) {
-        return ctx.report(FLOW, Action::Skip, record, vec![], "unchanged").await;
+    if link
+        .as_ref()
+        .is_some_and(|l| l.accessally_hash.as_deref() == Some(hash.as_str()))
+    {
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "unchanged")
+            .await;
     }
     // The target: by link, by the id in external_ref, else by our slug.
     let mut target = link.as_ref().map(|l| l.highlevel_id.clone());
@@ -396,23 +513,47 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
             let created = t.ghl.create_product(&product_input).await?;
             for p in &canon.prices {
                 t.ghl
-                    .create_price(&created.id, &price_input(p, &location, canon.availability, &price_name(p))?)
+                    .create_price(
+                        &created.id,
+                        &price_input(p, &location, canon.availability, &price_name(p))?,
+                    )
                     .await?;
             }
-            ctx.save_link(entities::PRODUCT, &created.id, id, Some(hash.clone()), Some(hash)).await?;
+            ctx.save_link(
+                entities::PRODUCT,
+                &created.id,
+                id,
+                Some(hash.clone()),
+                Some(hash),
+            )
+            .await?;
         }
-        return ctx.report(FLOW, Action::Create, record, diffs, "product created").await;
+        return ctx
+            .report(FLOW, Action::Create, record, diffs, "product created")
+            .await;
     };
     let before = CanonicalProduct::from_ghl(&product, &prices)?;
     let before_hash = before.hash();
     if before_hash == hash {
         if ctx.writes(FLOW) {
-            ctx.save_link(entities::PRODUCT, &product.id, id, Some(hash.clone()), Some(hash)).await?;
+            ctx.save_link(
+                entities::PRODUCT,
+                &product.id,
+                id,
+                Some(hash.clone()),
+                Some(hash),
+            )
+            .await?;
         }
-        return ctx.report(FLOW, Action::Skip, record, vec![], "already equal").await;
+        return ctx
+            .report(FLOW, Action::Skip, record, vec![], "already equal")
+            .await;
     }
     if let Some(l) = &link {
-        let ghl_changed = l.highlevel_hash.as_deref().is_some_and(|h| h != before_hash);
+        let ghl_changed = l
+            .highlevel_hash
+            .as_deref()
+            .is_some_and(|h| h != before_hash);
         if ghl_changed && ctx.enabled(Flow::ProductsToAccessally) {
             let aa_newer = product
                 .updated_at
@@ -421,7 +562,13 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
                 .is_none_or(|g| offering.modified > g);
             if yields(t.settings.conflict_policy, false, aa_newer) {
                 return ctx
-                    .report(FLOW, Action::Skip, record, vec![], "conflict: HighLevel side wins by policy")
+                    .report(
+                        FLOW,
+                        Action::Skip,
+                        record,
+                        vec![],
+                        "conflict: HighLevel side wins by policy",
+                    )
                     .await;
             }
         }
@@ -440,7 +587,10 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         }
         let existing: Vec<CanonicalPrice> = prices
             .iter()
-            .map(|p| CanonicalProduct::from_ghl(&product, std::slice::from_ref(p)).map(|c| c.prices.into_iter().next()))
+            .map(|p| {
+                CanonicalProduct::from_ghl(&product, std::slice::from_ref(p))
+                    .map(|c| c.prices.into_iter().next())
+            })
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .flatten()
@@ -451,22 +601,37 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
             if existing[e] != canon.prices[w] || availability_changed {
                 let p = &canon.prices[w];
                 t.ghl
-                    .update_price(&product.id, &prices[e].id, &price_input(p, &location, canon.availability, &prices[e].name)?)
+                    .update_price(
+                        &product.id,
+                        &prices[e].id,
+                        &price_input(p, &location, canon.availability, &prices[e].name)?,
+                    )
                     .await?;
             }
         }
         for w in new_ones {
             let p = &canon.prices[w];
             t.ghl
-                .create_price(&product.id, &price_input(p, &location, canon.availability, &price_name(p))?)
+                .create_price(
+                    &product.id,
+                    &price_input(p, &location, canon.availability, &price_name(p))?,
+                )
                 .await?;
         }
         for e in gone {
             t.ghl.delete_price(&product.id, &prices[e].id).await?;
         }
-        ctx.save_link(entities::PRODUCT, &product.id, id, Some(hash.clone()), Some(hash)).await?;
+        ctx.save_link(
+            entities::PRODUCT,
+            &product.id,
+            id,
+            Some(hash.clone()),
+            Some(hash),
+        )
+        .await?;
     }
-    ctx.report(FLOW, Action::Update, record, diffs, "product updated").await
+    ctx.report(FLOW, Action::Update, record, diffs, "product updated")
+        .await
 }
 
 /// Availability as AccessAlly writes it, for callers outside this module.

@@ -76,7 +76,10 @@ fn check_price(body: &mut Body) -> Map<String, Value> {
     out.insert("currency".into(), json!(currency.to_uppercase()));
     let amount = body.req_num("amount");
     body.min("amount", Some(amount), 0.0);
-    out.insert("amount".into(), json!(amount));
+    out.insert(
+        "amount".into(),
+        body.raw("amount").cloned().unwrap_or(json!(amount)),
+    );
     body.req_str("locationId");
     match body.opt_object("recurring") {
         Some(r) => {
@@ -109,7 +112,8 @@ fn check_price(body: &mut Body) -> Map<String, Value> {
     ] {
         if let Some(v) = body.opt_num(key) {
             body.min(key, Some(v), min);
-            out.insert(key.into(), json!(v));
+            // Numbers are kept as written (`3` stays `3`, not `3.0`).
+            out.insert(key.into(), body.raw(key).cloned().unwrap_or(json!(v)));
         }
     }
     for key in [
