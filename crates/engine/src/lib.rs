@@ -12,6 +12,7 @@
 pub mod canonical;
 pub mod error;
 pub mod flows;
+pub mod intake;
 pub mod plan;
 pub mod scan;
 pub mod tenant;

@@ -25,6 +25,8 @@ pub enum SandboxError {
     Ghl(#[from] ghl::GhlError),
     #[error("AccessAlly client: {0}")]
     AccessAlly(#[from] accessally::Error),
+    #[error("engine: {0}")]
+    Engine(#[from] engine::EngineError),
     #[error("simulator control call failed: {0}")]
     Control(String),
 }
@@ -65,9 +67,24 @@ pub struct Sandbox {
     pub ghl_sim: RunningSim,
     pub ghl_state: Arc<sim_ghl::Sim>,
     pub aa_sim: RunningSim,
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub http: reqwest::Client,
+    /// The daemon's URL once [`Sandbox::go_live`] ran.
+    pub server_url: Option<String>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 impl Sandbox {
@@ -96,15 +113,106 @@ impl Sandbox {
         let store =
             store::Store::open(&url, store::Keyring::new(store::MasterKey::generate())).await?;
         let tenant = tenant_for(&ghl_sim.info, &aa_sim.info, options.mode, &options)?;
-        let engine = Engine::new(store, vec![tenant], options.engine.clone());
+        let engine = Arc::new(Engine::new(store, vec![tenant], options.engine.clone()));
         Ok(Self {
             ghl_sim,
             ghl_state,
             aa_sim,
             engine,
             http: reqwest::Client::new(),
+            server_url: None,
+            stop: None,
+            tasks: Vec::new(),
             _dir: dir,
         })
+    }
+
+    /// Runs the daemon part: the webhook server on a free port, subscribed
+    /// to both simulators' webhooks, and the engine's workers.
+    pub async fn go_live(&mut self) -> Result<String, SandboxError> {
+        let (listener, addr) =
+            server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let url = format!("http://{addr}");
+        let tenant = self.tenant().clone();
+        let ed =
+            ghl::webhook::Ed25519PublicKey::parse(&s(&self.ghl_sim.info, "webhook_public_key"))
+                .map_err(|e| SandboxError::Control(e.to_string()))?;
+        let rsa =
+            ghl::webhook::RsaPublicKey::parse(&s(&self.ghl_sim.info, "webhook_rsa_public_key"))
+                .map_err(|e| SandboxError::Control(e.to_string()))?;
+        let ghl_verifier = ghl::webhook::WebhookVerifier::new(Some(ed))
+            .map_err(|e| SandboxError::Control(e.to_string()))?
+            .with_rsa_key(Some(rsa));
+        let subscription = tenant
+            .accessally
+            .create_webhook(
+                &format!("{url}/webhooks/accessally/{}", tenant.name),
+                &accessally::Topic::ALL,
+                None,
+            )
+            .await?;
+        let secret = subscription
+            .secret
+            .ok_or_else(|| SandboxError::Control("the site returned no webhook secret".into()))?;
+        let aa_verifier = accessally::WebhookVerifier::new(
+            &secret,
+            Arc::new(accessally::InMemorySeenIds::default()),
+        )
+        .map_err(|e| SandboxError::Control(e.to_string()))?;
+        let receiver = engine::intake::Receiver::new(
+            self.engine.store.clone(),
+            vec![tenant.clone()],
+            ghl_verifier,
+            HashMap::from([(tenant.name.clone(), aa_verifier)]),
+        );
+        self.control(
+            "ghl",
+            "PUT",
+            "/__sim/webhooks",
+            Some(json!({"urls": [format!("{url}/webhooks/ghl")]})),
+        )
+        .await?;
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let state = server::AppState {
+            receiver: Arc::new(receiver),
+            engine: self.engine.clone(),
+        };
+        let mut server_stop = stop.subscribe();
+        self.tasks.push(tokio::spawn(async move {
+            let _ = server::serve(listener, state, async move {
+                let _ = server_stop.changed().await;
+            })
+            .await;
+        }));
+        let engine = self.engine.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let _ = engine
+                .run(async move {
+                    let _ = stopped.changed().await;
+                })
+                .await;
+        }));
+        self.stop = Some(stop);
+        self.server_url = Some(url.clone());
+        Ok(url)
+    }
+
+    /// Waits until `check` holds on the ground truth, at most `limit`.
+    pub async fn eventually<F>(&self, limit: Duration, mut check: F) -> Result<bool, SandboxError>
+    where
+        F: FnMut(&Value, &Value) -> bool,
+    {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let (g, a) = (self.ghl_truth().await?, self.aa_truth().await?);
+            if check(&g, &a) {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn tenant(&self) -> &Tenant {
@@ -381,9 +489,9 @@ pub fn tenant_for(
     })
 }
 
-/// The summary JSON helper for checkouts in tests and the demo.
+/// The body of an AccessAlly simulator checkout (`POST /__sim/checkout`).
 pub fn checkout_body(email: &str, offering_id: u64, option_id: u64, coupon: Option<&str>) -> Value {
-    let mut body = json!({"email": email, "first_name": "Demo", "last_name": "Buyer",
+    let mut body = json!({"buyer": {"email": email, "first_name": "Demo", "last_name": "Buyer"},
                           "offering_id": offering_id, "payment_option_id": option_id});
     if let Some(c) = coupon {
         body["coupon_code"] = json!(c);

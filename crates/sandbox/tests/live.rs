@@ -1,0 +1,191 @@
+//! Live changes through webhooks: the daemon's intake, the queue and the
+//! workers. Checks read the simulators' ground truth.
+
+use std::time::Duration;
+
+use engine::scan::ScanKind;
+use sandbox::{Sandbox, SandboxOptions, checkout_body};
+use serde_json::{Value, json};
+
+fn find<'a>(list: &'a Value, key: &str, value: &str) -> Option<&'a Value> {
+    list.as_array()?
+        .iter()
+        .find(|x| x[key].as_str() == Some(value))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_changes_arrive_and_echoes_are_dropped() -> anyhow::Result<()> {
+    let mut sb = Sandbox::start(SandboxOptions::default()).await?;
+    sb.sync_once(ScanKind::Backfill).await?;
+    assert!(sb.differences().await?.is_empty());
+    sb.go_live().await?;
+    let (ghl_writes, _) = sb.write_calls().await?;
+
+    // A price edited in HighLevel reaches the AccessAlly offering.
+    let g = sb.ghl_truth().await?;
+    let product = find(&g["products"], "name", "Composition Clinic")
+        .expect("seeded product")
+        .clone();
+    let pid = product["_id"].as_str().unwrap_or_default().to_string();
+    let price = g["prices"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["product"] == product["_id"]))
+        .expect("a price")
+        .clone();
+    let body = json!({"name": price["name"], "type": "one_time", "currency": "USD", "amount": 123.45,
+                      "locationId": g["id"], "sku": price["sku"]});
+    sb.control(
+        "ghl",
+        "PUT",
+        &format!(
+            "/__sim/ui/products/{pid}/price/{}",
+            price["_id"].as_str().unwrap_or("")
+        ),
+        Some(body),
+    )
+    .await?;
+    let arrived = sb
+        .eventually(Duration::from_secs(10), |_, a| {
+            find(&a["offerings"], "name", "Composition Clinic")
+                .and_then(|o| o["payment_options"].as_array())
+                .is_some_and(|opts| opts.iter().any(|x| x["amount"] == "123.45"))
+        })
+        .await?;
+    assert!(arrived, "the new price never reached AccessAlly");
+
+    // A checkout in AccessAlly becomes a paid invoice on the buyer's contact.
+    let a = sb.aa_truth().await?;
+    let offering = find(&a["offerings"], "name", "Composition Clinic")
+        .expect("offering")
+        .clone();
+    let option = offering["payment_options"][0]["id"].as_u64().unwrap_or(0);
+    let order = sb
+        .control(
+            "accessally",
+            "POST",
+            "/__sim/checkout",
+            Some(checkout_body(
+                "live.buyer@example.com",
+                offering["id"].as_u64().unwrap_or(0),
+                option,
+                None,
+            )),
+        )
+        .await?;
+    let name = format!("AccessAlly order #{}", order["id"]);
+    let paid = sb
+        .eventually(Duration::from_secs(10), |g, _| {
+            find(&g["invoices"], "name", &name).is_some_and(|i| i["status"] == "paid")
+        })
+        .await?;
+    assert!(paid, "{name} was not recorded in HighLevel");
+    let g = sb.ghl_truth().await?;
+    let contact =
+        find(&g["contacts"], "email", "live.buyer@example.com").expect("contact upserted");
+    assert!(
+        contact["tags"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("accessally-buyer")))
+    );
+    assert!(g["transactions"].as_array().is_some_and(|t| {
+        t.iter()
+            .any(|x| x["entityType"] == "invoice" && x["contactId"] == contact["id"])
+    }));
+
+    // Our own write to AccessAlly came back as offering.updated: dropped,
+    // so HighLevel saw writes only for the order (contact, invoice, payment, tags, note).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (ghl_writes_now, _) = sb.write_calls().await?;
+    assert_eq!(
+        ghl_writes_now - ghl_writes,
+        5,
+        "only the order's five writes reached HighLevel"
+    );
+    let echoes = sb
+        .engine
+        .plan
+        .entries()
+        .into_iter()
+        .filter(|e| e.flow == model::Flow::ProductsToHighlevel && e.note == "unchanged")
+        .count();
+    assert!(
+        echoes >= 1,
+        "the echo of our own offering write was recognised"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coupon_edits_without_webhooks_are_picked_up_by_polling() -> anyhow::Result<()> {
+    let sb = Sandbox::start(SandboxOptions::default()).await?;
+    sb.sync_once(ScanKind::Backfill).await?;
+    let g = sb.ghl_truth().await?;
+    let coupon = find(&g["coupons"], "code", "TENOFF")
+        .expect("seeded coupon")
+        .clone();
+    let mut edit = json!({"altId": g["id"], "altType": "location", "id": coupon["_id"], "name": "Fifteen off",
+                          "code": "TENOFF", "discountType": "amount", "discountValue": 15,
+                          "startDate": coupon["startDate"]});
+    edit["usageLimit"] = json!(50);
+    sb.control("ghl", "PUT", "/__sim/ui/payments/coupon", Some(edit))
+        .await?;
+    // Deleted in HighLevel: disabled in AccessAlly.
+    let gone = find(&g["coupons"], "code", "KIT15")
+        .expect("seeded coupon")
+        .clone();
+    sb.control(
+        "ghl",
+        "DELETE",
+        "/__sim/ui/payments/coupon",
+        Some(json!({"altId": g["id"], "altType": "location", "id": gone["_id"]})),
+    )
+    .await?;
+    let enqueued = sb.sync_once(ScanKind::Poll).await?;
+    assert_eq!(
+        enqueued, 2,
+        "the poll found exactly the edited and the deleted coupon"
+    );
+    let a = sb.aa_truth().await?;
+    let c = find(&a["coupons"], "code", "TENOFF").expect("AccessAlly coupon");
+    assert_eq!(c["amount"], "15.00");
+    assert_eq!(c["usage_limit"], 50);
+    let k = find(&a["coupons"], "code", "KIT15").expect("kept, disabled");
+    assert!(
+        k["date_expires"].is_string(),
+        "a deleted coupon is expired in AccessAlly, not left active: {k}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_and_observe_write_nothing_and_report_the_same_plan() -> anyhow::Result<()> {
+    let mut options = SandboxOptions::default();
+    options.engine.dry_run = true;
+    let dry = Sandbox::start(options).await?;
+    dry.sync_once(ScanKind::Backfill).await?;
+    assert_eq!(
+        dry.write_calls().await?,
+        (0, 0),
+        "a dry run calls no write endpoint"
+    );
+    let observe = Sandbox::start(SandboxOptions {
+        mode: model::FlowMode::Observe,
+        ..SandboxOptions::default()
+    })
+    .await?;
+    observe.sync_once(ScanKind::Backfill).await?;
+    assert_eq!(
+        observe.write_calls().await?,
+        (0, 0),
+        "observe mode writes nothing"
+    );
+    let counts = |sb: &Sandbox| sb.engine.plan.counts();
+    assert_eq!(counts(&dry), counts(&observe), "both report the same plan");
+    let creates: u64 = counts(&dry).values().filter_map(|m| m.get("create")).sum();
+    assert!(
+        creates > 30,
+        "the plan lists the creates: {:?}",
+        counts(&dry)
+    );
+    Ok(())
+}
