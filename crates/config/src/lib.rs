@@ -236,6 +236,22 @@ impl Config {
         self.base_dir.join(path)
     }
 
+    /// Every secret reference in the file, e.g. to scrub resolved secrets from output.
+    pub fn secret_refs(&self) -> Vec<&SecretRef> {
+        let mut refs: Vec<&SecretRef> = self.alerts.webhook_url.iter().collect();
+        if let Some(smtp) = &self.alerts.smtp {
+            refs.extend(&smtp.password);
+        }
+        for t in &self.tenants {
+            refs.extend(&t.ghl.client_secret);
+            refs.extend(&t.ghl.private_token);
+            refs.extend(&t.accessally.app_password);
+            refs.extend(&t.accessally.handshake);
+            refs.extend(&t.accessally.webhook_secret);
+        }
+        refs
+    }
+
     /// The tenant named `name`.
     pub fn tenant(&self, name: &str) -> Option<&TenantConfig> {
         self.tenants.iter().find(|t| t.name == name)
