@@ -205,9 +205,22 @@ impl GhlClient {
         body: Option<&Value>,
     ) -> Result<Value, GhlError> {
         self.check_scope(op)?;
+        if !op.repeats_create() {
+            return self
+                .retrier
+                .run(|_attempt| self.attempt(op, priority, path, query, body))
+                .await;
+        }
+        // A create whose answer was lost may have happened: only a refusal
+        // (429) is retried here; the caller looks the record up first.
         self.retrier
-            .run(|_attempt| self.attempt(op, priority, path, query, body))
+            .run(|_attempt| async {
+                self.attempt(op, priority, path, query, body)
+                    .await
+                    .map_err(RefusedOnly)
+            })
             .await
+            .map_err(|RefusedOnly(e)| e)
     }
 
     async fn attempt(
@@ -948,6 +961,24 @@ impl GhlClient {
             Some("invoice"),
         )
         .await
+    }
+}
+
+/// An error retried only when HighLevel refused the call (429).
+struct RefusedOnly(GhlError);
+
+impl std::fmt::Display for RefusedOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl transport::Retryable for RefusedOnly {
+    fn is_retryable(&self) -> bool {
+        self.0.status() == Some(429)
+    }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        transport::Retryable::retry_after(&self.0)
     }
 }
 

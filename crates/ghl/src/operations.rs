@@ -234,6 +234,22 @@ impl Operation {
         }
     }
 
+    /// Whether repeating the operation after a lost answer could create a
+    /// second record (a create, a payment, a note). The client retries these
+    /// only when HighLevel refused them outright (429); the caller retries
+    /// after looking the record up by its natural key.
+    pub fn repeats_create(self) -> bool {
+        matches!(
+            self,
+            Operation::CreateCoupon
+                | Operation::CreateProduct
+                | Operation::CreatePrice
+                | Operation::CreateInvoice
+                | Operation::RecordInvoicePayment
+                | Operation::AddContactNote
+        )
+    }
+
     /// Whether the operation changes anything in HighLevel.
     pub fn is_write(self) -> bool {
         let info = self.info();

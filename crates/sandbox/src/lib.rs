@@ -42,6 +42,10 @@ pub struct SandboxOptions {
     pub engine: EngineOptions,
     /// Use this store URL instead of a temporary SQLite file.
     pub store_url: Option<String>,
+    /// Whole-request timeout of both clients.
+    pub client_timeout: Duration,
+    /// Seed of the simulators' fault dice, for repeatable runs.
+    pub fault_seed: Option<u64>,
 }
 
 impl Default for SandboxOptions {
@@ -58,6 +62,8 @@ impl Default for SandboxOptions {
                 ..EngineOptions::default()
             },
             store_url: None,
+            client_timeout: Duration::from_secs(2),
+            fault_seed: None,
         }
     }
 }
@@ -96,12 +102,14 @@ impl Sandbox {
                 .ghl_rate_limits
                 .unwrap_or_else(sim_ghl::auth::RateLimits::unlimited),
             webhook_retry_spacing: Duration::from_millis(50),
+            fault_seed: options.fault_seed,
             ..sim_ghl::SimConfig::default()
         })
         .await?;
         let aa_sim = sim_accessally::start(sim_accessally::SimConfig {
             seed: options.seed,
             faults: options.faults.clone(),
+            fault_seed: options.fault_seed.map(|s| s + 1),
             ..sim_accessally::SimConfig::for_tests()
         })
         .await?;
@@ -335,7 +343,23 @@ pub fn compare(ghl: &Value, aa: &Value) -> Vec<String> {
     // Products ↔ offerings, matched by name.
     let mut by_name: HashMap<String, &Value> = HashMap::new();
     for o in &offerings {
-        by_name.insert(s(o, "name"), o);
+        if by_name.insert(s(o, "name"), o).is_some() {
+            out.push(format!("offering `{}` exists twice", s(o, "name")));
+        }
+    }
+    let mut product_names = std::collections::HashSet::new();
+    for p in &products {
+        if !product_names.insert(s(p, "name")) {
+            out.push(format!("product `{}` exists twice", s(p, "name")));
+        }
+    }
+    let emails: Vec<String> = arr(&ghl["contacts"])
+        .iter()
+        .map(|c| s(c, "email").to_lowercase())
+        .collect();
+    let unique: std::collections::HashSet<&String> = emails.iter().collect();
+    if unique.len() != emails.len() {
+        out.push("a HighLevel contact exists twice".into());
     }
     for p in &products {
         let name = s(p, "name");
@@ -443,7 +467,7 @@ pub fn tenant_for(
         max_delay: Duration::from_millis(500),
         max_server_wait: Duration::from_secs(2),
     };
-    ghl_config.http.request_timeout = Duration::from_secs(2);
+    ghl_config.http.request_timeout = options.client_timeout;
     let budget = match options.ghl_rate_limits {
         Some(l) => ghl::RateBudget::new(ghl::BudgetConfig {
             max: l.max,
@@ -464,7 +488,7 @@ pub fn tenant_for(
     let site =
         url::Url::parse(&s(aa_info, "url")).map_err(|e| SandboxError::Control(e.to_string()))?;
     let http = transport::HttpConfig {
-        request_timeout: Duration::from_secs(2),
+        request_timeout: options.client_timeout,
         ..transport::HttpConfig::default()
     };
     let accessally = accessally::AccessAllyClient::new(accessally::AccessAllyConfig {

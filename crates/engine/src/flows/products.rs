@@ -170,19 +170,27 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                 .iter()
                 .map(|p| option_input(p, None))
                 .collect::<Result<Vec<_>, _>>()?;
-            let written = t
-                .accessally
-                .create_offering(&OfferingInput {
-                    name: Some(canon.name.clone()),
-                    description: Some(canon.description.clone()),
-                    status: Some(canon.offering_status()),
-                    payment_options: Some(options),
-                    availability: Some(canon.offering_availability()),
-                    order_form_ids: None,
-                    access_tags: None,
-                    external_ref: Some(Some(external_ref)),
-                })
-                .await?;
+            let create = OfferingInput {
+                name: Some(canon.name.clone()),
+                description: Some(canon.description.clone()),
+                status: Some(canon.offering_status()),
+                payment_options: Some(options),
+                availability: Some(canon.offering_availability()),
+                order_form_ids: None,
+                access_tags: None,
+                external_ref: Some(Some(external_ref.clone())),
+            };
+            let written = match t.accessally.create_offering(&create).await {
+                Ok(o) => o,
+                // An earlier attempt created it and its answer was lost: the
+                // job runs again and finds it by `external_ref`.
+                Err(e) if e.is_conflict() => {
+                    return Err(EngineError::Waiting(format!(
+                        "the offering for {external_ref} exists already ({e}); looking it up again"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
             let aa_hash = CanonicalProduct::from_accessally(&written).hash();
             ctx.save_link(
                 entities::PRODUCT,
