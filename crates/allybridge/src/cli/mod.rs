@@ -1,5 +1,6 @@
 //! The command line: verbs, their flags, and dispatch to each verb's module.
 
+mod demo;
 mod sim;
 
 use std::process::ExitCode;
@@ -21,8 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the simulators of both systems (the sandbox), until interrupted.
     Sim(sim::SimArgs),
-    /// The whole product on embedded defaults. For now: starts both simulators with demo data.
-    Demo(sim::DemoArgs),
+    /// The whole product on embedded defaults: both simulators, SQLite, the engine, live activity, a summary.
+    Demo(demo::DemoArgs),
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -42,6 +43,6 @@ pub fn init_tracing(verbose: u8) {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => sim::run(args).await,
-        Command::Demo(args) => sim::demo(args).await,
+        Command::Demo(args) => demo::run(args).await,
     }
 }

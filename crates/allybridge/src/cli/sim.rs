@@ -41,16 +41,6 @@ pub struct SimArgs {
     pub faults: Option<String>,
 }
 
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// How long to run, in seconds (0 runs until interrupted).
-    #[arg(long, default_value_t = 5)]
-    pub duration: u64,
-    /// Print a JSON summary instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
 fn parse_faults(args: &SimArgs) -> anyhow::Result<Faults> {
     let faults: Faults = match &args.faults {
         Some(text) => serde_json::from_str(text).context("--faults is not valid fault JSON")?,
@@ -102,65 +92,6 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
-    ghl.stop().await;
-    accessally.stop().await;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Until the engine lands, the demo starts the simulators with demo data,
-/// shows what they hold, and says so.
-pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let (ghl, sim) = sim_ghl::start(sim_ghl::SimConfig {
-        seed: Seed::Demo,
-        ..sim_ghl::SimConfig::default()
-    })
-    .await
-    .context("could not start the HighLevel simulator")?;
-    let accessally = sim_accessally::start(sim_accessally::SimConfig {
-        seed: Seed::Demo,
-        ..sim_accessally::SimConfig::default()
-    })
-    .await
-    .context("could not start the AccessAlly simulator")?;
-    let state = sim.read(|w| w.to_json());
-    let count = |key: &str| {
-        state["locations"][0][key]
-            .as_array()
-            .map(Vec::len)
-            .unwrap_or(0)
-    };
-    let summary = serde_json::json!({
-        "stage": "simulators only: the sync engine is not built yet",
-        "ghl": {"url": ghl.url, "products": count("products"), "prices": count("prices"),
-                "coupons": count("coupons"), "contacts": count("contacts"), "orders": count("orders")},
-        "accessally": {"url": accessally.url},
-    });
-    if args.json {
-        println!("{summary}");
-    } else {
-        println!(
-            "allybridge demo — the sync engine is not built yet; running the HighLevel simulator."
-        );
-        println!("HighLevel simulator: {}", ghl.url);
-        println!(
-            "  seeded {} products, {} prices, {} coupons, {} contacts, {} orders",
-            count("products"),
-            count("prices"),
-            count("coupons"),
-            count("contacts"),
-            count("orders")
-        );
-        println!("  ground truth: {}/__sim/state", ghl.url);
-        println!("AccessAlly simulator: {}", accessally.url);
-        println!("  ground truth: {}/__sim/state", accessally.url);
-    }
-    if args.duration == 0 {
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
-    } else {
-        tokio::time::sleep(Duration::from_secs(args.duration)).await;
-    }
     ghl.stop().await;
     accessally.stop().await;
     Ok(ExitCode::SUCCESS)
