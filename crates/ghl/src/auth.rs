@@ -44,6 +44,9 @@ pub struct TokenPair {
     pub user_type: UserType,
     pub location_id: Option<String>,
     pub company_id: Option<String>,
+    /// For a location token minted from an agency token: the key the agency
+    /// pair is stored under, so an expired one is minted again.
+    pub minted_from: Option<String>,
 }
 
 impl std::fmt::Debug for TokenPair {
@@ -59,6 +62,7 @@ impl std::fmt::Debug for TokenPair {
             .field("user_type", &self.user_type)
             .field("location_id", &self.location_id)
             .field("company_id", &self.company_id)
+            .field("minted_from", &self.minted_from)
             .finish()
     }
 }
@@ -178,6 +182,7 @@ impl TokenAnswer {
             },
             location_id: self.location_id,
             company_id: self.company_id,
+            minted_from: None,
         }
     }
 }
@@ -272,6 +277,13 @@ impl TokenManager {
         if replaced && !pair.expires_within(self.skew) {
             return Ok(pair.access_token);
         }
+        if pair.refresh_token.is_none()
+            && let (Some(agency), Some(company)) =
+                (pair.minted_from.clone(), pair.company_id.clone())
+        {
+            let minted = self.mint_locked(&agency, &company, key).await?;
+            return Ok(minted.access_token);
+        }
         let Some(refresh_token) = pair.refresh_token.clone() else {
             return Err(GhlError::RefreshRejected {
                 location: key.to_string(),
@@ -299,6 +311,78 @@ impl TokenManager {
         self.store.save(key, new_pair.clone()).await?;
         tracing::info!(location = key, "HighLevel token refreshed");
         Ok(new_pair.access_token)
+    }
+
+    /// Mints a location token with the agency token stored under
+    /// `agency_key` (`POST /oauth/locationToken`, `oauth.write`) and stores
+    /// it under `location_id`; an expired one is minted again the same way.
+    pub async fn mint_location_token(
+        &self,
+        agency_key: &str,
+        company_id: &str,
+        location_id: &str,
+    ) -> Result<TokenPair, GhlError> {
+        let lock = self.lock_for(location_id);
+        let _guard = lock.lock().await;
+        self.mint_locked(agency_key, company_id, location_id).await
+    }
+
+    async fn mint_locked(
+        &self,
+        agency_key: &str,
+        company_id: &str,
+        location_id: &str,
+    ) -> Result<TokenPair, GhlError> {
+        const OP: &str = "ghl.oauth.location_token";
+        // Boxed: the agency token may itself be refreshed here.
+        let mut agency = Box::pin(self.access_token(agency_key)).await?;
+        let url = format!(
+            "{}/oauth/locationToken",
+            self.app.api_url.trim_end_matches('/')
+        );
+        let mut refreshed = false;
+        let body = loop {
+            let resp = self
+                .http
+                .post(&url)
+                .header("Accept", "application/json")
+                .header("Version", crate::client::API_VERSION)
+                .bearer_auth(agency.expose_secret())
+                .form(&[("companyId", company_id), ("locationId", location_id)])
+                .send()
+                .await
+                .map_err(|e| GhlError::Http {
+                    operation: OP,
+                    source: HttpError::from_reqwest(e),
+                })?;
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+            if status == 200 {
+                break body;
+            }
+            if status == 401 && !refreshed {
+                // The agency token was refused before its time: refresh it once.
+                refreshed = true;
+                agency = Box::pin(self.refresh(agency_key, Some(agency.expose_secret()))).await?;
+                continue;
+            }
+            let message = crate::client::error_message(&body);
+            return Err(GhlError::Http {
+                operation: OP,
+                source: HttpError::from_status(status, None, message),
+            });
+        };
+        let answer: TokenAnswer = serde_json::from_value(body).map_err(|e| GhlError::Decode {
+            operation: OP,
+            detail: e.to_string(),
+        })?;
+        let mut pair = answer.into_pair();
+        pair.user_type = UserType::Location;
+        pair.location_id = Some(location_id.to_string());
+        pair.company_id = Some(company_id.to_string());
+        pair.minted_from = Some(agency_key.to_string());
+        self.store.save(location_id, pair.clone()).await?;
+        Ok(pair)
     }
 
     /// One call to `/oauth/token`. Never retried: a refresh token is single

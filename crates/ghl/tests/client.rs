@@ -13,10 +13,11 @@ use common::*;
 use futures::TryStreamExt;
 use ghl::types::*;
 use ghl::{
-    Auth, BudgetConfig, GhlClient, GhlError, MemoryTokenStore, Priority, RateBudget, TokenManager,
+    Auth, BudgetConfig, GhlClient, GhlConfig, GhlError, MemoryTokenStore, Priority, RateBudget,
+    TokenManager,
 };
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{Value, json};
 use sim_ghl::SimConfig;
 use sim_ghl::auth::RateLimits;
 
@@ -604,4 +605,95 @@ async fn retries_under_each_injected_fault() {
     assert_eq!(err.status(), Some(422));
     assert!(!transport::Retryable::is_retryable(&err));
     assert_eq!(c.calls_made(), before + 1);
+}
+
+#[tokio::test]
+async fn an_agency_token_mints_location_tokens_and_mints_again_at_expiry() {
+    let env = sim(SimConfig::default()).await;
+    let company = env.info["company_id"].as_str().unwrap().to_string();
+    let manager = Arc::new(TokenManager::new(
+        env.app(),
+        reqwest::Client::new(),
+        Arc::new(MemoryTokenStore::default()),
+    ));
+    let code = env
+        .control(
+            "POST",
+            "/__sim/oauth/code",
+            json!({"userType": "Company", "scope": "oauth.write products.readonly"}),
+        )
+        .await;
+    let agency = manager
+        .exchange_code(code["code"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(agency.user_type, ghl::auth::UserType::Company);
+    let pair = manager
+        .mint_location_token(&company, &company, &env.location)
+        .await
+        .unwrap();
+    assert_eq!(pair.location_id.as_deref(), Some(env.location.as_str()));
+    let client = GhlClient::new(
+        env.config(),
+        Auth::OAuth {
+            manager: manager.clone(),
+            key: env.location.clone(),
+        },
+        RateBudget::new(BudgetConfig::default()),
+    )
+    .unwrap();
+    assert!(
+        client
+            .get_product("none", Priority::Live)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Every access token expires: the agency pair refreshes, the location token is minted again.
+    env.control("POST", "/__sim/tokens/expire", json!({})).await;
+    assert!(
+        client
+            .get_product("none", Priority::Live)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let log = env.requests().await;
+    // Minted once; after the expiry the stale agency token is refused, the
+    // agency pair refreshes once, and the location token is minted again.
+    assert_eq!(log["summary"]["by_route"]["POST /oauth/locationToken"], 3);
+    assert_eq!(
+        log["summary"]["by_route"]["POST /oauth/token"], 2,
+        "the code exchange and one agency refresh"
+    );
+}
+
+#[tokio::test]
+async fn a_list_that_repeats_a_page_stops_with_an_error() {
+    use axum::routing::get;
+    // A broken server that answers the same page whatever the offset.
+    let app = axum::Router::new().route(
+        "/products/",
+        get(|| async {
+            axum::Json(json!({"products": [{"_id": "p1", "locationId": "L", "name": "A", "productType": "DIGITAL",
+                                            "createdAt": "x", "updatedAt": "x"}],
+                              "total": [{"total": 5}]}))
+        }),
+    );
+    let server = sim_kit::RunningSim::spawn("127.0.0.1:0".parse().unwrap(), app, |_| Value::Null)
+        .await
+        .unwrap();
+    let mut config = GhlConfig::new(&server.url, "L");
+    config.page_size = 1;
+    let c = GhlClient::new(
+        config,
+        Auth::PrivateToken(SecretString::from("t".to_string())),
+        RateBudget::new(BudgetConfig::default()),
+    )
+    .unwrap();
+    let result: Result<Vec<Product>, GhlError> = c.products(Priority::Live).try_collect().await;
+    assert!(
+        matches!(result, Err(GhlError::PaginationLoop(_))),
+        "{result:?}"
+    );
 }
