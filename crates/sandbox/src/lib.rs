@@ -46,6 +46,8 @@ pub struct SandboxOptions {
     pub client_timeout: Duration,
     /// Seed of the simulators' fault dice, for repeatable runs.
     pub fault_seed: Option<u64>,
+    /// The tenant's policies.
+    pub settings: TenantSettings,
 }
 
 impl Default for SandboxOptions {
@@ -64,6 +66,7 @@ impl Default for SandboxOptions {
             store_url: None,
             client_timeout: Duration::from_secs(2),
             fault_seed: None,
+            settings: TenantSettings::default(),
         }
     }
 }
@@ -460,6 +463,17 @@ pub fn tenant_for(
     mode: FlowMode,
     options: &SandboxOptions,
 ) -> Result<Tenant, SandboxError> {
+    tenant_named("sandbox", ghl_info, aa_info, mode, options)
+}
+
+/// Like [`tenant_for`], with a name (several tenants in one engine).
+pub fn tenant_named(
+    name: &str,
+    ghl_info: &Value,
+    aa_info: &Value,
+    mode: FlowMode,
+    options: &SandboxOptions,
+) -> Result<Tenant, SandboxError> {
     let mut ghl_config = ghl::GhlConfig::new(s(ghl_info, "url"), s(ghl_info, "location_id"));
     ghl_config.retry = transport::RetryPolicy {
         max_attempts: 6,
@@ -505,11 +519,11 @@ pub fn tenant_for(
         },
     })?;
     Ok(Tenant {
-        name: "sandbox".into(),
+        name: name.into(),
         ghl: Arc::new(ghl),
         accessally: Arc::new(accessally),
         modes: Flow::ALL.iter().map(|f| (*f, mode)).collect(),
-        settings: TenantSettings::default(),
+        settings: options.settings.clone(),
     })
 }
 

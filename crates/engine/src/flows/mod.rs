@@ -98,6 +98,30 @@ impl Ctx<'_> {
         Ok(action)
     }
 
+    /// Logs a true conflict (changed on both sides since the last sync) in
+    /// the integration log, with the side the policy let win.
+    pub async fn log_conflict(
+        &self,
+        flow: Flow,
+        record: &str,
+        detail: &str,
+    ) -> Result<(), EngineError> {
+        let (from, to) = direction(flow);
+        self.store
+            .log_integration(&store::IntegrationEvent {
+                entity_type: format!("{}/{}", self.tenant.name, flow),
+                record_id: record.to_string(),
+                action: "conflict".into(),
+                from_system: from,
+                to_system: to,
+                result: "resolved by policy".into(),
+                detail: detail.to_string(),
+                job_id: self.job_id,
+            })
+            .await?;
+        Ok(())
+    }
+
     pub async fn link_by_ghl(&self, entity: &str, id: &str) -> Result<Option<Link>, EngineError> {
         Ok(self
             .store

@@ -235,17 +235,17 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                 .as_deref()
                 .and_then(crate::canonical::parse_date)
                 .is_some_and(|g| g > current.modified);
-            if yields(t.settings.conflict_policy, true, ghl_newer) {
-                return ctx
-                    .report(
-                        FLOW,
-                        Action::Skip,
-                        record,
-                        vec![],
-                        "conflict: AccessAlly side wins by policy",
-                    )
-                    .await;
+            let policy = t.settings.conflict_policy;
+            if yields(policy, true, ghl_newer) {
+                let note = format!(
+                    "conflict: changed on both sides; AccessAlly wins by policy {policy:?}"
+                );
+                ctx.log_conflict(FLOW, &record, &note).await?;
+                return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
             }
+            let note =
+                format!("conflict: changed on both sides; HighLevel wins by policy {policy:?}");
+            ctx.log_conflict(FLOW, &record, &note).await?;
         }
     }
     let diffs = diff(&view(&before), &view(&canon));
@@ -568,17 +568,16 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
                 .as_deref()
                 .and_then(crate::canonical::parse_date)
                 .is_none_or(|g| offering.modified > g);
-            if yields(t.settings.conflict_policy, false, aa_newer) {
-                return ctx
-                    .report(
-                        FLOW,
-                        Action::Skip,
-                        record,
-                        vec![],
-                        "conflict: HighLevel side wins by policy",
-                    )
-                    .await;
+            let policy = t.settings.conflict_policy;
+            if yields(policy, false, aa_newer) {
+                let note =
+                    format!("conflict: changed on both sides; HighLevel wins by policy {policy:?}");
+                ctx.log_conflict(FLOW, &record, &note).await?;
+                return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
             }
+            let note =
+                format!("conflict: changed on both sides; AccessAlly wins by policy {policy:?}");
+            ctx.log_conflict(FLOW, &record, &note).await?;
         }
     }
     let diffs = diff(&view(&before), &view(&canon));
