@@ -1,7 +1,10 @@
 //! The command line: verbs, their flags, and dispatch to each verb's module.
 
+mod context;
 mod demo;
+mod init;
 mod sim;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -24,6 +27,10 @@ pub enum Command {
     Sim(sim::SimArgs),
     /// The whole product on embedded defaults: both simulators, SQLite, the engine, live activity, a summary.
     Demo(demo::DemoArgs),
+    /// Write a commented allybridge.toml and a master key file in the current folder.
+    Init(init::InitArgs),
+    /// One backfill / catch-up pass; --dry-run prints what would change and writes nothing.
+    Sync(sync::SyncArgs),
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -44,5 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Sim(args) => sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Init(args) => init::run(args).await,
+        Command::Sync(args) => sync::run(args).await,
     }
 }

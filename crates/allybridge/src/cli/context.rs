@@ -1,0 +1,577 @@
+//! What most verbs share: the `--config` flag, loading `allybridge.toml`,
+//! opening the store with the master key, the store-backed HighLevel
+//! token store, and building the engine's tenants (clients for both
+//! systems with their credentials, flow modes and settings) from the
+//! configuration. It reads credentials but never prints or logs them, and
+//! it starts nothing that runs in the background.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use config::{Config, GhlAuth, TenantConfig};
+use engine::{Engine, EngineOptions, Tenant, TenantSettings};
+use ghl::auth::{BoxFuture, UserType};
+use ghl::{GhlError, TokenPair, TokenStore};
+use model::{Flow, FlowMode};
+use secrecy::SecretString;
+use store::{Credential, CredentialKind, Keyring, MasterKey, Store, System};
+
+/// The configuration file flag shared by every verb that needs one.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// The configuration file.
+    #[arg(
+        long = "config",
+        env = "ALLYBRIDGE_CONFIG",
+        default_value = "allybridge.toml",
+        global = true
+    )]
+    pub config: PathBuf,
+}
+
+/// Loads and validates the configuration file.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    if !path.exists() {
+        bail!(
+            "no configuration file at {}; run `allybridge init` to write one, or pass --config PATH",
+            path.display()
+        );
+    }
+    Config::load(path).with_context(|| format!("could not load {}", path.display()))
+}
+
+/// The connection id of a tenant's account on one system.
+pub fn connection_id(tenant: &str, system: System) -> String {
+    format!("{tenant}/{}", system.as_str())
+}
+
+/// The connection id under which a tenant's `aal_*` handshake is stored.
+pub fn handshake_connection_id(tenant: &str) -> String {
+    format!("{tenant}/accessally-handshake")
+}
+
+/// The master key file of a configuration, relative to its folder.
+pub fn key_file(config: &Config) -> PathBuf {
+    config.path(&config.store.key_file)
+}
+
+/// The store URL, with a relative SQLite file read from the configuration's folder.
+pub fn store_url(config: &Config) -> String {
+    let url = &config.store.url;
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let (file, query) = match rest.split_once('?') {
+            Some((f, q)) => (f, Some(q)),
+            None => (rest, None),
+        };
+        let path = Path::new(file);
+        if !file.is_empty() && path.is_relative() && file != ":memory:" {
+            let joined = config.path(path);
+            return match query {
+                Some(q) => format!("sqlite://{}?{q}", joined.display()),
+                None => format!("sqlite://{}", joined.display()),
+            };
+        }
+    }
+    url.clone()
+}
+
+/// The keyring: `ALLYBRIDGE_MASTER_KEY` (and `ALLYBRIDGE_PREVIOUS_MASTER_KEYS`) or the key file.
+pub fn keyring(config: &Config) -> anyhow::Result<Keyring> {
+    let path = key_file(config);
+    if std::env::var_os(store::MASTER_KEY_ENV).is_none() && !path.exists() {
+        bail!(
+            "no master key: {} does not exist and {} is not set; run `allybridge init` (it writes the key file) or set {}",
+            path.display(),
+            store::MASTER_KEY_ENV,
+            store::MASTER_KEY_ENV
+        );
+    }
+    Keyring::from_env_or_file(&path)
+        .with_context(|| format!("could not read the master key from {}", path.display()))
+}
+
+/// Opens the store named by the configuration with its master key.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let keyring = keyring(config)?;
+    Store::open(&store_url(config), keyring)
+        .await
+        .context("could not open the store (check [store] url and that the master key is the one the store was created with)")
+}
+
+/// Reads the key file's key, for `keys rotate`.
+pub fn current_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    Ok(keyring(config)?.current().clone())
+}
+
+/// HighLevel OAuth token pairs kept encrypted in the store, as
+/// `CredentialKind::HighLevelOAuth` of the tenant's HighLevel connection.
+pub struct StoreTokenStore {
+    store: Store,
+    /// (location id, connection id).
+    connections: Vec<(String, String)>,
+}
+
+impl StoreTokenStore {
+    pub fn new(store: Store, connections: Vec<(String, String)>) -> Self {
+        Self { store, connections }
+    }
+
+    fn connection_for(&self, key: &str) -> Result<&str, GhlError> {
+        self.connections
+            .iter()
+            .find(|(location, _)| location == key)
+            .map(|(_, id)| id.as_str())
+            .ok_or_else(|| {
+                GhlError::TokenStore(format!(
+                    "location {key} is not the location_id of any tenant in the configuration"
+                ))
+            })
+    }
+}
+
+impl TokenStore for StoreTokenStore {
+    fn load<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<TokenPair>, GhlError>> {
+        Box::pin(async move {
+            let id = self.connection_for(key)?;
+            let credential = self
+                .store
+                .credential(id, CredentialKind::HighLevelOAuth)
+                .await
+                .map_err(|e| GhlError::TokenStore(e.to_string()))?;
+            Ok(credential.map(|c| TokenPair {
+                access_token: c.secret,
+                refresh_token: c.refresh_secret,
+                expires_at: c.expires_at,
+                scopes: c.scopes.into_iter().collect(),
+                user_type: UserType::Location,
+                location_id: Some(key.to_string()),
+                company_id: None,
+                minted_from: None,
+            }))
+        })
+    }
+
+    fn save<'a>(&'a self, key: &'a str, pair: TokenPair) -> BoxFuture<'a, Result<(), GhlError>> {
+        Box::pin(async move {
+            let id = self.connection_for(key)?;
+            self.store
+                .upsert_connection(id, System::HighLevel, key, id)
+                .await
+                .map_err(|e| GhlError::TokenStore(e.to_string()))?;
+            let credential = Credential {
+                secret: pair.access_token,
+                refresh_secret: pair.refresh_token,
+                expires_at: pair.expires_at,
+                scopes: pair.scopes.into_iter().collect(),
+            };
+            self.store
+                .save_credential(id, CredentialKind::HighLevelOAuth, &credential)
+                .await
+                .map_err(|e| GhlError::TokenStore(e.to_string()))
+        })
+    }
+}
+
+/// The tenants named on the command line (all when `only` is `None`).
+pub fn selected<'a>(
+    config: &'a Config,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<&'a TenantConfig>> {
+    match only {
+        None => Ok(config.tenants.iter().collect()),
+        Some(name) => match config.tenant(name) {
+            Some(t) => Ok(vec![t]),
+            None => {
+                let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
+                bail!(
+                    "no tenant named `{name}` in the configuration; the tenants are: {}",
+                    names.join(", ")
+                )
+            }
+        },
+    }
+}
+
+/// The OAuth app of a tenant (auth = "oauth").
+pub fn oauth_app(
+    config: &Config,
+    tenant: &TenantConfig,
+    redirect_uri: String,
+) -> anyhow::Result<ghl::OAuthApp> {
+    let client_id = tenant.ghl.client_id.clone().with_context(|| {
+        format!(
+            "tenant `{}` uses OAuth but [tenant.ghl] client_id is not set; set it to the marketplace app's client id",
+            tenant.name
+        )
+    })?;
+    let secret_ref = tenant.ghl.client_secret.as_ref().with_context(|| {
+        format!(
+            "tenant `{}` uses OAuth but [tenant.ghl] client_secret is not set; set it to a reference such as {{ env = \"ALLYBRIDGE_GHL_CLIENT_SECRET\" }}",
+            tenant.name
+        )
+    })?;
+    let client_secret = config
+        .secret(secret_ref)
+        .with_context(|| format!("tenant `{}`: [tenant.ghl] client_secret", tenant.name))?;
+    Ok(ghl::OAuthApp {
+        client_id,
+        client_secret,
+        redirect_uri,
+        marketplace_url: tenant
+            .ghl
+            .marketplace_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_string(),
+        api_url: tenant
+            .ghl
+            .base_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_string(),
+    })
+}
+
+/// The redirect URI of the OAuth app: the daemon's public callback.
+pub fn default_redirect_uri(config: &Config) -> String {
+    match &config.server.public_url {
+        Some(u) => format!("{}/oauth/callback", u.as_str().trim_end_matches('/')),
+        None => format!("http://{}/oauth/callback", config.server.listen),
+    }
+}
+
+/// A secret from the store, else from the configuration's reference.
+async fn secret_from(
+    config: &Config,
+    store: &Store,
+    connection: &str,
+    kind: CredentialKind,
+    reference: Option<&config::SecretRef>,
+    what: &str,
+) -> anyhow::Result<Option<SecretString>> {
+    if let Some(c) = store
+        .credential(connection, kind)
+        .await
+        .with_context(|| format!("could not read the stored {what}"))?
+    {
+        return Ok(Some(c.secret));
+    }
+    match reference {
+        Some(r) => Ok(Some(config.secret(r).with_context(|| what.to_string())?)),
+        None => Ok(None),
+    }
+}
+
+/// How the clients are tuned (tests use shorter timeouts).
+#[derive(Debug, Clone)]
+pub struct ClientTuning {
+    pub request_timeout: Duration,
+    pub retry: transport::RetryPolicy,
+}
+
+impl Default for ClientTuning {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            retry: transport::RetryPolicy::default(),
+        }
+    }
+}
+
+/// The HighLevel client of one tenant, with its granted scopes when known.
+pub async fn ghl_client(
+    config: &Config,
+    store: &Store,
+    tenant: &TenantConfig,
+    tuning: &ClientTuning,
+) -> anyhow::Result<(ghl::GhlClient, Option<BTreeSet<String>>)> {
+    let mut ghl_config = ghl::GhlConfig::new(
+        tenant.ghl.base_url.as_str().trim_end_matches('/'),
+        tenant.ghl.location_id.clone(),
+    );
+    ghl_config.http.request_timeout = tuning.request_timeout;
+    ghl_config.retry = tuning.retry.clone();
+    let connection = connection_id(&tenant.name, System::HighLevel);
+    let (auth, granted) = match tenant.ghl.auth {
+        GhlAuth::PrivateToken => {
+            let token = secret_from(
+                config,
+                store,
+                &connection,
+                CredentialKind::HighLevelPrivateToken,
+                tenant.ghl.private_token.as_ref(),
+                "the HighLevel private integration token",
+            )
+            .await?
+            .with_context(|| {
+                format!(
+                    "tenant `{}` has no HighLevel private integration token; run `allybridge connect ghl --tenant {} --token` or set [tenant.ghl] private_token",
+                    tenant.name, tenant.name
+                )
+            })?;
+            (ghl::Auth::PrivateToken(token), None)
+        }
+        GhlAuth::Oauth => {
+            let stored = store
+                .credential(&connection, CredentialKind::HighLevelOAuth)
+                .await
+                .context("could not read the stored HighLevel OAuth tokens")?
+                .with_context(|| {
+                    format!(
+                        "tenant `{}` is not connected to HighLevel; run `allybridge connect ghl --tenant {} --oauth`",
+                        tenant.name, tenant.name
+                    )
+                })?;
+            let granted: BTreeSet<String> = stored.scopes.iter().cloned().collect();
+            let app = oauth_app(config, tenant, default_redirect_uri(config))?;
+            let token_store = Arc::new(StoreTokenStore::new(
+                store.clone(),
+                vec![(tenant.ghl.location_id.clone(), connection.clone())],
+            ));
+            let http = transport::build_client(&transport::HttpConfig {
+                request_timeout: tuning.request_timeout,
+                ..transport::HttpConfig::default()
+            })
+            .context("could not build the HTTP client")?;
+            let manager = Arc::new(ghl::TokenManager::new(app, http, token_store));
+            (
+                ghl::Auth::OAuth {
+                    manager,
+                    key: tenant.ghl.location_id.clone(),
+                },
+                (!granted.is_empty()).then_some(granted),
+            )
+        }
+    };
+    ghl_config.granted_scopes = granted.clone();
+    let client = ghl::GhlClient::new(
+        ghl_config,
+        auth,
+        ghl::RateBudget::new(ghl::BudgetConfig::default()),
+    )
+    .context("could not build the HighLevel client")?;
+    Ok((client, granted))
+}
+
+/// The AccessAlly client of one tenant.
+pub async fn accessally_client(
+    config: &Config,
+    store: &Store,
+    tenant: &TenantConfig,
+    tuning: &ClientTuning,
+) -> anyhow::Result<accessally::AccessAllyClient> {
+    let password = secret_from(
+        config,
+        store,
+        &connection_id(&tenant.name, System::AccessAlly),
+        CredentialKind::AccessAllyAppPassword,
+        tenant.accessally.app_password.as_ref(),
+        "the AccessAlly application password",
+    )
+    .await?
+    .with_context(|| {
+        format!(
+            "tenant `{}` has no AccessAlly application password; run `allybridge connect accessally --tenant {}` or set [tenant.accessally] app_password",
+            tenant.name, tenant.name
+        )
+    })?;
+    let handshake = secret_from(
+        config,
+        store,
+        &handshake_connection_id(&tenant.name),
+        CredentialKind::AccessAllyAppPassword,
+        tenant.accessally.handshake.as_ref(),
+        "the AccessAlly aal_* handshake",
+    )
+    .await?;
+    accessally_client_with(tenant, password, handshake, tuning)
+}
+
+/// An AccessAlly client with explicit credentials (used by `connect` before storing them).
+pub fn accessally_client_with(
+    tenant: &TenantConfig,
+    app_password: SecretString,
+    handshake: Option<SecretString>,
+    tuning: &ClientTuning,
+) -> anyhow::Result<accessally::AccessAllyClient> {
+    accessally::AccessAllyClient::new(accessally::AccessAllyConfig {
+        site_url: tenant.accessally.site_url.clone(),
+        user: tenant.accessally.user.clone(),
+        app_password,
+        handshake,
+        http: transport::HttpConfig {
+            request_timeout: tuning.request_timeout,
+            ..transport::HttpConfig::default()
+        },
+        retry: tuning.retry.clone(),
+    })
+    .context("could not build the AccessAlly client")
+}
+
+/// The engine's settings from `[tenant.products]`, `[tenant.orders]`, `[tenant.mapping]`.
+pub fn settings(tenant: &TenantConfig) -> anyhow::Result<TenantSettings> {
+    let conflict_policy = match tenant.products.conflict_policy {
+        config::ConflictPolicy::GhlWins => engine::ConflictPolicy::GhlWins,
+        config::ConflictPolicy::AccessallyWins => engine::ConflictPolicy::AccessallyWins,
+        config::ConflictPolicy::NewestWins => engine::ConflictPolicy::NewestWins,
+    };
+    let delete_policy = match tenant.products.delete_policy {
+        config::DeletePolicy::Archive => engine::tenant::DeletePolicy::Archive,
+        config::DeletePolicy::Delete => engine::tenant::DeletePolicy::Delete,
+        config::DeletePolicy::Ignore => engine::tenant::DeletePolicy::Ignore,
+    };
+    let payment_mode = match tenant.orders.payment_mode {
+        config::PaymentMode::Cash => "cash",
+        config::PaymentMode::Card => "card",
+        config::PaymentMode::Cheque => "cheque",
+        config::PaymentMode::BankTransfer => "bank_transfer",
+        config::PaymentMode::Other => "other",
+    };
+    let coupon_currency = tenant
+        .mapping
+        .coupon_currency
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| {
+            format!(
+                "tenant `{}`: [tenant.mapping] coupon_currency must be an ISO 4217 code such as \"USD\"",
+                tenant.name
+            )
+        })?;
+    Ok(TenantSettings {
+        conflict_policy,
+        delete_policy,
+        order_tags: tenant.orders.tags.clone(),
+        refund_tag: tenant.orders.refund_tag.clone(),
+        order_note: tenant.orders.note,
+        payment_mode: payment_mode.to_string(),
+        coupon_currency,
+        completed_statuses: tenant.mapping.completed_order_statuses.clone(),
+        business_name: tenant.orders.business_name.clone(),
+    })
+}
+
+/// One engine tenant from its configuration and stored credentials.
+pub async fn build_tenant(
+    config: &Config,
+    store: &Store,
+    tenant: &TenantConfig,
+    tuning: &ClientTuning,
+) -> anyhow::Result<Tenant> {
+    let (ghl, _) = ghl_client(config, store, tenant, tuning).await?;
+    let accessally = accessally_client(config, store, tenant, tuning).await?;
+    Ok(Tenant {
+        name: tenant.name.clone(),
+        ghl: Arc::new(ghl),
+        accessally: Arc::new(accessally),
+        modes: tenant.flows.modes().into_iter().collect(),
+        settings: settings(tenant)?,
+    })
+}
+
+/// Everything a verb that syncs needs: configuration, store, engine.
+pub struct Loaded {
+    pub config: Config,
+    pub engine: Arc<Engine>,
+}
+
+/// Loads the configuration, opens the store and builds the engine for the
+/// selected tenants; `force_mode` overrides every enabled flow's mode.
+pub async fn load_engine(
+    args: &ConfigArgs,
+    only: Option<&str>,
+    options: EngineOptions,
+    force_mode: Option<FlowMode>,
+) -> anyhow::Result<Loaded> {
+    let config = load_config(&args.config)?;
+    let store = open_store(&config).await?;
+    let tuning = ClientTuning::default();
+    let mut tenants = Vec::new();
+    for t in selected(&config, only)? {
+        let mut tenant = build_tenant(&config, &store, t, &tuning).await?;
+        if let Some(mode) = force_mode {
+            for m in tenant.modes.values_mut() {
+                if *m != FlowMode::Off {
+                    *m = mode;
+                }
+            }
+        }
+        tenants.push(tenant);
+    }
+    let options = EngineOptions {
+        // A dry run does not wait for retries: what would fail now is reported.
+        max_attempts: if options.dry_run {
+            1
+        } else {
+            i64::from(config.engine.max_attempts)
+        },
+        concurrency: usize::from(config.engine.workers.max(1)),
+        ..options
+    };
+    Ok(Loaded {
+        engine: Arc::new(Engine::new(store, tenants, options)),
+        config,
+    })
+}
+
+/// The flows in the order a pass runs them (products first: coupons and orders refer to them).
+pub const PASS_ORDER: [Flow; 5] = [
+    Flow::ProductsToAccessally,
+    Flow::ProductsToHighlevel,
+    Flow::CouponsToAccessally,
+    Flow::OrdersToHighlevel,
+    Flow::OrdersToAccessally,
+];
+
+/// Parses `--flow`.
+pub fn parse_flow(s: &str) -> Result<Flow, String> {
+    s.parse()
+}
+
+/// Reads one secret line from stdin or an environment variable.
+pub fn read_secret(env_var: Option<&str>, what: &str) -> anyhow::Result<SecretString> {
+    let value = match env_var {
+        Some(var) => std::env::var(var).with_context(|| {
+            format!("the environment variable {var} (named by the flag) is not set")
+        })?,
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("Paste {what} and press Enter (input is not echoed to logs):");
+            }
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .with_context(|| format!("could not read {what} from stdin"))?;
+            line
+        }
+    };
+    let trimmed = value.trim().to_string();
+    if trimmed.is_empty() {
+        bail!("{what} is empty; pass it on stdin or name an environment variable holding it");
+    }
+    Ok(SecretString::from(trimmed))
+}
+
+/// Every dead letter in the store, oldest first.
+pub async fn all_dead_letters(store: &Store) -> anyhow::Result<Vec<store::Job>> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .dead_letters(after, 500)
+            .await
+            .context("could not list the dead letters")?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let n = page.len();
+        out.extend(page);
+        if n < 500 {
+            break;
+        }
+    }
+    Ok(out)
+}

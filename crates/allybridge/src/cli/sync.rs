@@ -1,0 +1,203 @@
+//! `allybridge sync`: one backfill / catch-up pass — scan each enabled
+//! flow of each selected tenant, then run the jobs until the queue is idle
+//! — with progress lines on stderr. `--dry-run` runs the engine in dry-run
+//! mode: every flow reads and computes, nothing is written to either
+//! system, and the plan (creates, updates, deletes, skips with field
+//! differences) is printed instead.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use engine::scan::{ScanKind, scan};
+use engine::{Action, EngineOptions, PlanEntry};
+use model::{Flow, FlowMode};
+use serde_json::json;
+
+use super::context::{self, ConfigArgs, PASS_ORDER};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Only this tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this flow (e.g. coupons_to_accessally).
+    #[arg(long, value_parser = context::parse_flow)]
+    pub flow: Option<Flow>,
+    /// Read and compute only: print what would be written, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result (the plan, with --dry-run) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for jobs whose retry is due soon before ending the pass, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub patience: u64,
+}
+
+pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let loaded = context::load_engine(
+        &args.config,
+        args.tenant.as_deref(),
+        EngineOptions {
+            dry_run: args.dry_run,
+            ..EngineOptions::default()
+        },
+        None,
+    )
+    .await?;
+    let engine = loaded.engine;
+    let dead_before: std::collections::BTreeSet<i64> = context::all_dead_letters(&engine.store)
+        .await?
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    let started = Instant::now();
+    let patience = Duration::from_secs(args.patience);
+    let mut enqueued = 0;
+    let mut checked = 0;
+    for tenant in engine.tenants.values() {
+        for flow in PASS_ORDER {
+            if args.flow.is_some_and(|f| f != flow) || tenant.mode(flow) == FlowMode::Off {
+                continue;
+            }
+            eprintln!("[{}] {flow}: scanning…", tenant.name);
+            let report = scan(&engine, tenant, ScanKind::Backfill, Some(flow))
+                .await
+                .map_err(|e| anyhow::anyhow!("tenant `{}`, {flow}: {e}", tenant.name))?;
+            enqueued += report.enqueued;
+            checked += report.checked;
+            let ran = engine
+                .work_until_idle(patience)
+                .await
+                .map_err(|e| anyhow::anyhow!("tenant `{}`, {flow}: {e}", tenant.name))?;
+            eprintln!(
+                "[{}] {flow}: {} checked, {} to do, {ran} jobs run",
+                tenant.name, report.checked, report.enqueued
+            );
+        }
+    }
+    let queue = engine.store.queue_stats().await?;
+    let summary = engine.stats.summary();
+    let dead: u64 = summary.values().map(|s| s.dead_lettered).sum();
+    let elapsed = started.elapsed().as_secs_f64();
+    if args.dry_run {
+        // Jobs that could not be computed now (e.g. a coupon whose product is
+        // not in AccessAlly yet) are reported, not kept as dead letters.
+        let mut blocked = Vec::new();
+        for job in context::all_dead_letters(&engine.store).await? {
+            if dead_before.contains(&job.id) {
+                continue;
+            }
+            blocked.push(json!({
+                "kind": job.kind,
+                "record": job.record_id,
+                "reason": job.dead_reason.clone().or(job.last_error.clone()).unwrap_or_default(),
+            }));
+            engine.store.drop_dead_letter(job.id).await?;
+        }
+        let entries = engine.plan.entries();
+        if args.json {
+            println!(
+                "{}",
+                json!({
+                    "dry_run": true,
+                    "checked": checked,
+                    "enqueued": enqueued,
+                    "counts": engine.plan.counts(),
+                    "entries": entries,
+                    "blocked": blocked,
+                })
+            );
+        } else {
+            print_plan(&entries);
+            if !blocked.is_empty() {
+                println!(
+                    "{} records depend on changes above and were not computed:",
+                    blocked.len()
+                );
+                for b in &blocked {
+                    println!(
+                        "  {} {}: {}",
+                        b["kind"].as_str().unwrap_or(""),
+                        b["record"].as_str().unwrap_or(""),
+                        b["reason"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            println!(
+                "Dry run: {checked} records checked, {enqueued} would change; nothing was written ({elapsed:.1}s)."
+            );
+        }
+    } else if args.json {
+        println!(
+            "{}",
+            json!({
+                "dry_run": false,
+                "checked": checked,
+                "enqueued": enqueued,
+                "flows": summary,
+                "dead_lettered": dead,
+                "pending": queue.pending,
+                "seconds": elapsed,
+            })
+        );
+    } else {
+        for (flow, s) in &summary {
+            if s.created + s.updated + s.deleted + s.skipped + s.dead_lettered > 0 {
+                println!(
+                    "{flow}: {} created, {} updated, {} deleted, {} unchanged, {} dead-lettered",
+                    s.created, s.updated, s.deleted, s.skipped, s.dead_lettered
+                );
+            }
+        }
+        println!("Sync: {checked} records checked, {enqueued} jobs ({elapsed:.1}s).");
+        if queue.pending > 0 {
+            println!(
+                "{} jobs wait for a retry; run `allybridge sync` again later or keep `allybridge serve` running.",
+                queue.pending
+            );
+        }
+        if dead > 0 {
+            println!("{dead} jobs were dead-lettered; see `allybridge dlq list`.");
+        }
+    }
+    engine.store.close().await;
+    Ok(if dead > 0 && !args.dry_run {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The plan as text: counts per flow, then each change with its field differences.
+pub fn print_plan(entries: &[PlanEntry]) {
+    let mut flows: Vec<Flow> = entries.iter().map(|e| e.flow).collect();
+    flows.sort();
+    flows.dedup();
+    for flow in flows {
+        let of_flow: Vec<&PlanEntry> = entries.iter().filter(|e| e.flow == flow).collect();
+        let count = |a: Action| of_flow.iter().filter(|e| e.action == a).count();
+        println!(
+            "{flow}: {} create, {} update, {} delete, {} skip",
+            count(Action::Create),
+            count(Action::Update),
+            count(Action::Delete),
+            count(Action::Skip)
+        );
+        for e in of_flow.iter().filter(|e| e.action != Action::Skip) {
+            let action = match e.action {
+                Action::Create => "create",
+                Action::Update => "update",
+                Action::Delete => "delete",
+                Action::Skip => "skip",
+            };
+            println!("  {action:<6} [{}] {}", e.tenant, e.record);
+            for d in &e.diffs {
+                println!("           {d}");
+            }
+        }
+    }
+}

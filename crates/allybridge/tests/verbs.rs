@@ -1,0 +1,260 @@
+//! The command-line verbs against both simulators started in-process on
+//! free ports: a temporary folder with `allybridge init`'s key and a
+//! configuration pointing at the simulators, whose credentials reach the
+//! binary only through environment variables named in the file.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+use sim_kit::{RunningSim, Seed};
+
+const BIN: &str = env!("CARGO_BIN_EXE_allybridge");
+
+struct Harness {
+    ghl: RunningSim,
+    aa: RunningSim,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+fn s(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_default().to_string()
+}
+
+impl Harness {
+    async fn start(seed: Seed) -> Harness {
+        Self::start_with(seed, None, "write").await
+    }
+
+    async fn start_with(seed: Seed, scopes: Option<Vec<String>>, mode: &str) -> Harness {
+        let mut ghl_config = sim_ghl::SimConfig {
+            seed,
+            rate_limits: sim_ghl::auth::RateLimits::unlimited(),
+            ..sim_ghl::SimConfig::default()
+        };
+        if let Some(scopes) = scopes {
+            ghl_config.private_token_scopes = scopes;
+        }
+        let (ghl, _state) = sim_ghl::start(ghl_config).await.expect("ghl sim");
+        let aa = sim_accessally::start(sim_accessally::SimConfig {
+            seed,
+            ..sim_accessally::SimConfig::for_tests()
+        })
+        .await
+        .expect("accessally sim");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let h = Harness {
+            ghl,
+            aa,
+            dir,
+            http: reqwest::Client::new(),
+        };
+        let out = h.run(&["init"]).await;
+        assert!(out.status.success(), "init: {}", text(&out.stderr));
+        h.write_config(mode);
+        h
+    }
+
+    fn write_config(&self, mode: &str) {
+        let config = format!(
+            r#"
+[engine]
+workers = 4
+[[tenant]]
+name = "main"
+[tenant.ghl]
+base_url = "{ghl}"
+location_id = "{loc}"
+auth = "private_token"
+private_token = {{ env = "ABT_GHL_TOKEN" }}
+[tenant.accessally]
+site_url = "{aa}"
+user = "{user}"
+app_password = {{ env = "ABT_AA_PASSWORD" }}
+handshake = {{ env = "ABT_AA_HANDSHAKE" }}
+[tenant.flows]
+coupons_to_accessally = "{mode}"
+products_to_accessally = "{mode}"
+products_to_highlevel = "{mode}"
+orders_to_highlevel = "{mode}"
+orders_to_accessally = "{mode}"
+"#,
+            ghl = self.ghl.url,
+            loc = s(&self.ghl.info, "location_id"),
+            aa = self.aa.url,
+            user = s(&self.aa.info, "user"),
+        );
+        std::fs::write(self.dir.path().join("allybridge.toml"), config).expect("write config");
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![
+            s(&self.ghl.info, "token"),
+            s(&self.aa.info, "app_password"),
+            s(&self.aa.info, "handshake"),
+        ]
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[], None).await
+    }
+
+    async fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("ALLYBRIDGE_MASTER_KEY")
+            .env_remove("ALLYBRIDGE_CONFIG")
+            .env_remove("ALLYBRIDGE_LOG")
+            .env("ABT_GHL_TOKEN", s(&self.ghl.info, "token"))
+            .env("ABT_AA_PASSWORD", s(&self.aa.info, "app_password"))
+            .env("ABT_AA_HANDSHAKE", s(&self.aa.info, "handshake"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .stdin(if stdin.is_some() {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            });
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("binary starts");
+        if let Some(input) = stdin {
+            use tokio::io::AsyncWriteExt;
+            let mut pipe = child.stdin.take().expect("stdin");
+            pipe.write_all(input.as_bytes()).await.expect("write stdin");
+            drop(pipe);
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("the command finishes within a minute")
+            .expect("output")
+    }
+
+    async fn control(&self, base: &str, path: &str) -> Value {
+        self.http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("control call")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    async fn writes(&self) -> (u64, u64) {
+        let g = self.control(&self.ghl.url, "/__sim/requests?limit=0").await;
+        let a = self.control(&self.aa.url, "/__sim/requests?limit=0").await;
+        (
+            g["summary"]["writes"].as_u64().unwrap_or(0),
+            a["summary"]["writes"].as_u64().unwrap_or(0),
+        )
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json_out(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
+}
+
+#[cfg(unix)]
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_writes_config_and_key_and_refuses_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("ALLYBRIDGE_CONFIG")
+            .output()
+            .expect("runs")
+    };
+    let out = run(&["init"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = dir.path().join("allybridge.toml");
+    let key = dir.path().join("allybridge.key");
+    assert!(config.exists() && key.exists());
+    #[cfg(unix)]
+    assert_eq!(mode_of(&key), 0o600);
+    let loaded = config::Config::load(&config).expect("the template loads");
+    assert_eq!(loaded.tenants.len(), 1);
+    let key_before = std::fs::read(&key).expect("key");
+    let again = run(&["init"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("--force"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(std::fs::read(&key).expect("key"), key_before);
+    let forced = run(&["init", "--force"]);
+    assert!(forced.status.success());
+    assert_ne!(std::fs::read(&key).expect("key"), key_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_dry_run_writes_nothing_then_sync_converges_and_repeats_nothing() {
+    let h = Harness::start(Seed::Demo).await;
+    let out = h.run(&["sync", "--dry-run", "--json"]).await;
+    assert!(out.status.success(), "dry run: {}", text(&out.stderr));
+    let plan = json_out(&out);
+    let entries = plan["entries"].as_array().expect("entries");
+    let creates = entries.iter().filter(|e| e["action"] == "create").count();
+    assert!(creates > 0, "the dry run plans creates: {plan}");
+    assert!(entries.iter().all(|e| e["written"] == false));
+    assert_eq!(h.writes().await, (0, 0), "a dry run writes nothing");
+
+    let out = h.run(&["sync", "--json"]).await;
+    assert!(out.status.success(), "sync: {}", text(&out.stderr));
+    let result = json_out(&out);
+    assert!(result["enqueued"].as_u64().unwrap_or(0) > 0);
+    let g = h.control(&h.ghl.url, "/__sim/state").await["locations"][0].clone();
+    let a = h.control(&h.aa.url, "/__sim/state").await;
+    let differences = sandbox::compare(&g, &a);
+    assert!(differences.is_empty(), "{differences:?}");
+
+    let out = h.run(&["sync", "--json"]).await;
+    assert!(out.status.success(), "second sync: {}", text(&out.stderr));
+    assert_eq!(
+        json_out(&out)["enqueued"],
+        0,
+        "a second sync enqueues nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_logs_never_show_a_secret() {
+    let h = Harness::start(Seed::Demo).await;
+    let out = h.run(&["-vv", "sync"]).await;
+    assert!(out.status.success(), "sync: {}", text(&out.stderr));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.len() > 1000, "trace logs were written");
+    for secret in h.secrets() {
+        assert!(!secret.is_empty());
+        assert!(!all.contains(&secret), "a secret appears in the output");
+    }
+}
