@@ -258,3 +258,32 @@ async fn debug_logs_never_show_a_secret() {
         assert!(!all.contains(&secret), "a secret appears in the output");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_passes_with_full_scopes_and_names_a_missing_scope() {
+    let h = Harness::start(Seed::Demo).await;
+    let out = h.run(&["check", "--json"]).await;
+    let report = json_out(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["tenants"][0]["highlevel"]["authenticated"], true);
+    assert_eq!(report["tenants"][0]["accessally"]["authenticated"], true);
+    assert_eq!(h.writes().await, (0, 0), "check is read-only");
+
+    let scopes: Vec<String> = sim_ghl::SimConfig::default()
+        .private_token_scopes
+        .into_iter()
+        .filter(|s| s != "payments/coupons.readonly")
+        .collect();
+    let h = Harness::start_with(Seed::Demo, Some(scopes), "write").await;
+    let out = h.run(&["check", "--json"]).await;
+    let report = json_out(&out);
+    assert_eq!(out.status.code(), Some(2), "{report}");
+    let missing = &report["tenants"][0]["highlevel"]["scopes"]["missing"];
+    assert_eq!(
+        missing,
+        &serde_json::json!(["payments/coupons.readonly"]),
+        "{report}"
+    );
+    let text_out = h.run(&["check"]).await;
+    assert!(text(&text_out.stdout).contains("payments/coupons.readonly"));
+}

@@ -1,5 +1,6 @@
 //! The command line: verbs, their flags, and dispatch to each verb's module.
 
+mod check;
 mod context;
 mod demo;
 mod init;
@@ -29,6 +30,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Write a commented allybridge.toml and a master key file in the current folder.
     Init(init::InitArgs),
+    /// Read-only health check: connections, scopes, webhooks, and the mapping against both catalogs.
+    Check(check::CheckArgs),
     /// One backfill / catch-up pass; --dry-run prints what would change and writes nothing.
     Sync(sync::SyncArgs),
 }
@@ -52,6 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim(args) => sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Init(args) => init::run(args).await,
+        Command::Check(args) => check::run(args).await,
         Command::Sync(args) => sync::run(args).await,
     }
 }
