@@ -287,3 +287,75 @@ async fn check_passes_with_full_scopes_and_names_a_missing_scope() {
     let text_out = h.run(&["check"]).await;
     assert!(text(&text_out.stdout).contains("payments/coupons.readonly"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_polls_and_converges_then_stops_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let h = Harness::start(Seed::Demo).await;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(h.dir.path())
+        .env_remove("ALLYBRIDGE_CONFIG")
+        .env("ABT_GHL_TOKEN", s(&h.ghl.info, "token"))
+        .env("ABT_AA_PASSWORD", s(&h.aa.info, "app_password"))
+        .env("ABT_AA_HANDSHAKE", s(&h.aa.info, "handshake"))
+        .env("ALLYBRIDGE_ENGINE_COUPON_POLL_INTERVAL", "1s")
+        .env("ALLYBRIDGE_ENGINE_PRODUCT_POLL_INTERVAL", "1s")
+        .env("ALLYBRIDGE_ENGINE_ORDER_POLL_INTERVAL", "1s")
+        .env("ALLYBRIDGE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("serving on ").nth(1) {
+                return rest.trim().to_string();
+            }
+        }
+        panic!("serve ended without listening");
+    })
+    .await
+    .expect("serve listens");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let health = h
+        .http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert!(health.status().is_success());
+    let ready = h
+        .http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert!(ready.status().is_success());
+    let mut differences = vec!["not checked".to_string()];
+    for _ in 0..150 {
+        let g = h.control(&h.ghl.url, "/__sim/state").await["locations"][0].clone();
+        let a = h.control(&h.aa.url, "/__sim/state").await;
+        differences = sandbox::compare(&g, &a);
+        if differences.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(differences.is_empty(), "{differences:?}");
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("serve stops after SIGTERM")
+        .expect("status");
+    assert_eq!(status.code(), Some(0));
+}

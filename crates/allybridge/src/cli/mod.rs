@@ -4,6 +4,7 @@ mod check;
 mod context;
 mod demo;
 mod init;
+mod serve;
 mod sim;
 mod sync;
 
@@ -32,12 +33,17 @@ pub enum Command {
     Init(init::InitArgs),
     /// Read-only health check: connections, scopes, webhooks, and the mapping against both catalogs.
     Check(check::CheckArgs),
+    /// The daemon: webhooks, workers, pollers, reconciler, /healthz, /readyz, /metrics.
+    Serve(serve::ServeArgs),
     /// One backfill / catch-up pass; --dry-run prints what would change and writes nothing.
     Sync(sync::SyncArgs),
 }
 
-pub fn init_tracing(verbose: u8) {
+/// Logs to stderr: `ALLYBRIDGE_LOG` (EnvFilter syntax) if set, else by
+/// verbosity; the daemon logs at info by default.
+pub fn init_tracing(verbose: u8, daemon: bool) {
     let default = match verbose {
+        0 if daemon => "info",
         0 => "warn",
         1 => "debug",
         _ => "trace",
@@ -56,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Init(args) => init::run(args).await,
         Command::Check(args) => check::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
         Command::Sync(args) => sync::run(args).await,
     }
 }
