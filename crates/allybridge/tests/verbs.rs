@@ -156,6 +156,17 @@ orders_to_accessally = "{mode}"
     fn path(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(name)
     }
+
+    /// The store the binary uses, opened with the key file.
+    async fn store(&self) -> store::Store {
+        let key = store::MasterKey::load_file(&self.path("allybridge.key")).expect("key file");
+        store::Store::open(
+            &store::Store::sqlite_url(&self.path("allybridge.db")),
+            store::Keyring::new(key),
+        )
+        .await
+        .expect("store opens")
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -358,4 +369,171 @@ async fn serve_polls_and_converges_then_stops_on_sigterm() {
         .expect("serve stops after SIGTERM")
         .expect("status");
     assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_reports_drift_without_writing_then_none_after_sync() {
+    let h = Harness::start(Seed::Demo).await;
+    let out = h.run(&["reconcile", "--json"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let report = json_out(&out);
+    assert!(report["drift"].as_u64().unwrap_or(0) > 0, "{report}");
+    let kinds: Vec<&str> = report["tenants"][0]["drift"]
+        .as_array()
+        .expect("drift list")
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"missing"));
+    assert_eq!(
+        h.writes().await,
+        (0, 0),
+        "reconcile without --repair writes nothing"
+    );
+    let dlq = h.run(&["dlq", "list", "--json"]).await;
+    assert_eq!(
+        json_out(&dlq),
+        serde_json::json!([]),
+        "a report-only run leaves no dead letters"
+    );
+
+    let out = h.run(&["sync"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = h.run(&["reconcile", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(json_out(&out)["drift"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_dead_letters_list_show_replay_drop() {
+    let h = Harness::start(Seed::Demo).await;
+    let out = h.run(&["sync", "--flow", "products_to_accessally"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logs = h.run(&["logs", "--json", "--limit", "5"]).await;
+    assert!(logs.status.success());
+    let lines: Vec<serde_json::Value> = text(&logs.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 5);
+    let entity = lines[0]["entity_type"]
+        .as_str()
+        .expect("entity")
+        .to_string();
+    let record = lines[0]["record_id"].as_str().expect("record").to_string();
+    let one = h
+        .run(&["logs", "--json", "--entity", &entity, "--id", &record])
+        .await;
+    let filtered: Vec<serde_json::Value> = text(&one.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(!filtered.is_empty());
+    assert!(filtered.iter().all(|l| l["record_id"] == record.as_str()));
+
+    // Two dead letters, made the way a worker makes them.
+    let store = h.store().await;
+    let mut ids = Vec::new();
+    for record in ["r1", "r2"] {
+        let job = store::NewJob {
+            kind: "coupon.to_accessally".into(),
+            entity_type: "main/coupon".into(),
+            record_system: store::System::HighLevel,
+            record_id: record.into(),
+            location: None,
+            dedupe_key: format!("test:{record}"),
+            priority: store::Priority::Live,
+            run_at: chrono::Utc::now(),
+            payload: serde_json::json!({}),
+        };
+        ids.push(store.enqueue(&job).await.expect("enqueue").job_id);
+    }
+    let claimed = store
+        .claim_jobs(
+            "test",
+            &store::ClaimScope::Any,
+            10,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .expect("claim");
+    for j in &claimed {
+        store
+            .dead_letter_job(j.id, "test", "permanent: the test says so")
+            .await
+            .expect("dead letter");
+    }
+    store.close().await;
+    let list = json_out(&h.run(&["dlq", "list", "--json"]).await);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    let (a, b) = (ids[0].to_string(), ids[1].to_string());
+    let show = json_out(&h.run(&["dlq", "show", &a, "--json"]).await);
+    assert_eq!(show["record_id"], "r1");
+    assert!(
+        show["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the test says so")
+    );
+    assert!(h.run(&["dlq", "replay", &a]).await.status.success());
+    assert!(h.run(&["dlq", "drop", &b]).await.status.success());
+    assert_eq!(
+        json_out(&h.run(&["dlq", "list", "--json"]).await),
+        serde_json::json!([])
+    );
+    let missing = h.run(&["dlq", "show", "999999"]).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("dlq list"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_keeps_credentials_readable() {
+    let h = Harness::start(Seed::Demo).await;
+    let store = h.store().await;
+    store
+        .upsert_connection(
+            "main/accessally",
+            store::System::AccessAlly,
+            &h.aa.url,
+            "main",
+        )
+        .await
+        .expect("connection");
+    let password = s(&h.aa.info, "app_password");
+    store
+        .save_credential(
+            "main/accessally",
+            store::CredentialKind::AccessAllyAppPassword,
+            &store::Credential::new(password.clone()),
+        )
+        .await
+        .expect("credential");
+    store.close().await;
+    let old_key = std::fs::read_to_string(h.path("allybridge.key")).expect("key");
+    let out = h.run(&["keys", "rotate", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json_out(&out)["re_encrypted"], 1);
+    assert_eq!(
+        std::fs::read_to_string(h.path("allybridge.key.old")).expect("old key"),
+        old_key
+    );
+    #[cfg(unix)]
+    assert_eq!(mode_of(&h.path("allybridge.key")), 0o600);
+    let store = h.store().await;
+    let credential = store
+        .credential(
+            "main/accessally",
+            store::CredentialKind::AccessAllyAppPassword,
+        )
+        .await
+        .expect("decrypts with the new key")
+        .expect("stored");
+    use secrecy::ExposeSecret;
+    assert_eq!(credential.secret.expose_secret(), password);
+    store.close().await;
+    // The binary works with the rotated key and the stored password alone.
+    let out = h
+        .run_with(&["check", "--json"], &[("ABT_AA_PASSWORD", "wrong")], None)
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }

@@ -3,7 +3,11 @@
 mod check;
 mod context;
 mod demo;
+mod dlq;
 mod init;
+mod keys;
+mod logs;
+mod reconcile;
 mod serve;
 mod sim;
 mod sync;
@@ -35,6 +39,14 @@ pub enum Command {
     Check(check::CheckArgs),
     /// The daemon: webhooks, workers, pollers, reconciler, /healthz, /readyz, /metrics.
     Serve(serve::ServeArgs),
+    /// A reconciliation scan: report drift per flow; --repair fixes it.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Dead letters: list, show, replay, drop.
+    Dlq(dlq::DlqArgs),
+    /// The integration log (what happened to each record).
+    Logs(logs::LogsArgs),
+    /// The master key: rotate.
+    Keys(keys::KeysArgs),
     /// One backfill / catch-up pass; --dry-run prints what would change and writes nothing.
     Sync(sync::SyncArgs),
 }
@@ -63,6 +75,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Serve(args) => serve::run(args).await,
+        Command::Reconcile(args) => reconcile::run(args).await,
+        Command::Dlq(args) => dlq::run(args).await,
+        Command::Logs(args) => logs::run(args).await,
+        Command::Keys(args) => keys::run(args).await,
         Command::Sync(args) => sync::run(args).await,
     }
 }
