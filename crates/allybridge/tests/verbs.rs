@@ -537,3 +537,79 @@ async fn keys_rotate_keeps_credentials_readable() {
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_lists_the_catalog_and_runs_a_read() {
+    let h = Harness::start(Seed::Demo).await;
+    let out = h.run(&["ops", "list", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = json_out(&out);
+    let entries = list.as_array().expect("array");
+    assert!(entries.len() > 126, "{} entries", entries.len());
+    for e in entries {
+        for key in ["id", "system", "kind", "scope"] {
+            assert!(e.get(key).is_some(), "entry lacks {key}: {e}");
+        }
+    }
+    let triggers = json_out(
+        &h.run(&[
+            "ops",
+            "list",
+            "--kind",
+            "trigger",
+            "--system",
+            "accessally",
+            "--json",
+        ])
+        .await,
+    );
+    assert!(triggers.as_array().is_some_and(|t| {
+        !t.is_empty()
+            && t.iter()
+                .all(|e| e["kind"] == "trigger" && e["system"] == "accessally")
+    }));
+    let described = h
+        .run(&["ops", "describe", "ghl.products.get-product-by-id"])
+        .await;
+    assert!(text(&described.stdout).contains("products.readonly"));
+
+    let state = h.control(&h.ghl.url, "/__sim/state").await;
+    let product = &state["locations"][0]["products"][0];
+    let id = s(product, "_id");
+    let param = format!("productId={id}");
+    let out = h
+        .run(&[
+            "ops",
+            "run",
+            "ghl.products.get-product-by-id",
+            "--param",
+            &param,
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let answer = json_out(&out);
+    assert_eq!(answer["_id"], id.as_str(), "{answer}");
+    assert_eq!(answer["name"], product["name"]);
+
+    let write = h
+        .run(&[
+            "ops",
+            "run",
+            "ghl.products.delete-product-by-id",
+            "--param",
+            &param,
+        ])
+        .await;
+    assert_eq!(write.status.code(), Some(1));
+    assert!(
+        text(&write.stderr).contains("--yes"),
+        "{}",
+        text(&write.stderr)
+    );
+    let missing = h
+        .run(&["ops", "run", "ghl.products.get-product-by-id"])
+        .await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).contains("productId"));
+    assert_eq!(h.writes().await, (0, 0));
+}

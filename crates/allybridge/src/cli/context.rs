@@ -289,6 +289,26 @@ pub async fn ghl_client(
     tenant: &TenantConfig,
     tuning: &ClientTuning,
 ) -> anyhow::Result<(ghl::GhlClient, Option<BTreeSet<String>>)> {
+    let parts = ghl_parts(config, store, tenant, tuning).await?;
+    Ok((parts.client, parts.granted))
+}
+
+/// A tenant's HighLevel client with the pieces it shares: its auth and
+/// rate budget (for ad-hoc calls that must draw on the same budget).
+pub struct GhlParts {
+    pub client: ghl::GhlClient,
+    pub granted: Option<BTreeSet<String>>,
+    pub auth: ghl::Auth,
+    pub budget: ghl::RateBudget,
+}
+
+/// See [`GhlParts`].
+pub async fn ghl_parts(
+    config: &Config,
+    store: &Store,
+    tenant: &TenantConfig,
+    tuning: &ClientTuning,
+) -> anyhow::Result<GhlParts> {
     let mut ghl_config = ghl::GhlConfig::new(
         tenant.ghl.base_url.as_str().trim_end_matches('/'),
         tenant.ghl.location_id.clone(),
@@ -348,13 +368,15 @@ pub async fn ghl_client(
         }
     };
     ghl_config.granted_scopes = granted.clone();
-    let client = ghl::GhlClient::new(
-        ghl_config,
+    let budget = ghl::RateBudget::new(ghl::BudgetConfig::default());
+    let client = ghl::GhlClient::new(ghl_config, auth.clone(), budget.clone())
+        .context("could not build the HighLevel client")?;
+    Ok(GhlParts {
+        client,
+        granted,
         auth,
-        ghl::RateBudget::new(ghl::BudgetConfig::default()),
-    )
-    .context("could not build the HighLevel client")?;
-    Ok((client, granted))
+        budget,
+    })
 }
 
 /// The AccessAlly client of one tenant.

@@ -7,6 +7,7 @@ mod dlq;
 mod init;
 mod keys;
 mod logs;
+mod ops;
 mod reconcile;
 mod serve;
 mod sim;
@@ -47,6 +48,8 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// The master key: rotate.
     Keys(keys::KeysArgs),
+    /// The operations catalog: list, describe, run one HighLevel action.
+    Ops(ops::OpsArgs),
     /// One backfill / catch-up pass; --dry-run prints what would change and writes nothing.
     Sync(sync::SyncArgs),
 }
@@ -79,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dlq(args) => dlq::run(args).await,
         Command::Logs(args) => logs::run(args).await,
         Command::Keys(args) => keys::run(args).await,
+        Command::Ops(args) => ops::run(args).await,
         Command::Sync(args) => sync::run(args).await,
     }
 }

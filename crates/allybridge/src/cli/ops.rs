@@ -1,0 +1,361 @@
+//! `allybridge ops`: the operations catalog — every HighLevel and
+//! AccessAlly action and trigger with its scope, parameters and flows —
+//! listed, described, and (`run`) one HighLevel action performed ad hoc.
+//! `run` builds the path from the entry's template and `--param`s, fills
+//! `locationId`/`altId` from the tenant, and calls through the tenant's
+//! client (same rate budget, retries and scope check) when the operation
+//! is one the client knows, or else through the same token and rate
+//! budget. Writes are refused unless `--yes` is given.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use model::Flow;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use super::context::{self, ClientTuning, ConfigArgs};
+
+#[derive(Debug, Args)]
+pub struct OpsArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub action: OpsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpsAction {
+    /// Every action and trigger, optionally filtered.
+    List {
+        /// highlevel or accessally.
+        #[arg(long)]
+        system: Option<catalog::System>,
+        /// action or trigger.
+        #[arg(long)]
+        kind: Option<catalog::Kind>,
+        /// Only the entries a flow uses.
+        #[arg(long, value_parser = context::parse_flow)]
+        flow: Option<Flow>,
+        /// A JSON array with one object per entry.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One entry in full: method, path, scope, parameters, flows, source.
+    Describe {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Perform one HighLevel action now (reads freely; writes only with --yes).
+    Run {
+        id: String,
+        /// A parameter as name=value (path or query); repeat for several.
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// The JSON request body, for writes.
+        #[arg(long)]
+        body: Option<String>,
+        /// The tenant whose connection to use (default: the only one).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Allow an operation that changes data in HighLevel.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn describe_text(e: &catalog::Entry) {
+    println!("{}  ({} {})", e.id, e.system, e.kind);
+    println!("  {}", e.summary);
+    if let (Some(m), Some(p)) = (&e.method, &e.path) {
+        println!("  {m} {p}");
+    }
+    println!("  scope: {}", e.scope.as_deref().unwrap_or("(none)"));
+    if !e.auth.is_empty() {
+        println!("  auth: {}", e.auth.join(", "));
+    }
+    for p in &e.parameters {
+        println!(
+            "  param {} ({}, {}{})",
+            p.name,
+            p.location,
+            p.kind,
+            if p.required { ", required" } else { "" }
+        );
+    }
+    if !e.used_by.is_empty() {
+        let flows: Vec<&str> = e.used_by.iter().map(Flow::as_str).collect();
+        println!("  used by: {}", flows.join(", "));
+    }
+    println!("  source: {}", e.source);
+}
+
+/// Percent-encodes a path segment.
+fn encode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// The concrete path and query of `entry` from `params`.
+fn build_request(
+    entry: &'static catalog::Entry,
+    params: &BTreeMap<String, String>,
+    location: &str,
+) -> anyhow::Result<(String, Vec<(&'static str, String)>)> {
+    let template = entry
+        .path
+        .as_deref()
+        .with_context(|| format!("{} has no path", entry.id))?;
+    let mut path = template.to_string();
+    let mut query = Vec::new();
+    let mut used = std::collections::BTreeSet::new();
+    for p in &entry.parameters {
+        let given = params
+            .get(&p.name)
+            .cloned()
+            .or_else(|| match p.name.as_str() {
+                "locationId" | "altId" => Some(location.to_string()),
+                "altType" => Some("location".to_string()),
+                _ => None,
+            });
+        match (p.location.as_str(), given) {
+            ("path", Some(v)) => {
+                path = path.replace(&format!("{{{}}}", p.name), &encode(&v));
+                used.insert(p.name.clone());
+            }
+            ("query", Some(v)) => {
+                query.push((p.name.as_str(), v));
+                used.insert(p.name.clone());
+            }
+            ("path", None) | ("query", None) if p.required => bail!(
+                "{} needs the parameter `{}`; pass --param {}=VALUE",
+                entry.id,
+                p.name,
+                p.name
+            ),
+            _ => {}
+        }
+    }
+    let unknown: Vec<&String> = params.keys().filter(|k| !used.contains(*k)).collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = entry
+            .parameters
+            .iter()
+            .filter(|p| p.location == "path" || p.location == "query")
+            .map(|p| p.name.as_str())
+            .collect();
+        bail!(
+            "{} has no parameter {:?}; its parameters are: {}",
+            entry.id,
+            unknown,
+            known.join(", ")
+        );
+    }
+    Ok((path, query))
+}
+
+/// The ghl client's own operation for this entry, when it has one.
+fn known_operation(entry: &catalog::Entry) -> Option<ghl::Operation> {
+    ghl::Operation::ALL.into_iter().find(|op| {
+        let info = op.info();
+        Some(info.method) == entry.method.as_deref() && Some(info.path) == entry.path.as_deref()
+    })
+}
+
+async fn token(auth: &ghl::Auth) -> anyhow::Result<SecretString> {
+    match auth {
+        ghl::Auth::PrivateToken(t) => Ok(t.clone()),
+        ghl::Auth::OAuth { manager, key } => Ok(manager.access_token(key).await?),
+    }
+}
+
+/// A call outside the client's typed operations, on the same token and rate budget.
+async fn raw_call(
+    parts: &context::GhlParts,
+    base: &str,
+    location: &str,
+    method: &str,
+    path: &str,
+    query: &[(&'static str, String)],
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let http = transport::build_client(&transport::HttpConfig::default())
+        .context("could not build the HTTP client")?;
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .with_context(|| format!("`{method}` is not an HTTP method"))?;
+    let retry_safe = method == reqwest::Method::GET;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let token = token(&parts.auth).await?;
+        let mut request = http
+            .request(method.clone(), format!("{base}{path}"))
+            .header("Version", ghl::client::API_VERSION)
+            .header("Accept", "application/json")
+            .bearer_auth(token.expose_secret())
+            .query(query);
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let permit = parts.budget.acquire(location, ghl::Priority::Live).await?;
+        let response = request.send().await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) if retry_safe && attempt < 4 => {
+                drop(permit);
+                tracing::debug!(error = %e, "retrying");
+                tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
+                continue;
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "HighLevel could not be reached: {}",
+                    transport::HttpError::from_reqwest(e)
+                ));
+            }
+        };
+        let status = response.status().as_u16();
+        permit.answered(response.headers(), status);
+        let retry_after = transport::parse_retry_after(response.headers());
+        let bytes = response.bytes().await.unwrap_or_default();
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if (status == 429 || (status >= 500 && retry_safe)) && attempt < 4 {
+            let wait = retry_after
+                .unwrap_or(Duration::from_millis(300 * attempt))
+                .min(Duration::from_secs(10));
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        if !(200..300).contains(&status) {
+            bail!(
+                "HighLevel answered {status}: {}",
+                ghl::client::error_message(&answer)
+            );
+        }
+        return Ok(answer);
+    }
+}
+
+pub async fn run(args: OpsArgs) -> anyhow::Result<ExitCode> {
+    match args.action {
+        OpsAction::List {
+            system,
+            kind,
+            flow,
+            json,
+        } => {
+            let entries: Vec<&catalog::Entry> =
+                catalog::filter(catalog::Filter { system, kind, flow }).collect();
+            if json {
+                println!("{}", serde_json::to_string(&entries)?);
+            } else {
+                for e in &entries {
+                    println!(
+                        "{:<60} {:<7} {:<7} {}",
+                        e.id,
+                        e.kind.to_string(),
+                        e.method.as_deref().unwrap_or("-"),
+                        e.scope.as_deref().unwrap_or("-")
+                    );
+                }
+                println!(
+                    "{} entries; `allybridge ops describe ID` shows one.",
+                    entries.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OpsAction::Describe { id, json } => {
+            let entry = catalog::find(&id).with_context(|| {
+                format!("no operation `{id}` in the catalog; `allybridge ops list` shows every id")
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(entry)?);
+            } else {
+                describe_text(entry);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OpsAction::Run {
+            id,
+            params,
+            body,
+            tenant,
+            yes,
+        } => {
+            let entry = catalog::find(&id).with_context(|| {
+                format!("no operation `{id}` in the catalog; `allybridge ops list --kind action` shows the actions")
+            })?;
+            if entry.kind != catalog::Kind::Action {
+                bail!("{id} is a trigger (an event allybridge listens to), not an action to run");
+            }
+            if entry.system != catalog::System::Highlevel {
+                bail!("`ops run` performs HighLevel actions only; {id} is an AccessAlly operation");
+            }
+            if entry.is_write() && !yes {
+                bail!(
+                    "{id} changes data in HighLevel ({} {}); add --yes to perform it",
+                    entry.method.as_deref().unwrap_or(""),
+                    entry.path.as_deref().unwrap_or("")
+                );
+            }
+            let mut given = BTreeMap::new();
+            for p in &params {
+                let (k, v) = p
+                    .split_once('=')
+                    .with_context(|| format!("`{p}` is not NAME=VALUE"))?;
+                given.insert(k.trim().to_string(), v.to_string());
+            }
+            let body: Option<Value> = body
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .context("--body is not valid JSON")?;
+            let config = context::load_config(&args.config.config)?;
+            let selected = context::selected(&config, tenant.as_deref())?;
+            let [t] = selected.as_slice() else {
+                bail!("several tenants are configured; choose one with --tenant");
+            };
+            let store = context::open_store(&config).await?;
+            let parts = context::ghl_parts(&config, &store, t, &ClientTuning::default()).await?;
+            let location = t.ghl.location_id.clone();
+            let (path, query) = build_request(entry, &given, &location)?;
+            if let Some(scope) = &entry.scope
+                && let Some(granted) = &parts.granted
+                && !granted.contains(scope)
+            {
+                bail!(
+                    "{id} needs the scope `{scope}`, which this connection was not granted; reconnect with it (`allybridge connect ghl --oauth`)"
+                );
+            }
+            let answer = match known_operation(entry) {
+                Some(op) => {
+                    parts
+                        .client
+                        .call(op, ghl::Priority::Live, &path, &query, body.as_ref())
+                        .await?
+                }
+                None => {
+                    raw_call(
+                        &parts,
+                        t.ghl.base_url.as_str().trim_end_matches('/'),
+                        &location,
+                        entry.method.as_deref().unwrap_or("GET"),
+                        &path,
+                        &query,
+                        body.as_ref(),
+                    )
+                    .await?
+                }
+            };
+            store.close().await;
+            println!("{}", serde_json::to_string_pretty(&json!(answer))?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
