@@ -613,3 +613,76 @@ async fn ops_lists_the_catalog_and_runs_a_read() {
     assert!(text(&missing.stderr).contains("productId"));
     assert_eq!(h.writes().await, (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_stores_tested_credentials_encrypted() {
+    let h = Harness::start(Seed::Demo).await;
+    let token = s(&h.ghl.info, "token");
+    let out = h
+        .run_with(
+            &["connect", "ghl", "--tenant", "main", "--token"],
+            &[],
+            Some(&format!("{token}\n")),
+        )
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bad = h
+        .run_with(
+            &[
+                "connect",
+                "accessally",
+                "--tenant",
+                "main",
+                "--password-env",
+                "ABT_BAD",
+            ],
+            &[("ABT_BAD", "not-the-password")],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("nothing was stored"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let good = h
+        .run(&[
+            "connect",
+            "accessally",
+            "--tenant",
+            "main",
+            "--password-env",
+            "ABT_AA_PASSWORD",
+        ])
+        .await;
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    let all = format!(
+        "{}{}{}",
+        text(&out.stdout),
+        text(&good.stdout),
+        text(&good.stderr)
+    );
+    assert!(!all.contains(&token) && !all.contains(&s(&h.aa.info, "app_password")));
+    let store = h.store().await;
+    let stored = store
+        .credential(
+            "main/highlevel",
+            store::CredentialKind::HighLevelPrivateToken,
+        )
+        .await
+        .expect("decrypts")
+        .expect("stored");
+    use secrecy::ExposeSecret;
+    assert_eq!(stored.secret.expose_secret(), token);
+    store.close().await;
+    // The stored credentials alone are enough.
+    let out = h
+        .run_with(
+            &["check", "--json"],
+            &[("ABT_GHL_TOKEN", "x"), ("ABT_AA_PASSWORD", "x")],
+            None,
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

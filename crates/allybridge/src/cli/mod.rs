@@ -1,6 +1,7 @@
 //! The command line: verbs, their flags, and dispatch to each verb's module.
 
 mod check;
+mod connect;
 mod context;
 mod demo;
 mod dlq;
@@ -36,6 +37,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Write a commented allybridge.toml and a master key file in the current folder.
     Init(init::InitArgs),
+    /// Store credentials: `connect ghl --tenant T (--token | --oauth)`, `connect accessally --tenant T`.
+    Connect(connect::ConnectArgs),
     /// Read-only health check: connections, scopes, webhooks, and the mapping against both catalogs.
     Check(check::CheckArgs),
     /// The daemon: webhooks, workers, pollers, reconciler, /healthz, /readyz, /metrics.
@@ -76,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim(args) => sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Init(args) => init::run(args).await,
+        Command::Connect(args) => connect::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Reconcile(args) => reconcile::run(args).await,
