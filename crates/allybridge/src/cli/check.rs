@@ -50,7 +50,7 @@ enum Failure {
     Unreachable(String),
     Unauthenticated(String),
     MissingScope,
-    Other(String),
+    Other,
 }
 
 fn classify(e: &GhlError) -> Failure {
@@ -60,17 +60,20 @@ fn classify(e: &GhlError) -> Failure {
             None => Failure::Unreachable(source.message.clone()),
             Some(401) if source.message.to_lowercase().contains("scope") => Failure::MissingScope,
             Some(401) | Some(403) => Failure::Unauthenticated(source.message.clone()),
-            Some(_) => Failure::Other(e.to_string()),
+            Some(_) => Failure::Other,
         },
         GhlError::NotConnected(_) | GhlError::RefreshRejected { .. } => {
             Failure::Unauthenticated(e.to_string())
         }
-        other => Failure::Other(other.to_string()),
+        _ => Failure::Other,
     }
 }
 
 /// A read of `scope`: (operation, path, query). Any answer but a scope refusal means granted.
-fn probe(scope: &str, location: &str) -> Option<(Operation, String, Vec<(&'static str, String)>)> {
+/// A probe: the operation, its concrete path and its query.
+type Probe = (Operation, String, Vec<(&'static str, String)>);
+
+fn probe(scope: &str, location: &str) -> Option<Probe> {
     let alt = || {
         vec![
             ("altId", location.to_string()),
@@ -158,7 +161,7 @@ async fn check_highlevel(
                     }
                 }
                 // A 404 for the probe record, a 400 … : the scope was accepted.
-                Failure::Other(_) => {}
+                Failure::Other => {}
             },
         }
     }

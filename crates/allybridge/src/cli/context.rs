@@ -18,7 +18,7 @@ use ghl::auth::{BoxFuture, UserType};
 use ghl::{GhlError, TokenPair, TokenStore};
 use model::{Flow, FlowMode};
 use secrecy::SecretString;
-use store::{Credential, CredentialKind, Keyring, MasterKey, Store, System};
+use store::{Credential, CredentialKind, Keyring, Store, System};
 
 /// The configuration file flag shared by every verb that needs one.
 #[derive(Debug, Clone, Args)]
@@ -100,11 +100,6 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open(&store_url(config), keyring)
         .await
         .context("could not open the store (check [store] url and that the master key is the one the store was created with)")
-}
-
-/// Reads the key file's key, for `keys rotate`.
-pub fn current_master_key(config: &Config) -> anyhow::Result<MasterKey> {
-    Ok(keyring(config)?.current().clone())
 }
 
 /// HighLevel OAuth token pairs kept encrypted in the store, as
@@ -314,7 +309,7 @@ pub async fn ghl_parts(
         tenant.ghl.location_id.clone(),
     );
     ghl_config.http.request_timeout = tuning.request_timeout;
-    ghl_config.retry = tuning.retry.clone();
+    ghl_config.retry = tuning.retry;
     let connection = connection_id(&tenant.name, System::HighLevel);
     let (auth, granted) = match tenant.ghl.auth {
         GhlAuth::PrivateToken => {
@@ -429,7 +424,7 @@ pub fn accessally_client_with(
             request_timeout: tuning.request_timeout,
             ..transport::HttpConfig::default()
         },
-        retry: tuning.retry.clone(),
+        retry: tuning.retry,
     })
     .context("could not build the AccessAlly client")
 }
