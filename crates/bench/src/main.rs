@@ -20,7 +20,10 @@ use sandbox::{Sandbox, SandboxOptions};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
-#[command(name = "allybridge-bench", about = "Benchmarks allybridge against its targets")]
+#[command(
+    name = "allybridge-bench",
+    about = "Benchmarks allybridge against its targets"
+)]
 struct Args {
     /// Generated products per side (each with two or three prices; coupons and orders in proportion).
     #[arg(long, default_value_t = 2_000)]
@@ -50,7 +53,12 @@ fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -75,8 +83,22 @@ struct Row {
     met: Option<bool>,
 }
 
-fn row(scenario: &'static str, metric: impl Into<String>, value: f64, unit: &'static str, target: impl Into<String>, met: Option<bool>) -> Row {
-    Row { scenario, metric: metric.into(), value, unit, target: target.into(), met }
+fn row(
+    scenario: &'static str,
+    metric: impl Into<String>,
+    value: f64,
+    unit: &'static str,
+    target: impl Into<String>,
+    met: Option<bool>,
+) -> Row {
+    Row {
+        scenario,
+        metric: metric.into(),
+        value,
+        unit,
+        target: target.into(),
+        met,
+    }
 }
 
 async fn sandbox(args: &Args) -> anyhow::Result<Sandbox> {
@@ -95,17 +117,58 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
     let seeded = t0.elapsed();
     let cpu0 = cpu_seconds();
     let start = Instant::now();
-    let jobs_before = sb.engine.stats.jobs.load(std::sync::atomic::Ordering::Relaxed);
+    let jobs_before = sb
+        .engine
+        .stats
+        .jobs
+        .load(std::sync::atomic::Ordering::Relaxed);
     sb.sync_once(ScanKind::Backfill).await?;
     let took = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    let jobs = sb.engine.stats.jobs.load(std::sync::atomic::Ordering::Relaxed) - jobs_before;
+    let jobs = sb
+        .engine
+        .stats
+        .jobs
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - jobs_before;
     let diffs = sb.differences().await?;
     let rate = jobs as f64 / took;
-    rows.push(row("backfill", format!("records synced ({} products per side, seeded in {:.1} s)", args.scale, seeded.as_secs_f64()), jobs as f64, "records", "", None));
-    rows.push(row("backfill", "throughput", rate, "records/s", "≥ 3,000 records/s", Some(rate >= 3_000.0)));
-    rows.push(row("backfill", "CPU time (whole process: engine, store and both simulators)", cpu, "s", "", None));
-    rows.push(row("backfill", "both sides converged", if diffs.is_empty() { 1.0 } else { 0.0 }, "bool", "1", Some(diffs.is_empty())));
+    rows.push(row(
+        "backfill",
+        format!(
+            "records synced ({} products per side, seeded in {:.1} s)",
+            args.scale,
+            seeded.as_secs_f64()
+        ),
+        jobs as f64,
+        "records",
+        "",
+        None,
+    ));
+    rows.push(row(
+        "backfill",
+        "throughput",
+        rate,
+        "records/s",
+        "≥ 3,000 records/s",
+        Some(rate >= 3_000.0),
+    ));
+    rows.push(row(
+        "backfill",
+        "CPU time (whole process: engine, store and both simulators)",
+        cpu,
+        "s",
+        "",
+        None,
+    ));
+    rows.push(row(
+        "backfill",
+        "both sides converged",
+        if diffs.is_empty() { 1.0 } else { 0.0 },
+        "bool",
+        "1",
+        Some(diffs.is_empty()),
+    ));
 
     // Nothing changed: a second pass.
     let (gw, aw) = sb.write_calls().await?;
@@ -114,8 +177,22 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
     let (gw2, aw2) = sb.write_calls().await?;
     let writes = (gw2 - gw) + (aw2 - aw);
     let reads = total_calls(&sb).await? - calls_before;
-    rows.push(row("changes", "writes when nothing changed", writes as f64, "calls", "0", Some(writes == 0)));
-    rows.push(row("changes", "list reads of that unchanged pass", reads as f64, "calls", "", None));
+    rows.push(row(
+        "changes",
+        "writes when nothing changed",
+        writes as f64,
+        "calls",
+        "0",
+        Some(writes == 0),
+    ));
+    rows.push(row(
+        "changes",
+        "list reads of that unchanged pass",
+        reads as f64,
+        "calls",
+        "",
+        None,
+    ));
 
     // A tenth of the AccessAlly offerings changed (price), then a poll pass.
     let a = sb.aa_truth().await?;
@@ -126,37 +203,84 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         if let Some(first) = options.get_mut(0) {
             first["amount"] = json!("1.23");
         }
-        sb.control("accessally", "PUT", &format!("/__sim/admin/offerings/{}", o["id"]), Some(json!({"payment_options": options})))
-            .await?;
+        sb.control(
+            "accessally",
+            "PUT",
+            &format!("/__sim/admin/offerings/{}", o["id"]),
+            Some(json!({"payment_options": options})),
+        )
+        .await?;
     }
     let (gw, aw) = sb.write_calls().await?;
     let calls_before = total_calls(&sb).await?;
-    scan(&sb.engine, sb.tenant(), ScanKind::Poll, Some(Flow::ProductsToHighlevel)).await?;
+    scan(
+        &sb.engine,
+        sb.tenant(),
+        ScanKind::Poll,
+        Some(Flow::ProductsToHighlevel),
+    )
+    .await?;
     sb.engine.work_until_idle(Duration::from_secs(2)).await?;
     let (gw2, aw2) = sb.write_calls().await?;
     let writes = ((gw2 - gw) + (aw2 - aw)) as f64 / changed.len().max(1) as f64;
     let calls = (total_calls(&sb).await? - calls_before) as f64 / changed.len().max(1) as f64;
-    rows.push(row("changes", format!("writes per changed record ({} of {} offerings changed)", changed.len(), offerings.len()), writes, "calls", "≤ 1.2", Some(writes <= 1.2)));
-    rows.push(row("changes", "all calls per changed record (list pages, fresh reads, writes)", calls, "calls", "", None));
+    rows.push(row(
+        "changes",
+        format!(
+            "writes per changed record ({} of {} offerings changed)",
+            changed.len(),
+            offerings.len()
+        ),
+        writes,
+        "calls",
+        "≤ 1.2",
+        Some(writes <= 1.2),
+    ));
+    rows.push(row(
+        "changes",
+        "all calls per changed record (list pages, fresh reads, writes)",
+        calls,
+        "calls",
+        "",
+        None,
+    ));
     Ok(())
 }
 
 async fn total_calls(sb: &Sandbox) -> anyhow::Result<u64> {
-    let g = sb.control("ghl", "GET", "/__sim/requests?limit=0", None).await?;
-    let a = sb.control("accessally", "GET", "/__sim/requests?limit=0", None).await?;
+    let g = sb
+        .control("ghl", "GET", "/__sim/requests?limit=0", None)
+        .await?;
+    let a = sb
+        .control("accessally", "GET", "/__sim/requests?limit=0", None)
+        .await?;
     Ok(g["summary"]["total"].as_u64().unwrap_or(0) + a["summary"]["total"].as_u64().unwrap_or(0))
 }
 
 async fn intake(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    let mut options = SandboxOptions { seed: sim_kit::Seed::Empty, ..SandboxOptions::default() };
+    let mut options = SandboxOptions {
+        seed: sim_kit::Seed::Empty,
+        ..SandboxOptions::default()
+    };
     options.engine.concurrency = 1;
     let sb = Sandbox::start(options).await?;
     let key = ed25519_dalek::SigningKey::generate(&mut rand::thread_rng());
-    let pem = key.verifying_key().to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)?;
-    let verifier = ghl::webhook::WebhookVerifier::new(Some(ghl::webhook::Ed25519PublicKey::parse(&pem)?))?;
-    let receiver = engine::intake::Receiver::new(sb.engine.store.clone(), vec![sb.tenant().clone()], verifier, HashMap::new());
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)?;
+    let verifier =
+        ghl::webhook::WebhookVerifier::new(Some(ghl::webhook::Ed25519PublicKey::parse(&pem)?))?;
+    let receiver = engine::intake::Receiver::new(
+        sb.engine.store.clone(),
+        vec![sb.tenant().clone()],
+        verifier,
+        HashMap::new(),
+    );
     let (listener, addr) = server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-    let state = server::AppState { receiver: Arc::new(receiver), engine: sb.engine.clone() };
+    let state = server::AppState {
+        receiver: Arc::new(receiver),
+        engine: sb.engine.clone(),
+    };
     tokio::spawn(server::serve(listener, state, std::future::pending()));
     let url = format!("http://{addr}/webhooks/ghl");
     let location = sb.tenant().ghl.location_id().to_string();
@@ -176,46 +300,86 @@ async fn intake(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         .collect();
     let client = reqwest::Client::new();
     let start = Instant::now();
-    let latencies: Vec<(u16, Duration)> = futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
-        futures::stream::iter(bodies.into_iter().map(|(body, sig)| {
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                let t = Instant::now();
-                let status = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-ghl-signature", sig)
-                    .body(body)
-                    .send()
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(0);
-                (status, t.elapsed())
-            }
-        })),
-        args.connections,
-    ))
-    .await;
+    let latencies: Vec<(u16, Duration)> =
+        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
+            futures::stream::iter(bodies.into_iter().map(|(body, sig)| {
+                let client = client.clone();
+                let url = url.clone();
+                async move {
+                    let t = Instant::now();
+                    let status = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-ghl-signature", sig)
+                        .body(body)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0);
+                    (status, t.elapsed())
+                }
+            })),
+            args.connections,
+        ))
+        .await;
     let took = start.elapsed().as_secs_f64();
     let ok = latencies.iter().filter(|(s, _)| *s == 200).count();
-    let mut ms: Vec<f64> = latencies.iter().map(|(_, d)| d.as_secs_f64() * 1000.0).collect();
+    let mut ms: Vec<f64> = latencies
+        .iter()
+        .map(|(_, d)| d.as_secs_f64() * 1000.0)
+        .collect();
     ms.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0.0);
+    let pct = |p: f64| {
+        ms.get(((ms.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     let stored = sb.engine.store.inbox_len().await?;
     let rate = ok as f64 / took;
-    rows.push(row("intake", format!("webhooks accepted ({} connections)", args.connections), ok as f64, "webhooks", format!("{}", args.webhooks), Some(ok == args.webhooks)));
-    rows.push(row("intake", "accepted per second (verified, persisted with their job)", rate, "webhooks/s", "≥ 5,000/s", Some(rate >= 5_000.0)));
+    rows.push(row(
+        "intake",
+        format!("webhooks accepted ({} connections)", args.connections),
+        ok as f64,
+        "webhooks",
+        format!("{}", args.webhooks),
+        Some(ok == args.webhooks),
+    ));
+    rows.push(row(
+        "intake",
+        "accepted per second (verified, persisted with their job)",
+        rate,
+        "webhooks/s",
+        "≥ 5,000/s",
+        Some(rate >= 5_000.0),
+    ));
     rows.push(row("intake", "ack latency p50", pct(0.5), "ms", "", None));
-    rows.push(row("intake", "ack latency p99", pct(0.99), "ms", "≤ 20 ms", Some(pct(0.99) <= 20.0)));
-    rows.push(row("intake", "persisted in the inbox", stored as f64, "events", format!("{ok}"), Some(stored as usize == ok)));
+    rows.push(row(
+        "intake",
+        "ack latency p99",
+        pct(0.99),
+        "ms",
+        "≤ 20 ms",
+        Some(pct(0.99) <= 20.0),
+    ));
+    rows.push(row(
+        "intake",
+        "persisted in the inbox",
+        stored as f64,
+        "events",
+        format!("{ok}"),
+        Some(stored as usize == ok),
+    ));
     Ok(())
 }
 
 async fn footprint(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
-    let store = store::Store::open(&store::Store::sqlite_url(&dir.path().join("f.db")), store::Keyring::new(store::MasterKey::generate())).await?;
+    let store = store::Store::open(
+        &store::Store::sqlite_url(&dir.path().join("f.db")),
+        store::Keyring::new(store::MasterKey::generate()),
+    )
+    .await?;
     let startup = started.elapsed().as_secs_f64() * 1000.0;
     for i in 0..args.links {
         store
@@ -229,8 +393,25 @@ async fn footprint(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
             .await?;
     }
     let rss = rss_mb();
-    rows.push(row("footprint", format!("RSS of this process with {} linked records stored", args.links), rss, "MB", "≤ 64 MB", Some(rss <= 64.0)));
-    rows.push(row("footprint", "store open and migrate", startup, "ms", "", None));
+    rows.push(row(
+        "footprint",
+        format!(
+            "RSS of this process with {} linked records stored",
+            args.links
+        ),
+        rss,
+        "MB",
+        "≤ 64 MB",
+        Some(rss <= 64.0),
+    ));
+    rows.push(row(
+        "footprint",
+        "store open and migrate",
+        startup,
+        "ms",
+        "",
+        None,
+    ));
     Ok(())
 }
 
@@ -256,14 +437,20 @@ async fn main() -> anyhow::Result<()> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("{:<10} {:<72} {:>12} {:<11} {:<18} {}", "scenario", "metric", "value", "unit", "target", "met");
+        println!(
+            "{:<10} {:<72} {:>12} {:<11} {:<18} met",
+            "scenario", "metric", "value", "unit", "target"
+        );
         for r in &rows {
             let met = match r.met {
                 Some(true) => "yes",
                 Some(false) => "NO",
                 None => "",
             };
-            println!("{:<10} {:<72} {:>12.2} {:<11} {:<18} {}", r.scenario, r.metric, r.value, r.unit, r.target, met);
+            println!(
+                "{:<10} {:<72} {:>12.2} {:<11} {:<18} {}",
+                r.scenario, r.metric, r.value, r.unit, r.target, met
+            );
         }
     }
     Ok(())
