@@ -155,6 +155,9 @@ pub struct Engine {
     pub options: EngineOptions,
     pub plan: Plan,
     pub stats: Arc<Stats>,
+    /// Records (dedupe keys) a job of this process is working on: a second
+    /// job for the same record waits, so two never write the same record.
+    busy: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
@@ -165,6 +168,7 @@ impl Engine {
             options,
             plan: Plan::default(),
             stats: Arc::new(Stats::new()),
+            busy: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -245,6 +249,31 @@ impl Engine {
         if claimed == 0 {
             return Ok(0);
         }
+        // One job per record at a time: the others wait a moment.
+        let mut runnable = Vec::with_capacity(jobs.len());
+        let mut postponed = Vec::new();
+        {
+            let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            for job in jobs {
+                if busy.insert(job.dedupe_key.clone()) {
+                    runnable.push(job);
+                } else {
+                    postponed.push(job);
+                }
+            }
+        }
+        for job in postponed {
+            let at = Utc::now() + chrono::Duration::milliseconds(100);
+            self.store
+                .retry_job(
+                    job.id,
+                    &self.options.worker_id,
+                    "another job of this record is running",
+                    at,
+                )
+                .await?;
+        }
+        let jobs = runnable;
         let results: Vec<(Job, Result<Action, EngineError>)> = futures::stream::iter(jobs)
             .map(|job| async move {
                 let result = self.run_job(&job).await;
@@ -253,6 +282,12 @@ impl Engine {
             .buffer_unordered(self.options.concurrency.max(1))
             .collect()
             .await;
+        {
+            let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            for (job, _) in &results {
+                busy.remove(&job.dedupe_key);
+            }
+        }
         let mut done = Vec::new();
         for (job, result) in results {
             self.stats.jobs.fetch_add(1, Ordering::Relaxed);

@@ -115,7 +115,8 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                 let written = t
                     .accessally
                     .update_coupon(current.id, &input(&canon, &external_ref)?)
-                    .await?;
+                    .await
+                    .map_err(conflict_waits)?;
                 let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
                 ctx.save_link(
                     entities::COUPON,
@@ -132,10 +133,26 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
         None => {
             let diffs = diff(&json!({}), &view(&canon));
             if ctx.writes(FLOW) {
-                let written = t
+                let written = match t
                     .accessally
                     .create_coupon(&input(&canon, &external_ref)?)
-                    .await?;
+                    .await
+                {
+                    Ok(c) => c,
+                    // An earlier attempt created it and its answer was lost:
+                    // adopt the coupon that holds the code.
+                    Err(e) if e.is_conflict() => {
+                        match t.accessally.find_coupon_by_code(&coupon.code).await? {
+                            Some(found) => t
+                                .accessally
+                                .update_coupon(found.id, &input(&canon, &external_ref)?)
+                                .await
+                                .map_err(conflict_waits)?,
+                            None => return Err(conflict_waits(e)),
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
                 ctx.save_link(
                     entities::COUPON,
@@ -149,6 +166,18 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
             ctx.report(FLOW, Action::Create, record, diffs, "coupon created")
                 .await
         }
+    }
+}
+
+/// A code conflict while writing: another write of the same coupon is in
+/// flight or was lost; the job runs again and finds the coupon by its code.
+fn conflict_waits(e: accessally::Error) -> EngineError {
+    if e.is_conflict() {
+        EngineError::Waiting(format!(
+            "coupon code conflict, looking the coupon up again: {e}"
+        ))
+    } else {
+        e.into()
     }
 }
 
