@@ -228,7 +228,10 @@ impl RateBudget {
                 if may_take {
                     let id = st.next_id;
                     st.next_id += 1;
-                    st.slots.push(Slot::InFlight(id));
+                    // An unlimited budget (rate limits off) tracks no slots.
+                    if st.config.max != u32::MAX {
+                        st.slots.push(Slot::InFlight(id));
+                    }
                     st.used_today += 1;
                     if registered {
                         st.live_waiting -= 1;
