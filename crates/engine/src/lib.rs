@@ -20,5 +20,5 @@ pub mod worker;
 
 pub use error::EngineError;
 pub use plan::{Action, Plan, PlanEntry};
-pub use tenant::{ConflictPolicy, Tenant, TenantSettings};
+pub use tenant::{ConflictPolicy, ModeOverrides, Tenant, TenantSettings};
 pub use worker::{Engine, EngineOptions, Stats};

@@ -4,7 +4,7 @@
 //! rate budget never stall another.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use model::{Currency, Flow, FlowMode};
 
@@ -60,6 +60,28 @@ pub struct TenantSettings {
     pub completed_statuses: Vec<String>,
     /// The business name on invoices.
     pub business_name: String,
+    /// Run-time mode changes (the admin page's switch); they win over `Tenant::modes`.
+    pub mode_overrides: ModeOverrides,
+}
+
+/// Flow modes changed at run time, keyed by tenant name and flow; shared
+/// by every clone of a tenant, so a switch reaches workers, pollers and intake.
+#[derive(Debug, Clone, Default)]
+pub struct ModeOverrides(Arc<RwLock<HashMap<(String, Flow), FlowMode>>>);
+
+impl ModeOverrides {
+    pub fn get(&self, tenant: &str, flow: Flow) -> Option<FlowMode> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        if map.is_empty() {
+            return None;
+        }
+        map.get(&(tenant.to_string(), flow)).copied()
+    }
+
+    pub fn set(&self, tenant: &str, flow: Flow, mode: FlowMode) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        map.insert((tenant.to_string(), flow), mode);
+    }
 }
 
 impl Default for TenantSettings {
@@ -74,6 +96,7 @@ impl Default for TenantSettings {
             coupon_currency: Currency::USD,
             completed_statuses: vec!["success".into(), "sca_success".into()],
             business_name: "AccessAlly".into(),
+            mode_overrides: ModeOverrides::default(),
         }
     }
 }
@@ -90,7 +113,11 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn mode(&self, flow: Flow) -> FlowMode {
-        self.modes.get(&flow).copied().unwrap_or(FlowMode::Observe)
+        self.settings
+            .mode_overrides
+            .get(&self.name, flow)
+            .or_else(|| self.modes.get(&flow).copied())
+            .unwrap_or(FlowMode::Observe)
     }
 
     /// The link entity type of this tenant's records of one kind.

@@ -96,18 +96,15 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
         Some(current) => {
             let before = CanonicalCoupon::from_accessally(&current);
             if before == canon {
-                if ctx.writes(FLOW) {
-                    ctx.save_link(
+                return ctx
+                    .already_equal(
+                        FLOW,
                         entities::COUPON,
                         id,
                         &current.id.to_string(),
-                        Some(hash.clone()),
-                        Some(hash),
+                        hash,
+                        record,
                     )
-                    .await?;
-                }
-                return ctx
-                    .report(FLOW, Action::Skip, record, vec![], "already equal")
                     .await;
             }
             let diffs = diff(&view(&before), &view(&canon));

@@ -98,6 +98,25 @@ impl Ctx<'_> {
         Ok(action)
     }
 
+    /// Both sides already hold the same content: record it in the link
+    /// (when the flow may write) and report a skip. No call to either side.
+    pub async fn already_equal(
+        &self,
+        flow: Flow,
+        entity: &str,
+        ghl_id: &str,
+        aa_id: &str,
+        hash: String,
+        record: String,
+    ) -> Result<Action, EngineError> {
+        if self.writes(flow) {
+            self.save_link(entity, ghl_id, aa_id, Some(hash.clone()), Some(hash))
+                .await?;
+        }
+        self.report(flow, Action::Skip, record, vec![], "already equal")
+            .await
+    }
+
     /// Logs a true conflict (changed on both sides since the last sync) in
     /// the integration log, with the side the policy let win.
     pub async fn log_conflict(

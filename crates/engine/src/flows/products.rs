@@ -208,18 +208,15 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
     let before = CanonicalProduct::from_accessally(&current);
     let before_hash = before.hash();
     if before_hash == hash {
-        if ctx.writes(FLOW) {
-            ctx.save_link(
+        return ctx
+            .already_equal(
+                FLOW,
                 entities::PRODUCT,
                 id,
                 &current.id.to_string(),
-                Some(hash.clone()),
-                Some(hash),
+                hash,
+                record,
             )
-            .await?;
-        }
-        return ctx
-            .report(FLOW, Action::Skip, record, vec![], "already equal")
             .await;
     }
     // Changed on both sides since the last sync?
@@ -543,18 +540,8 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     let before = CanonicalProduct::from_ghl(&product, &prices)?;
     let before_hash = before.hash();
     if before_hash == hash {
-        if ctx.writes(FLOW) {
-            ctx.save_link(
-                entities::PRODUCT,
-                &product.id,
-                id,
-                Some(hash.clone()),
-                Some(hash),
-            )
-            .await?;
-        }
         return ctx
-            .report(FLOW, Action::Skip, record, vec![], "already equal")
+            .already_equal(FLOW, entities::PRODUCT, &product.id, id, hash, record)
             .await;
     }
     if let Some(l) = &link {
