@@ -1,13 +1,18 @@
 //! The daemon's HTTP surface: webhook endpoints for HighLevel
 //! (`/webhooks/ghl`) and AccessAlly (`/webhooks/accessally/{tenant}`) that
 //! verify, persist and enqueue before answering; `/healthz`, `/readyz`
-//! (the store answers) and `/metrics` (Prometheus text). It owns routing
-//! and HTTP details only; what an event means is the engine's business.
+//! (the store answers), `/metrics` (Prometheus text), the admin page under
+//! `/admin` and the HighLevel OAuth callback (`/oauth/callback`). It owns
+//! routing and HTTP details only; what an event means is the engine's
+//! business, and it never renders or logs a secret.
+
+pub mod admin;
+pub mod oauth;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -28,15 +33,59 @@ pub struct AppState {
     pub engine: Arc<Engine>,
 }
 
+/// Webhook deliveries refused for their signature, per source, since start.
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    pub ghl_rejected: AtomicU64,
+    pub accessally_rejected: AtomicU64,
+}
+
+/// The optional parts of the daemon's surface: the admin page, the OAuth
+/// callback, and the webhook counters others (alerts) read.
+#[derive(Clone, Default)]
+pub struct Surfaces {
+    pub admin: Option<Arc<admin::Admin>>,
+    pub oauth: Option<Arc<oauth::OAuth>>,
+    pub webhooks: Arc<WebhookStats>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    app: AppState,
+    webhooks: Arc<WebhookStats>,
+}
+
+/// Webhooks, health and metrics only.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    router_with(state, Surfaces::default())
+}
+
+/// The whole surface: webhooks, health, metrics, and `surfaces`.
+pub fn router_with(state: AppState, surfaces: Surfaces) -> Router {
+    let shared = Shared {
+        app: state,
+        webhooks: surfaces.webhooks.clone(),
+    };
+    let mut r = Router::new()
         .route("/webhooks/ghl", post(ghl_webhook))
         .route("/webhooks/accessally/{tenant}", post(accessally_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(shared);
+    if let Some(admin) = surfaces.admin {
+        r = r.merge(admin::router(admin));
+    }
+    if let Some(oauth) = surfaces.oauth {
+        r = r.merge(oauth::router(oauth));
+    }
+    r
+}
+
+/// Whether an intake answer means the signature was refused.
+fn signature_refused(intake: &Intake) -> bool {
+    intake.status == 401 || intake.status == 403
 }
 
 fn answer(intake: Intake) -> Response {
@@ -45,20 +94,31 @@ fn answer(intake: Intake) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn ghl_webhook(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    answer(s.receiver.highlevel(&headers, &body).await)
+async fn ghl_webhook(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let intake = s.app.receiver.highlevel(&headers, &body).await;
+    if signature_refused(&intake) {
+        s.webhooks.ghl_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    answer(intake)
 }
 
 async fn accessally_webhook(
-    State(s): State<AppState>,
+    State(s): State<Shared>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    answer(s.receiver.accessally(&tenant, &headers, &body).await)
+    let intake = s.app.receiver.accessally(&tenant, &headers, &body).await;
+    if signature_refused(&intake) {
+        s.webhooks
+            .accessally_rejected
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    answer(intake)
 }
 
-async fn ready(State(s): State<AppState>) -> Response {
+async fn ready(State(s): State<Shared>) -> Response {
+    let s = s.app;
     match s.engine.store.queue_stats().await {
         Ok(_) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
@@ -68,8 +128,20 @@ async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(shared): State<Shared>) -> Response {
+    let s = &shared.app;
     let mut out = String::new();
+    let _ = writeln!(out, "# TYPE allybridge_webhooks_rejected_total counter");
+    for (source, n) in [
+        ("highlevel", &shared.webhooks.ghl_rejected),
+        ("accessally", &shared.webhooks.accessally_rejected),
+    ] {
+        let _ = writeln!(
+            out,
+            "allybridge_webhooks_rejected_total{{source=\"{source}\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
     let _ = writeln!(out, "# TYPE allybridge_jobs_total counter");
     let _ = writeln!(
         out,
@@ -119,7 +191,16 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serves any router built here (see [`router_with`]) until `shutdown`.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -469,6 +469,7 @@ pub fn settings(tenant: &TenantConfig) -> anyhow::Result<TenantSettings> {
         coupon_currency,
         completed_statuses: tenant.mapping.completed_order_statuses.clone(),
         business_name: tenant.orders.business_name.clone(),
+        mode_overrides: engine::ModeOverrides::default(),
     })
 }
 

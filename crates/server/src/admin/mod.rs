@@ -1,0 +1,438 @@
+//! The admin page under `/admin`: connections and their health, each
+//! tenant's flows with a mode switch, counts and last activity, the live
+//! integration log (htmx polling, filters), dead letters with replay and
+//! drop, the latest drift report, each location's rate budget, and the
+//! alerts sent. Server-rendered with maud; htmx is vendored into the binary.
+//! Every page needs a session (argon2-checked password); every form carries
+//! the session's CSRF token. It reads the engine and store and changes only
+//! flow modes and dead letters; every free text is scrubbed of secrets.
+
+pub mod auth;
+mod pages;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use engine::Engine;
+use model::{Flow, FlowMode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::WebhookStats;
+use crate::oauth::OAuth;
+use auth::{LOGIN_COOKIE, SESSION_COOKIE, Sessions};
+
+/// The vendored htmx (Zero-Clause BSD; see `assets/htmx.LICENSE`).
+const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.js");
+
+/// One HighLevel location's rate budget, as the tenant's client draws on it.
+#[derive(Clone)]
+pub struct LocationBudget {
+    pub tenant: String,
+    pub location_id: String,
+    pub budget: ghl::RateBudget,
+}
+
+/// What the admin page is built from.
+pub struct AdminConfig {
+    /// `[server] admin_password_hash`; without it every login is refused.
+    pub password_hash: Option<String>,
+    /// Every secret the daemon knows: scrubbed from whatever the page shows.
+    pub secrets: Vec<SecretString>,
+    pub budgets: Vec<LocationBudget>,
+    pub session_ttl: Duration,
+    /// Mark cookies `Secure` (the page is reached over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            password_hash: None,
+            secrets: Vec::new(),
+            budgets: Vec::new(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+        }
+    }
+}
+
+/// The admin page's state.
+pub struct Admin {
+    config: AdminConfig,
+    engine: Arc<Engine>,
+    sessions: Sessions,
+    webhooks: Arc<WebhookStats>,
+    oauth: Option<Arc<OAuth>>,
+}
+
+impl Admin {
+    pub fn new(
+        config: AdminConfig,
+        engine: Arc<Engine>,
+        webhooks: Arc<WebhookStats>,
+        oauth: Option<Arc<OAuth>>,
+    ) -> Self {
+        let sessions = Sessions::new(config.session_ttl);
+        Self {
+            config,
+            engine,
+            sessions,
+            webhooks,
+            oauth,
+        }
+    }
+
+    /// `text` without any known secret or credential-looking token.
+    fn scrub(&self, text: &str) -> String {
+        let known: Vec<&str> = self
+            .config
+            .secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect();
+        transport::redact::redact_text(text, &known)
+    }
+
+    /// The session's CSRF token, if the request carries a live session.
+    fn session(&self, headers: &HeaderMap) -> Option<String> {
+        let token = auth::cookie(headers, SESSION_COOKIE)?;
+        self.sessions.csrf(&token)
+    }
+
+    /// The session's CSRF token when `form` carries it; else a 403.
+    fn check_csrf(
+        &self,
+        headers: &HeaderMap,
+        form: &HashMap<String, String>,
+    ) -> Result<(), Response> {
+        let forbidden = || {
+            (
+                StatusCode::FORBIDDEN,
+                "forbidden: log in again and retry from the admin page",
+            )
+                .into_response()
+        };
+        let Some(expected) = self.session(headers) else {
+            return Err(forbidden());
+        };
+        match form.get("csrf") {
+            Some(sent) if auth::same_token(sent, &expected) => Ok(()),
+            _ => Err(forbidden()),
+        }
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: Duration) -> HeaderValue {
+        let secure = if self.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
+        let v = format!(
+            "{name}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            max_age.as_secs()
+        );
+        HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+pub fn router(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/admin", get(dashboard))
+        .route("/admin/", get(dashboard))
+        .route("/admin/login", get(login_page).post(login))
+        .route("/admin/logout", post(logout))
+        .route("/admin/log", get(log_fragment))
+        .route("/admin/modes", post(set_mode))
+        .route("/admin/dlq/{id}/replay", post(replay))
+        .route("/admin/dlq/{id}/drop", post(drop_letter))
+        .route("/admin/oauth/{tenant}", post(oauth_start))
+        .route("/admin/assets/htmx.min.js", get(htmx))
+        .with_state(admin)
+}
+
+/// Headers every admin answer carries.
+fn secure(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    r
+}
+
+fn html(status: StatusCode, markup: maud::Markup) -> Response {
+    secure((status, Html(markup.into_string())).into_response())
+}
+
+fn to_login() -> Response {
+    secure(Redirect::to("/admin/login").into_response())
+}
+
+fn back_to_dashboard() -> Response {
+    secure(Redirect::to("/admin").into_response())
+}
+
+async fn htmx() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        HTMX,
+    )
+        .into_response()
+}
+
+async fn login_page(State(admin): State<Arc<Admin>>) -> Response {
+    login_form(&admin, StatusCode::OK, None)
+}
+
+/// The login form with a fresh double-submit token in a cookie and a field.
+fn login_form(admin: &Admin, status: StatusCode, error: Option<&str>) -> Response {
+    let token = auth::random_token();
+    let configured = admin.config.password_hash.is_some();
+    let mut r = html(status, pages::login(&token, error, configured));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        admin.cookie(LOGIN_COOKIE, &token, Duration::from_secs(3600)),
+    );
+    r
+}
+
+async fn login(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let sent = form.get("csrf").map(String::as_str).unwrap_or("");
+    let expected = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !auth::same_token(sent, &expected) {
+        return secure(
+            (
+                StatusCode::FORBIDDEN,
+                "forbidden: reload the login page and try again",
+            )
+                .into_response(),
+        );
+    }
+    let Some(hash) = admin.config.password_hash.clone() else {
+        return login_form(
+            &admin,
+            StatusCode::UNAUTHORIZED,
+            Some(
+                "No admin password is configured: run `allybridge admin-password` and set [server] admin_password_hash.",
+            ),
+        );
+    };
+    let password = form.get("password").cloned().unwrap_or_default();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        tracing::warn!("admin login refused: wrong password");
+        return login_form(&admin, StatusCode::UNAUTHORIZED, Some("Wrong password."));
+    }
+    let (token, _) = admin.sessions.create();
+    let mut r = back_to_dashboard();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        admin.cookie(SESSION_COOKIE, &token, admin.sessions.ttl()),
+    );
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        admin.cookie(LOGIN_COOKIE, "", Duration::ZERO),
+    );
+    r
+}
+
+async fn logout(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = admin.check_csrf(&headers, &form) {
+        return secure(r);
+    }
+    if let Some(token) = auth::cookie(&headers, SESSION_COOKIE) {
+        admin.sessions.remove(&token);
+    }
+    let mut r = to_login();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        admin.cookie(SESSION_COOKIE, "", Duration::ZERO),
+    );
+    r
+}
+
+/// Filters of the integration log.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogFilter {
+    pub entity: Option<String>,
+    pub record: Option<String>,
+}
+
+async fn dashboard(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Query(filter): Query<LogFilter>,
+) -> Response {
+    let Some(csrf) = admin.session(&headers) else {
+        return to_login();
+    };
+    match pages::dashboard(&admin, &csrf, &filter).await {
+        Ok(m) => html(StatusCode::OK, m),
+        Err(e) => {
+            tracing::warn!(error = %e, "admin page: the store does not answer");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::error(&admin.scrub(&e.to_string())),
+            )
+        }
+    }
+}
+
+async fn log_fragment(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Query(filter): Query<LogFilter>,
+) -> Response {
+    if admin.session(&headers).is_none() {
+        return secure((StatusCode::UNAUTHORIZED, "log in again").into_response());
+    }
+    match pages::log_table(&admin, &filter).await {
+        Ok(m) => html(StatusCode::OK, m),
+        Err(e) => html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::error(&admin.scrub(&e.to_string())),
+        ),
+    }
+}
+
+/// A flow mode by its name in the configuration.
+pub fn parse_mode(s: &str) -> Option<FlowMode> {
+    match s {
+        "off" => Some(FlowMode::Off),
+        "observe" => Some(FlowMode::Observe),
+        "write" => Some(FlowMode::Write),
+        _ => None,
+    }
+}
+
+pub fn mode_name(m: FlowMode) -> &'static str {
+    match m {
+        FlowMode::Off => "off",
+        FlowMode::Observe => "observe",
+        FlowMode::Write => "write",
+    }
+}
+
+async fn set_mode(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = admin.check_csrf(&headers, &form) {
+        return secure(r);
+    }
+    let tenant = form.get("tenant").and_then(|t| admin.engine.tenant(t));
+    let flow = form.get("flow").and_then(|f| Flow::from_str(f).ok());
+    let mode = form.get("mode").and_then(|m| parse_mode(m));
+    let (Some(tenant), Some(flow), Some(mode)) = (tenant, flow, mode) else {
+        return secure((StatusCode::BAD_REQUEST, "unknown tenant, flow or mode").into_response());
+    };
+    tenant.settings.mode_overrides.set(&tenant.name, flow, mode);
+    tracing::info!(tenant = %tenant.name, flow = flow.as_str(), mode = mode_name(mode), "flow mode switched from the admin page");
+    back_to_dashboard()
+}
+
+fn parse_id(id: &str) -> Result<store::JobId, Response> {
+    id.parse()
+        .map_err(|_| secure((StatusCode::BAD_REQUEST, "not a job id").into_response()))
+}
+
+async fn replay(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = admin.check_csrf(&headers, &form) {
+        return secure(r);
+    }
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match admin.engine.store.replay_dead_letter(id).await {
+        Ok(_) => {
+            tracing::info!(job = id, "dead letter replayed from the admin page");
+            back_to_dashboard()
+        }
+        Err(e) => secure(
+            (
+                StatusCode::CONFLICT,
+                format!("could not replay job {id}: {}", admin.scrub(&e.to_string())),
+            )
+                .into_response(),
+        ),
+    }
+}
+
+async fn drop_letter(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = admin.check_csrf(&headers, &form) {
+        return secure(r);
+    }
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match admin.engine.store.drop_dead_letter(id).await {
+        Ok(()) => {
+            tracing::info!(job = id, "dead letter dropped from the admin page");
+            back_to_dashboard()
+        }
+        Err(e) => secure(
+            (
+                StatusCode::CONFLICT,
+                format!("could not drop job {id}: {}", admin.scrub(&e.to_string())),
+            )
+                .into_response(),
+        ),
+    }
+}
+
+async fn oauth_start(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(tenant): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = admin.check_csrf(&headers, &form) {
+        return secure(r);
+    }
+    match admin.oauth.as_ref().and_then(|o| o.start(&tenant)) {
+        Some(url) => secure(Redirect::to(&url).into_response()),
+        None => secure((StatusCode::NOT_FOUND, "this tenant does not use OAuth").into_response()),
+    }
+}

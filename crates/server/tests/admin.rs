@@ -1,0 +1,255 @@
+//! The admin page over HTTP: login, sessions, CSRF on every form, dead-letter
+//! replay and drop, the mode switch, the log filter, and no secret in any page.
+
+mod common;
+
+use common::{AA_PASSWORD, Browser, GHL_TOKEN, HANDSHAKE, PASSWORD, csrf_of, log_in, spawn_app};
+use model::{Flow, FlowMode};
+use store::JobState;
+
+#[tokio::test]
+async fn pages_need_a_session() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let mut b = Browser::new()?;
+    let page = b.get(&app.url("/admin")).await?;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location.as_deref(), Some("/admin/login"));
+    assert_eq!(b.get(&app.url("/admin/log")).await?.status, 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn wrong_password_is_refused_and_right_one_sets_the_cookie() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let mut b = Browser::new()?;
+    let refused = log_in(&mut b, &app, "not-the-password").await?;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("Wrong password"));
+    assert!(!b.has_cookie("allybridge_session"));
+
+    let ok = log_in(&mut b, &app, PASSWORD).await?;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(ok.location.as_deref(), Some("/admin"));
+    assert!(b.has_cookie("allybridge_session"));
+    let raw = b
+        .http
+        .get(app.url("/admin/login"))
+        .send()
+        .await?
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .unwrap_or_default();
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Strict"),
+        "{raw}"
+    );
+
+    let dash = b.get(&app.url("/admin")).await?;
+    assert_eq!(dash.status, 200);
+    assert!(dash.body.contains("coupons_to_accessally"));
+    assert!(dash.body.contains("/admin/assets/htmx.min.js"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn login_without_its_token_is_forbidden() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let mut b = Browser::new()?;
+    let r = b
+        .post(
+            &app.url("/admin/login"),
+            &[("password", PASSWORD), ("csrf", "x")],
+        )
+        .await?;
+    assert_eq!(r.status, 403);
+    Ok(())
+}
+
+#[tokio::test]
+async fn forms_need_the_session_csrf_token() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let id = app.dead_letter("prod-1", "AccessAlly answered 500").await?;
+    let mut b = Browser::new()?;
+    log_in(&mut b, &app, PASSWORD).await?;
+    let dash = b.get(&app.url("/admin")).await?;
+    let csrf = csrf_of(&dash.body)?;
+    let replay = app.url(&format!("/admin/dlq/{id}/replay"));
+
+    assert_eq!(b.post(&replay, &[]).await?.status, 403);
+    assert_eq!(b.post(&replay, &[("csrf", "0000")]).await?.status, 403);
+    let mut stranger = Browser::new()?;
+    assert_eq!(
+        stranger.post(&replay, &[("csrf", &csrf)]).await?.status,
+        403
+    );
+    let modes = app.url("/admin/modes");
+    let form = [
+        ("tenant", "main"),
+        ("flow", "coupons_to_accessally"),
+        ("mode", "write"),
+    ];
+    assert_eq!(b.post(&modes, &form).await?.status, 403);
+    assert_eq!(
+        app.store.job(id).await?.map(|j| j.state),
+        Some(JobState::Dead)
+    );
+    let tenant = app.engine.tenant("main").expect("tenant");
+    assert_eq!(tenant.mode(Flow::CouponsToAccessally), FlowMode::Observe);
+
+    // With the right token: the effect happens.
+    let r = b.post(&replay, &[("csrf", &csrf)]).await?;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        app.store.job(id).await?.map(|j| j.state),
+        Some(JobState::Pending)
+    );
+    assert!(app.store.dead_letters(0, 10).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_and_drop_from_the_page_change_the_store() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let a = app.dead_letter("prod-a", "AccessAlly answered 500").await?;
+    let d = app.dead_letter("prod-d", "AccessAlly answered 422").await?;
+    let mut b = Browser::new()?;
+    log_in(&mut b, &app, PASSWORD).await?;
+    let dash = b.get(&app.url("/admin")).await?;
+    assert!(dash.body.contains(&format!("/admin/dlq/{a}/replay")));
+    let csrf = csrf_of(&dash.body)?;
+    let r = b
+        .post(
+            &app.url(&format!("/admin/dlq/{a}/replay")),
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(r.status, 303);
+    let r = b
+        .post(
+            &app.url(&format!("/admin/dlq/{d}/drop")),
+            &[("csrf", &csrf)],
+        )
+        .await?;
+    assert_eq!(r.status, 303);
+    assert!(app.store.dead_letters(0, 10).await?.is_empty());
+    assert_eq!(
+        app.store.job(a).await?.map(|j| j.state),
+        Some(JobState::Pending)
+    );
+    assert!(app.store.job(d).await?.is_none());
+    let dash = b.get(&app.url("/admin")).await?;
+    assert!(!dash.body.contains(&format!("/admin/dlq/{a}/replay")));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_mode_switch_takes_effect_in_the_engine() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let mut b = Browser::new()?;
+    log_in(&mut b, &app, PASSWORD).await?;
+    let csrf = csrf_of(&b.get(&app.url("/admin")).await?.body)?;
+    let r = b
+        .post(
+            &app.url("/admin/modes"),
+            &[
+                ("csrf", &csrf),
+                ("tenant", "main"),
+                ("flow", "orders_to_highlevel"),
+                ("mode", "off"),
+            ],
+        )
+        .await?;
+    assert_eq!(r.status, 303);
+    let tenant = app.engine.tenant("main").expect("tenant");
+    assert_eq!(tenant.mode(Flow::OrdersToHighlevel), FlowMode::Off);
+    assert_eq!(tenant.mode(Flow::CouponsToAccessally), FlowMode::Observe);
+    let bad = b
+        .post(
+            &app.url("/admin/modes"),
+            &[
+                ("csrf", &csrf),
+                ("tenant", "main"),
+                ("flow", "orders_to_highlevel"),
+                ("mode", "sideways"),
+            ],
+        )
+        .await?;
+    assert_eq!(bad.status, 400);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_log_filters_by_entity_and_record() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    for (entity, record) in [
+        ("main/coupons_to_accessally", "SUMMER"),
+        ("main/products_to_accessally", "p-9"),
+    ] {
+        app.store
+            .log_integration(&store::IntegrationEvent {
+                entity_type: entity.into(),
+                record_id: record.into(),
+                action: "create".into(),
+                from_system: store::System::HighLevel,
+                to_system: store::System::AccessAlly,
+                result: "observed".into(),
+                detail: "would create".into(),
+                job_id: None,
+            })
+            .await?;
+    }
+    let mut b = Browser::new()?;
+    log_in(&mut b, &app, PASSWORD).await?;
+    let all = b.get(&app.url("/admin/log")).await?;
+    assert!(all.body.contains("SUMMER") && all.body.contains("p-9"));
+    let one = b.get(&app.url("/admin/log?record=p-9")).await?;
+    assert!(one.body.contains("p-9") && !one.body.contains("SUMMER"));
+    let ent = b
+        .get(&app.url("/admin/log?entity=main%2Fcoupons_to_accessally"))
+        .await?;
+    assert!(ent.body.contains("SUMMER") && !ent.body.contains("p-9"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_secret_appears_in_any_page() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    app.dead_letter(
+        "prod-s",
+        &format!("AccessAlly 401 Unauthorized: bridge:{AA_PASSWORD} refused; token {GHL_TOKEN}"),
+    )
+    .await?;
+    let mut b = Browser::new()?;
+    let mut pages = vec![b.get(&app.url("/admin/login")).await?.body];
+    pages.push(log_in(&mut b, &app, "wrong").await?.body);
+    log_in(&mut b, &app, PASSWORD).await?;
+    for path in ["/admin", "/admin/log", "/metrics"] {
+        pages.push(b.get(&app.url(path)).await?.body);
+    }
+    assert!(pages[2].contains("authentication failing"));
+    for page in &pages {
+        for secret in [
+            PASSWORD,
+            GHL_TOKEN,
+            AA_PASSWORD,
+            HANDSHAKE,
+            app.hash.as_str(),
+        ] {
+            assert!(!page.contains(secret), "a secret leaked into a page");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn htmx_is_served_from_the_binary() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let r = reqwest::get(app.url("/admin/assets/htmx.min.js")).await?;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await?;
+    assert!(body.starts_with("/*! htmx 2"));
+    assert!(body.contains("htmx"));
+    Ok(())
+}
