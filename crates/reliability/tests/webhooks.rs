@@ -15,6 +15,9 @@ use sandbox::{Sandbox, SandboxOptions};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+/// Headers of one delivery.
+type Headers = Vec<(&'static str, String)>;
+
 fn ghl_body(
     location: &str,
     product: &str,
@@ -95,7 +98,7 @@ async fn bad_webhooks_are_rejected_and_nothing_is_stored() -> anyhow::Result<()>
         &json!({"type": "ProductUpdate", "locationId": loc, "_id": pid,
                                           "timestamp": now.to_rfc3339()}),
     )?;
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, u16)> = vec![
+    let cases: Vec<(&str, Headers, Vec<u8>, u16)> = vec![
         ("unsigned", vec![], good.clone(), 401),
         (
             "signed for another body",
@@ -226,7 +229,7 @@ async fn bad_webhooks_are_rejected_and_nothing_is_stored() -> anyhow::Result<()>
     };
     let unknown_type =
         serde_json::to_vec(&json!({"type": "offering.exploded", "data": {"id": oid}}))?;
-    let mut cases: Vec<(&str, String, Vec<(&str, String)>, Vec<u8>, u16)> = vec![
+    let mut cases: Vec<(&str, String, Headers, Vec<u8>, u16)> = vec![
         ("unsigned", aa.clone(), vec![], body.clone(), 401),
         (
             "signed with another secret",
