@@ -8,7 +8,6 @@
 //! Secrets are never printed.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -139,13 +138,12 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
                 println!("{}", app.authorize_url(&scopes, &state));
                 eprintln!("Waiting for the redirect on http://{callback_addr}/oauth/callback …");
                 let code = catch_code(listener, &state).await?;
-                let token_store = Arc::new(context::StoreTokenStore::new(
-                    store.clone(),
-                    vec![(t.ghl.location_id.clone(), connection.clone())],
-                ));
-                let http = transport::build_client(&transport::HttpConfig::default())
-                    .context("could not build the HTTP client")?;
-                let manager = ghl::TokenManager::new(app, http, token_store);
+                let manager = context::oauth_manager(
+                    &store,
+                    t,
+                    app,
+                    transport::HttpConfig::default().request_timeout,
+                )?;
                 let pair = manager.exchange_code(&code).await.context(
                     "the code exchange failed; check client_id/client_secret and try again",
                 )?;

@@ -261,6 +261,28 @@ async fn secret_from(
     }
 }
 
+/// The token manager of a tenant's OAuth app: token pairs kept encrypted in
+/// the store under the tenant's HighLevel connection. `connect ghl --oauth`,
+/// the clients and the daemon's OAuth callback all use this one.
+pub fn oauth_manager(
+    store: &Store,
+    tenant: &TenantConfig,
+    app: ghl::OAuthApp,
+    request_timeout: Duration,
+) -> anyhow::Result<Arc<ghl::TokenManager>> {
+    let connection = connection_id(&tenant.name, System::HighLevel);
+    let token_store = Arc::new(StoreTokenStore::new(
+        store.clone(),
+        vec![(tenant.ghl.location_id.clone(), connection)],
+    ));
+    let http = transport::build_client(&transport::HttpConfig {
+        request_timeout,
+        ..transport::HttpConfig::default()
+    })
+    .context("could not build the HTTP client")?;
+    Ok(Arc::new(ghl::TokenManager::new(app, http, token_store)))
+}
+
 /// How the clients are tuned (tests use shorter timeouts).
 #[derive(Debug, Clone)]
 pub struct ClientTuning {
@@ -343,16 +365,7 @@ pub async fn ghl_parts(
                 })?;
             let granted: BTreeSet<String> = stored.scopes.iter().cloned().collect();
             let app = oauth_app(config, tenant, default_redirect_uri(config))?;
-            let token_store = Arc::new(StoreTokenStore::new(
-                store.clone(),
-                vec![(tenant.ghl.location_id.clone(), connection.clone())],
-            ));
-            let http = transport::build_client(&transport::HttpConfig {
-                request_timeout: tuning.request_timeout,
-                ..transport::HttpConfig::default()
-            })
-            .context("could not build the HTTP client")?;
-            let manager = Arc::new(ghl::TokenManager::new(app, http, token_store));
+            let manager = oauth_manager(store, tenant, app, tuning.request_timeout)?;
             (
                 ghl::Auth::OAuth {
                     manager,
@@ -473,28 +486,50 @@ pub fn settings(tenant: &TenantConfig) -> anyhow::Result<TenantSettings> {
     })
 }
 
-/// One engine tenant from its configuration and stored credentials.
-pub async fn build_tenant(
+/// What the daemon keeps of a tenant's HighLevel client: its auth (the
+/// OAuth token manager the callback must use) and its rate budget.
+#[derive(Clone)]
+pub struct TenantGhl {
+    pub tenant: String,
+    pub location_id: String,
+    pub auth: ghl::Auth,
+    pub budget: ghl::RateBudget,
+}
+
+/// One engine tenant from its configuration and stored credentials, with
+/// its HighLevel client's shared parts.
+pub async fn build_tenant_parts(
     config: &Config,
     store: &Store,
     tenant: &TenantConfig,
     tuning: &ClientTuning,
-) -> anyhow::Result<Tenant> {
-    let (ghl, _) = ghl_client(config, store, tenant, tuning).await?;
+) -> anyhow::Result<(Tenant, TenantGhl)> {
+    let parts = ghl_parts(config, store, tenant, tuning).await?;
     let accessally = accessally_client(config, store, tenant, tuning).await?;
-    Ok(Tenant {
-        name: tenant.name.clone(),
-        ghl: Arc::new(ghl),
-        accessally: Arc::new(accessally),
-        modes: tenant.flows.modes().into_iter().collect(),
-        settings: settings(tenant)?,
-    })
+    let kept = TenantGhl {
+        tenant: tenant.name.clone(),
+        location_id: tenant.ghl.location_id.clone(),
+        auth: parts.auth,
+        budget: parts.budget,
+    };
+    Ok((
+        Tenant {
+            name: tenant.name.clone(),
+            ghl: Arc::new(parts.client),
+            accessally: Arc::new(accessally),
+            modes: tenant.flows.modes().into_iter().collect(),
+            settings: settings(tenant)?,
+        },
+        kept,
+    ))
 }
 
 /// Everything a verb that syncs needs: configuration, store, engine.
 pub struct Loaded {
     pub config: Config,
     pub engine: Arc<Engine>,
+    /// Each tenant's HighLevel auth and rate budget.
+    pub ghl: Vec<TenantGhl>,
 }
 
 /// Loads the configuration, opens the store and builds the engine for the
@@ -509,8 +544,10 @@ pub async fn load_engine(
     let store = open_store(&config).await?;
     let tuning = ClientTuning::default();
     let mut tenants = Vec::new();
+    let mut ghl = Vec::new();
     for t in selected(&config, only)? {
-        let mut tenant = build_tenant(&config, &store, t, &tuning).await?;
+        let (mut tenant, kept) = build_tenant_parts(&config, &store, t, &tuning).await?;
+        ghl.push(kept);
         if let Some(mode) = force_mode {
             for m in tenant.modes.values_mut() {
                 if *m != FlowMode::Off {
@@ -533,6 +570,7 @@ pub async fn load_engine(
     Ok(Loaded {
         engine: Arc::new(Engine::new(store, tenants, options)),
         config,
+        ghl,
     })
 }
 

@@ -1,5 +1,7 @@
 //! The command line: verbs, their flags, and dispatch to each verb's module.
 
+mod admin_password;
+mod alerting;
 mod check;
 mod connect;
 mod context;
@@ -41,7 +43,7 @@ pub enum Command {
     Connect(connect::ConnectArgs),
     /// Read-only health check: connections, scopes, webhooks, and the mapping against both catalogs.
     Check(check::CheckArgs),
-    /// The daemon: webhooks, workers, pollers, reconciler, /healthz, /readyz, /metrics.
+    /// The daemon: webhooks, workers, pollers, reconciler, alerts, admin page, OAuth callback, /healthz, /readyz, /metrics.
     Serve(serve::ServeArgs),
     /// A reconciliation scan: report drift per flow; --repair fixes it.
     Reconcile(reconcile::ReconcileArgs),
@@ -55,6 +57,8 @@ pub enum Command {
     Ops(ops::OpsArgs),
     /// One backfill / catch-up pass; --dry-run prints what would change and writes nothing.
     Sync(sync::SyncArgs),
+    /// Read a password from stdin and print its argon2 hash for [server] admin_password_hash.
+    AdminPassword(admin_password::AdminPasswordArgs),
 }
 
 /// Logs to stderr: `ALLYBRIDGE_LOG` (EnvFilter syntax) if set, else by
@@ -88,5 +92,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(args) => keys::run(args).await,
         Command::Ops(args) => ops::run(args).await,
         Command::Sync(args) => sync::run(args).await,
+        Command::AdminPassword(args) => admin_password::run(args).await,
     }
 }

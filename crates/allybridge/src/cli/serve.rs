@@ -2,9 +2,12 @@
 //! (webhooks, `/healthz`, `/readyz`, `/metrics`) with verifiers built from
 //! the configuration and store, the engine's workers, pollers (HighLevel
 //! coupons every `coupon_poll_interval`, products and orders on their own
-//! intervals) and the reconciler every `reconcile_interval`. Ctrl-C or
-//! SIGTERM stops intake and polling; the workers finish the round they
-//! are in, then the process exits.
+//! intervals) and the reconciler every `reconcile_interval`; the admin
+//! page under `/admin` (only on a loopback address unless `[server]
+//! admin_password_hash` is set), the OAuth callback for `auth = "oauth"`
+//! tenants, and the alert watch (`[alerts]`). Ctrl-C or SIGTERM stops
+//! intake and polling; the workers finish the round they are in, then the
+//! process exits.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -21,7 +24,8 @@ use secrecy::SecretString;
 use store::{Credential, CredentialKind, Store, System};
 use tokio::sync::watch;
 
-use super::context::{self, ConfigArgs};
+use super::alerting::{self, AlertWatch};
+use super::context::{self, ConfigArgs, TenantGhl};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -146,6 +150,7 @@ fn poller(
     flows: Vec<Option<Flow>>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
+    alerts: Option<Arc<AlertWatch>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
@@ -162,6 +167,11 @@ fn poller(
                     }
                     match scan(&engine, tenant, kind, *flow).await {
                         Ok(r) => {
+                            if kind == ScanKind::Reconcile
+                                && let Some(w) = &alerts
+                            {
+                                w.reconciled(&r).await;
+                            }
                             if r.enqueued > 0 || kind == ScanKind::Reconcile {
                                 tracing::info!(tenant = %tenant.name, poll = name, checked = r.checked, enqueued = r.enqueued, drift = r.drift.len(), "scan done");
                             }
@@ -176,10 +186,137 @@ fn poller(
     })
 }
 
+/// The OAuth callback's tenants: those with `auth = "oauth"`, each with
+/// the token manager its running client uses.
+fn oauth_tenants(
+    config: &Config,
+    parts: &[TenantGhl],
+) -> anyhow::Result<Option<Arc<server::oauth::OAuth>>> {
+    let mut tenants = Vec::new();
+    for p in parts {
+        let ghl::Auth::OAuth { manager, .. } = &p.auth else {
+            continue;
+        };
+        let Some(t) = config.tenant(&p.tenant) else {
+            continue;
+        };
+        let app = context::oauth_app(config, t, context::default_redirect_uri(config))?;
+        tenants.push(server::oauth::OAuthTenant {
+            tenant: p.tenant.clone(),
+            app,
+            scopes: ghl::required_scopes(&t.flows.modes())
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            manager: manager.clone(),
+        });
+    }
+    Ok((!tenants.is_empty()).then(|| Arc::new(server::oauth::OAuth::new(tenants))))
+}
+
+/// Every secret the daemon can know: the configuration's references and
+/// the stored credentials of each tenant (scrubbed from the admin page).
+async fn known_secrets(config: &Config, store: &Store) -> Vec<SecretString> {
+    let mut out: Vec<SecretString> = config
+        .secret_refs()
+        .into_iter()
+        .filter_map(|r| config.secret(r).ok())
+        .collect();
+    for t in &config.tenants {
+        for (connection, kinds) in [
+            (
+                context::connection_id(&t.name, System::HighLevel),
+                vec![
+                    CredentialKind::HighLevelOAuth,
+                    CredentialKind::HighLevelPrivateToken,
+                ],
+            ),
+            (
+                context::connection_id(&t.name, System::AccessAlly),
+                vec![
+                    CredentialKind::AccessAllyAppPassword,
+                    CredentialKind::WebhookSecret,
+                ],
+            ),
+            (
+                context::handshake_connection_id(&t.name),
+                vec![CredentialKind::AccessAllyAppPassword],
+            ),
+        ] {
+            for kind in kinds {
+                if let Ok(Some(c)) = store.credential(&connection, kind).await {
+                    out.push(c.secret);
+                    out.extend(c.refresh_secret);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The admin page, unless it must not be served: on a non-loopback
+/// address without `[server] admin_password_hash` it is refused.
+async fn admin_page(
+    config: &Config,
+    store: &Store,
+    engine: &Arc<Engine>,
+    parts: &[TenantGhl],
+    bound: std::net::SocketAddr,
+    webhooks: &Arc<server::WebhookStats>,
+    oauth: &Option<Arc<server::oauth::OAuth>>,
+) -> anyhow::Result<Option<server::admin::Admin>> {
+    let hash = config.server.admin_password_hash.clone();
+    if let Some(h) = &hash
+        && !server::admin::auth::hash_is_valid(h)
+    {
+        anyhow::bail!(
+            "[server] admin_password_hash is not an argon2 PHC string; make one with `allybridge admin-password`"
+        );
+    }
+    if hash.is_none() && !bound.ip().is_loopback() {
+        eprintln!(
+            "allybridge: the admin page is off: {bound} is not a loopback address and [server] admin_password_hash is not set"
+        );
+        return Ok(None);
+    }
+    if hash.is_none() {
+        eprintln!(
+            "allybridge: the admin page at http://{bound}/admin refuses logins until [server] admin_password_hash is set (`allybridge admin-password`)"
+        );
+    } else {
+        eprintln!("allybridge: admin page at http://{bound}/admin");
+    }
+    let secure_cookies = config
+        .server
+        .public_url
+        .as_ref()
+        .is_some_and(|u| u.scheme() == "https");
+    Ok(Some(server::admin::Admin::new(
+        server::admin::AdminConfig {
+            password_hash: hash,
+            secrets: known_secrets(config, store).await,
+            budgets: parts
+                .iter()
+                .map(|p| server::admin::LocationBudget {
+                    tenant: p.tenant.clone(),
+                    location_id: p.location_id.clone(),
+                    budget: p.budget.clone(),
+                })
+                .collect(),
+            secure_cookies,
+            ..server::admin::AdminConfig::default()
+        },
+        engine.clone(),
+        webhooks.clone(),
+        oauth.clone(),
+    )))
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let loaded = context::load_engine(&args.config, None, EngineOptions::default(), None).await?;
     let config = loaded.config;
     let engine = loaded.engine;
+    let ghl_parts = loaded.ghl;
     let store = engine.store.clone();
     let tenant_configs: Vec<&TenantConfig> = config.tenants.iter().collect();
     let mut aa_verifiers = HashMap::new();
@@ -227,9 +364,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         receiver: Arc::new(receiver),
         engine: engine.clone(),
     };
+    let webhooks = Arc::new(server::WebhookStats::default());
+    let oauth = oauth_tenants(&config, &ghl_parts)?;
+    let admin = admin_page(
+        &config, &store, &engine, &ghl_parts, bound, &webhooks, &oauth,
+    )
+    .await?;
+    let router = server::router_with(
+        state,
+        server::Surfaces {
+            admin: admin.map(Arc::new),
+            oauth: oauth.clone(),
+            webhooks: webhooks.clone(),
+        },
+    );
+    let alerter =
+        alerts::Alerter::from_config(&config, Arc::new(alerts::StoreLedger::new(store.clone())))
+            .context("could not set up the alert sinks in [alerts]")?;
+    if alerter.sink_names().is_empty() {
+        tracing::info!(
+            "no alert sink in [alerts]: alerts are recorded in the store and shown on the admin page only"
+        );
+    }
+    let watch = Arc::new(AlertWatch::new(
+        Arc::new(alerter),
+        engine.clone(),
+        ghl_parts.clone(),
+        webhooks,
+        config.alerts.quota_warning,
+    ));
+    tasks.push(watch.clone().spawn(alerting::CHECK_EVERY, stopped.clone()));
     let mut server_stop = stopped.clone();
     let server_task = tokio::spawn(async move {
-        server::serve(listener, state, async move {
+        server::serve_router(listener, router, async move {
             let _ = server_stop.changed().await;
         })
         .await
@@ -251,6 +418,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         vec![Some(Flow::CouponsToAccessally)],
         e.coupon_poll_interval.get(),
         stopped.clone(),
+        None,
     ));
     tasks.push(poller(
         engine.clone(),
@@ -262,6 +430,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ],
         e.product_poll_interval.get(),
         stopped.clone(),
+        None,
     ));
     tasks.push(poller(
         engine.clone(),
@@ -273,6 +442,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ],
         e.order_poll_interval.get(),
         stopped.clone(),
+        None,
     ));
     tasks.push(poller(
         engine.clone(),
@@ -281,6 +451,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         vec![None],
         e.reconcile_interval.get(),
         stopped.clone(),
+        Some(watch.clone()),
     ));
 
     shutdown_signal().await;

@@ -107,25 +107,11 @@ impl Admin {
         self.sessions.csrf(&token)
     }
 
-    /// The session's CSRF token when `form` carries it; else a 403.
-    fn check_csrf(
-        &self,
-        headers: &HeaderMap,
-        form: &HashMap<String, String>,
-    ) -> Result<(), Response> {
-        let forbidden = || {
-            (
-                StatusCode::FORBIDDEN,
-                "forbidden: log in again and retry from the admin page",
-            )
-                .into_response()
-        };
-        let Some(expected) = self.session(headers) else {
-            return Err(forbidden());
-        };
-        match form.get("csrf") {
-            Some(sent) if auth::same_token(sent, &expected) => Ok(()),
-            _ => Err(forbidden()),
+    /// Whether the request has a live session and `form` carries its CSRF token.
+    fn csrf_ok(&self, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+        match (self.session(headers), form.get("csrf")) {
+            (Some(expected), Some(sent)) => auth::same_token(sent, &expected),
+            _ => false,
         }
     }
 
@@ -266,8 +252,8 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = admin.check_csrf(&headers, &form) {
-        return secure(r);
+    if !admin.csrf_ok(&headers, &form) {
+        return forbidden();
     }
     if let Some(token) = auth::cookie(&headers, SESSION_COOKIE) {
         admin.sessions.remove(&token);
@@ -347,8 +333,8 @@ async fn set_mode(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = admin.check_csrf(&headers, &form) {
-        return secure(r);
+    if !admin.csrf_ok(&headers, &form) {
+        return forbidden();
     }
     let tenant = form.get("tenant").and_then(|t| admin.engine.tenant(t));
     let flow = form.get("flow").and_then(|f| Flow::from_str(f).ok());
@@ -361,9 +347,18 @@ async fn set_mode(
     back_to_dashboard()
 }
 
-fn parse_id(id: &str) -> Result<store::JobId, Response> {
-    id.parse()
-        .map_err(|_| secure((StatusCode::BAD_REQUEST, "not a job id").into_response()))
+fn forbidden() -> Response {
+    secure(
+        (
+            StatusCode::FORBIDDEN,
+            "forbidden: log in again and retry from the admin page",
+        )
+            .into_response(),
+    )
+}
+
+fn bad_id() -> Response {
+    secure((StatusCode::BAD_REQUEST, "not a job id").into_response())
 }
 
 async fn replay(
@@ -372,12 +367,11 @@ async fn replay(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = admin.check_csrf(&headers, &form) {
-        return secure(r);
+    if !admin.csrf_ok(&headers, &form) {
+        return forbidden();
     }
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Ok(id) = id.parse::<store::JobId>() else {
+        return bad_id();
     };
     match admin.engine.store.replay_dead_letter(id).await {
         Ok(_) => {
@@ -400,12 +394,11 @@ async fn drop_letter(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = admin.check_csrf(&headers, &form) {
-        return secure(r);
+    if !admin.csrf_ok(&headers, &form) {
+        return forbidden();
     }
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Ok(id) = id.parse::<store::JobId>() else {
+        return bad_id();
     };
     match admin.engine.store.drop_dead_letter(id).await {
         Ok(()) => {
@@ -428,8 +421,8 @@ async fn oauth_start(
     Path(tenant): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = admin.check_csrf(&headers, &form) {
-        return secure(r);
+    if !admin.csrf_ok(&headers, &form) {
+        return forbidden();
     }
     match admin.oauth.as_ref().and_then(|o| o.start(&tenant)) {
         Some(url) => secure(Redirect::to(&url).into_response()),
