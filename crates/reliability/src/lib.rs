@@ -209,19 +209,40 @@ orders_to_accessally = "write"
         cmd
     }
 
-    /// Starts `allybridge serve` on a free port; its output goes to
-    /// `log` (appended) so a kill never blocks on a full pipe.
+    /// Makes the daemon listen on `port` every time, as its public URL:
+    /// the AccessAlly subscription it makes once stays valid across
+    /// restarts, and HighLevel's deliveries go there.
+    pub async fn fix_port(&self, port: u16) -> anyhow::Result<()> {
+        let path = self.dir.path().join("allybridge.toml");
+        let mut config = std::fs::read_to_string(&path)?;
+        config.push_str(&format!(
+            "\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n"
+        ));
+        std::fs::write(&path, config)?;
+        self.control(
+            "ghl",
+            "PUT",
+            "/__sim/webhooks",
+            Some(serde_json::json!({"urls": [format!("http://127.0.0.1:{port}/webhooks/ghl")]})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Starts `allybridge serve` (on `[server] listen`, see [`Harness::fix_port`]);
+    /// its output goes to `log` (appended) so a kill never blocks on a full pipe.
     pub fn spawn_serve(&self, log: &Path) -> anyhow::Result<Child> {
+        self.spawn_serve_on(log, None)
+    }
+
+    /// Like [`Harness::spawn_serve`], listening on `listen` when given.
+    pub fn spawn_serve_on(&self, log: &Path, listen: Option<&str>) -> anyhow::Result<Child> {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)?;
         let err = out.try_clone()?;
-        Ok(self
-            .command(&["serve", "--listen", "127.0.0.1:0"])
-            .stdout(out)
-            .stderr(err)
-            .spawn()?)
+        Ok(self.command(&["serve"]).stdout(out).stderr(err).spawn()?)
     }
 
     pub async fn control(
@@ -300,12 +321,31 @@ pub async fn requests(http: &reqwest::Client, base: &str) -> anyhow::Result<Vec<
         .await?
         .json()
         .await?;
-    let list = v["requests"]
-        .as_array()
-        .or_else(|| v.as_array())
-        .cloned()
-        .unwrap_or_default();
+    let list = v["entries"].as_array().cloned().unwrap_or_default();
     Ok(list)
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Successful `POST` calls in a request log whose route ends with `suffix`.
+pub fn creates(log: &[Value], suffix: &str) -> usize {
+    log.iter()
+        .filter(|e| {
+            e["method"] == "POST"
+                && e["status"]
+                    .as_u64()
+                    .is_some_and(|s| (200..300).contains(&s))
+                && e["route"]
+                    .as_str()
+                    .or_else(|| e["path"].as_str())
+                    .is_some_and(|r| r.ends_with(suffix))
+        })
+        .count()
 }
 
 /// Kills a child with SIGKILL and reaps it.
