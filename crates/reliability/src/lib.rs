@@ -242,7 +242,11 @@ orders_to_accessally = "write"
             .append(true)
             .open(log)?;
         let err = out.try_clone()?;
-        Ok(self.command(&["serve"]).stdout(out).stderr(err).spawn()?)
+        let mut args = vec!["serve"];
+        if let Some(l) = listen {
+            args.extend(["--listen", l]);
+        }
+        Ok(self.command(&args).stdout(out).stderr(err).spawn()?)
     }
 
     pub async fn control(

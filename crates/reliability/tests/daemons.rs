@@ -19,7 +19,6 @@ fn count(v: &Value, key: &str) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: one of the two daemons exits early on a fresh database (docs/RELIABILITY.md)"]
 async fn two_daemons_on_one_postgres_write_each_record_once() -> anyhow::Result<()> {
     let started = Instant::now();
     let Some(db) = TestPostgres::create().await? else {
