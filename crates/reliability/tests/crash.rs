@@ -29,7 +29,7 @@ async fn change(h: &Harness, n: usize) -> anyhow::Result<()> {
             let products = g["products"].as_array().cloned().unwrap_or_default();
             let p = &products[n % products.len()];
             let pid = p["_id"].as_str().unwrap_or_default();
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 let name = format!("{} ~{n}", p["name"].as_str().unwrap_or(""));
                 h.control(
                     "ghl",
