@@ -72,6 +72,10 @@ async fn change(h: &Harness, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+// Long (35–150 s: jobs held by a killed daemon wait out their lease) and
+// once seen to need more than 60 s to converge: run on demand, not in CI,
+// with `cargo test -p reliability --test crash -- --ignored`.
+#[ignore = "long: cargo test -p reliability --test crash -- --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_backfill_and_live_stream_loses_and_doubles_nothing() -> anyhow::Result<()> {
     let started = Instant::now();
