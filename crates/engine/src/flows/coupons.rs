@@ -76,21 +76,12 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
             .await;
     }
     // The target: by link, else by code (the natural key).
-    let existing = match &link {
-        Some(l) => match l.accessally_id.parse::<u64>() {
-            Ok(aa_id) => match t.accessally.get_coupon(aa_id).await {
-                Ok(c) => Some(c),
-                Err(e) if super::aa_missing(&e) => None,
-                Err(e) => return Err(e.into()),
-            },
-            Err(_) => None,
-        },
-        None => None,
-    };
-    let existing = match existing {
-        Some(c) => Some(c),
-        None => t.accessally.find_coupon_by_code(&coupon.code).await?,
-    };
+    let existing = super::aa_target(
+        link.as_ref(),
+        |aa_id| t.accessally.get_coupon(aa_id),
+        || t.accessally.find_coupon_by_code(&coupon.code),
+    )
+    .await?;
     let external_ref = format!("ghl:{id}");
     match existing {
         Some(current) => {

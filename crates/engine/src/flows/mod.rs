@@ -177,6 +177,29 @@ impl Ctx<'_> {
     }
 }
 
+/// The AccessAlly record a link points at; when unlinked or gone there, the
+/// one found by its natural key (the look-up that makes creates idempotent).
+pub async fn aa_target<T, ById, ByIdFut, ByKey, ByKeyFut>(
+    link: Option<&Link>,
+    by_id: ById,
+    by_key: ByKey,
+) -> Result<Option<T>, EngineError>
+where
+    ById: FnOnce(u64) -> ByIdFut,
+    ByIdFut: std::future::Future<Output = Result<T, accessally::Error>>,
+    ByKey: FnOnce() -> ByKeyFut,
+    ByKeyFut: std::future::Future<Output = Result<Option<T>, accessally::Error>>,
+{
+    if let Some(aa_id) = link.and_then(|l| l.accessally_id.parse::<u64>().ok()) {
+        match by_id(aa_id).await {
+            Ok(found) => return Ok(Some(found)),
+            Err(e) if aa_missing(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(by_key().await?)
+}
+
 /// The systems a flow reads from and writes to.
 pub fn direction(flow: Flow) -> (System, System) {
     match flow {

@@ -143,25 +143,12 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             .await;
     }
     let external_ref = format!("ghl:{id}");
-    let existing = match &link {
-        Some(l) => match l.accessally_id.parse::<u64>() {
-            Ok(aa_id) => match t.accessally.get_offering(aa_id).await {
-                Ok(o) => Some(o),
-                Err(e) if super::aa_missing(&e) => None,
-                Err(e) => return Err(e.into()),
-            },
-            Err(_) => None,
-        },
-        None => None,
-    };
-    let existing = match existing {
-        Some(o) => Some(o),
-        None => {
-            t.accessally
-                .find_offering_by_external_ref(&external_ref)
-                .await?
-        }
-    };
+    let existing = super::aa_target(
+        link.as_ref(),
+        |aa_id| t.accessally.get_offering(aa_id),
+        || t.accessally.find_offering_by_external_ref(&external_ref),
+    )
+    .await?;
     let Some(current) = existing else {
         let diffs = diff(&json!({}), &view(&canon));
         if ctx.writes(FLOW) {
