@@ -99,44 +99,38 @@ impl std::fmt::Debug for GhlClient {
 
 type Query = Vec<(&'static str, String)>;
 
-/// How a list answer is wrapped: the key of its rows, where its total is,
-/// and the id field of a row. HighLevel uses a different one per list.
+/// How a list answer is wrapped: the key of its rows and the JSON pointer
+/// of its total. HighLevel uses a different one per list; rows carry `_id`.
 #[derive(Clone, Copy)]
 struct Envelope {
     items: &'static str,
-    total: fn(&Value) -> Option<u64>,
-    id: &'static str,
+    total: &'static str,
 }
 
 /// `{data, totalCount}`: coupons, orders, transactions.
 const DATA_TOTAL_COUNT: Envelope = Envelope {
     items: "data",
-    total: |v| v.get("totalCount").and_then(Value::as_u64),
-    id: "_id",
+    total: "/totalCount",
 };
 /// `{products, total: [{total}]}`.
 const PRODUCTS: Envelope = Envelope {
     items: "products",
-    total: |v| v.pointer("/total/0/total").and_then(Value::as_u64),
-    id: "_id",
+    total: "/total/0/total",
 };
 /// `{prices, total}`.
 const PRICES: Envelope = Envelope {
     items: "prices",
-    total: |v| v.get("total").and_then(Value::as_u64),
-    id: "_id",
+    total: "/total",
 };
 /// `{inventory, total: {total}}`.
 const INVENTORY: Envelope = Envelope {
     items: "inventory",
-    total: |v| v.pointer("/total/total").and_then(Value::as_u64),
-    id: "_id",
+    total: "/total/total",
 };
 /// `{invoices, total}`.
 const INVOICES: Envelope = Envelope {
     items: "invoices",
-    total: |v| v.get("total").and_then(Value::as_u64),
-    id: "_id",
+    total: "/total",
 };
 
 impl GhlClient {
@@ -406,7 +400,7 @@ impl GhlClient {
                 query.push(("limit", limit.to_string()));
                 query.push(("offset", st.offset.to_string()));
                 let mut answer = self.call(op, priority, &path, &query, None).await?;
-                let total = (envelope.total)(&answer);
+                let total = answer.pointer(envelope.total).and_then(Value::as_u64);
                 let rows = match answer.get_mut(envelope.items).map(Value::take) {
                     Some(Value::Array(rows)) => rows,
                     _ => {
@@ -420,7 +414,7 @@ impl GhlClient {
                 let mut fresh = Vec::with_capacity(count);
                 for row in rows {
                     let id = row
-                        .get(envelope.id)
+                        .get("_id")
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();

@@ -27,6 +27,7 @@ impl Currency {
     pub const EUR: Currency = Currency(*b"EUR");
 
     pub fn as_str(&self) -> &str {
+        // "XXX" is ISO 4217's code for "no currency"; the bytes are always ASCII.
         std::str::from_utf8(&self.0).unwrap_or("XXX")
     }
 

@@ -149,7 +149,7 @@ fn find_product<'a>(loc: &'a Location, id_or_slug: &str) -> Option<&'a Value> {
     })
 }
 
-fn product_id(loc: &Location, id_or_slug: &str) -> Result<String, ApiError> {
+fn resolve_product_id(loc: &Location, id_or_slug: &str) -> Result<String, ApiError> {
     find_product(loc, id_or_slug)
         .map(|p| str_of(p, "_id").to_string())
         .ok_or_else(|| ApiError::not_found("Product"))
@@ -256,7 +256,7 @@ pub async fn update(
     caller.check_location(&loc_id)?;
     sim.commit(|w| {
         let loc = location_mut(w, &loc_id)?;
-        let id = product_id_of(loc, &product_id)?;
+        let id = resolve_product_id(loc, &product_id)?;
         if let Some(ids) = &price_ids
             && let Some(bad) = ids
                 .iter()
@@ -285,10 +285,6 @@ pub async fn update(
     })
 }
 
-fn product_id_of(loc: &Location, id_or_slug: &str) -> Result<String, ApiError> {
-    product_id(loc, id_or_slug)
-}
-
 pub async fn delete(
     State(sim): State<Arc<Sim>>,
     Extension(caller): Extension<Caller>,
@@ -301,7 +297,7 @@ pub async fn delete(
     caller.check_location(&loc_id)?;
     sim.commit(|w| {
         let loc = location_mut(w, &loc_id)?;
-        let id = product_id_of(loc, &product_id)?;
+        let id = resolve_product_id(loc, &product_id)?;
         let product = loc
             .products
             .remove(&id)
@@ -337,7 +333,7 @@ pub async fn list_prices(
         .map(|s| s.split(',').map(str::to_string).collect());
     sim.read(|w| {
         let loc = location(w, &loc_id)?;
-        let pid = product_id_of(loc, &product_id)?;
+        let pid = resolve_product_id(loc, &product_id)?;
         let rows = loc
             .prices
             .iter()
@@ -365,7 +361,7 @@ pub async fn create_price(
     let user = sim.user_id.clone();
     sim.commit(|w| {
         let loc = location_mut(w, &loc_id)?;
-        let pid = product_id_of(loc, &product_id)?;
+        let pid = resolve_product_id(loc, &product_id)?;
         let id = sim_kit::ids::object_id();
         let now = now_iso();
         let mut price = json!({
@@ -387,7 +383,7 @@ fn price_of<'a>(
     product_id: &str,
     price_id: &str,
 ) -> Result<&'a Value, ApiError> {
-    let pid = product_id_of(loc, product_id)?;
+    let pid = resolve_product_id(loc, product_id)?;
     loc.prices
         .get(price_id)
         .filter(|p| str_of(p, "product") == pid)
