@@ -82,6 +82,11 @@ pub enum StoreError {
 
     #[error("stored data is corrupt: {0}. Restore from a backup or repair the row by hand")]
     Corrupt(String),
+
+    #[error(
+        "the transaction that was to store this received event ended without an answer (its task panicked, or the runtime shut down); the event may or may not be stored: ask the sender to deliver it again (a duplicate is recognised)"
+    )]
+    IntakeInterrupted,
 }
 
 impl StoreError {
@@ -97,6 +102,7 @@ impl StoreError {
             StoreError::Open { source, .. } | StoreError::Database { source, .. } => {
                 sqlx_error_is_transient(source)
             }
+            StoreError::IntakeInterrupted => true,
             StoreError::UnsupportedUrl { .. }
             | StoreError::Migrate(_)
             | StoreError::LeaseLost { .. }

@@ -32,6 +32,7 @@ use crypto::{CellAddress, OpenFailure};
 pub use backend::{Replayed, RetryOutcome};
 pub use crypto::{Keyring, MASTER_KEY_ENV, MasterKey, PREVIOUS_MASTER_KEYS_ENV};
 pub use error::StoreError;
+pub use group_commit::IntakeStats;
 pub use types::*;
 
 /// Which database a store runs on.
@@ -56,12 +57,17 @@ macro_rules! on_backend {
     };
 }
 
+// After `on_backend!`, which it uses.
+mod group_commit;
+
 struct Inner {
     backend: Backend,
     keyring: RwLock<Keyring>,
     /// Bumped after every commit that makes a job ready, for in-process
     /// wake-ups (PostgreSQL adds `LISTEN/NOTIFY` across processes).
     jobs_ready: watch::Sender<u64>,
+    /// Concurrent `accept_event` calls waiting to share a transaction.
+    intake: group_commit::GroupCommit,
 }
 
 /// Handle to the store. Cheap to clone; all clones share one connection
@@ -223,6 +229,7 @@ impl Store {
                 backend,
                 keyring: RwLock::new(keyring),
                 jobs_ready,
+                intake: group_commit::GroupCommit::default(),
             }),
         };
         store.check_master_key().await?;
@@ -568,18 +575,16 @@ impl Store {
     /// Saves a received event to the inbox and, if it is new, enqueues
     /// `job` in the same transaction: both are committed or neither is. A
     /// duplicate (same source and event id) changes nothing and reports
-    /// `new: false`. Acknowledge the sender only after this returns Ok.
+    /// `new: false`. Acknowledge the sender only after this returns Ok: it
+    /// returns only once the event is committed. Concurrent calls share one
+    /// transaction (a group commit, see [`Store::intake_stats`]); an event
+    /// that fails is retried alone, so it fails only its own call.
     pub async fn accept_event(
         &self,
         event: &InboundEvent,
         job: Option<&NewJob>,
     ) -> Result<Accepted, StoreError> {
-        let accepted =
-            on_backend!(self, backend => backend.accept_event(event, job, now_ms()).await)?;
-        if accepted.job.is_some() {
-            self.announce_jobs_locally();
-        }
-        Ok(accepted)
+        self.accept_grouped((event.clone(), job.cloned())).await
     }
 
     pub async fn inbox_event(

@@ -10,6 +10,8 @@ per_backend!(contract:
     rotation_re_encrypts_every_secret,
     token_refresh_is_single_flight,
     accepted_event_and_its_job_commit_together,
+    concurrent_accepts_share_transactions_and_store_each_event_once,
+    a_failing_event_fails_alone_and_nothing_is_answered_before_commit,
     enqueue_merges_into_the_pending_job_of_a_record,
     live_jobs_run_before_backfill_and_run_at_is_honoured,
     claim_scope_limits_jobs_to_leased_locations,
@@ -385,6 +387,152 @@ mod contract {
                 .await?
                 == 3
         );
+        Ok(())
+    }
+
+    pub async fn concurrent_accepts_share_transactions_and_store_each_event_once(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let calls = 200;
+        let distinct = 150; // so 50 calls repeat an event id, in the same batch or a later one
+        let start = Arc::new(tokio::sync::Barrier::new(calls));
+        let mut tasks = Vec::new();
+        for index in 0..calls {
+            let store = store.clone();
+            let start = start.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("evt-{}", index % distinct);
+                start.wait().await;
+                let accepted = store
+                    .accept_event(&event(&id), Some(&job(&id, Priority::Live)))
+                    .await;
+                (id, accepted)
+            }));
+        }
+        let mut new_per_id: std::collections::HashMap<String, usize> = Default::default();
+        let mut job_ids = HashSet::new();
+        for task in tasks {
+            let (id, accepted) = task.await?;
+            let accepted = accepted?;
+            if accepted.new {
+                let enqueued = accepted.job.context("a new event enqueues its job")?;
+                ensure!(!enqueued.merged, "{id}: {accepted:?}");
+                job_ids.insert(enqueued.job_id);
+            } else {
+                ensure!(accepted.job.is_none(), "a duplicate enqueued: {accepted:?}");
+            }
+            *new_per_id.entry(id).or_default() += usize::from(accepted.new);
+        }
+        ensure!(new_per_id.len() == distinct);
+        ensure!(
+            new_per_id.values().all(|&news| news == 1),
+            "events not accepted as new exactly once: {new_per_id:?}"
+        );
+        ensure!(job_ids.len() == distinct);
+        ensure!(store.inbox_len().await? == distinct as i64);
+        for index in 0..distinct {
+            let id = format!("evt-{index}");
+            ensure!(
+                store.inbox_event(System::HighLevel, &id).await?.is_some(),
+                "{id} not stored"
+            );
+            let jobs = store
+                .jobs_for_dedupe_key(&job(&id, Priority::Live).dedupe_key)
+                .await?;
+            ensure!(jobs.len() == 1, "{id}: {} jobs", jobs.len());
+        }
+        ensure!(store.queue_stats().await?.pending == distinct as i64);
+        let stats = store.intake_stats();
+        println!("{calls} concurrent accepts: {stats:?}");
+        ensure!(stats.events == calls as u64, "{stats:?}");
+        ensure!(
+            stats.transactions < stats.events && stats.largest_batch > 1,
+            "no transaction was shared: {stats:?}"
+        );
+        ensure!(stats.split_batches == 0, "{stats:?}");
+        Ok(())
+    }
+
+    pub async fn a_failing_event_fails_alone_and_nothing_is_answered_before_commit(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        async fn until(what: &str, done: impl Fn() -> bool) -> anyhow::Result<()> {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !done() {
+                ensure!(
+                    std::time::Instant::now() < deadline,
+                    "timed out waiting until {what}"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(())
+        }
+        let accept = |id: &str, job: NewJob| {
+            let store = store.clone();
+            let event = event(id);
+            tokio::spawn(async move { store.accept_event(&event, Some(&job)).await })
+        };
+        let lock = db.lock_inbox().await?;
+        // The first call's transaction waits for the lock; the next ones queue
+        // behind it and form one batch, the broken event among them.
+        let first = accept("evt-first", job("first", Priority::Live));
+        until("the first batch is committing", || {
+            store.intake_stats().transactions == 1
+        })
+        .await?;
+        let mut broken = job("broken", Priority::Live);
+        broken.kind = String::new(); // the database refuses an empty kind
+        let mut queued = Vec::new();
+        for index in 0..5 {
+            let id = format!("evt-{index}");
+            queued.push((id.clone(), accept(&id, job(&id, Priority::Live))));
+            if index == 2 {
+                queued.push(("evt-broken".into(), accept("evt-broken", broken.clone())));
+            }
+        }
+        until("all events are queued", || store.intake_stats().events == 7).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ensure!(
+            !first.is_finished() && queued.iter().all(|(_, task)| !task.is_finished()),
+            "a caller was answered before its event was committed"
+        );
+        lock.release().await?;
+
+        ensure!(first.await??.new);
+        for (id, task) in queued {
+            let outcome = task.await?;
+            if id == "evt-broken" {
+                let error = outcome.err().context("the broken event must fail")?;
+                ensure!(matches!(error, StoreError::Database { .. }), "{error}");
+            } else {
+                let accepted =
+                    outcome.with_context(|| format!("{id} failed with the broken one"))?;
+                ensure!(accepted.new && accepted.job.is_some(), "{id}: {accepted:?}");
+            }
+        }
+        let stats = store.intake_stats();
+        ensure!(
+            stats
+                == IntakeStats {
+                    events: 7,
+                    // the first alone, the batch of six, then each of the six again
+                    transactions: 8,
+                    split_batches: 1,
+                    largest_batch: 6,
+                },
+            "{stats:?}"
+        );
+        ensure!(
+            store
+                .inbox_event(System::HighLevel, "evt-broken")
+                .await?
+                .is_none(),
+            "the broken event was half stored"
+        );
+        ensure!(store.inbox_len().await? == 6);
+        ensure!(store.queue_stats().await?.pending == 6);
         Ok(())
     }
 

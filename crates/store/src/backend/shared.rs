@@ -508,8 +508,11 @@ macro_rules! shared_queries {
                 Ok(outcomes)
             }
 
-            pub(crate) async fn accept_event(
-                &self,
+            /// Saves one received event to the inbox inside `tx` and, if it is
+            /// new, enqueues its job there too. Announcing and committing are
+            /// the caller's.
+            async fn accept_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
                 event: &InboundEvent,
                 job: Option<&NewJob>,
                 now: i64,
@@ -518,7 +521,6 @@ macro_rules! shared_queries {
                     what: "event payload",
                     why: error.to_string(),
                 })?;
-                let mut tx = self.begin_write().await?;
                 let inserted = sqlx::query(
                     "INSERT INTO inbox (source, event_id, event_type, payload, received_at) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, event_id) DO NOTHING",
@@ -528,24 +530,40 @@ macro_rules! shared_queries {
                 .bind(&event.event_type)
                 .bind(payload)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(StoreError::db("saving an event to the inbox"))?
                 .rows_affected();
                 if inserted == 0 {
-                    // A duplicate delivery: nothing to do, nothing to enqueue.
+                    // A duplicate delivery (also of an event earlier in the same
+                    // transaction): nothing to do, nothing to enqueue.
                     return Ok(Accepted { new: false, job: None });
                 }
                 let enqueued = match job {
-                    Some(job) => {
-                        let outcome = Self::enqueue_in(&mut tx, job, now).await?;
-                        Self::announce_jobs(&mut tx).await?;
-                        Some(outcome)
-                    }
+                    Some(job) => Some(Self::enqueue_in(tx, job, now).await?),
                     None => None,
                 };
-                tx.commit().await.map_err(StoreError::db("committing an accepted event"))?;
                 Ok(Accepted { new: true, job: enqueued })
+            }
+
+            /// Accepts several received events in one transaction (one disk
+            /// sync): every event with its job is committed, or nothing is.
+            /// Outcomes are in the order of `items`.
+            pub(crate) async fn accept_events(
+                &self,
+                items: &[(InboundEvent, Option<NewJob>)],
+                now: i64,
+            ) -> Result<Vec<Accepted>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut outcomes = Vec::with_capacity(items.len());
+                for (event, job) in items {
+                    outcomes.push(Self::accept_in(&mut tx, event, job.as_ref(), now).await?);
+                }
+                if outcomes.iter().any(|accepted| accepted.job.is_some()) {
+                    Self::announce_jobs(&mut tx).await?;
+                }
+                tx.commit().await.map_err(StoreError::db("committing accepted events"))?;
+                Ok(outcomes)
             }
 
             pub(crate) async fn inbox_events(

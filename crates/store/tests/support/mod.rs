@@ -150,6 +150,52 @@ impl TestDb {
     }
 }
 
+/// An open transaction on a connection of its own that keeps the store
+/// from writing to the inbox (SQLite: the database's write lock; PostgreSQL:
+/// a lock on the inbox table) until [`InboxLock::release`].
+pub enum InboxLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl TestDb {
+    pub async fn lock_inbox(&self) -> anyhow::Result<InboxLock> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.url).await?;
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut connection)
+                    .await?;
+                InboxLock::Sqlite(connection)
+            }
+            Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&self.url).await?;
+                sqlx::query("BEGIN").execute(&mut connection).await?;
+                sqlx::query("LOCK TABLE inbox IN EXCLUSIVE MODE")
+                    .execute(&mut connection)
+                    .await?;
+                InboxLock::Postgres(connection)
+            }
+        })
+    }
+}
+
+impl InboxLock {
+    pub async fn release(self) -> anyhow::Result<()> {
+        match self {
+            InboxLock::Sqlite(mut connection) => {
+                sqlx::query("COMMIT").execute(&mut connection).await?;
+                connection.close().await?;
+            }
+            InboxLock::Postgres(mut connection) => {
+                sqlx::query("COMMIT").execute(&mut connection).await?;
+                connection.close().await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(dir) = self.temp_dir.take() {
