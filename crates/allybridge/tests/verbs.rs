@@ -1,187 +1,12 @@
 //! The command-line verbs against both simulators started in-process on
-//! free ports: a temporary folder with `allybridge init`'s key and a
-//! configuration pointing at the simulators, whose credentials reach the
-//! binary only through environment variables named in the file.
+//! free ports (the harness is `common/mod.rs`).
+
+mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use serde_json::Value;
-use sim_kit::{RunningSim, Seed};
-
-const BIN: &str = env!("CARGO_BIN_EXE_allybridge");
-
-struct Harness {
-    ghl: RunningSim,
-    aa: RunningSim,
-    dir: tempfile::TempDir,
-    http: reqwest::Client,
-}
-
-fn s(v: &Value, k: &str) -> String {
-    v[k].as_str().unwrap_or_default().to_string()
-}
-
-impl Harness {
-    async fn start(seed: Seed) -> Harness {
-        Self::start_with(seed, None, "write").await
-    }
-
-    async fn start_with(seed: Seed, scopes: Option<Vec<String>>, mode: &str) -> Harness {
-        let mut ghl_config = sim_ghl::SimConfig {
-            seed,
-            rate_limits: sim_ghl::auth::RateLimits::unlimited(),
-            ..sim_ghl::SimConfig::default()
-        };
-        if let Some(scopes) = scopes {
-            ghl_config.private_token_scopes = scopes;
-        }
-        let (ghl, _state) = sim_ghl::start(ghl_config).await.expect("ghl sim");
-        let aa = sim_accessally::start(sim_accessally::SimConfig {
-            seed,
-            ..sim_accessally::SimConfig::for_tests()
-        })
-        .await
-        .expect("accessally sim");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let h = Harness {
-            ghl,
-            aa,
-            dir,
-            http: reqwest::Client::new(),
-        };
-        let out = h.run(&["init"]).await;
-        assert!(out.status.success(), "init: {}", text(&out.stderr));
-        h.write_config(mode);
-        h
-    }
-
-    fn write_config(&self, mode: &str) {
-        let config = format!(
-            r#"
-[engine]
-workers = 4
-[[tenant]]
-name = "main"
-[tenant.ghl]
-base_url = "{ghl}"
-location_id = "{loc}"
-auth = "private_token"
-private_token = {{ env = "ABT_GHL_TOKEN" }}
-[tenant.accessally]
-site_url = "{aa}"
-user = "{user}"
-app_password = {{ env = "ABT_AA_PASSWORD" }}
-handshake = {{ env = "ABT_AA_HANDSHAKE" }}
-[tenant.flows]
-coupons_to_accessally = "{mode}"
-products_to_accessally = "{mode}"
-products_to_highlevel = "{mode}"
-orders_to_highlevel = "{mode}"
-orders_to_accessally = "{mode}"
-"#,
-            ghl = self.ghl.url,
-            loc = s(&self.ghl.info, "location_id"),
-            aa = self.aa.url,
-            user = s(&self.aa.info, "user"),
-        );
-        std::fs::write(self.dir.path().join("allybridge.toml"), config).expect("write config");
-    }
-
-    fn secrets(&self) -> Vec<String> {
-        vec![
-            s(&self.ghl.info, "token"),
-            s(&self.aa.info, "app_password"),
-            s(&self.aa.info, "handshake"),
-        ]
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        self.run_with(args, &[], None).await
-    }
-
-    async fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
-        let mut cmd = tokio::process::Command::new(BIN);
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("ALLYBRIDGE_MASTER_KEY")
-            .env_remove("ALLYBRIDGE_CONFIG")
-            .env_remove("ALLYBRIDGE_LOG")
-            .env("ABT_GHL_TOKEN", s(&self.ghl.info, "token"))
-            .env("ABT_AA_PASSWORD", s(&self.aa.info, "app_password"))
-            .env("ABT_AA_HANDSHAKE", s(&self.aa.info, "handshake"))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .stdin(if stdin.is_some() {
-                std::process::Stdio::piped()
-            } else {
-                std::process::Stdio::null()
-            });
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("binary starts");
-        if let Some(input) = stdin {
-            use tokio::io::AsyncWriteExt;
-            let mut pipe = child.stdin.take().expect("stdin");
-            pipe.write_all(input.as_bytes()).await.expect("write stdin");
-            drop(pipe);
-        }
-        tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
-            .await
-            .expect("the command finishes within a minute")
-            .expect("output")
-    }
-
-    async fn control(&self, base: &str, path: &str) -> Value {
-        self.http
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .expect("control call")
-            .json()
-            .await
-            .expect("JSON")
-    }
-
-    async fn writes(&self) -> (u64, u64) {
-        let g = self.control(&self.ghl.url, "/__sim/requests?limit=0").await;
-        let a = self.control(&self.aa.url, "/__sim/requests?limit=0").await;
-        (
-            g["summary"]["writes"].as_u64().unwrap_or(0),
-            a["summary"]["writes"].as_u64().unwrap_or(0),
-        )
-    }
-
-    fn path(&self, name: &str) -> std::path::PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// The store the binary uses, opened with the key file.
-    async fn store(&self) -> store::Store {
-        let key = store::MasterKey::load_file(&self.path("allybridge.key")).expect("key file");
-        store::Store::open(
-            &store::Store::sqlite_url(&self.path("allybridge.db")),
-            store::Keyring::new(key),
-        )
-        .await
-        .expect("store opens")
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json_out(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
-}
+use common::{BIN, Harness, json_out, s, text};
+use sim_kit::Seed;
 
 #[cfg(unix)]
 fn mode_of(path: &Path) -> u32 {
@@ -301,74 +126,32 @@ async fn check_passes_with_full_scopes_and_names_a_missing_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_polls_and_converges_then_stops_on_sigterm() {
-    use tokio::io::AsyncBufReadExt;
     let h = Harness::start(Seed::Demo).await;
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(h.dir.path())
-        .env_remove("ALLYBRIDGE_CONFIG")
-        .env("ABT_GHL_TOKEN", s(&h.ghl.info, "token"))
-        .env("ABT_AA_PASSWORD", s(&h.aa.info, "app_password"))
-        .env("ABT_AA_HANDSHAKE", s(&h.aa.info, "handshake"))
-        .env("ALLYBRIDGE_ENGINE_COUPON_POLL_INTERVAL", "1s")
-        .env("ALLYBRIDGE_ENGINE_PRODUCT_POLL_INTERVAL", "1s")
-        .env("ALLYBRIDGE_ENGINE_ORDER_POLL_INTERVAL", "1s")
-        .env("ALLYBRIDGE_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    let url = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("serving on ").nth(1) {
-                return rest.trim().to_string();
-            }
-        }
-        panic!("serve ended without listening");
-    })
-    .await
-    .expect("serve listens");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let daemon = h
+        .serve(&[
+            ("ALLYBRIDGE_ENGINE_COUPON_POLL_INTERVAL", "1s"),
+            ("ALLYBRIDGE_ENGINE_PRODUCT_POLL_INTERVAL", "1s"),
+            ("ALLYBRIDGE_ENGINE_ORDER_POLL_INTERVAL", "1s"),
+            ("ALLYBRIDGE_LOG", "warn"),
+        ])
+        .await;
     let health = h
         .http
-        .get(format!("{url}/healthz"))
+        .get(daemon.url("/healthz"))
         .send()
         .await
         .expect("healthz");
     assert!(health.status().is_success());
     let ready = h
         .http
-        .get(format!("{url}/readyz"))
+        .get(daemon.url("/readyz"))
         .send()
         .await
         .expect("readyz");
     assert!(ready.status().is_success());
-    let mut differences = vec!["not checked".to_string()];
-    for _ in 0..150 {
-        let g = h.control(&h.ghl.url, "/__sim/state").await["locations"][0].clone();
-        let a = h.control(&h.aa.url, "/__sim/state").await;
-        differences = sandbox::compare(&g, &a);
-        if differences.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let differences = h.converge(std::time::Duration::from_secs(30)).await;
     assert!(differences.is_empty(), "{differences:?}");
-    let pid = child.id().expect("pid").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
-        .await
-        .expect("serve stops after SIGTERM")
-        .expect("status");
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(daemon.stop().await, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,14 @@
 //! The daemon's HTTP surface: webhook endpoints for HighLevel
 //! (`/webhooks/ghl`) and AccessAlly (`/webhooks/accessally/{tenant}`) that
 //! verify, persist and enqueue before answering; `/healthz`, `/readyz`
-//! (the store answers), `/metrics` (Prometheus text), the admin page under
-//! `/admin` and the HighLevel OAuth callback (`/oauth/callback`). It owns
+//! (the store answers; each tenant's connections in the body),
+//! `/metrics` (Prometheus text), the admin page under `/admin` and the
+//! HighLevel OAuth callback (`/oauth/callback`). It owns
 //! routing and HTTP details only; what an event means is the engine's
 //! business, and it never renders or logs a secret.
 
 pub mod admin;
+pub mod health;
 pub mod oauth;
 
 use std::fmt::Write as _;
@@ -41,18 +43,21 @@ pub struct WebhookStats {
 }
 
 /// The optional parts of the daemon's surface: the admin page, the OAuth
-/// callback, and the webhook counters others (alerts) read.
+/// callback, the webhook counters others (alerts) read, and the tenants'
+/// connection states `/readyz` reports.
 #[derive(Clone, Default)]
 pub struct Surfaces {
     pub admin: Option<Arc<admin::Admin>>,
     pub oauth: Option<Arc<oauth::OAuth>>,
     pub webhooks: Arc<WebhookStats>,
+    pub connections: Arc<health::Connections>,
 }
 
 #[derive(Clone)]
 struct Shared {
     app: AppState,
     webhooks: Arc<WebhookStats>,
+    connections: Arc<health::Connections>,
 }
 
 /// Webhooks, health and metrics only.
@@ -65,6 +70,7 @@ pub fn router_with(state: AppState, surfaces: Surfaces) -> Router {
     let shared = Shared {
         app: state,
         webhooks: surfaces.webhooks.clone(),
+        connections: surfaces.connections.clone(),
     };
     let mut r = Router::new()
         .route("/webhooks/ghl", post(ghl_webhook))
@@ -117,15 +123,28 @@ async fn accessally_webhook(
     answer(intake)
 }
 
+/// Ready when the store answers. A tenant that is not connected (or whose
+/// credentials are refused) does not make the daemon unready — it must stay
+/// up to receive the OAuth callback — but is listed in the body's
+/// `connections`, with what to do.
 async fn ready(State(s): State<Shared>) -> Response {
-    let s = s.app;
-    match s.engine.store.queue_stats().await {
-        Ok(_) => (StatusCode::OK, "ready").into_response(),
+    let connections = s.connections.snapshot();
+    let (status, store) = match s.app.engine.store.queue_stats().await {
+        Ok(_) => (StatusCode::OK, "ok".to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store does not answer".to_string(),
+            )
         }
-    }
+    };
+    let body = serde_json::json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not ready" },
+        "store": store,
+        "connections": connections,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(shared): State<Shared>) -> Response {

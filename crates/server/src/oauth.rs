@@ -3,7 +3,9 @@
 //! which asks [`OAuth::start`] for a consent URL carrying a fresh, single-use
 //! `state`; the callback checks that state, exchanges the code through the
 //! tenant's own `TokenManager` (so the running client uses the new pair at
-//! once) and the manager stores the pair encrypted. It never shows a token.
+//! once), the manager stores the pair encrypted, and the tenant's HighLevel
+//! connection is reported connected (the daemon's pollers then start its
+//! flows). It never shows a token.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use store::System;
+
+use crate::health::{ConnectionState, Connections};
 
 /// How long a consent URL's state stays valid.
 const STATE_TTL: Duration = Duration::from_secs(15 * 60);
@@ -42,13 +47,16 @@ pub struct OAuth {
     tenants: Vec<OAuthTenant>,
     /// state → (tenant, issued at).
     pending: Mutex<HashMap<String, (String, Instant)>>,
+    /// Where a completed connection is reported.
+    connections: Arc<Connections>,
 }
 
 impl OAuth {
-    pub fn new(tenants: Vec<OAuthTenant>) -> Self {
+    pub fn new(tenants: Vec<OAuthTenant>, connections: Arc<Connections>) -> Self {
         Self {
             tenants,
             pending: Mutex::new(HashMap::new()),
+            connections,
         }
     }
 
@@ -87,6 +95,8 @@ impl OAuth {
             .await
             .map_err(|e| OAuthError::Exchange(e.to_string()))?;
         tracing::info!(tenant = %tenant, "HighLevel connected through the OAuth callback");
+        self.connections
+            .set(&tenant, System::HighLevel, ConnectionState::Connected);
         Ok(tenant)
     }
 }
@@ -132,7 +142,9 @@ async fn callback(State(oauth): State<Arc<OAuth>>, Query(q): Query<Callback>) ->
         Ok(tenant) => page(
             StatusCode::OK,
             "Connected",
-            &format!("Tenant `{tenant}` is connected to HighLevel; you can close this tab."),
+            &format!(
+                "Tenant `{tenant}` is connected to HighLevel; its flows start within seconds, without a restart. You can close this tab."
+            ),
         ),
         Err(e @ OAuthError::UnknownState) => {
             page(StatusCode::BAD_REQUEST, "Not connected", &e.to_string())

@@ -221,6 +221,13 @@ async fn no_secret_appears_in_any_page() -> anyhow::Result<()> {
         &format!("AccessAlly 401 Unauthorized: bridge:{AA_PASSWORD} refused; token {GHL_TOKEN}"),
     )
     .await?;
+    app.connections.set(
+        "main",
+        store::System::AccessAlly,
+        server::health::ConnectionState::AuthFailing {
+            reason: format!("AccessAlly answered 401 for bridge:{AA_PASSWORD}"),
+        },
+    );
     let mut b = Browser::new()?;
     let mut pages = vec![b.get(&app.url("/admin/login")).await?.body];
     pages.push(log_in(&mut b, &app, "wrong").await?.body);

@@ -233,9 +233,21 @@ pub fn oauth_app(
 
 /// The redirect URI of the OAuth app: the daemon's public callback.
 pub fn default_redirect_uri(config: &Config) -> String {
+    redirect_uri(config, config.server.listen)
+}
+
+/// The daemon's callback: `{public_url}/oauth/callback`, else on the
+/// address it listens on (an unspecified IP is reached as 127.0.0.1).
+pub fn redirect_uri(config: &Config, listen: std::net::SocketAddr) -> String {
     match &config.server.public_url {
         Some(u) => format!("{}/oauth/callback", u.as_str().trim_end_matches('/')),
-        None => format!("http://{}/oauth/callback", config.server.listen),
+        None => {
+            let mut at = listen;
+            if at.ip().is_unspecified() {
+                at.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{at}/oauth/callback")
+        }
     }
 }
 
@@ -317,6 +329,21 @@ pub struct GhlParts {
     pub granted: Option<BTreeSet<String>>,
     pub auth: ghl::Auth,
     pub budget: ghl::RateBudget,
+    /// False for an OAuth tenant whose consent was never completed (only
+    /// with [`TenantLoad::allow_unconnected`]).
+    pub connected: bool,
+}
+
+/// How tenants are built beyond their configuration.
+#[derive(Debug, Clone, Default)]
+pub struct TenantLoad {
+    /// Build an OAuth tenant that has no stored token pair instead of
+    /// refusing: its HighLevel calls fail with "not connected" until a
+    /// token pair is stored (the daemon's OAuth callback does that through
+    /// the same token manager). Only the daemon asks for this.
+    pub allow_unconnected: bool,
+    /// The OAuth redirect URI; [`default_redirect_uri`] when `None`.
+    pub redirect_uri: Option<String>,
 }
 
 /// See [`GhlParts`].
@@ -326,6 +353,17 @@ pub async fn ghl_parts(
     tenant: &TenantConfig,
     tuning: &ClientTuning,
 ) -> anyhow::Result<GhlParts> {
+    ghl_parts_with(config, store, tenant, tuning, &TenantLoad::default()).await
+}
+
+/// [`ghl_parts`], built as `load` says.
+pub async fn ghl_parts_with(
+    config: &Config,
+    store: &Store,
+    tenant: &TenantConfig,
+    tuning: &ClientTuning,
+    load: &TenantLoad,
+) -> anyhow::Result<GhlParts> {
     let mut ghl_config = ghl::GhlConfig::new(
         tenant.ghl.base_url.as_str().trim_end_matches('/'),
         tenant.ghl.location_id.clone(),
@@ -333,6 +371,7 @@ pub async fn ghl_parts(
     ghl_config.http.request_timeout = tuning.request_timeout;
     ghl_config.retry = tuning.retry;
     let connection = connection_id(&tenant.name, System::HighLevel);
+    let mut connected = true;
     let (auth, granted) = match tenant.ghl.auth {
         GhlAuth::PrivateToken => {
             let token = secret_from(
@@ -356,15 +395,23 @@ pub async fn ghl_parts(
             let stored = store
                 .credential(&connection, CredentialKind::HighLevelOAuth)
                 .await
-                .context("could not read the stored HighLevel OAuth tokens")?
-                .with_context(|| {
-                    format!(
-                        "tenant `{}` is not connected to HighLevel; run `allybridge connect ghl --tenant {} --oauth`",
-                        tenant.name, tenant.name
-                    )
-                })?;
-            let granted: BTreeSet<String> = stored.scopes.iter().cloned().collect();
-            let app = oauth_app(config, tenant, default_redirect_uri(config))?;
+                .context("could not read the stored HighLevel OAuth tokens")?;
+            if stored.is_none() && !load.allow_unconnected {
+                bail!(
+                    "tenant `{}` is not connected to HighLevel; run `allybridge connect ghl --tenant {} --oauth`, or start `allybridge serve` and connect it from the admin page",
+                    tenant.name,
+                    tenant.name
+                );
+            }
+            connected = stored.is_some();
+            let granted: BTreeSet<String> = stored
+                .map(|s| s.scopes.into_iter().collect())
+                .unwrap_or_default();
+            let redirect = load
+                .redirect_uri
+                .clone()
+                .unwrap_or_else(|| default_redirect_uri(config));
+            let app = oauth_app(config, tenant, redirect)?;
             let manager = oauth_manager(store, tenant, app, tuning.request_timeout)?;
             (
                 ghl::Auth::OAuth {
@@ -384,6 +431,7 @@ pub async fn ghl_parts(
         granted,
         auth,
         budget,
+        connected,
     })
 }
 
@@ -487,13 +535,15 @@ pub fn settings(tenant: &TenantConfig) -> anyhow::Result<TenantSettings> {
 }
 
 /// What the daemon keeps of a tenant's HighLevel client: its auth (the
-/// OAuth token manager the callback must use) and its rate budget.
+/// OAuth token manager the callback must use), its rate budget, and
+/// whether it had credentials when it was built.
 #[derive(Clone)]
 pub struct TenantGhl {
     pub tenant: String,
     pub location_id: String,
     pub auth: ghl::Auth,
     pub budget: ghl::RateBudget,
+    pub connected: bool,
 }
 
 /// One engine tenant from its configuration and stored credentials, with
@@ -503,14 +553,16 @@ pub async fn build_tenant_parts(
     store: &Store,
     tenant: &TenantConfig,
     tuning: &ClientTuning,
+    load: &TenantLoad,
 ) -> anyhow::Result<(Tenant, TenantGhl)> {
-    let parts = ghl_parts(config, store, tenant, tuning).await?;
+    let parts = ghl_parts_with(config, store, tenant, tuning, load).await?;
     let accessally = accessally_client(config, store, tenant, tuning).await?;
     let kept = TenantGhl {
         tenant: tenant.name.clone(),
         location_id: tenant.ghl.location_id.clone(),
         auth: parts.auth,
         budget: parts.budget,
+        connected: parts.connected,
     };
     Ok((
         Tenant {
@@ -541,12 +593,25 @@ pub async fn load_engine(
     force_mode: Option<FlowMode>,
 ) -> anyhow::Result<Loaded> {
     let config = load_config(&args.config)?;
+    build_engine(config, only, options, force_mode, &TenantLoad::default()).await
+}
+
+/// Opens the store of a loaded configuration and builds the engine for the
+/// selected tenants as `load` says; `force_mode` overrides every enabled
+/// flow's mode.
+pub async fn build_engine(
+    config: Config,
+    only: Option<&str>,
+    options: EngineOptions,
+    force_mode: Option<FlowMode>,
+    load: &TenantLoad,
+) -> anyhow::Result<Loaded> {
     let store = open_store(&config).await?;
     let tuning = ClientTuning::default();
     let mut tenants = Vec::new();
     let mut ghl = Vec::new();
     for t in selected(&config, only)? {
-        let (mut tenant, kept) = build_tenant_parts(&config, &store, t, &tuning).await?;
+        let (mut tenant, kept) = build_tenant_parts(&config, &store, t, &tuning, load).await?;
         ghl.push(kept);
         if let Some(mode) = force_mode {
             for m in tenant.modes.values_mut() {

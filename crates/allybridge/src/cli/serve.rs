@@ -5,11 +5,15 @@
 //! intervals) and the reconciler every `reconcile_interval`; the admin
 //! page under `/admin` (only on a loopback address unless `[server]
 //! admin_password_hash` is set), the OAuth callback for `auth = "oauth"`
-//! tenants, and the alert watch (`[alerts]`). Ctrl-C or SIGTERM stops
-//! intake and polling; the workers finish the round they are in, then the
-//! process exits.
+//! tenants, and the alert watch (`[alerts]`). An OAuth tenant whose consent
+//! was never completed does not stop the daemon: it is reported "not
+//! connected" (log, admin page, `/readyz`), runs no poll or
+//! reconciliation, and starts as soon as a token pair is stored — by the
+//! callback, or by `allybridge connect ghl --oauth` — without a restart.
+//! Ctrl-C or SIGTERM stops intake and polling; the workers finish the
+//! round they are in, then the process exits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +25,7 @@ use engine::scan::{ScanKind, scan};
 use engine::{Engine, EngineOptions, Tenant};
 use model::{Flow, FlowMode};
 use secrecy::SecretString;
+use server::health::{ConnectionState, Connections, source_of};
 use store::{Credential, CredentialKind, Store, System};
 use tokio::sync::watch;
 
@@ -142,30 +147,81 @@ async fn accessally_secret(
     Ok(Some(secret))
 }
 
-/// Runs `scan` of `flows` for every tenant every `every`, until stopped.
-fn poller(
-    engine: Arc<Engine>,
+/// How often the daemon looks in the store for the token pair of a tenant
+/// that is not connected (stored by `allybridge connect ghl --oauth`).
+const CONNECTION_CHECK: Duration = Duration::from_secs(5);
+
+/// The systems a scan of `flows` (all when `None`) reads for `tenant`.
+fn sources(tenant: &Tenant, flows: Option<Flow>) -> Vec<System> {
+    let mut out = Vec::new();
+    for f in Flow::ALL {
+        if flows.is_none_or(|only| only == f) && tenant.mode(f) != FlowMode::Off {
+            let source = source_of(f);
+            if !out.contains(&source) {
+                out.push(source);
+            }
+        }
+    }
+    out
+}
+
+/// One periodic scan: its name in logs, its kind, the flows it scans one
+/// after the other (`None`: all at once) and its interval.
+struct Poll {
     name: &'static str,
     kind: ScanKind,
     flows: Vec<Option<Flow>>,
     every: Duration,
+}
+
+/// Runs `poll` for every tenant that can run, until stopped; a tenant that
+/// becomes connected is scanned at once. Each scan's outcome is reported
+/// to `connections` (typed auth refusals), each reconciliation to `alerts`.
+fn poller(
+    engine: Arc<Engine>,
+    poll: Poll,
     mut stop: watch::Receiver<bool>,
+    connections: Arc<Connections>,
     alerts: Option<Arc<AlertWatch>>,
 ) -> tokio::task::JoinHandle<()> {
+    let Poll {
+        name,
+        kind,
+        flows,
+        every,
+    } = poll;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes = connections.subscribe();
+        // Tenants that could run at the last pass.
+        let mut running: HashSet<String> = HashSet::new();
         loop {
-            tokio::select! {
+            let only_new = tokio::select! {
                 _ = stop.changed() => return,
-                _ = ticker.tick() => {}
-            }
+                _ = ticker.tick() => false,
+                Ok(()) = changes.changed() => true,
+            };
             for tenant in engine.tenants.values() {
+                if !connections.can_run(&tenant.name) {
+                    running.remove(&tenant.name);
+                    continue;
+                }
+                let new = running.insert(tenant.name.clone());
+                if only_new && !new {
+                    continue;
+                }
                 for flow in &flows {
                     if flow.is_some_and(|f| tenant.mode(f) == FlowMode::Off) {
                         continue;
                     }
-                    match scan(&engine, tenant, kind, *flow).await {
+                    let result = scan(&engine, tenant, kind, *flow).await;
+                    connections.report_scan(
+                        &tenant.name,
+                        &sources(tenant, *flow),
+                        result.as_ref().map(|_| ()),
+                    );
+                    match result {
                         Ok(r) => {
                             if kind == ScanKind::Reconcile
                                 && let Some(w) = &alerts
@@ -186,11 +242,83 @@ fn poller(
     })
 }
 
+/// The state of each tenant's connections when the daemon starts:
+/// HighLevel connected unless an OAuth consent was never completed;
+/// AccessAlly connected (its credentials are required to start).
+fn initial_connections(config: &Config, parts: &[TenantGhl], listen: &str) -> Connections {
+    let connections = Connections::default();
+    for p in parts {
+        let ghl = if p.connected {
+            ConnectionState::Connected
+        } else {
+            let reason = format!(
+                "the HighLevel OAuth consent was never completed; press \"Connect HighLevel\" on the admin page ({listen}/admin) or run `allybridge connect ghl --tenant {} --oauth`",
+                p.tenant
+            );
+            eprintln!(
+                "allybridge: tenant `{}` is not connected to HighLevel and runs no flow until it is: {reason}",
+                p.tenant
+            );
+            ConnectionState::NotConnected { reason }
+        };
+        connections.set(&p.tenant, System::HighLevel, ghl);
+    }
+    for t in &config.tenants {
+        connections.set(&t.name, System::AccessAlly, ConnectionState::Connected);
+    }
+    connections
+}
+
+/// Notices a token pair stored for a tenant that is not connected (by
+/// `allybridge connect ghl --oauth` while the daemon runs), every
+/// `CONNECTION_CHECK`, until stopped.
+fn watch_stored_tokens(
+    store: Store,
+    parts: Vec<TenantGhl>,
+    connections: Arc<Connections>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(CONNECTION_CHECK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = ticker.tick() => {}
+            }
+            for p in &parts {
+                if !matches!(
+                    connections.state(&p.tenant, System::HighLevel),
+                    Some(ConnectionState::NotConnected { .. })
+                ) {
+                    continue;
+                }
+                let connection = context::connection_id(&p.tenant, System::HighLevel);
+                match store
+                    .credential(&connection, CredentialKind::HighLevelOAuth)
+                    .await
+                {
+                    Ok(Some(_)) => {
+                        tracing::info!(tenant = %p.tenant, "a HighLevel token pair was stored; starting the tenant's flows");
+                        connections.set(&p.tenant, System::HighLevel, ConnectionState::Connected);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(tenant = %p.tenant, error = %e, "could not read the stored HighLevel tokens; trying again shortly")
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// The OAuth callback's tenants: those with `auth = "oauth"`, each with
 /// the token manager its running client uses.
 fn oauth_tenants(
     config: &Config,
     parts: &[TenantGhl],
+    redirect_uri: &str,
+    connections: &Arc<Connections>,
 ) -> anyhow::Result<Option<Arc<server::oauth::OAuth>>> {
     let mut tenants = Vec::new();
     for p in parts {
@@ -200,7 +328,7 @@ fn oauth_tenants(
         let Some(t) = config.tenant(&p.tenant) else {
             continue;
         };
-        let app = context::oauth_app(config, t, context::default_redirect_uri(config))?;
+        let app = context::oauth_app(config, t, redirect_uri.to_string())?;
         tenants.push(server::oauth::OAuthTenant {
             tenant: p.tenant.clone(),
             app,
@@ -211,7 +339,8 @@ fn oauth_tenants(
             manager: manager.clone(),
         });
     }
-    Ok((!tenants.is_empty()).then(|| Arc::new(server::oauth::OAuth::new(tenants))))
+    Ok((!tenants.is_empty())
+        .then(|| Arc::new(server::oauth::OAuth::new(tenants, connections.clone()))))
 }
 
 /// Every secret the daemon can know: the configuration's references and
@@ -262,8 +391,7 @@ async fn admin_page(
     engine: &Arc<Engine>,
     parts: &[TenantGhl],
     bound: std::net::SocketAddr,
-    webhooks: &Arc<server::WebhookStats>,
-    oauth: &Option<Arc<server::oauth::OAuth>>,
+    shared: &server::Surfaces,
 ) -> anyhow::Result<Option<server::admin::Admin>> {
     let hash = config.server.admin_password_hash.clone();
     if let Some(h) = &hash
@@ -304,16 +432,33 @@ async fn admin_page(
                 })
                 .collect(),
             secure_cookies,
+            connections: shared.connections.clone(),
             ..server::admin::AdminConfig::default()
         },
         engine.clone(),
-        webhooks.clone(),
-        oauth.clone(),
+        shared.webhooks.clone(),
+        shared.oauth.clone(),
     )))
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let loaded = context::load_engine(&args.config, None, EngineOptions::default(), None).await?;
+    let config = context::load_config(&args.config.config)?;
+    let addr = args.listen.unwrap_or(config.server.listen);
+    let (listener, bound) = server::bind(addr)
+        .await
+        .with_context(|| format!("could not listen on {addr}; is another process using it? Change [server] listen or pass --listen"))?;
+    let redirect_uri = context::redirect_uri(&config, bound);
+    let loaded = context::build_engine(
+        config,
+        None,
+        EngineOptions::default(),
+        None,
+        &context::TenantLoad {
+            allow_unconnected: true,
+            redirect_uri: Some(redirect_uri.clone()),
+        },
+    )
+    .await?;
     let config = loaded.config;
     let engine = loaded.engine;
     let ghl_parts = loaded.ghl;
@@ -351,10 +496,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ghl_verifier(&tenant_configs)?,
         aa_verifiers,
     );
-    let addr = args.listen.unwrap_or(config.server.listen);
-    let (listener, bound) = server::bind(addr)
-        .await
-        .with_context(|| format!("could not listen on {addr}; is another process using it? Change [server] listen or pass --listen"))?;
+    let connections = Arc::new(initial_connections(
+        &config,
+        &ghl_parts,
+        &format!("http://{bound}"),
+    ));
     eprintln!("allybridge serving on http://{bound}");
     tracing::info!(%bound, "serving");
 
@@ -365,19 +511,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         engine: engine.clone(),
     };
     let webhooks = Arc::new(server::WebhookStats::default());
-    let oauth = oauth_tenants(&config, &ghl_parts)?;
-    let admin = admin_page(
-        &config, &store, &engine, &ghl_parts, bound, &webhooks, &oauth,
-    )
-    .await?;
-    let router = server::router_with(
-        state,
-        server::Surfaces {
-            admin: admin.map(Arc::new),
-            oauth: oauth.clone(),
-            webhooks: webhooks.clone(),
-        },
-    );
+    let mut surfaces = server::Surfaces {
+        admin: None,
+        oauth: oauth_tenants(&config, &ghl_parts, &redirect_uri, &connections)?,
+        webhooks: webhooks.clone(),
+        connections: connections.clone(),
+    };
+    surfaces.admin = admin_page(&config, &store, &engine, &ghl_parts, bound, &surfaces)
+        .await?
+        .map(Arc::new);
+    let router = server::router_with(state, surfaces);
     let alerter =
         alerts::Alerter::from_config(&config, Arc::new(alerts::StoreLedger::new(store.clone())))
             .context("could not set up the alert sinks in [alerts]")?;
@@ -394,6 +537,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.alerts.quota_warning,
     ));
     tasks.push(watch.clone().spawn(alerting::CHECK_EVERY, stopped.clone()));
+    tasks.push(watch_stored_tokens(
+        store.clone(),
+        ghl_parts.clone(),
+        connections.clone(),
+        stopped.clone(),
+    ));
     let mut server_stop = stopped.clone();
     let server_task = tokio::spawn(async move {
         server::serve_router(listener, router, async move {
@@ -411,48 +560,48 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .await
     });
     let e = &config.engine;
-    tasks.push(poller(
-        engine.clone(),
-        "coupons",
-        ScanKind::Poll,
-        vec![Some(Flow::CouponsToAccessally)],
-        e.coupon_poll_interval.get(),
-        stopped.clone(),
-        None,
-    ));
-    tasks.push(poller(
-        engine.clone(),
-        "products",
-        ScanKind::Poll,
-        vec![
-            Some(Flow::ProductsToAccessally),
-            Some(Flow::ProductsToHighlevel),
-        ],
-        e.product_poll_interval.get(),
-        stopped.clone(),
-        None,
-    ));
-    tasks.push(poller(
-        engine.clone(),
-        "orders",
-        ScanKind::Poll,
-        vec![
-            Some(Flow::OrdersToHighlevel),
-            Some(Flow::OrdersToAccessally),
-        ],
-        e.order_poll_interval.get(),
-        stopped.clone(),
-        None,
-    ));
-    tasks.push(poller(
-        engine.clone(),
-        "reconcile",
-        ScanKind::Reconcile,
-        vec![None],
-        e.reconcile_interval.get(),
-        stopped.clone(),
-        Some(watch.clone()),
-    ));
+    let polls = [
+        Poll {
+            name: "coupons",
+            kind: ScanKind::Poll,
+            flows: vec![Some(Flow::CouponsToAccessally)],
+            every: e.coupon_poll_interval.get(),
+        },
+        Poll {
+            name: "products",
+            kind: ScanKind::Poll,
+            flows: vec![
+                Some(Flow::ProductsToAccessally),
+                Some(Flow::ProductsToHighlevel),
+            ],
+            every: e.product_poll_interval.get(),
+        },
+        Poll {
+            name: "orders",
+            kind: ScanKind::Poll,
+            flows: vec![
+                Some(Flow::OrdersToHighlevel),
+                Some(Flow::OrdersToAccessally),
+            ],
+            every: e.order_poll_interval.get(),
+        },
+        Poll {
+            name: "reconcile",
+            kind: ScanKind::Reconcile,
+            flows: vec![None],
+            every: e.reconcile_interval.get(),
+        },
+    ];
+    for poll in polls {
+        let alerts = (poll.kind == ScanKind::Reconcile).then(|| watch.clone());
+        tasks.push(poller(
+            engine.clone(),
+            poll,
+            stopped.clone(),
+            connections.clone(),
+            alerts,
+        ));
+    }
 
     shutdown_signal().await;
     eprintln!("allybridge: shutting down (finishing the jobs in progress)…");

@@ -1,4 +1,5 @@
-//! The admin page under `/admin`: connections and their health, each
+//! The admin page under `/admin`: connections and their health (as the
+//! daemon's [`Connections`](crate::health::Connections) table says), each
 //! tenant's flows with a mode switch, counts and last activity, the live
 //! integration log (htmx polling, filters), dead letters with replay and
 //! drop, the latest drift report, each location's rate budget, and the
@@ -26,6 +27,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::WebhookStats;
+use crate::health::Connections;
 use crate::oauth::OAuth;
 use auth::{LOGIN_COOKIE, SESSION_COOKIE, Sessions};
 
@@ -50,6 +52,8 @@ pub struct AdminConfig {
     pub session_ttl: Duration,
     /// Mark cookies `Secure` (the page is reached over HTTPS).
     pub secure_cookies: bool,
+    /// Each tenant's connection states, as the daemon reports them.
+    pub connections: Arc<Connections>,
 }
 
 impl Default for AdminConfig {
@@ -60,6 +64,7 @@ impl Default for AdminConfig {
             budgets: Vec::new(),
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: false,
+            connections: Arc::default(),
         }
     }
 }

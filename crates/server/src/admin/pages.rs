@@ -11,6 +11,7 @@ use model::{Flow, FlowMode};
 use store::{ApiActivityQuery, LogQuery, StoreError};
 
 use super::{Admin, LogFilter, mode_name};
+use crate::health::ConnectionState;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}\
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}\
@@ -101,14 +102,6 @@ pub async fn dashboard(
             flows.push((tenant.name.clone(), flow, tenant.mode(flow), last));
         }
     }
-    let auth_failing = |tenant: &str| {
-        dead.iter().any(|j| {
-            j.entity_type.starts_with(&format!("{tenant}/"))
-                && j.dead_reason
-                    .as_deref()
-                    .is_some_and(looks_like_auth_failure)
-        })
-    };
     let oauth_tenants: Vec<String> = admin
         .oauth
         .as_ref()
@@ -126,25 +119,30 @@ pub async fn dashboard(
         }
         h2 #connections { "Connections" }
         table {
-            tr { th { "tenant" } th { "HighLevel location" } th { "AccessAlly site" } th { "health" } th { "" } }
+            tr { th { "tenant" } th { "HighLevel location" } th { "HighLevel" } th { "AccessAlly site" } th { "AccessAlly" } th { "" } }
             @for tenant in admin.engine.tenants.values() {
-                tr {
+                @let ghl_state = admin.config.connections.state(&tenant.name, store::System::HighLevel);
+                @let aa_state = admin.config.connections.state(&tenant.name, store::System::AccessAlly);
+                @let not_connected = matches!(ghl_state, Some(ConnectionState::NotConnected { .. }));
+                tr.connection data-tenant=(tenant.name) {
                     td { (tenant.name) }
                     td { (tenant.ghl.location_id()) }
+                    td.highlevel { (connection_state(admin, ghl_state.as_ref())) }
                     td { (connections.iter().find(|c| c.label == tenant.name && c.system == store::System::AccessAlly).map(|c| c.account_id.clone()).unwrap_or_else(|| "configured".into())) }
-                    td {
-                        @if auth_failing(&tenant.name) { span.bad { "authentication failing" } }
-                        @else { span.ok { "ok" } }
-                    }
+                    td.accessally { (connection_state(admin, aa_state.as_ref())) }
                     td {
                         @if oauth_tenants.contains(&tenant.name) {
                             form.inline method="post" action=(format!("/admin/oauth/{}", tenant.name)) {
-                                (csrf_field(csrf)) button type="submit" { "Reconnect HighLevel (OAuth)" }
+                                (csrf_field(csrf))
+                                button type="submit" { @if not_connected { "Connect HighLevel (OAuth)" } @else { "Reconnect HighLevel (OAuth)" } }
                             }
                         }
                     }
                 }
             }
+        }
+        @if admin.engine.tenants.keys().any(|t| !admin.config.connections.can_run(t)) {
+            p.bad { "A tenant that is not connected runs no flow (no polls, no reconciliation); the others run as usual. Connect it with the button, and its flows start without a restart." }
         }
         p { "Stored connections: " (connections.len()) ". Queue: " (queue.pending) " pending, " (queue.running) " running, " (queue.dead) " dead. Webhooks refused for their signature since start: HighLevel "
             (admin.webhooks.ghl_rejected.load(Ordering::Relaxed)) ", AccessAlly " (admin.webhooks.accessally_rejected.load(Ordering::Relaxed)) "." }
@@ -329,18 +327,18 @@ pub async fn log_table(admin: &Admin, filter: &LogFilter) -> Result<Markup, Stor
     })
 }
 
-/// Whether an error text says the remote system refused the credentials.
-pub fn looks_like_auth_failure(reason: &str) -> bool {
-    let r = reason.to_ascii_lowercase();
-    [
-        "401",
-        "403",
-        "unauthorized",
-        "unauthorised",
-        "forbidden",
-        "invalid_grant",
-        "refresh token",
-    ]
-    .iter()
-    .any(|k| r.contains(k))
+/// A connection's state in words, with its reason (scrubbed).
+fn connection_state(admin: &Admin, state: Option<&ConnectionState>) -> Markup {
+    html! {
+        @match state {
+            None => span { "not checked yet" },
+            Some(ConnectionState::Connected) => span.ok { "connected" },
+            Some(ConnectionState::NotConnected { reason }) => {
+                span.bad { "not connected" } br; small { (admin.scrub(reason)) }
+            },
+            Some(ConnectionState::AuthFailing { reason }) => {
+                span.bad { "authentication failing" } br; small { (admin.scrub(reason)) }
+            },
+        }
+    }
 }

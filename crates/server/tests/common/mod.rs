@@ -1,9 +1,14 @@
 //! The admin page's test harness: a daemon surface (webhooks, admin page)
 //! on port 0 over a temporary SQLite store, one tenant whose clients point
 //! at a closed port (the page never calls out), known secrets to grep for,
-//! and a small cookie-keeping HTTP client.
+//! and a small cookie-keeping HTTP client (`browser.rs`, shared with the
+//! binary's daemon tests).
 
 #![allow(dead_code)]
+
+mod browser;
+
+pub use browser::{Browser, Page, csrf_of};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +31,8 @@ pub struct TestApp {
     pub engine: Arc<Engine>,
     pub store: Store,
     pub hash: String,
+    /// The connection states the page shows (tests set them).
+    pub connections: Arc<server::health::Connections>,
     _dir: tempfile::TempDir,
 }
 
@@ -95,6 +102,7 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
     );
     let hash = server::admin::auth::hash_password(PASSWORD)?;
     let webhooks = Arc::new(server::WebhookStats::default());
+    let connections = Arc::new(server::health::Connections::default());
     let admin = Admin::new(
         AdminConfig {
             password_hash: Some(hash.clone()),
@@ -107,6 +115,7 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
                 location_id: "loc-123".into(),
                 budget,
             }],
+            connections: connections.clone(),
             ..AdminConfig::default()
         },
         engine.clone(),
@@ -122,6 +131,7 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
             admin: Some(Arc::new(admin)),
             oauth: None,
             webhooks,
+            connections: connections.clone(),
         },
     );
     let (listener, addr) = server::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
@@ -135,96 +145,9 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
         engine,
         store,
         hash,
+        connections,
         _dir: dir,
     })
-}
-
-/// An HTTP client that keeps cookies by hand and never follows redirects.
-pub struct Browser {
-    pub http: reqwest::Client,
-    pub cookies: Vec<(String, String)>,
-}
-
-pub struct Page {
-    pub status: u16,
-    pub location: Option<String>,
-    pub body: String,
-}
-
-impl Browser {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
-            cookies: Vec::new(),
-        })
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> anyhow::Result<Page> {
-        for v in r.headers().get_all("set-cookie") {
-            let v = v.to_str()?;
-            let first = v.split(';').next().unwrap_or("");
-            if let Some((k, val)) = first.split_once('=') {
-                self.cookies.retain(|(n, _)| n != k);
-                if !val.is_empty() {
-                    self.cookies.push((k.to_string(), val.to_string()));
-                }
-            }
-        }
-        let status = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
-        Ok(Page {
-            status,
-            location,
-            body: r.text().await?,
-        })
-    }
-
-    pub async fn get(&mut self, url: &str) -> anyhow::Result<Page> {
-        let r = self
-            .http
-            .get(url)
-            .header("cookie", self.cookie_header())
-            .send()
-            .await?;
-        self.finish(r).await
-    }
-
-    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> anyhow::Result<Page> {
-        let r = self
-            .http
-            .post(url)
-            .header("cookie", self.cookie_header())
-            .form(form)
-            .send()
-            .await?;
-        self.finish(r).await
-    }
-
-    pub fn has_cookie(&self, name: &str) -> bool {
-        self.cookies.iter().any(|(n, _)| n == name)
-    }
-}
-
-/// The value of the first hidden `csrf` field of a page.
-pub fn csrf_of(html: &str) -> anyhow::Result<String> {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).context("no csrf field")? + marker.len();
-    let end = html[start..].find('"').context("unterminated csrf field")?;
-    Ok(html[start..start + end].to_string())
 }
 
 /// Logs in with `password`; returns the login answer.

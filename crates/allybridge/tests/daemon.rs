@@ -1,0 +1,150 @@
+//! `allybridge serve` as a user meets it, end to end against the
+//! simulators: a tenant whose HighLevel OAuth consent was never completed
+//! (started, reported, connected through the real callback without a
+//! restart).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    Browser, GhlAuth, Harness, Sims, csrf_of, eventually, log_in, tenant_block, tenant_env,
+};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use sim_kit::Seed;
+
+const PASSWORD: &str = "daemon-admin-Pw!42";
+
+/// The state `/readyz` reports for one connection.
+async fn readiness(h: &Harness, url: &str, tenant: &str, system: &str) -> String {
+    let ready: Value = h
+        .http
+        .get(format!("{url}/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("readyz JSON");
+    ready["connections"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["tenant"] == tenant && c["system"] == system)
+        })
+        .map(|c| common::s(c, "state"))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconnected_oauth_tenant_starts_reported_and_connects_through_the_callback()
+-> anyhow::Result<()> {
+    let mut h = Harness::bare(Sims::start(Seed::Demo, None).await).await;
+    let later = Sims::start(Seed::Demo, None).await;
+    h.env.extend(tenant_env(&later, "LATER"));
+    let hash = server::admin::auth::hash_password(PASSWORD)?;
+    h.write_config_text(&format!(
+        "[server]\nadmin_password_hash = \"{hash}\"\n[engine]\nworkers = 4\ncoupon_poll_interval = \"1s\"\nproduct_poll_interval = \"1s\"\norder_poll_interval = \"1s\"\n{}{}",
+        h.main_tenant("write"),
+        tenant_block(
+            "later",
+            &later.ghl,
+            &later.aa,
+            GhlAuth::OAuth("LATER_GHL_CLIENT_SECRET"),
+            "LATER",
+            "write"
+        )
+    ));
+    let daemon = h.serve(&[]).await;
+    assert!(
+        daemon
+            .log_text()
+            .contains("tenant `later` is not connected to HighLevel"),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(
+        readiness(&h, &daemon.url, "later", "highlevel").await,
+        "not_connected"
+    );
+    assert_eq!(
+        readiness(&h, &daemon.url, "main", "highlevel").await,
+        "connected"
+    );
+
+    // The other tenant runs meanwhile; the unconnected one is left alone.
+    let differences = h.converge(Duration::from_secs(30)).await;
+    assert!(differences.is_empty(), "main: {differences:?}");
+    let later_writes = common::control(&h.http, &later.aa.url, "/__sim/requests?limit=0").await;
+    assert_eq!(later_writes["summary"]["writes"], 0, "{later_writes}");
+
+    let mut b = Browser::new()?;
+    assert_eq!(log_in(&mut b, &daemon, PASSWORD).await?.status, 303);
+    let page = b.get(&daemon.url("/admin")).await?;
+    assert!(page.body.contains("not connected"), "{}", page.body);
+    assert!(page.body.contains("Connect HighLevel (OAuth)"));
+
+    // The consent, as a browser follows it: admin page → consent screen → our callback.
+    let csrf = csrf_of(&page.body)?;
+    let start = b
+        .post(&daemon.url("/admin/oauth/later"), &[("csrf", &csrf)])
+        .await?;
+    let consent = start.location.clone().unwrap_or_default();
+    assert!(
+        consent.starts_with(&format!("{}/v2/oauth/chooselocation?", later.ghl.url)),
+        "{consent}"
+    );
+    let callback = url::form_urlencoded::byte_serialize(daemon.url("/oauth/callback").as_bytes())
+        .collect::<String>();
+    assert!(consent.contains(&callback), "redirect_uri: {consent}");
+    let redirect = b.get(&consent).await?;
+    let back = redirect.location.clone().unwrap_or_default();
+    assert!(
+        back.starts_with(&daemon.url("/oauth/callback?code=")),
+        "{back}"
+    );
+    let connected = b.get(&back).await?;
+    assert_eq!(connected.status, 200, "{}", connected.body);
+    assert!(connected.body.contains("is connected to HighLevel"));
+
+    // Stored encrypted: the store decrypts it, the database file does not show it.
+    let store = h.store().await;
+    let pair = store
+        .credential("later/highlevel", store::CredentialKind::HighLevelOAuth)
+        .await?
+        .expect("the token pair is stored");
+    let access = pair.secret.expose_secret().to_string();
+    let refresh = pair
+        .refresh_secret
+        .as_ref()
+        .map(|r| r.expose_secret().to_string())
+        .expect("a refresh token is stored");
+    store.close().await;
+    for file in ["allybridge.db", "allybridge.db-wal"] {
+        let Ok(bytes) = std::fs::read(h.path(file)) else {
+            continue;
+        };
+        let raw = String::from_utf8_lossy(&bytes);
+        assert!(!raw.contains(&access) && !raw.contains(&refresh), "{file}");
+    }
+    assert!(!daemon.log_text().contains(&access));
+
+    // Healthy, and its flows run without a restart.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            readiness(&h, &daemon.url, "later", "highlevel").await == "connected"
+        })
+        .await
+    );
+    let differences = later.converge(&h.http, Duration::from_secs(30)).await;
+    assert!(differences.is_empty(), "later: {differences:?}");
+    assert_eq!(
+        readiness(&h, &daemon.url, "later", "highlevel").await,
+        "connected"
+    );
+    let page = b.get(&daemon.url("/admin")).await?;
+    assert!(!page.body.contains("not connected"), "{}", page.body);
+    assert_eq!(daemon.stop().await, Some(0));
+    Ok(())
+}
