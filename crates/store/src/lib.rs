@@ -640,7 +640,10 @@ impl Store {
     /// Leases up to `limit` ready jobs to `owner` for `lease`: pending jobs
     /// whose run-at has come, and running jobs whose lease expired (their
     /// worker died). Most urgent first. The claim is committed before this
-    /// returns. Each claim counts as an attempt.
+    /// returns. Each claim counts as an attempt. One job per record at a
+    /// time, across all processes: a pending job waits while another job of
+    /// its record (dedupe key) is running, and a claim never returns two
+    /// jobs of one record.
     pub async fn claim_jobs(
         &self,
         owner: &str,

@@ -20,6 +20,9 @@ per_backend!(contract:
     retry_dead_letter_replay_and_drop,
     failed_job_is_superseded_by_a_newer_pending_one,
     no_double_claim_under_concurrency,
+    one_job_per_record_runs_at_a_time_across_processes,
+    no_record_runs_twice_at_once_under_concurrency,
+    upgrading_closes_duplicate_running_jobs_of_a_record,
     location_leases_are_exclusive_until_released_or_expired,
     links_record_hashes_and_last_writer,
     cursors_logs_drift_and_alerts,
@@ -929,6 +932,214 @@ mod contract {
                 .iter()
                 .all(|job| job.attempts == 1)
         );
+        Ok(())
+    }
+
+    pub async fn one_job_per_record_runs_at_a_time_across_processes(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        // Two handles with their own pools stand for two processes.
+        let first = db.open().await?;
+        let second = db.open().await?;
+        let lease = Duration::from_secs(30);
+        let running = first.enqueue(&job("p1", Priority::Live)).await?.job_id;
+        ensure!(
+            first
+                .claim_jobs("w1", &ClaimScope::Any, 10, lease)
+                .await?
+                .len()
+                == 1
+        );
+        let newer = first.enqueue(&job("p1", Priority::Live)).await?;
+        ensure!(
+            !newer.merged,
+            "the running job must not absorb a new change"
+        );
+        let other = first.enqueue(&job("p2", Priority::Live)).await?.job_id;
+        let claimed = second.claim_jobs("w2", &ClaimScope::Any, 10, lease).await?;
+        ensure!(
+            claimed.len() == 1 && claimed[0].id == other,
+            "p1 was started while it runs elsewhere: {claimed:?}"
+        );
+        first.complete_job(running, "w1").await?;
+        let next = second.claim_jobs("w2", &ClaimScope::Any, 10, lease).await?;
+        ensure!(next.len() == 1 && next[0].id == newer.job_id, "{next:?}");
+        second.complete_jobs(&[other, newer.job_id], "w2").await?;
+
+        // A dead worker's job and a newer pending one of the same record: one
+        // claim takes only one of them (the expired one), and the pending one
+        // waits until it is finished.
+        let short = Duration::from_millis(200);
+        let stale = first.enqueue(&job("p3", Priority::Live)).await?.job_id;
+        ensure!(
+            first
+                .claim_jobs("dead", &ClaimScope::Any, 10, short)
+                .await?
+                .len()
+                == 1
+        );
+        let waiting = first.enqueue(&job("p3", Priority::Live)).await?.job_id;
+        tokio::time::sleep(short + Duration::from_millis(50)).await;
+        let rescued = second
+            .claim_jobs("rescuer", &ClaimScope::Any, 10, lease)
+            .await?;
+        ensure!(
+            rescued.len() == 1 && rescued[0].id == stale,
+            "one claim returned {} jobs of one record: {rescued:?}",
+            rescued.len()
+        );
+        ensure!(
+            first
+                .claim_jobs("w1", &ClaimScope::Any, 10, lease)
+                .await?
+                .is_empty()
+        );
+        // The database itself refuses a second running job of a record.
+        let forced = db
+            .execute_raw(&format!(
+                "UPDATE jobs SET state = 'running', lease_owner = 'rogue', \
+                 lease_expires_at = {} WHERE id = {waiting}",
+                (Utc::now() + chrono::Duration::hours(1)).timestamp_millis()
+            ))
+            .await;
+        ensure!(
+            forced.is_err(),
+            "two running jobs of one record were stored"
+        );
+        second.complete_job(stale, "rescuer").await?;
+        let last = first.claim_jobs("w1", &ClaimScope::Any, 10, lease).await?;
+        ensure!(last.len() == 1 && last[0].id == waiting, "{last:?}");
+        Ok(())
+    }
+
+    pub async fn no_record_runs_twice_at_once_under_concurrency(db: &TestDb) -> anyhow::Result<()> {
+        let records = 8;
+        let setup = db.open().await?;
+        let jobs: Vec<NewJob> = (0..records)
+            .map(|i| job(&format!("r{i}"), Priority::Live))
+            .collect();
+        setup.enqueue_batch(&jobs).await?;
+        // Keys held by some worker right now, across all workers.
+        let held = Arc::new(std::sync::Mutex::new(HashSet::<String>::new()));
+        let overlaps = Arc::new(AtomicUsize::new(0));
+        let mut workers = Vec::new();
+        for worker in 0..6 {
+            // Three pools, two workers each.
+            let store = if worker % 3 == 0 {
+                setup.clone()
+            } else {
+                db.open().await?
+            };
+            let held = held.clone();
+            let overlaps = overlaps.clone();
+            workers.push(tokio::spawn(async move {
+                let owner = format!("worker-{worker}");
+                let mut ran = 0;
+                for round in 0..25 {
+                    // New changes keep arriving for records that are running.
+                    let record = format!("r{}", (worker + round) % records);
+                    store.enqueue(&job(&record, Priority::Live)).await?;
+                    let claimed = store
+                        .claim_jobs(&owner, &ClaimScope::Any, 4, Duration::from_secs(60))
+                        .await?;
+                    let keys: Vec<String> =
+                        claimed.iter().map(|job| job.dedupe_key.clone()).collect();
+                    {
+                        let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+                        for key in &keys {
+                            if !held.insert(key.clone()) {
+                                overlaps.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    held.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .retain(|key| !keys.contains(key));
+                    let ids: Vec<JobId> = claimed.iter().map(|job| job.id).collect();
+                    let lost = store.complete_jobs(&ids, &owner).await?;
+                    assert!(lost.is_empty(), "{owner} lost leases {lost:?}");
+                    ran += ids.len();
+                }
+                Ok::<_, StoreError>(ran)
+            }));
+        }
+        let mut ran = 0;
+        for worker in workers {
+            ran += worker.await??;
+        }
+        ensure!(
+            overlaps.load(Ordering::SeqCst) == 0,
+            "{} claims started a record another worker was running",
+            overlaps.load(Ordering::SeqCst)
+        );
+        // What is left waits only for its turn: it drains now.
+        loop {
+            let claimed = setup
+                .claim_jobs("drain", &ClaimScope::Any, 100, Duration::from_secs(60))
+                .await?;
+            if claimed.is_empty() {
+                break;
+            }
+            let keys: HashSet<&str> = claimed.iter().map(|job| job.dedupe_key.as_str()).collect();
+            ensure!(
+                keys.len() == claimed.len(),
+                "two jobs of one record in one claim"
+            );
+            let ids: Vec<JobId> = claimed.iter().map(|job| job.id).collect();
+            ensure!(setup.complete_jobs(&ids, "drain").await?.is_empty());
+            ran += ids.len();
+        }
+        let stats = setup.queue_stats().await?;
+        ensure!(stats.pending == 0 && stats.running == 0, "{stats:?}");
+        ensure!(
+            stats.done == ran as i64 && ran > records,
+            "{stats:?}, ran {ran}"
+        );
+        Ok(())
+    }
+
+    pub async fn upgrading_closes_duplicate_running_jobs_of_a_record(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        db.apply_first_migration_only().await?;
+        let far = (Utc::now() + chrono::Duration::hours(1)).timestamp_millis();
+        for (state, key) in [
+            ("running", "twice"),
+            ("running", "twice"),
+            ("pending", "twice"),
+            ("running", "twice"),
+            ("running", "once"),
+        ] {
+            db.execute_raw(&format!(
+                "INSERT INTO jobs (kind, entity_type, record_system, record_id, dedupe_key, \
+                 priority, payload, state, run_at, attempts, merged_count, lease_owner, \
+                 lease_expires_at, created_at, updated_at) VALUES ('sync', 'product', \
+                 'highlevel', '{key}', '{key}', 0, 'null', '{state}', 0, 1, 0, \
+                 CASE WHEN '{state}' = 'running' THEN 'old-worker' END, \
+                 CASE WHEN '{state}' = 'running' THEN {far} END, 0, 0)"
+            ))
+            .await?;
+        }
+        let store = db.open().await?;
+        let twice: Vec<(JobState, bool)> = store
+            .jobs_for_dedupe_key("twice")
+            .await?
+            .iter()
+            .map(|job| (job.state, job.finished_at.is_some()))
+            .collect();
+        ensure!(
+            twice
+                == [
+                    (JobState::Superseded, true),
+                    (JobState::Superseded, true),
+                    (JobState::Pending, false),
+                    (JobState::Running, false),
+                ],
+            "{twice:?}"
+        );
+        let once = store.jobs_for_dedupe_key("once").await?;
+        ensure!(once.len() == 1 && once[0].state == JobState::Running);
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for several allybridge processes sharing one
 //! database. It owns the pool, the claim statement (`FOR UPDATE SKIP
-//! LOCKED`, committed before the caller makes any HTTP call), advisory locks
+//! LOCKED`, committed before the caller makes any HTTP call, and tried
+//! again when a concurrent claim started the same record), advisory locks
 //! for single-flight token refresh, and `LISTEN/NOTIFY` wake-ups. It must
 //! not hold a row lock across a caller's network call; the only lock held
 //! that long is the transaction-scoped advisory lock of a token refresh.
@@ -83,8 +84,7 @@ impl PgBackend {
         let sql = format!(
             "WITH next AS ( \
                SELECT id FROM jobs \
-               WHERE ((state = 'pending' AND run_at <= $3) \
-                      OR (state = 'running' AND lease_expires_at <= $3)) \
+               WHERE {CLAIMABLE_SQL} \
                  AND ($4 OR location IS NULL OR location = ANY($5)) \
                ORDER BY priority, run_at, id LIMIT $6 \
                FOR UPDATE SKIP LOCKED) \
@@ -96,17 +96,28 @@ impl PgBackend {
              FROM next WHERE jobs.id = next.id \
              RETURNING {returning}"
         );
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(lease_expires_at)
-            .bind(now)
-            .bind(any_location)
-            .bind(locations)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(StoreError::db("claiming jobs"))?;
+        let mut races = 0;
+        let (tx, rows) = loop {
+            let mut tx = self.begin_write().await?;
+            let claimed = sqlx::query(&sql)
+                .bind(owner)
+                .bind(lease_expires_at)
+                .bind(now)
+                .bind(any_location)
+                .bind(locations.as_slice())
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await;
+            match claimed {
+                Ok(rows) => break (tx, rows),
+                // Another process started a job of the same record after this
+                // statement's snapshot was taken: the one-running-job-per-record
+                // index refused the second; look again (that record is now
+                // skipped).
+                Err(error) if is_unique_violation(&error) && races < 5 => races += 1,
+                Err(error) => return Err(StoreError::db("claiming jobs")(error)),
+            }
+        };
         let mut jobs = rows
             .iter()
             .map(Self::job_from_row)

@@ -13,6 +13,17 @@ pub(crate) const JOB_COLUMNS: &str = "id, kind, entity_type, record_system, reco
 pub(crate) const LINK_COLUMNS: &str = "id, entity_type, highlevel_id, accessally_id, \
      highlevel_hash, accessally_hash, last_written_to, last_written_at, created_at, updated_at";
 
+/// Which jobs a claim may take (with `$3` = now): a pending job whose
+/// run-at has come while no job of its record (dedupe key) is running, or a
+/// running job whose lease expired (its worker died). As the
+/// `jobs_one_running_per_key` index allows one running job per key, this
+/// yields at most one job per key, so a claim never returns two jobs of one
+/// record and never starts a record that runs elsewhere.
+pub(crate) const CLAIMABLE_SQL: &str = "((state = 'pending' AND run_at <= $3 \
+       AND NOT EXISTS (SELECT 1 FROM jobs busy \
+         WHERE busy.dedupe_key = jobs.dedupe_key AND busy.state = 'running')) \
+     OR (state = 'running' AND lease_expires_at <= $3))";
+
 pub(crate) const ENQUEUE_SQL: &str = "INSERT INTO jobs (kind, entity_type, record_system, \
      record_id, location, dedupe_key, priority, payload, state, run_at, attempts, merged_count, \
      created_at, updated_at) \

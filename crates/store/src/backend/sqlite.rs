@@ -98,8 +98,7 @@ impl SqliteBackend {
              last_error = CASE WHEN state = 'running' \
                THEN 'lease of ' || COALESCE(lease_owner, '?') || ' expired' ELSE last_error END \
              WHERE id IN (SELECT id FROM jobs \
-               WHERE ((state = 'pending' AND run_at <= $3) \
-                      OR (state = 'running' AND lease_expires_at <= $3)) \
+               WHERE {CLAIMABLE_SQL} \
                  AND ($4 OR location IS NULL OR location IN (SELECT value FROM json_each($5))) \
                ORDER BY priority, run_at, id LIMIT $6) \
              RETURNING {JOB_COLUMNS}"

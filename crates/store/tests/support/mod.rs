@@ -150,6 +150,44 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Applies only the first schema migration (`0001_init.sql`) to the
+    /// empty database, as an older allybridge left it, so that opening the
+    /// store afterwards runs the later migrations on the rows a test planted.
+    pub async fn apply_first_migration_only(&self) -> anyhow::Result<()> {
+        let folder = match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(folder)
+            .join("0001_init.sql");
+        let only_first = std::env::temp_dir().join(random_name("allybridge-migrations"));
+        std::fs::create_dir_all(&only_first)?;
+        std::fs::copy(&source, only_first.join("0001_init.sql"))
+            .with_context(|| format!("copying {}", source.display()))?;
+        let migrator = sqlx::migrate::Migrator::new(only_first.as_path()).await;
+        let outcome = match (migrator, self.backend) {
+            (Err(error), _) => Err(anyhow::Error::from(error)),
+            (Ok(migrator), Backend::Sqlite) => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.url).await?;
+                let ran = migrator.run(&mut connection).await;
+                connection.close().await?;
+                ran.map_err(Into::into)
+            }
+            (Ok(migrator), Backend::Postgres) => {
+                let mut connection = sqlx::PgConnection::connect(&self.url).await?;
+                let ran = migrator.run(&mut connection).await;
+                connection.close().await?;
+                ran.map_err(Into::into)
+            }
+        };
+        let _ = std::fs::remove_dir_all(&only_first);
+        outcome
+    }
+}
+
 /// An open transaction on a connection of its own that keeps the store
 /// from writing to the inbox (SQLite: the database's write lock; PostgreSQL:
 /// a lock on the inbox table) until [`InboxLock::release`].
