@@ -1,10 +1,12 @@
 //! `allybridge serve` as a user meets it, end to end against the
 //! simulators: a tenant whose HighLevel OAuth consent was never completed
 //! (started, reported, connected through the real callback without a
-//! restart).
+//! restart), and the alert watch announcing a dead letter and drift once
+//! each at a Slack-compatible receiver, then their resolution.
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
@@ -145,6 +147,143 @@ async fn an_unconnected_oauth_tenant_starts_reported_and_connects_through_the_ca
     );
     let page = b.get(&daemon.url("/admin")).await?;
     assert!(!page.body.contains("not connected"), "{}", page.body);
+    assert_eq!(daemon.stop().await, Some(0));
+    Ok(())
+}
+
+/// A Slack-compatible incoming webhook on port 0 that keeps every body it receives.
+async fn alert_receiver() -> anyhow::Result<(String, Arc<Mutex<Vec<Value>>>)> {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().expect("alerts").push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, received))
+}
+
+/// (incident, state) of every alert received, in order.
+fn incidents(received: &Mutex<Vec<Value>>) -> Vec<(String, String)> {
+    received
+        .lock()
+        .expect("alerts")
+        .iter()
+        .map(|m| {
+            (
+                common::s(&m["allybridge"], "incident"),
+                common::s(&m["allybridge"], "state"),
+            )
+        })
+        .collect()
+}
+
+/// A job the daemon's worker must dead-letter: an order id AccessAlly cannot have.
+fn bad_order_job(record: &str) -> store::NewJob {
+    store::NewJob::now(
+        "order.to_highlevel",
+        "main/order",
+        store::System::AccessAlly,
+        record,
+        store::Priority::Live,
+    )
+    .with_payload(serde_json::json!({"tenant": "main"}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_watch_announces_a_dead_letter_and_drift_once_then_their_resolution()
+-> anyhow::Result<()> {
+    let (hook, received) = alert_receiver().await?;
+    let mut h = Harness::bare(Sims::start(Seed::Demo, None).await).await;
+    h.env.push(("ABT_ALERT_URL".into(), hook));
+    h.write_config_text(&format!(
+        "[engine]\nworkers = 4\nreconcile_interval = \"1s\"\n[alerts]\nwebhook_url = {{ env = \"ABT_ALERT_URL\" }}\ncooldown = \"1h\"\ncheck_interval = \"1s\"\n{}",
+        h.main_tenant("write")
+    ));
+    let daemon = h.serve(&[]).await;
+    let drift = "drift_found:main:all".to_string();
+    let dead = "job_dead_lettered:main:orders_to_highlevel".to_string();
+    let has = |key: &str, state: &str| {
+        incidents(&received)
+            .iter()
+            .any(|(k, s)| k == key && s == state)
+    };
+
+    // The first reconciliation finds everything missing: one drift alert.
+    assert!(
+        eventually(Duration::from_secs(15), || async { has(&drift, "firing") }).await,
+        "{:?}",
+        incidents(&received)
+    );
+    let store = h.store().await;
+    store.enqueue(&bad_order_job("not-an-order-1")).await?;
+    assert!(
+        eventually(Duration::from_secs(15), || async { has(&dead, "firing") }).await,
+        "{:?}\n{}",
+        incidents(&received),
+        daemon.log_text()
+    );
+    // A second dead letter of the same flow is the same incident, within its cool-down.
+    store.enqueue(&bad_order_job("not-an-order-2")).await?;
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            store
+                .dead_letters(0, 10)
+                .await
+                .map(|d| d.len() == 2)
+                .unwrap_or(false)
+        })
+        .await
+    );
+    // The sync repairs the drift: the next reconciliation resolves it.
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            has(&drift, "resolved")
+        })
+        .await,
+        "{:?}",
+        incidents(&received)
+    );
+    // Dropping the dead letters clears their incident.
+    for job in store.dead_letters(0, 10).await? {
+        let id = job.id.to_string();
+        let out = h.run(&["dlq", "drop", &id]).await;
+        assert!(out.status.success(), "{}", common::text(&out.stderr));
+    }
+    assert!(
+        eventually(Duration::from_secs(15), || async { has(&dead, "resolved") }).await,
+        "{:?}",
+        incidents(&received)
+    );
+    // A few more checks and reconciliations send nothing new: exactly one
+    // alert and one resolution per incident, and no other incident.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = incidents(&received);
+    for key in [&drift, &dead] {
+        let states: Vec<&str> = all
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, s)| s.as_str())
+            .collect();
+        assert_eq!(states, ["firing", "resolved"], "{key}: {all:?}");
+    }
+    assert_eq!(all.len(), 4, "{all:?}");
+    for body in received.lock().expect("alerts").iter() {
+        assert!(
+            body["text"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        assert!(body["blocks"].is_array(), "{body}");
+    }
+    store.close().await;
     assert_eq!(daemon.stop().await, Some(0));
     Ok(())
 }

@@ -54,6 +54,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("ALLYBRIDGE_ENGINE_MAX_ATTEMPTS", "engine.max_attempts"),
     ("ALLYBRIDGE_ALERTS_COOLDOWN", "alerts.cooldown"),
     ("ALLYBRIDGE_ALERTS_QUOTA_WARNING", "alerts.quota_warning"),
+    ("ALLYBRIDGE_ALERTS_CHECK_INTERVAL", "alerts.check_interval"),
 ];
 
 /// Why the configuration could not be used.
@@ -195,6 +196,7 @@ impl Config {
                 self.engine.max_attempts = num(value, "a whole number of attempts")?
             }
             "alerts.cooldown" => self.alerts.cooldown = dur(value)?,
+            "alerts.check_interval" => self.alerts.check_interval = dur(value)?,
             "alerts.quota_warning" => {
                 self.alerts.quota_warning = num(value, "a fraction such as 0.10")?
             }

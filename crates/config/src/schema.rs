@@ -138,6 +138,11 @@ pub struct AlertsConfig {
     /// Alert when a location's remaining daily HighLevel quota falls below this fraction.
     #[serde(default = "defaults::quota_warning")]
     pub quota_warning: f64,
+    /// How often the daemon looks at dead letters, quotas and webhook
+    /// rejections (drift is checked after each reconciliation, a connection
+    /// failing authentication as soon as a poll sees it).
+    #[serde(default = "defaults::alert_check")]
+    pub check_interval: HumanDuration,
 }
 
 impl Default for AlertsConfig {
@@ -147,6 +152,7 @@ impl Default for AlertsConfig {
             smtp: None,
             cooldown: defaults::cooldown(),
             quota_warning: defaults::quota_warning(),
+            check_interval: defaults::alert_check(),
         }
     }
 }
@@ -490,6 +496,9 @@ pub(crate) mod defaults {
     }
     pub fn quota_warning() -> f64 {
         0.10
+    }
+    pub fn alert_check() -> HumanDuration {
+        HumanDuration::from_secs(30)
     }
     pub fn smtp_port() -> u16 {
         587

@@ -19,7 +19,7 @@ pub(crate) const TEMPLATE: &str = r#"# allybridge.toml: keeps a HighLevel sub-ac
 #   ALLYBRIDGE_ENGINE_COUPON_POLL_INTERVAL, ALLYBRIDGE_ENGINE_PRODUCT_POLL_INTERVAL,
 #   ALLYBRIDGE_ENGINE_ORDER_POLL_INTERVAL, ALLYBRIDGE_ENGINE_RECONCILE_INTERVAL,
 #   ALLYBRIDGE_ENGINE_MAX_ATTEMPTS, ALLYBRIDGE_ALERTS_COOLDOWN,
-#   ALLYBRIDGE_ALERTS_QUOTA_WARNING.
+#   ALLYBRIDGE_ALERTS_QUOTA_WARNING, ALLYBRIDGE_ALERTS_CHECK_INTERVAL.
 #
 # Unknown keys are errors: a typo is reported with its line.
 
@@ -70,6 +70,8 @@ max_attempts = 8
 cooldown = "30m"
 # Alert when a location's remaining daily HighLevel quota falls below this fraction.
 quota_warning = 0.10
+# How often dead letters, quotas and webhook rejections are looked at.
+check_interval = "30s"
 
 # E-mail alerts over SMTP.
 # [alerts.smtp]

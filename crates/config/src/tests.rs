@@ -43,6 +43,7 @@ fn minimal_file_gets_every_default() -> anyhow::Result<()> {
     );
     assert_eq!(config.engine.max_attempts, 8);
     assert_eq!(config.alerts.cooldown.get(), Duration::from_secs(1_800));
+    assert_eq!(config.alerts.check_interval.get(), Duration::from_secs(30));
     let tenant = &config.tenants[0];
     assert_eq!(
         tenant.ghl.base_url.as_str(),

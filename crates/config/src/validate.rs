@@ -63,6 +63,7 @@ pub(crate) fn problems(config: &Config) -> Vec<String> {
         ("engine.order_poll_interval", engine.order_poll_interval),
         ("engine.reconcile_interval", engine.reconcile_interval),
         ("alerts.cooldown", config.alerts.cooldown),
+        ("alerts.check_interval", config.alerts.check_interval),
     ] {
         if d.get() < Duration::from_secs(1) {
             problem(format!("`{key}` must be at least 1s (it is {d})"));

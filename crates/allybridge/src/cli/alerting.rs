@@ -1,29 +1,28 @@
-//! The daemon's alert watch: turns what the store, the rate budgets and the
-//! webhook counters say into the alert rules of the `alerts` crate. Every
-//! check interval it raises `JobDeadLettered` for each new dead letter,
-//! `AuthFailing` while a tenant has dead letters refused with 401/403 or a
-//! refused refresh token, `QuotaLow` while a location's daily quota is below
-//! `[alerts] quota_warning`, and `WebhooksRejected` when signature
+//! The daemon's alert watch: turns what the store, the connection table,
+//! the rate budgets and the webhook counters say into the alert rules of
+//! the `alerts` crate. Every `[alerts] check_interval`, and at once when a
+//! connection changes state, it raises `JobDeadLettered` for each new dead
+//! letter, `AuthFailing` while a connection is failing authentication (a
+//! typed refusal a poll or reconciliation met: HighLevel 401/403 or a
+//! refused refresh token, AccessAlly 401/403 — see `server::health`; never
+//! inferred from error text), `QuotaLow` while a location's daily quota is
+//! below `[alerts] quota_warning`, and `WebhooksRejected` when signature
 //! rejections rose since the last check; the reconciler reports
 //! `DriftFound` after each scan. A rule that stops holding is cleared (one
 //! resolve message). It only reads; delivery, cool-down and scrubbing are
 //! the alerter's.
 
 use std::collections::{HashMap, HashSet};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use alerts::{AlertKind, Alerter};
 use engine::Engine;
-use model::Flow;
+use server::health::{ConnectionState, Connections};
 use tokio::sync::{Mutex, watch};
 
 use super::context::{self, TenantGhl};
-
-/// How often the watch looks.
-pub const CHECK_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct WatchState {
@@ -38,36 +37,11 @@ pub struct AlertWatch {
     engine: Arc<Engine>,
     budgets: Vec<TenantGhl>,
     webhooks: Arc<server::WebhookStats>,
+    connections: Arc<Connections>,
     quota_warning: f64,
+    /// How often [`AlertWatch::spawn`] looks (the webhook rejection window).
+    every: Duration,
     state: Mutex<WatchState>,
-}
-
-/// Whether an error text says the remote system refused the credentials.
-pub fn auth_failure(reason: &str) -> bool {
-    let r = reason.to_ascii_lowercase();
-    [
-        " 401",
-        " 403",
-        "401 ",
-        "403 ",
-        "unauthorized",
-        "unauthorised",
-        "forbidden",
-        "invalid_grant",
-        "refresh token",
-    ]
-    .iter()
-    .any(|k| r.contains(k))
-}
-
-/// Which system an authentication error names.
-fn failing_system(reason: &str) -> &'static str {
-    let r = reason.to_ascii_lowercase();
-    if r.contains("accessally") || r.contains("wordpress") || r.contains("wp-json") {
-        "accessally"
-    } else {
-        "highlevel"
-    }
 }
 
 /// The tenant of a job (entity types are `tenant/kind`).
@@ -78,28 +52,29 @@ fn tenant_of(job: &store::Job) -> String {
         .unwrap_or_else(|| job.entity_type.clone())
 }
 
-fn flow_of(job: &store::Job) -> Option<Flow> {
-    Flow::from_str(&job.kind).ok().or_else(|| {
-        job.entity_type
-            .split_once('/')
-            .and_then(|(_, f)| Flow::from_str(f).ok())
-    })
+/// What the watch reads besides the engine.
+pub struct WatchInputs {
+    /// Each tenant's HighLevel rate budget (the daily quota).
+    pub budgets: Vec<TenantGhl>,
+    pub webhooks: Arc<server::WebhookStats>,
+    pub connections: Arc<Connections>,
 }
 
 impl AlertWatch {
     pub fn new(
         alerter: Arc<Alerter>,
         engine: Arc<Engine>,
-        budgets: Vec<TenantGhl>,
-        webhooks: Arc<server::WebhookStats>,
-        quota_warning: f64,
+        inputs: WatchInputs,
+        settings: &config::AlertsConfig,
     ) -> Self {
         Self {
             alerter,
             engine,
-            budgets,
-            webhooks,
-            quota_warning,
+            budgets: inputs.budgets,
+            webhooks: inputs.webhooks,
+            connections: inputs.connections,
+            quota_warning: settings.quota_warning,
+            every: settings.check_interval.get(),
             state: Mutex::new(WatchState::default()),
         }
     }
@@ -143,7 +118,7 @@ impl AlertWatch {
         for job in &dead {
             let kind = AlertKind::JobDeadLettered {
                 tenant: tenant_of(job),
-                flow: flow_of(job),
+                flow: engine::worker::flow_of(&job.kind),
                 job: job.id.to_string(),
                 reason: job.dead_reason.clone().unwrap_or_default(),
             };
@@ -159,18 +134,18 @@ impl AlertWatch {
         let name = "job_dead_lettered";
         self.clear_others(&mut st, name, &holding).await;
 
-        // Authentication: dead letters refused for their credentials.
+        // Authentication: connections whose credentials were refused (typed).
         let mut auth: HashMap<String, AlertKind> = HashMap::new();
-        for job in &dead {
-            let Some(reason) = job.dead_reason.as_deref().filter(|r| auth_failure(r)) else {
+        for c in self.connections.snapshot() {
+            let ConnectionState::AuthFailing { reason } = c.state else {
                 continue;
             };
             let kind = AlertKind::AuthFailing {
-                tenant: tenant_of(job),
-                system: failing_system(reason).into(),
-                reason: reason.to_string(),
+                tenant: c.tenant,
+                system: c.system.as_str().to_string(),
+                reason,
             };
-            auth.entry(kind.incident_key()).or_insert(kind);
+            auth.insert(kind.incident_key(), kind);
         }
         let holding: HashSet<String> = auth.keys().cloned().collect();
         for (key, kind) in auth {
@@ -218,7 +193,7 @@ impl AlertWatch {
                 let kind = AlertKind::WebhooksRejected {
                     source: source.into(),
                     rejected: delta,
-                    window: CHECK_EVERY,
+                    window: self.every,
                     reason: "signature verification failed".into(),
                 };
                 holding.insert(kind.incident_key());
@@ -251,19 +226,18 @@ impl AlertWatch {
         }
     }
 
-    /// Checks every `every` until stopped.
-    pub fn spawn(
-        self: Arc<Self>,
-        every: Duration,
-        mut stop: watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<()> {
+    /// Checks every `[alerts] check_interval`, and when a connection
+    /// changes state, until stopped.
+    pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
+            let mut ticker = tokio::time::interval(self.every);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut changes = self.connections.subscribe();
             loop {
                 tokio::select! {
                     _ = stop.changed() => return,
                     _ = ticker.tick() => {}
+                    Ok(()) = changes.changed() => {}
                 }
                 if let Err(e) = self.check().await {
                     tracing::warn!(error = %e, "alert check failed; next one at the next interval");
@@ -275,17 +249,90 @@ impl AlertWatch {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Mutex as StdMutex;
+
+    use alerts::{InMemoryLedger, Message, Sink, SinkError};
+    use store::System;
+
     use super::*;
 
-    #[test]
-    fn auth_failures_are_recognised() {
-        assert!(auth_failure("HighLevel answered 401 Unauthorized"));
-        assert!(auth_failure("token refresh refused: invalid_grant"));
-        assert!(!auth_failure("AccessAlly answered 500"));
-        assert_eq!(
-            failing_system("AccessAlly answered 403 Forbidden"),
-            "accessally"
+    /// Keeps every message it is given.
+    #[derive(Default)]
+    struct Captured(StdMutex<Vec<Message>>);
+
+    impl Sink for Captured {
+        fn name(&self) -> &str {
+            "captured"
+        }
+        fn send<'a>(
+            &'a self,
+            message: &'a Message,
+        ) -> Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(message.clone());
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_typed_auth_failure_alerts_once_and_resolves() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = store::Store::open(
+            &store::Store::sqlite_url(&dir.path().join("s.db")),
+            store::Keyring::new(store::MasterKey::generate()),
+        )
+        .await?;
+        let engine = Arc::new(Engine::new(store, Vec::new(), Default::default()));
+        let sink = Arc::new(Captured::default());
+        let alerter = Alerter::new(Arc::new(InMemoryLedger::new()), Duration::from_secs(3600))
+            .with_sink(sink.clone());
+        let connections = Arc::new(Connections::default());
+        let watch = AlertWatch::new(
+            Arc::new(alerter),
+            engine,
+            WatchInputs {
+                budgets: Vec::new(),
+                webhooks: Arc::default(),
+                connections: connections.clone(),
+            },
+            &config::AlertsConfig::default(),
         );
-        assert_eq!(failing_system("HTTP 401 from /coupons"), "highlevel");
+        let sent = || {
+            sink.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|m| (m.incident_key.clone(), m.state))
+                .collect::<Vec<_>>()
+        };
+        connections.set("main", System::AccessAlly, ConnectionState::Connected);
+        watch.check().await?;
+        assert!(sent().is_empty());
+        connections.set(
+            "main",
+            System::AccessAlly,
+            ConnectionState::AuthFailing {
+                reason: "AccessAlly answered 401".into(),
+            },
+        );
+        watch.check().await?;
+        watch.check().await?;
+        let key = "auth_failing:main:accessally".to_string();
+        assert_eq!(sent(), vec![(key.clone(), alerts::State::Firing)]);
+        connections.set("main", System::AccessAlly, ConnectionState::Connected);
+        watch.check().await?;
+        watch.check().await?;
+        assert_eq!(
+            sent(),
+            vec![
+                (key.clone(), alerts::State::Firing),
+                (key, alerts::State::Resolved)
+            ]
+        );
+        Ok(())
     }
 }

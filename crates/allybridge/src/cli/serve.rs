@@ -532,11 +532,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let watch = Arc::new(AlertWatch::new(
         Arc::new(alerter),
         engine.clone(),
-        ghl_parts.clone(),
-        webhooks,
-        config.alerts.quota_warning,
+        alerting::WatchInputs {
+            budgets: ghl_parts.clone(),
+            webhooks,
+            connections: connections.clone(),
+        },
+        &config.alerts,
     ));
-    tasks.push(watch.clone().spawn(alerting::CHECK_EVERY, stopped.clone()));
+    tasks.push(watch.clone().spawn(stopped.clone()));
     tasks.push(watch_stored_tokens(
         store.clone(),
         ghl_parts.clone(),
