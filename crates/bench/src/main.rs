@@ -2,8 +2,12 @@
 //! `../shared/DESIGN.md` on this machine, with the simulators on loopback:
 //! backfill throughput (rate limits off), writes and calls when nothing or
 //! a tenth changed, webhook intake (signed, verified, persisted) with ack
-//! latency, and memory with many linked records. Prints a table beside the
+//! latency, the shared rate budget of ten locations at HighLevel's real
+//! limits with live reads behind a backfill, and memory with many linked
+//! records. Prints a table beside the
 //! targets, or JSON with `--json`. Timing lives here, never in tests.
+
+mod rate_budget;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,10 +44,19 @@ struct Args {
     /// Engine jobs run at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Locations in the rate-budget scenario (each 100 requests per 10 s).
+    #[arg(long, default_value_t = 10)]
+    budget_locations: usize,
+    /// How long the rate-budget scenario runs, in seconds.
+    #[arg(long, default_value_t = 30)]
+    budget_seconds: u64,
+    /// Also print the backfill's calls per simulator route (to stderr).
+    #[arg(long)]
+    routes: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Only these scenarios (backfill, changes, intake, footprint).
+    /// Only these scenarios (backfill, changes, intake, budget, footprint).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -122,9 +135,20 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         .stats
         .jobs
         .load(std::sync::atomic::Ordering::Relaxed);
+    let records = source_records(&sb).await?;
+    let calls_at_start = total_calls(&sb).await?;
     sb.sync_once(ScanKind::Backfill).await?;
     let took = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
+    let backfill_calls = total_calls(&sb).await? - calls_at_start;
+    if args.routes {
+        for sim in ["ghl", "accessally"] {
+            let summary = sb
+                .control(sim, "GET", "/__sim/requests?limit=0", None)
+                .await?;
+            eprintln!("{sim}: {}", summary["summary"]["by_route"]);
+        }
+    }
     let jobs = sb
         .engine
         .stats
@@ -132,16 +156,24 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         .load(std::sync::atomic::Ordering::Relaxed)
         - jobs_before;
     let diffs = sb.differences().await?;
-    let rate = jobs as f64 / took;
+    let rate = records as f64 / took;
     rows.push(row(
         "backfill",
         format!(
-            "records synced ({} products per side, seeded in {:.1} s)",
+            "records synced, both sides ({} products per side, seeded in {:.1} s)",
             args.scale,
             seeded.as_secs_f64()
         ),
-        jobs as f64,
+        records as f64,
         "records",
+        "",
+        None,
+    ));
+    rows.push(row(
+        "backfill",
+        "jobs run (one per product with its prices, coupon or order)",
+        jobs as f64,
+        "jobs",
         "",
         None,
     ));
@@ -152,6 +184,22 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         "records/s",
         "≥ 3,000 records/s",
         Some(rate >= 3_000.0),
+    ));
+    rows.push(row(
+        "backfill",
+        "jobs per second",
+        jobs as f64 / took,
+        "jobs/s",
+        "",
+        None,
+    ));
+    rows.push(row(
+        "backfill",
+        "HTTP calls per job (both sides, reads and writes)",
+        backfill_calls as f64 / jobs.max(1) as f64,
+        "calls",
+        "",
+        None,
     ));
     rows.push(row(
         "backfill",
@@ -245,6 +293,26 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         None,
     ));
     Ok(())
+}
+
+/// The records a backfill has to bring across, counted on the simulators
+/// before it runs: HighLevel products, prices, coupons and orders, and
+/// AccessAlly offerings, payment options and orders.
+async fn source_records(sb: &Sandbox) -> anyhow::Result<u64> {
+    let g = sb.ghl_truth().await?;
+    let a = sb.aa_truth().await?;
+    let len = |v: &Value| v.as_array().map_or(0, Vec::len) as u64;
+    let options: u64 = a["offerings"]
+        .as_array()
+        .map(|o| o.iter().map(|o| len(&o["payment_options"])).sum())
+        .unwrap_or(0);
+    Ok(len(&g["products"])
+        + len(&g["prices"])
+        + len(&g["coupons"])
+        + len(&g["orders"])
+        + len(&a["offerings"])
+        + options
+        + len(&a["orders"]))
 }
 
 async fn total_calls(sb: &Sandbox) -> anyhow::Result<u64> {
@@ -428,6 +496,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants("intake") {
         intake(&args, &mut rows).await?;
+    }
+    if wants("budget") {
+        rate_budget::run(args.budget_locations, args.budget_seconds, &mut rows).await?;
     }
     if args.json {
         let out: Vec<Value> = rows

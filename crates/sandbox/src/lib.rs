@@ -313,7 +313,15 @@ impl Sandbox {
         ] {
             let report = engine::scan::scan(&self.engine, self.tenant(), kind, Some(flow)).await?;
             enqueued += report.enqueued;
-            self.engine.work_until_idle(Duration::from_secs(3)).await?;
+            // On a runtime worker, as the daemon runs it: the caller may be
+            // the thread that blocks on the runtime, and waking it for every
+            // answer costs a thread switch.
+            let engine = self.engine.clone();
+            tokio::spawn(async move { engine.work_until_idle(Duration::from_secs(3)).await })
+                .await
+                .map_err(|e| {
+                    engine::EngineError::Permanent(format!("the worker task failed: {e}"))
+                })??;
         }
         Ok(enqueued)
     }

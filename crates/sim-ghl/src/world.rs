@@ -13,17 +13,55 @@ pub fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Records of one kind, in creation order, by id.
+/// Records of one kind, in creation order, by id; optionally grouped by one
+/// field that never changes after insertion (a price's `product`), so that
+/// "the rows of group X" is a look-up instead of a scan of every row.
 #[derive(Debug, Default, Clone)]
 pub struct Table {
     order: Vec<String>,
     rows: HashMap<String, Value>,
+    group_field: Option<&'static str>,
+    groups: HashMap<String, Vec<String>>,
 }
 
 impl Table {
+    /// A table whose rows are also found by the value of `field`.
+    pub fn grouped_by(field: &'static str) -> Self {
+        Self {
+            group_field: Some(field),
+            ..Self::default()
+        }
+    }
+
+    fn group_key(&self, row: &Value) -> Option<String> {
+        let field = self.group_field?;
+        row.get(field).and_then(Value::as_str).map(str::to_string)
+    }
+
     pub fn insert(&mut self, id: String, row: Value) {
-        if self.rows.insert(id.clone(), row).is_none() {
-            self.order.push(id);
+        let key = self.group_key(&row);
+        match self.rows.insert(id.clone(), row) {
+            None => {
+                self.order.push(id.clone());
+                if let Some(key) = key {
+                    self.groups.entry(key).or_default().push(id);
+                }
+            }
+            Some(old) => {
+                let old_key = self.group_key(&old);
+                if old_key != key {
+                    self.ungroup(old_key, &id);
+                    if let Some(key) = key {
+                        self.groups.entry(key).or_default().push(id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn ungroup(&mut self, key: Option<String>, id: &str) {
+        if let Some(ids) = key.and_then(|k| self.groups.get_mut(&k)) {
+            ids.retain(|x| x != id);
         }
     }
 
@@ -31,6 +69,8 @@ impl Table {
         self.rows.get(id)
     }
 
+    /// A row to edit in place. The grouping field must not be changed
+    /// through it (use `insert` to replace a row).
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
         self.rows.get_mut(id)
     }
@@ -38,11 +78,28 @@ impl Table {
     pub fn remove(&mut self, id: &str) -> Option<Value> {
         let row = self.rows.remove(id)?;
         self.order.retain(|x| x != id);
+        let key = self.group_key(&row);
+        self.ungroup(key, id);
         Some(row)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Value> {
         self.order.iter().filter_map(|id| self.rows.get(id))
+    }
+
+    /// The rows whose grouping field equals `key`, in creation order.
+    /// Every row when the table has no grouping field.
+    pub fn group<'a>(&'a self, key: &str) -> Box<dyn Iterator<Item = &'a Value> + 'a> {
+        match self.group_field {
+            None => Box::new(self.iter()),
+            Some(_) => Box::new(
+                self.groups
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| self.rows.get(id)),
+            ),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -80,6 +137,7 @@ impl Location {
             id,
             name,
             next_invoice_number: 1001,
+            prices: Table::grouped_by("product"),
             ..Self::default()
         }
     }
@@ -180,4 +238,40 @@ pub fn num_of(row: &Value, key: &str) -> f64 {
 /// Rounds a currency amount to cents, as HighLevel shows amounts.
 pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids<'a>(rows: impl Iterator<Item = &'a Value>) -> Vec<&'a str> {
+        rows.map(|r| r["_id"].as_str().unwrap_or("")).collect()
+    }
+
+    #[test]
+    fn a_grouped_table_finds_the_rows_of_a_group_in_creation_order() {
+        let mut prices = Table::grouped_by("product");
+        for (id, product) in [("p1", "a"), ("p2", "b"), ("p3", "a"), ("p4", "a")] {
+            prices.insert(id.into(), json!({"_id": id, "product": product}));
+        }
+        assert_eq!(ids(prices.group("a")), ["p1", "p3", "p4"]);
+        assert_eq!(ids(prices.group("b")), ["p2"]);
+        assert!(ids(prices.group("c")).is_empty());
+
+        prices.remove("p3");
+        assert_eq!(ids(prices.group("a")), ["p1", "p4"]);
+        // Replacing a row moves it to its new group.
+        prices.insert("p4".into(), json!({"_id": "p4", "product": "b"}));
+        assert_eq!(ids(prices.group("a")), ["p1"]);
+        assert_eq!(ids(prices.group("b")), ["p2", "p4"]);
+        assert_eq!(ids(prices.iter()), ["p1", "p2", "p4"]);
+    }
+
+    #[test]
+    fn an_ungrouped_table_answers_every_row_for_any_group() {
+        let mut coupons = Table::default();
+        coupons.insert("c1".into(), json!({"_id": "c1"}));
+        coupons.insert("c2".into(), json!({"_id": "c2"}));
+        assert_eq!(ids(coupons.group("anything")), ["c1", "c2"]);
+    }
 }

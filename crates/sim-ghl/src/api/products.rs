@@ -304,8 +304,7 @@ pub async fn delete(
             .ok_or_else(|| ApiError::not_found("Product"))?;
         let price_ids: Vec<String> = loc
             .prices
-            .iter()
-            .filter(|p| str_of(p, "product") == id)
+            .group(&id)
             .map(|p| str_of(p, "_id").to_string())
             .collect();
         for p in price_ids {
@@ -334,14 +333,10 @@ pub async fn list_prices(
     sim.read(|w| {
         let loc = location(w, &loc_id)?;
         let pid = resolve_product_id(loc, &product_id)?;
-        let rows = loc
-            .prices
-            .iter()
-            .filter(|p| str_of(p, "product") == pid)
-            .filter(|p| {
-                ids.as_ref()
-                    .is_none_or(|ids| ids.iter().any(|i| i == str_of(p, "_id")))
-            });
+        let rows = loc.prices.group(&pid).filter(|p| {
+            ids.as_ref()
+                .is_none_or(|ids| ids.iter().any(|i| i == str_of(p, "_id")))
+        });
         let (prices, total) = page(rows, offset, limit);
         ok(json!({"prices": prices, "total": total}))
     })
