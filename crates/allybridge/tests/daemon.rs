@@ -1,8 +1,9 @@
 //! `allybridge serve` as a user meets it, end to end against the
 //! simulators: a tenant whose HighLevel OAuth consent was never completed
 //! (started, reported, connected through the real callback without a
-//! restart), and the alert watch announcing a dead letter and drift once
-//! each at a Slack-compatible receiver, then their resolution.
+//! restart), the alert watch announcing a dead letter and drift once
+//! each at a Slack-compatible receiver, then their resolution, and a flow
+//! mode switched on the admin page surviving a restart.
 
 mod common;
 
@@ -81,9 +82,7 @@ async fn an_unconnected_oauth_tenant_starts_reported_and_connects_through_the_ca
     let later_writes = common::control(&h.http, &later.aa.url, "/__sim/requests?limit=0").await;
     assert_eq!(later_writes["summary"]["writes"], 0, "{later_writes}");
 
-    let mut b = Browser::new()?;
-    assert_eq!(log_in(&mut b, &daemon, PASSWORD).await?.status, 303);
-    let page = b.get(&daemon.url("/admin")).await?;
+    let (mut b, page) = dashboard(&daemon).await?;
     assert!(page.body.contains("not connected"), "{}", page.body);
     assert!(page.body.contains("Connect HighLevel (OAuth)"));
 
@@ -284,6 +283,82 @@ async fn the_alert_watch_announces_a_dead_letter_and_drift_once_then_their_resol
         assert!(body["blocks"].is_array(), "{body}");
     }
     store.close().await;
+    assert_eq!(daemon.stop().await, Some(0));
+    Ok(())
+}
+
+/// The mode selected for `flow` (`tenant/flow`) on the admin page.
+fn selected_mode(page: &str, flow: &str) -> Option<String> {
+    let row = &page[page.find(&format!("data-flow=\"{flow}\""))?..];
+    let row = &row[..row.find("</tr>")?];
+    let selected = row.find(" selected")?;
+    let value = row[..selected].rfind("value=\"")? + "value=\"".len();
+    Some(row[value..].split('"').next()?.to_string())
+}
+
+/// A logged-in browser and the admin page of `daemon`.
+async fn dashboard(daemon: &common::Daemon) -> anyhow::Result<(Browser, common::Page)> {
+    let mut b = Browser::new()?;
+    let login = log_in(&mut b, daemon, PASSWORD).await?;
+    anyhow::ensure!(login.status == 303, "login answered {}", login.status);
+    let page = b.get(&daemon.url("/admin")).await?;
+    Ok((b, page))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mode_switched_on_the_admin_page_survives_a_restart() -> anyhow::Result<()> {
+    let h = Harness::bare(Sims::start(Seed::Empty, None).await).await;
+    let hash = server::admin::auth::hash_password(PASSWORD)?;
+    let config = |coupons: &str| {
+        format!(
+            "[server]\nadmin_password_hash = \"{hash}\"\n{}",
+            h.main_tenant("observe").replace(
+                "coupons_to_accessally = \"observe\"",
+                &format!("coupons_to_accessally = \"{coupons}\"")
+            )
+        )
+    };
+    h.write_config_text(&config("observe"));
+    let flow = "main/coupons_to_accessally";
+
+    let daemon = h.serve(&[]).await;
+    let (mut b, page) = dashboard(&daemon).await?;
+    assert_eq!(selected_mode(&page.body, flow).as_deref(), Some("observe"));
+    assert!(page.body.contains("allybridge.modes.toml"), "{}", page.body);
+    let csrf = csrf_of(&page.body)?;
+    let switched = b
+        .post(
+            &daemon.url("/admin/modes"),
+            &[
+                ("csrf", &csrf),
+                ("tenant", "main"),
+                ("flow", "coupons_to_accessally"),
+                ("mode", "write"),
+            ],
+        )
+        .await?;
+    assert_eq!(switched.status, 303, "{}", switched.body);
+    let page = b.get(&daemon.url("/admin")).await?;
+    assert_eq!(selected_mode(&page.body, flow).as_deref(), Some("write"));
+    let kept = std::fs::read_to_string(h.path("allybridge.modes.toml"))?;
+    assert!(kept.contains("coupons_to_accessally"), "{kept}");
+    assert_eq!(daemon.stop().await, Some(0));
+
+    // After a restart the switch still applies; the other flows keep their mode.
+    let daemon = h.serve(&[]).await;
+    let (_, page) = dashboard(&daemon).await?;
+    assert_eq!(selected_mode(&page.body, flow).as_deref(), Some("write"));
+    assert_eq!(
+        selected_mode(&page.body, "main/orders_to_highlevel").as_deref(),
+        Some("observe")
+    );
+    assert_eq!(daemon.stop().await, Some(0));
+
+    // Editing the configuration for that flow decides again: it wins.
+    h.write_config_text(&config("off"));
+    let daemon = h.serve(&[]).await;
+    let (_, page) = dashboard(&daemon).await?;
+    assert_eq!(selected_mode(&page.body, flow).as_deref(), Some("off"));
     assert_eq!(daemon.stop().await, Some(0));
     Ok(())
 }

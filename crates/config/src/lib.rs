@@ -3,11 +3,13 @@
 //! variables override the top-level scalars, durations are written like
 //! `"5m"`, and secrets appear only as references (`{ env = "NAME" }` or
 //! `{ file = "path" }`) resolved on demand into `SecretString`s. It also
-//! owns the commented template `allybridge init` writes. It must not open
+//! owns the commented template `allybridge init` writes, and the small
+//! file of flow modes switched at run time next to it ([`modes`]). It must not open
 //! connections, touch the store, or print a secret: a literal secret in the
 //! file is refused without being echoed.
 
 mod duration;
+pub mod modes;
 mod schema;
 mod secret;
 mod template;

@@ -180,6 +180,89 @@ async fn the_mode_switch_takes_effect_in_the_engine() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keeps switches in memory, or refuses them all.
+#[derive(Default)]
+struct Modes {
+    refuse: bool,
+    kept: std::sync::Mutex<Vec<(String, Flow, FlowMode)>>,
+}
+
+impl server::admin::ModeStore for Modes {
+    fn save(
+        &self,
+        tenant: &str,
+        flow: Flow,
+        mode: FlowMode,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.refuse {
+            return Err("the disk is full".into());
+        }
+        self.kept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((tenant.to_string(), flow, mode));
+        Ok(())
+    }
+    fn location(&self) -> String {
+        "modes-under-test.toml".into()
+    }
+}
+
+async fn switch(app: &common::TestApp, mode: &str) -> anyhow::Result<common::Page> {
+    let mut b = Browser::new()?;
+    log_in(&mut b, app, PASSWORD).await?;
+    let page = b.get(&app.url("/admin")).await?;
+    let csrf = csrf_of(&page.body)?;
+    b.post(
+        &app.url("/admin/modes"),
+        &[
+            ("csrf", &csrf),
+            ("tenant", "main"),
+            ("flow", "orders_to_highlevel"),
+            ("mode", mode),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_switch_is_kept_before_it_applies_and_refused_if_it_cannot_be() -> anyhow::Result<()> {
+    let kept = std::sync::Arc::new(Modes::default());
+    let store: std::sync::Arc<dyn server::admin::ModeStore> = kept.clone();
+    let app = common::spawn_app_with(|c| c.modes = Some(store)).await?;
+    assert_eq!(switch(&app, "write").await?.status, 303);
+    assert_eq!(
+        *kept.kept.lock().unwrap_or_else(|e| e.into_inner()),
+        [("main".to_string(), Flow::OrdersToHighlevel, FlowMode::Write)]
+    );
+    let tenant = app.engine.tenant("main").expect("tenant");
+    assert_eq!(tenant.mode(Flow::OrdersToHighlevel), FlowMode::Write);
+    let mut b = Browser::new()?;
+    log_in(&mut b, &app, PASSWORD).await?;
+    assert!(
+        b.get(&app.url("/admin"))
+            .await?
+            .body
+            .contains("modes-under-test.toml")
+    );
+
+    let refusing: std::sync::Arc<dyn server::admin::ModeStore> = std::sync::Arc::new(Modes {
+        refuse: true,
+        ..Modes::default()
+    });
+    let app = common::spawn_app_with(|c| c.modes = Some(refusing)).await?;
+    let refused = switch(&app, "off").await?;
+    assert_eq!(refused.status, 500);
+    assert!(
+        refused.body.contains("not switched") && refused.body.contains("the disk is full"),
+        "{}",
+        refused.body
+    );
+    let tenant = app.engine.tenant("main").expect("tenant");
+    assert_eq!(tenant.mode(Flow::OrdersToHighlevel), FlowMode::Observe);
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_log_filters_by_entity_and_record() -> anyhow::Result<()> {
     let app = spawn_app().await?;

@@ -344,6 +344,15 @@ pub struct TenantLoad {
     pub allow_unconnected: bool,
     /// The OAuth redirect URI; [`default_redirect_uri`] when `None`.
     pub redirect_uri: Option<String>,
+    /// Flow modes switched on the admin page (the modes file next to the
+    /// configuration); each applies while the configuration still says the
+    /// mode it overrode.
+    pub switches: config::modes::Switches,
+}
+
+/// The modes file of the configuration `args` names.
+pub fn mode_file(args: &ConfigArgs) -> config::modes::ModeFile {
+    config::modes::ModeFile::next_to(&args.config)
 }
 
 /// See [`GhlParts`].
@@ -569,7 +578,19 @@ pub async fn build_tenant_parts(
             name: tenant.name.clone(),
             ghl: Arc::new(parts.client),
             accessally: Arc::new(accessally),
-            modes: tenant.flows.modes().into_iter().collect(),
+            modes: tenant
+                .flows
+                .modes()
+                .into_iter()
+                .map(|(flow, configured)| {
+                    let mode =
+                        config::modes::effective(&load.switches, &tenant.name, flow, configured);
+                    if mode != configured {
+                        tracing::info!(tenant = %tenant.name, flow = flow.as_str(), ?mode, ?configured, "flow mode switched on the admin page applies");
+                    }
+                    (flow, mode)
+                })
+                .collect(),
             settings: settings(tenant)?,
         },
         kept,
@@ -593,7 +614,11 @@ pub async fn load_engine(
     force_mode: Option<FlowMode>,
 ) -> anyhow::Result<Loaded> {
     let config = load_config(&args.config)?;
-    build_engine(config, only, options, force_mode, &TenantLoad::default()).await
+    let load = TenantLoad {
+        switches: mode_file(args).load()?,
+        ..TenantLoad::default()
+    };
+    build_engine(config, only, options, force_mode, &load).await
 }
 
 /// Opens the store of a loaded configuration and builds the engine for the

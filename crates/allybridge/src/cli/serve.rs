@@ -5,7 +5,9 @@
 //! intervals) and the reconciler every `reconcile_interval`; the admin
 //! page under `/admin` (only on a loopback address unless `[server]
 //! admin_password_hash` is set), the OAuth callback for `auth = "oauth"`
-//! tenants, and the alert watch (`[alerts]`). An OAuth tenant whose consent
+//! tenants, and the alert watch (`[alerts]`). Flow modes switched on the
+//! admin page are kept in the modes file next to the configuration
+//! (`config::modes`) and apply again after a restart. An OAuth tenant whose consent
 //! was never completed does not stop the daemon: it is reported "not
 //! connected" (log, admin page, `/readyz`), runs no poll or
 //! reconciliation, and starts as soon as a token pair is stored — by the
@@ -343,6 +345,33 @@ fn oauth_tenants(
         .then(|| Arc::new(server::oauth::OAuth::new(tenants, connections.clone()))))
 }
 
+/// The admin page's mode switches, kept in the modes file next to the
+/// configuration with the mode each flow's configuration says.
+struct FileModes {
+    file: config::modes::ModeFile,
+    configured: HashMap<String, config::FlowsConfig>,
+}
+
+impl server::admin::ModeStore for FileModes {
+    fn save(
+        &self,
+        tenant: &str,
+        flow: Flow,
+        mode: FlowMode,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let configured = self
+            .configured
+            .get(tenant)
+            .map(|f| f.mode(flow))
+            .ok_or_else(|| format!("tenant `{tenant}` is not in the configuration"))?;
+        Ok(self.file.save(tenant, flow, mode, configured)?)
+    }
+
+    fn location(&self) -> String {
+        self.file.path().display().to_string()
+    }
+}
+
 /// Every secret the daemon can know: the configuration's references and
 /// the stored credentials of each tenant (scrubbed from the admin page).
 async fn known_secrets(config: &Config, store: &Store) -> Vec<SecretString> {
@@ -392,6 +421,7 @@ async fn admin_page(
     parts: &[TenantGhl],
     bound: std::net::SocketAddr,
     shared: &server::Surfaces,
+    modes: Arc<FileModes>,
 ) -> anyhow::Result<Option<server::admin::Admin>> {
     let hash = config.server.admin_password_hash.clone();
     if let Some(h) = &hash
@@ -433,6 +463,7 @@ async fn admin_page(
                 .collect(),
             secure_cookies,
             connections: shared.connections.clone(),
+            modes: Some(modes),
             ..server::admin::AdminConfig::default()
         },
         engine.clone(),
@@ -448,6 +479,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("could not listen on {addr}; is another process using it? Change [server] listen or pass --listen"))?;
     let redirect_uri = context::redirect_uri(&config, bound);
+    let mode_file = context::mode_file(&args.config);
     let loaded = context::build_engine(
         config,
         None,
@@ -456,6 +488,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         &context::TenantLoad {
             allow_unconnected: true,
             redirect_uri: Some(redirect_uri.clone()),
+            switches: mode_file.load()?,
         },
     )
     .await?;
@@ -517,9 +550,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         webhooks: webhooks.clone(),
         connections: connections.clone(),
     };
-    surfaces.admin = admin_page(&config, &store, &engine, &ghl_parts, bound, &surfaces)
-        .await?
-        .map(Arc::new);
+    let modes = Arc::new(FileModes {
+        file: mode_file,
+        configured: config
+            .tenants
+            .iter()
+            .map(|t| (t.name.clone(), t.flows))
+            .collect(),
+    });
+    surfaces.admin = admin_page(
+        &config, &store, &engine, &ghl_parts, bound, &surfaces, modes,
+    )
+    .await?
+    .map(Arc::new);
     let router = server::router_with(state, surfaces);
     let alerter =
         alerts::Alerter::from_config(&config, Arc::new(alerts::StoreLedger::new(store.clone())))

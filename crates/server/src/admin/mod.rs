@@ -6,7 +6,8 @@
 //! alerts sent. Server-rendered with maud; htmx is vendored into the binary.
 //! Every page needs a session (argon2-checked password); every form carries
 //! the session's CSRF token. It reads the engine and store and changes only
-//! flow modes and dead letters; every free text is scrubbed of secrets.
+//! flow modes (kept across restarts through a [`ModeStore`] when the daemon
+//! gives one) and dead letters; every free text is scrubbed of secrets.
 
 pub mod auth;
 mod pages;
@@ -42,6 +43,20 @@ pub struct LocationBudget {
     pub budget: ghl::RateBudget,
 }
 
+/// Keeps the flow modes switched on the page across restarts.
+pub trait ModeStore: Send + Sync {
+    /// Keeps `mode` for `flow` of `tenant`; called before the switch takes
+    /// effect, which it does only if this succeeds. Blocking is allowed.
+    fn save(
+        &self,
+        tenant: &str,
+        flow: Flow,
+        mode: FlowMode,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    /// Where the modes are kept, for the page (e.g. a file name).
+    fn location(&self) -> String;
+}
+
 /// What the admin page is built from.
 pub struct AdminConfig {
     /// `[server] admin_password_hash`; without it every login is refused.
@@ -54,6 +69,8 @@ pub struct AdminConfig {
     pub secure_cookies: bool,
     /// Each tenant's connection states, as the daemon reports them.
     pub connections: Arc<Connections>,
+    /// Where mode switches are kept; without one they last until a restart.
+    pub modes: Option<Arc<dyn ModeStore>>,
 }
 
 impl Default for AdminConfig {
@@ -65,6 +82,7 @@ impl Default for AdminConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: false,
             connections: Arc::default(),
+            modes: None,
         }
     }
 }
@@ -347,6 +365,24 @@ async fn set_mode(
     let (Some(tenant), Some(flow), Some(mode)) = (tenant, flow, mode) else {
         return secure((StatusCode::BAD_REQUEST, "unknown tenant, flow or mode").into_response());
     };
+    if let Some(modes) = admin.config.modes.clone() {
+        let name = tenant.name.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            modes.save(&name, flow, mode).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the save did not finish: {e}")));
+        if let Err(e) = saved {
+            tracing::warn!(tenant = %tenant.name, flow = flow.as_str(), error = %e, "flow mode not switched: it could not be kept");
+            return secure(
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the mode was not switched: {}", admin.scrub(&e)),
+                )
+                    .into_response(),
+            );
+        }
+    }
     tenant.settings.mode_overrides.set(&tenant.name, flow, mode);
     tracing::info!(tenant = %tenant.name, flow = flow.as_str(), mode = mode_name(mode), "flow mode switched from the admin page");
     back_to_dashboard()

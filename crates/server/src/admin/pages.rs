@@ -173,7 +173,13 @@ pub async fn dashboard(
                 }
             }
         }
-        p { "Counts are since the daemon started, for all tenants. A mode set here lasts until the daemon restarts; change allybridge.toml to keep it." }
+        p {
+            "Counts are since the daemon started, for all tenants. "
+            @match &admin.config.modes {
+                Some(m) => { "A mode set here is kept in " code { (m.location()) } " and survives a restart; it yields when the flow's mode in the configuration is changed." },
+                None => { "A mode set here lasts until the daemon restarts; change the configuration to keep it." },
+            }
+        }
 
         h2 #log { "Integration log" }
         form method="get" action="/admin" hx-get="/admin/log" hx-target="#log-table" hx-swap="innerHTML" {

@@ -65,6 +65,11 @@ impl TestApp {
 }
 
 pub async fn spawn_app() -> anyhow::Result<TestApp> {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with the admin page's configuration changed by `setup`.
+pub async fn spawn_app_with(setup: impl FnOnce(&mut AdminConfig)) -> anyhow::Result<TestApp> {
     let dir = tempfile::tempdir()?;
     let url = Store::sqlite_url(&dir.path().join("store.db"));
     let store = Store::open(&url, store::Keyring::new(store::MasterKey::generate())).await?;
@@ -103,25 +108,22 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
     let hash = server::admin::auth::hash_password(PASSWORD)?;
     let webhooks = Arc::new(server::WebhookStats::default());
     let connections = Arc::new(server::health::Connections::default());
-    let admin = Admin::new(
-        AdminConfig {
-            password_hash: Some(hash.clone()),
-            secrets: [GHL_TOKEN, AA_PASSWORD, HANDSHAKE]
-                .into_iter()
-                .map(SecretString::from)
-                .collect(),
-            budgets: vec![LocationBudget {
-                tenant: "main".into(),
-                location_id: "loc-123".into(),
-                budget,
-            }],
-            connections: connections.clone(),
-            ..AdminConfig::default()
-        },
-        engine.clone(),
-        webhooks.clone(),
-        None,
-    );
+    let mut admin_config = AdminConfig {
+        password_hash: Some(hash.clone()),
+        secrets: [GHL_TOKEN, AA_PASSWORD, HANDSHAKE]
+            .into_iter()
+            .map(SecretString::from)
+            .collect(),
+        budgets: vec![LocationBudget {
+            tenant: "main".into(),
+            location_id: "loc-123".into(),
+            budget,
+        }],
+        connections: connections.clone(),
+        ..AdminConfig::default()
+    };
+    setup(&mut admin_config);
+    let admin = Admin::new(admin_config, engine.clone(), webhooks.clone(), None);
     let router = server::router_with(
         server::AppState {
             receiver: Arc::new(receiver),
