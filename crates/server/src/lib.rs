@@ -213,15 +213,20 @@ pub async fn serve(
     serve_router(listener, router(state), shutdown).await
 }
 
-/// Serves any router built here (see [`router_with`]) until `shutdown`.
+/// Serves any router built here (see [`router_with`]) until `shutdown`,
+/// with each connection's peer address available to the handlers (the
+/// admin page limits failed logins per client address).
 pub async fn serve_router(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Binds an address (port 0 picks a free one).

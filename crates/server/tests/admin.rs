@@ -54,6 +54,42 @@ async fn wrong_password_is_refused_and_right_one_sets_the_cookie() -> anyhow::Re
 }
 
 #[tokio::test]
+async fn failed_logins_are_limited_per_address_with_a_clear_429() -> anyhow::Result<()> {
+    let window = std::time::Duration::from_millis(600);
+    let app = common::spawn_app_with(|c| {
+        c.login_limit = server::admin::auth::LoginLimit {
+            max_failures: 3,
+            window,
+        }
+    })
+    .await?;
+    let mut b = Browser::new()?;
+    for _ in 0..3 {
+        assert_eq!(log_in(&mut b, &app, "guess").await?.status, 401);
+    }
+    // Even the right password waits: the address is refused before any check.
+    let refused = log_in(&mut b, &app, PASSWORD).await?;
+    assert_eq!(refused.status, 429);
+    assert!(
+        refused.body.contains("Too many failed logins") && refused.body.contains("try again"),
+        "{}",
+        refused.body
+    );
+    let wait: u64 = refused
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After header in seconds");
+    assert!(wait >= 1);
+    assert!(!b.has_cookie("allybridge_session"));
+    tokio::time::sleep(window).await;
+    let ok = log_in(&mut b, &app, PASSWORD).await?;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    Ok(())
+}
+
+#[tokio::test]
 async fn login_without_its_token_is_forbidden() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     let mut b = Browser::new()?;

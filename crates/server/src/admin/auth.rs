@@ -1,10 +1,12 @@
 //! Admin authentication: argon2 password hashes (PHC strings), the
 //! in-memory session table (random 32-byte tokens with an expiry), each
-//! session's CSRF token, and cookie parsing. Tokens are compared in
-//! constant time; nothing here logs a password or a token.
+//! session's CSRF token, cookie parsing, and the limit on failed logins per
+//! client address. Tokens are compared in constant time; nothing here logs
+//! a password or a token.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -134,9 +136,146 @@ impl Sessions {
     }
 }
 
+/// How many failed logins a client address may make in a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimit {
+    pub max_failures: u32,
+    pub window: Duration,
+}
+
+impl Default for LoginLimit {
+    /// 5 failures per minute.
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A source of "now" (tests move it by hand).
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// Failed logins per client address over a sliding window. An address
+/// with `max_failures` failures within the window is refused until the
+/// oldest of them leaves it; a successful login forgets its failures.
+pub struct LoginLimiter {
+    limit: LoginLimit,
+    clock: Clock,
+    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl LoginLimiter {
+    pub fn new(limit: LoginLimit) -> Self {
+        Self::with_clock(limit, Arc::new(Instant::now))
+    }
+
+    pub fn with_clock(limit: LoginLimit, clock: Clock) -> Self {
+        Self {
+            limit,
+            clock,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn limit(&self) -> LoginLimit {
+        self.limit
+    }
+
+    /// `Some(wait)` when `client` must wait before trying again.
+    pub fn check(&self, client: IpAddr) -> Option<Duration> {
+        let now = (self.clock)();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let failures = map.get_mut(&client)?;
+        self.forget_old(failures, now);
+        if failures.len() < self.limit.max_failures as usize {
+            return None;
+        }
+        let oldest = *failures.front()?;
+        Some(
+            self.limit
+                .window
+                .saturating_sub(now.saturating_duration_since(oldest)),
+        )
+    }
+
+    /// Records a failed login of `client`.
+    pub fn failed(&self, client: IpAddr) {
+        let now = (self.clock)();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        // Addresses whose failures all left the window are forgotten.
+        map.retain(|_, f| {
+            f.back()
+                .is_some_and(|last| now.saturating_duration_since(*last) < self.limit.window)
+        });
+        map.entry(client).or_default().push_back(now);
+    }
+
+    /// Forgets the failures of `client` (it logged in).
+    pub fn succeeded(&self, client: IpAddr) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&client);
+    }
+
+    fn forget_old(&self, failures: &mut VecDeque<Instant>, now: Instant) {
+        while failures
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.limit.window)
+        {
+            failures.pop_front();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_logins_are_limited_per_address_over_a_sliding_window() {
+        let start = Instant::now();
+        let offset = Arc::new(Mutex::new(Duration::ZERO));
+        let at = offset.clone();
+        let limiter = LoginLimiter::with_clock(
+            LoginLimit::default(),
+            Arc::new(move || start + *at.lock().unwrap_or_else(|e| e.into_inner())),
+        );
+        let advance = |d: Duration| *offset.lock().unwrap_or_else(|e| e.into_inner()) += d;
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let b: IpAddr = [192, 0, 2, 2].into();
+        for _ in 0..4 {
+            limiter.failed(a);
+            advance(Duration::from_secs(10));
+        }
+        assert_eq!(limiter.check(a), None, "4 failures in 40 s are allowed");
+        limiter.failed(a);
+        assert_eq!(
+            limiter.check(a),
+            Some(Duration::from_secs(20)),
+            "the 5th refuses until the oldest is a minute old"
+        );
+        assert_eq!(limiter.check(b), None, "another address is not limited");
+        advance(Duration::from_secs(20));
+        assert_eq!(limiter.check(a), None, "the oldest failure left the window");
+        limiter.failed(a);
+        assert!(
+            limiter.check(a).is_some(),
+            "five within the last minute again"
+        );
+        limiter.succeeded(a);
+        assert_eq!(limiter.check(a), None, "a login forgets the failures");
+        advance(Duration::from_secs(61));
+        limiter.failed(b);
+        assert_eq!(
+            limiter
+                .failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len(),
+            1,
+            "stale addresses are forgotten"
+        );
+    }
 
     #[test]
     fn hashes_verify_and_reject() {

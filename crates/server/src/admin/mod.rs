@@ -4,8 +4,9 @@
 //! integration log (htmx polling, filters), dead letters with replay and
 //! drop, the latest drift report, each location's rate budget, and the
 //! alerts sent. Server-rendered with maud; htmx is vendored into the binary.
-//! Every page needs a session (argon2-checked password); every form carries
-//! the session's CSRF token. It reads the engine and store and changes only
+//! Every page needs a session (argon2-checked password; a client address
+//! with too many failed logins in a window is answered 429 until the window
+//! moves on); every form carries the session's CSRF token. It reads the engine and store and changes only
 //! flow modes (kept across restarts through a [`ModeStore`] when the daemon
 //! gives one) and dead letters; every free text is scrubbed of secrets.
 
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -30,7 +31,7 @@ use serde::Deserialize;
 use crate::WebhookStats;
 use crate::health::Connections;
 use crate::oauth::OAuth;
-use auth::{LOGIN_COOKIE, SESSION_COOKIE, Sessions};
+use auth::{LOGIN_COOKIE, LoginLimit, LoginLimiter, SESSION_COOKIE, Sessions};
 
 /// The vendored htmx (Zero-Clause BSD; see `assets/htmx.LICENSE`).
 const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.js");
@@ -71,6 +72,8 @@ pub struct AdminConfig {
     pub connections: Arc<Connections>,
     /// Where mode switches are kept; without one they last until a restart.
     pub modes: Option<Arc<dyn ModeStore>>,
+    /// Failed logins allowed per client address.
+    pub login_limit: LoginLimit,
 }
 
 impl Default for AdminConfig {
@@ -83,6 +86,7 @@ impl Default for AdminConfig {
             secure_cookies: false,
             connections: Arc::default(),
             modes: None,
+            login_limit: LoginLimit::default(),
         }
     }
 }
@@ -92,6 +96,7 @@ pub struct Admin {
     config: AdminConfig,
     engine: Arc<Engine>,
     sessions: Sessions,
+    logins: LoginLimiter,
     webhooks: Arc<WebhookStats>,
     oauth: Option<Arc<OAuth>>,
 }
@@ -104,10 +109,12 @@ impl Admin {
         oauth: Option<Arc<OAuth>>,
     ) -> Self {
         let sessions = Sessions::new(config.session_ttl);
+        let logins = LoginLimiter::new(config.login_limit);
         Self {
             config,
             engine,
             sessions,
+            logins,
             webhooks,
             oauth,
         }
@@ -224,11 +231,38 @@ fn login_form(admin: &Admin, status: StatusCode, error: Option<&str>) -> Respons
     r
 }
 
+/// The address failed logins are counted against: the connection's peer
+/// (the daemon serves with it); all unknown peers share one count.
+fn client_ip(peer: Option<&ConnectInfo<std::net::SocketAddr>>) -> std::net::IpAddr {
+    peer.map(|ConnectInfo(a)| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
 async fn login(
     State(admin): State<Arc<Admin>>,
+    peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    let client = client_ip(peer.as_ref().map(|axum::Extension(c)| c));
+    if let Some(wait) = admin.logins.check(client) {
+        let limit = admin.logins.limit();
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        tracing::warn!(%client, "admin login refused: too many failed logins from this address");
+        let mut r = login_form(
+            &admin,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many failed logins from your address ({} within {} s). Wait {seconds} s, then try again.",
+                limit.max_failures,
+                limit.window.as_secs()
+            )),
+        );
+        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let sent = form.get("csrf").map(String::as_str).unwrap_or("");
     let expected = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !auth::same_token(sent, &expected) {
@@ -254,9 +288,11 @@ async fn login(
         .await
         .unwrap_or(false);
     if !ok {
-        tracing::warn!("admin login refused: wrong password");
+        tracing::warn!(%client, "admin login refused: wrong password");
+        admin.logins.failed(client);
         return login_form(&admin, StatusCode::UNAUTHORIZED, Some("Wrong password."));
     }
+    admin.logins.succeeded(client);
     let (token, _) = admin.sessions.create();
     let mut r = back_to_dashboard();
     r.headers_mut().append(

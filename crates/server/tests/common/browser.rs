@@ -15,6 +15,7 @@ pub struct Browser {
 pub struct Page {
     pub status: u16,
     pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
 }
 
@@ -56,6 +57,7 @@ impl Browser {
         Ok(Page {
             status,
             location,
+            headers: r.headers().clone(),
             body: r.text().await?,
         })
     }
