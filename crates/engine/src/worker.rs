@@ -20,11 +20,21 @@ use crate::flows::{self, Ctx, kinds};
 use crate::plan::{Action, Plan};
 use crate::tenant::Tenant;
 
+/// Names the engine's worker across restarts when set (see
+/// [`EngineOptions::stable_worker_id`]); without it the id is `worker-{pid}`.
+pub const WORKER_ID_ENV: &str = "ALLYBRIDGE_WORKER_ID";
+
 /// How the engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Names this process's job leases.
     pub worker_id: String,
+    /// True when `worker_id` names this worker across restarts (the
+    /// default takes it from [`WORKER_ID_ENV`] when set): [`Engine::run`]
+    /// then first gives back the jobs an earlier run under this id left
+    /// leased when it died, instead of letting them wait out their lease.
+    /// Two live processes must never share such an id.
+    pub stable_worker_id: bool,
     /// Jobs run at once.
     pub concurrency: usize,
     /// Jobs claimed per round.
@@ -41,8 +51,12 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
+        let stable = std::env::var(WORKER_ID_ENV)
+            .ok()
+            .filter(|id| !id.trim().is_empty());
         Self {
-            worker_id: format!("worker-{}", std::process::id()),
+            stable_worker_id: stable.is_some(),
+            worker_id: stable.unwrap_or_else(|| format!("worker-{}", std::process::id())),
             concurrency: 8,
             batch: 64,
             lease: Duration::from_secs(60),
@@ -363,6 +377,22 @@ impl Engine {
     ) -> Result<(), EngineError> {
         tokio::pin!(shutdown);
         let mut waker = self.store.job_waker().await;
+        if self.options.stable_worker_id {
+            let worker = &self.options.worker_id;
+            match self.store.release_leases(worker).await {
+                Ok(released) if !released.is_empty() => tracing::info!(
+                    worker = %worker,
+                    jobs = released.len(),
+                    "gave back the jobs this worker held before it restarted"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    worker = %worker,
+                    error = %e,
+                    "could not give back the jobs this worker held before it restarted; they run again when their lease expires"
+                ),
+            }
+        }
         loop {
             // A round in progress finishes: its jobs are completed or released.
             if futures::FutureExt::now_or_never(&mut shutdown).is_some() {

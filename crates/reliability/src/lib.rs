@@ -237,16 +237,28 @@ orders_to_accessally = "write"
 
     /// Like [`Harness::spawn_serve`], listening on `listen` when given.
     pub fn spawn_serve_on(&self, log: &Path, listen: Option<&str>) -> anyhow::Result<Child> {
+        let mut args = vec!["serve"];
+        if let Some(l) = listen {
+            args.extend(["--listen", l]);
+        }
+        Self::spawn_logged(self.command(&args), log)
+    }
+
+    /// Like [`Harness::spawn_serve`], with `env` added to its environment.
+    pub fn spawn_serve_with_env(&self, log: &Path, env: &[(&str, &str)]) -> anyhow::Result<Child> {
+        let mut command = self.command(&["serve"]);
+        command.envs(env.iter().copied());
+        Self::spawn_logged(command, log)
+    }
+
+    /// Starts `command` with its output appended to `log`.
+    fn spawn_logged(mut command: Command, log: &Path) -> anyhow::Result<Child> {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)?;
         let err = out.try_clone()?;
-        let mut args = vec!["serve"];
-        if let Some(l) = listen {
-            args.extend(["--listen", l]);
-        }
-        Ok(self.command(&args).stdout(out).stderr(err).spawn()?)
+        Ok(command.stdout(out).stderr(err).spawn()?)
     }
 
     pub async fn control(

@@ -700,6 +700,41 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Gives back every job `owner` holds, for a worker that restarts under
+    /// a stable id after dying with leases (instead of letting its jobs
+    /// wait for their leases to expire). Each job is put back to pending,
+    /// ready now, or, when a newer job of its record already waits, closed
+    /// as superseded by that one; its `last_error` says it was released. The
+    /// interrupted run stays counted as an attempt (the claim counted it;
+    /// releasing adds none). Returns what became of each job released.
+    /// Call it only while no live process works under `owner`: its jobs
+    /// would then run twice.
+    pub async fn release_leases(
+        &self,
+        owner: &str,
+    ) -> Result<Vec<(JobId, RetryOutcome)>, StoreError> {
+        let held = on_backend!(self, backend => backend.leased_job_ids(owner).await)?;
+        let reason = format!("released by {owner} when it restarted");
+        let mut released = Vec::with_capacity(held.len());
+        for job_id in held {
+            let now = now_ms();
+            match on_backend!(self, backend => backend.requeue(job_id, Some(owner), Some(&reason), now, false, now).await)
+            {
+                Ok(outcome) => released.push((job_id, outcome)),
+                // Its lease had expired and another worker has taken it since.
+                Err(StoreError::LeaseLost { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if released
+            .iter()
+            .any(|(_, outcome)| *outcome == RetryOutcome::Rescheduled)
+        {
+            self.announce_jobs_locally();
+        }
+        Ok(released)
+    }
+
     /// Gives up on a job: it becomes a dead letter with `reason`.
     pub async fn dead_letter_job(
         &self,

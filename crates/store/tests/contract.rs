@@ -23,6 +23,7 @@ per_backend!(contract:
     one_job_per_record_runs_at_a_time_across_processes,
     no_record_runs_twice_at_once_under_concurrency,
     upgrading_closes_duplicate_running_jobs_of_a_record,
+    restarted_worker_gets_its_own_leases_back,
     location_leases_are_exclusive_until_released_or_expired,
     links_record_hashes_and_last_writer,
     cursors_logs_drift_and_alerts,
@@ -1140,6 +1141,68 @@ mod contract {
         );
         let once = store.jobs_for_dedupe_key("once").await?;
         ensure!(once.len() == 1 && once[0].state == JobState::Running);
+        Ok(())
+    }
+
+    pub async fn restarted_worker_gets_its_own_leases_back(db: &TestDb) -> anyhow::Result<()> {
+        let before = db.open().await?;
+        let lease = Duration::from_secs(60);
+        let plain = before.enqueue(&job("p1", Priority::Live)).await?.job_id;
+        let overtaken = before.enqueue(&job("p2", Priority::Live)).await?.job_id;
+        let others = before.enqueue(&job("p3", Priority::Live)).await?.job_id;
+        let held = before
+            .claim_jobs("daemon@host", &ClaimScope::Any, 2, lease)
+            .await?;
+        ensure!(held.len() == 2 && held.iter().all(|job| job.id != others));
+        ensure!(
+            before
+                .claim_jobs("other", &ClaimScope::Any, 10, lease)
+                .await?
+                .len()
+                == 1
+        );
+        // A change of p2 arrives while its job runs; then the daemon dies.
+        let newer = before.enqueue(&job("p2", Priority::Live)).await?.job_id;
+        before.close().await;
+
+        let after = db.open().await?;
+        let mut waker = after.job_waker().await;
+        let mut released = after.release_leases("daemon@host").await?;
+        released.sort_by_key(|(id, _)| *id);
+        ensure!(
+            released
+                == [
+                    (plain, RetryOutcome::Rescheduled),
+                    (overtaken, RetryOutcome::Superseded { by: newer }),
+                ],
+            "{released:?}"
+        );
+        ensure!(waker.wait(Duration::from_secs(5)).await == Wake::Notified);
+        let again = after.job(plain).await?.context("job")?;
+        ensure!(
+            again.state == JobState::Pending
+                && again.attempts == 1
+                && again.lease_owner.is_none()
+                && again
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|error| error.contains("daemon@host")),
+            "{again:?}"
+        );
+        // Another owner's job is not touched, and nothing is left to release.
+        ensure!(after.job(others).await?.context("job")?.state == JobState::Running);
+        ensure!(after.release_leases("daemon@host").await?.is_empty());
+        // Without waiting for the 60 s lease, the restarted daemon runs them.
+        let mut claimed: Vec<JobId> = after
+            .claim_jobs("daemon@host", &ClaimScope::Any, 10, lease)
+            .await?
+            .iter()
+            .map(|job| job.id)
+            .collect();
+        claimed.sort();
+        ensure!(claimed == [plain, newer], "{claimed:?}");
+        let rerun = after.job(plain).await?.context("job")?;
+        ensure!(rerun.attempts == 2, "{rerun:?}");
         Ok(())
     }
 

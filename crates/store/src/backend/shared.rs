@@ -839,6 +839,15 @@ macro_rules! shared_queries {
                 }
             }
 
+            /// Ids of the jobs running under `owner`'s lease, expired or not.
+            pub(crate) async fn leased_job_ids(&self, owner: &str) -> Result<Vec<JobId>, StoreError> {
+                sqlx::query_scalar("SELECT id FROM jobs WHERE state = 'running' AND lease_owner = $1 ORDER BY id")
+                    .bind(owner)
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(StoreError::db("listing a worker's leased jobs"))
+            }
+
             pub(crate) async fn drop_dead_letter(&self, job_id: JobId) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
