@@ -29,6 +29,8 @@ const REQUEST_ID_HEADERS: [&str; 4] = [
 ];
 /// The most pages a stream reads, whatever the server says.
 const MAX_PAGES: u64 = 100_000;
+/// Where the Bridge API lives under the site URL.
+const BRIDGE_PREFIX: &str = "/wp-json/allybridge/v1";
 
 /// Where the site is and how to sign in.
 pub struct AccessAllyConfig {
@@ -221,7 +223,7 @@ impl AccessAllyClient {
         let site = config.site_url.as_str().trim_end_matches('/').to_string();
         Ok(Self {
             http: build_client(&config.http)?,
-            api_base: format!("{site}/wp-json/allybridge/v1"),
+            api_base: format!("{site}{BRIDGE_PREFIX}"),
             site,
             user: config.user,
             app_password: config.app_password,
@@ -298,6 +300,26 @@ impl AccessAllyClient {
         self.retrier
             .run(|_| self.call_once(&method, path, query, body))
             .await
+    }
+
+    /// One Bridge API call by its path under the site URL (as the
+    /// operations catalog writes it, e.g. `/wp-json/allybridge/v1/offerings/7`),
+    /// with the client's credentials, timeouts and retries; the JSON answer
+    /// as the site sent it. For ad-hoc operations (`allybridge ops run`);
+    /// sync code uses the typed methods.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, Error> {
+        let rest = path.strip_prefix(BRIDGE_PREFIX).ok_or_else(|| {
+            Error::Config(format!(
+                "`{path}` is not a Bridge API path: it must start with {BRIDGE_PREFIX}"
+            ))
+        })?;
+        Ok(self.call(method, rest, query, body).await?.body)
     }
 
     fn decode<W: DeserializeOwned, T: TryFrom<W, Error = Error>>(value: Value) -> Result<T, Error> {

@@ -469,3 +469,144 @@ async fn connect_stores_tested_credentials_encrypted() {
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_runs_accessally_bridge_actions_and_commands() {
+    let h = Harness::start(Seed::Demo).await;
+    let offering = h.control(&h.aa.url, "/__sim/state").await["offerings"][0].clone();
+    let id = offering["id"].as_u64().expect("an offering id").to_string();
+    let param = format!("id={id}");
+
+    let out = h
+        .run(&[
+            "ops",
+            "run",
+            "accessally.offerings.get-offering",
+            "--param",
+            &param,
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let answer = json_out(&out);
+    assert_eq!(
+        answer["id"].as_u64().map(|n| n.to_string()),
+        Some(id.clone())
+    );
+    assert_eq!(answer["name"], offering["name"]);
+    let out = h
+        .run(&[
+            "ops",
+            "run",
+            "accessally.offerings.list-offerings",
+            "--param",
+            "per_page=2",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json_out(&out).as_array().map(Vec::len), Some(2));
+
+    let update = [
+        "ops",
+        "run",
+        "accessally.offerings.update-offering",
+        "--param",
+        &param,
+        "--body",
+        r#"{"name": "Renamed by ops"}"#,
+    ];
+    let refused = h.run(&update).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let message = text(&refused.stderr);
+    assert!(
+        message.contains("--yes") && message.contains("AccessAlly"),
+        "{message}"
+    );
+    let no_body = h
+        .run(&["ops", "run", "accessally.coupons.create-coupon", "--yes"])
+        .await;
+    assert_eq!(no_body.status.code(), Some(1));
+    assert!(
+        text(&no_body.stderr).contains("--body"),
+        "{}",
+        text(&no_body.stderr)
+    );
+    assert_eq!(h.writes().await, (0, 0), "nothing written without --yes");
+
+    let out = h.run(&[&update[..], &["--yes"]].concat()).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let state = h.control(&h.aa.url, "/__sim/state").await;
+    let renamed = state["offerings"]
+        .as_array()
+        .and_then(|o| {
+            o.iter()
+                .find(|o| o["id"].as_u64().map(|n| n.to_string()) == Some(id.clone()))
+        })
+        .expect("the offering");
+    assert_eq!(renamed["name"], "Renamed by ops");
+
+    let http = reqwest::Client::new();
+    let contact: serde_json::Value = http
+        .post(format!("{}/__sim/contacts", h.aa.url))
+        .json(&serde_json::json!({"email": "ops-buyer@example.com"}))
+        .send()
+        .await
+        .expect("contact")
+        .json()
+        .await
+        .expect("contact JSON");
+    let contact_id = s(&contact, "crm_contact_id");
+    assert!(!contact_id.is_empty(), "{contact}");
+    let out = h
+        .run(&[
+            "ops",
+            "run",
+            "accessally.aal.genpass",
+            "--param",
+            &format!("contactId={contact_id}"),
+            "--yes",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = h.control(&h.aa.url, "/__sim/aal-log").await;
+    assert!(
+        log.as_array().is_some_and(|l| l
+            .iter()
+            .any(|e| e["command"] == "aal_genpass" && e["contact_id"] == contact_id.as_str())),
+        "{log}"
+    );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    for secret in h.secrets() {
+        assert!(!all.contains(&secret), "a secret appears in the output");
+    }
+
+    // The client's retries: a site answering 503 is asked again, then the error is reported.
+    let faults = http
+        .put(format!("{}/__sim/faults", h.aa.url))
+        .json(&serde_json::json!({"error_rate": 1.0, "error_statuses": [503]}))
+        .send()
+        .await
+        .expect("faults");
+    assert!(faults.status().is_success());
+    let before = h.control(&h.aa.url, "/__sim/requests?limit=0").await["summary"]["total"]
+        .as_u64()
+        .unwrap_or(0);
+    let out = h
+        .run(&[
+            "ops",
+            "run",
+            "accessally.offerings.get-offering",
+            "--param",
+            &param,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("503"), "{}", text(&out.stderr));
+    let after = h.control(&h.aa.url, "/__sim/requests?limit=0").await["summary"]["total"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(
+        after - before,
+        5,
+        "one call and four retries (the default policy)"
+    );
+}

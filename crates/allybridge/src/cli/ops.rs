@@ -1,11 +1,13 @@
 //! `allybridge ops`: the operations catalog — every HighLevel and
 //! AccessAlly action and trigger with its scope, parameters and flows —
-//! listed, described, and (`run`) one HighLevel action performed ad hoc.
-//! `run` builds the path from the entry's template and `--param`s, fills
-//! `locationId`/`altId` from the tenant, and calls through the tenant's
-//! client (same rate budget, retries and scope check) when the operation
-//! is one the client knows, or else through the same token and rate
-//! budget. Writes are refused unless `--yes` is given.
+//! listed, described, and (`run`) one action performed ad hoc. `run`
+//! builds the path from the entry's template and `--param`s. A HighLevel
+//! action fills `locationId`/`altId` from the tenant and calls through the
+//! tenant's client (same rate budget, retries and scope check) when the
+//! operation is one the client knows, or else through the same token and
+//! rate budget. An AccessAlly Bridge API action, or a documented `aal_*`
+//! command, goes through the tenant's AccessAlly client (same credentials,
+//! timeouts and retries). Writes are refused unless `--yes` is given.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -50,7 +52,7 @@ pub enum OpsAction {
         #[arg(long)]
         json: bool,
     },
-    /// Perform one HighLevel action now (reads freely; writes only with --yes).
+    /// Perform one HighLevel or AccessAlly action now (reads freely; writes only with --yes).
     Run {
         id: String,
         /// A parameter as name=value (path or query); repeat for several.
@@ -62,7 +64,7 @@ pub enum OpsAction {
         /// The tenant whose connection to use (default: the only one).
         #[arg(long)]
         tenant: Option<String>,
-        /// Allow an operation that changes data in HighLevel.
+        /// Allow an operation that changes data in HighLevel or AccessAlly.
         #[arg(long)]
         yes: bool,
     },
@@ -101,11 +103,12 @@ fn encode(segment: &str) -> String {
         .replace('+', "%20")
 }
 
-/// The concrete path and query of `entry` from `params`.
+/// The concrete path and query of `entry` from `params`; `default` fills
+/// a parameter that was not given (e.g. the tenant's location).
 fn build_request(
     entry: &'static catalog::Entry,
     params: &BTreeMap<String, String>,
-    location: &str,
+    default: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<(String, Vec<(&'static str, String)>)> {
     let template = entry
         .path
@@ -115,14 +118,7 @@ fn build_request(
     let mut query = Vec::new();
     let mut used = std::collections::BTreeSet::new();
     for p in &entry.parameters {
-        let given = params
-            .get(&p.name)
-            .cloned()
-            .or_else(|| match p.name.as_str() {
-                "locationId" | "altId" => Some(location.to_string()),
-                "altType" => Some("location".to_string()),
-                _ => None,
-            });
+        let given = params.get(&p.name).cloned().or_else(|| default(&p.name));
         match (p.location.as_str(), given) {
             ("path", Some(v)) => {
                 path = path.replace(&format!("{{{}}}", p.name), &encode(&v));
@@ -241,6 +237,137 @@ async fn raw_call(
     }
 }
 
+fn system_name(system: catalog::System) -> &'static str {
+    match system {
+        catalog::System::Highlevel => "HighLevel",
+        catalog::System::Accessally => "AccessAlly",
+    }
+}
+
+/// Performs a HighLevel action for tenant `t`.
+async fn run_highlevel(
+    config: &config::Config,
+    store: &store::Store,
+    t: &config::TenantConfig,
+    entry: &'static catalog::Entry,
+    given: &BTreeMap<String, String>,
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let id = &entry.id;
+    let parts = context::ghl_parts(config, store, t, &ClientTuning::default()).await?;
+    let location = t.ghl.location_id.clone();
+    let (path, query) = build_request(entry, given, &|name| match name {
+        "locationId" | "altId" => Some(location.clone()),
+        "altType" => Some("location".to_string()),
+        _ => None,
+    })?;
+    if let Some(scope) = &entry.scope
+        && let Some(granted) = &parts.granted
+        && !granted.contains(scope)
+    {
+        bail!(
+            "{id} needs the scope `{scope}`, which this connection was not granted; reconnect with it (`allybridge connect ghl --oauth`)"
+        );
+    }
+    Ok(match known_operation(entry) {
+        Some(op) => {
+            parts
+                .client
+                .call(op, ghl::Priority::Live, &path, &query, body)
+                .await?
+        }
+        None => {
+            raw_call(
+                &parts,
+                t.ghl.base_url.as_str().trim_end_matches('/'),
+                &location,
+                entry.method.as_deref().unwrap_or("GET"),
+                &path,
+                &query,
+                body,
+            )
+            .await?
+        }
+    })
+}
+
+/// The documented `aal_*` command an entry stands for, from its
+/// `aal_<name>` query parameter, with the parameters it takes.
+fn aal_command(
+    entry: &'static catalog::Entry,
+    given: &BTreeMap<String, String>,
+) -> anyhow::Result<Option<(accessally::AalCommand, String)>> {
+    use accessally::AalCommand;
+    let Some(name) = entry
+        .parameters
+        .iter()
+        .map(|p| p.name.as_str())
+        .find(|n| n.starts_with("aal_"))
+    else {
+        return Ok(None);
+    };
+    let known: Vec<&str> = entry
+        .parameters
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|n| *n != name)
+        .collect();
+    if let Some(unknown) = given.keys().find(|k| !known.contains(&k.as_str())) {
+        bail!(
+            "{} has no parameter `{unknown}`; its parameters are: {} (the handshake comes from the configuration)",
+            entry.id,
+            known.join(", ")
+        );
+    }
+    let need = |param: &str| {
+        given.get(param).cloned().with_context(|| {
+            format!(
+                "{} needs the parameter `{param}`; pass --param {param}=VALUE",
+                entry.id
+            )
+        })
+    };
+    let command = match name {
+        "aal_genpass" => AalCommand::GenPass,
+        "aal_updateuser" => AalCommand::UpdateUser,
+        "aal_batchsync" => AalCommand::BatchSync,
+        "aal_revokesubscription" => AalCommand::RevokeSubscription,
+        "aal_fieldop" => AalCommand::FieldOp {
+            operation_id: given.get("operationId").cloned(),
+        },
+        "aal_chargesubscription" => AalCommand::ChargeSubscription {
+            product_id: need("productId")?,
+        },
+        other => bail!(
+            "{} is the AccessAlly command `{other}`, which allybridge does not know how to send",
+            entry.id
+        ),
+    };
+    Ok(Some((command, need("contactId")?)))
+}
+
+/// Performs an AccessAlly Bridge API action or `aal_*` command for tenant `t`.
+async fn run_accessally(
+    config: &config::Config,
+    store: &store::Store,
+    t: &config::TenantConfig,
+    entry: &'static catalog::Entry,
+    given: &BTreeMap<String, String>,
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let client = context::accessally_client(config, store, t, &ClientTuning::default()).await?;
+    if let Some((command, contact)) = aal_command(entry, given)? {
+        client.run_command(&command, &contact).await?;
+        return Ok(json!({"sent": command.name(), "contactId": contact}));
+    }
+    let (path, query) = build_request(entry, given, &|_| None)?;
+    let method = entry.method.as_deref().unwrap_or("GET");
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .with_context(|| format!("`{method}` is not an HTTP method"))?;
+    let query: Vec<(String, String)> = query.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    Ok(client.request(method, &path, &query, body).await?)
+}
+
 pub async fn run(args: OpsArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         OpsAction::List {
@@ -294,12 +421,10 @@ pub async fn run(args: OpsArgs) -> anyhow::Result<ExitCode> {
             if entry.kind != catalog::Kind::Action {
                 bail!("{id} is a trigger (an event allybridge listens to), not an action to run");
             }
-            if entry.system != catalog::System::Highlevel {
-                bail!("`ops run` performs HighLevel actions only; {id} is an AccessAlly operation");
-            }
             if entry.is_write() && !yes {
                 bail!(
-                    "{id} changes data in HighLevel ({} {}); add --yes to perform it",
+                    "{id} changes data in {} ({} {}); add --yes to perform it",
+                    system_name(entry.system),
                     entry.method.as_deref().unwrap_or(""),
                     entry.path.as_deref().unwrap_or("")
                 );
@@ -316,41 +441,33 @@ pub async fn run(args: OpsArgs) -> anyhow::Result<ExitCode> {
                 .map(serde_json::from_str)
                 .transpose()
                 .context("--body is not valid JSON")?;
+            if body.is_none()
+                && entry
+                    .parameters
+                    .iter()
+                    .any(|p| p.location == "body" && p.required)
+            {
+                bail!(
+                    "{id} needs a JSON request body ({}); pass it with --body '{{…}}' (`allybridge ops describe {id}` shows the parameters)",
+                    entry
+                        .parameters
+                        .iter()
+                        .find(|p| p.location == "body")
+                        .map_or("object", |p| p.kind.as_str())
+                );
+            }
             let config = context::load_config(&args.config.config)?;
             let selected = context::selected(&config, tenant.as_deref())?;
             let [t] = selected.as_slice() else {
                 bail!("several tenants are configured; choose one with --tenant");
             };
             let store = context::open_store(&config).await?;
-            let parts = context::ghl_parts(&config, &store, t, &ClientTuning::default()).await?;
-            let location = t.ghl.location_id.clone();
-            let (path, query) = build_request(entry, &given, &location)?;
-            if let Some(scope) = &entry.scope
-                && let Some(granted) = &parts.granted
-                && !granted.contains(scope)
-            {
-                bail!(
-                    "{id} needs the scope `{scope}`, which this connection was not granted; reconnect with it (`allybridge connect ghl --oauth`)"
-                );
-            }
-            let answer = match known_operation(entry) {
-                Some(op) => {
-                    parts
-                        .client
-                        .call(op, ghl::Priority::Live, &path, &query, body.as_ref())
-                        .await?
+            let answer = match entry.system {
+                catalog::System::Highlevel => {
+                    run_highlevel(&config, &store, t, entry, &given, body.as_ref()).await?
                 }
-                None => {
-                    raw_call(
-                        &parts,
-                        t.ghl.base_url.as_str().trim_end_matches('/'),
-                        &location,
-                        entry.method.as_deref().unwrap_or("GET"),
-                        &path,
-                        &query,
-                        body.as_ref(),
-                    )
-                    .await?
+                catalog::System::Accessally => {
+                    run_accessally(&config, &store, t, entry, &given, body.as_ref()).await?
                 }
             };
             store.close().await;
