@@ -290,7 +290,13 @@ impl Engine {
         let jobs = runnable;
         let results: Vec<(Job, Result<Action, EngineError>)> = futures::stream::iter(jobs)
             .map(|job| async move {
-                let result = self.run_job(&job).await;
+                // The job's HighLevel calls queue in the rate budget at the
+                // job's priority: a backfill job's behind a live one's.
+                let budget_priority = match job.priority {
+                    Priority::Live => ghl::Priority::Live,
+                    Priority::Reconcile | Priority::Backfill => ghl::Priority::Backfill,
+                };
+                let result = ghl::with_priority(budget_priority, self.run_job(&job)).await;
                 (job, result)
             })
             .buffer_unordered(self.options.concurrency.max(1))

@@ -9,6 +9,17 @@
 //! A slot is stamped when its answer arrives, not when it is sent, so the
 //! local window always closes after HighLevel's: arrival there is between
 //! the two.
+//!
+//! Backfill is paced: it takes at most one slot per `interval / max`, never
+//! the whole window at once. Slots taken in a burst all expire together a
+//! whole interval later, and a live caller arriving in between would wait up
+//! to that interval (10 s at HighLevel's limits); paced slots expire one by
+//! one, so live work waits at most about one pacing step while the backfill
+//! still gets every slot live work leaves.
+//!
+//! Work runs at the priority its caller names, unless it runs inside
+//! [`with_priority`]: the engine runs each job there with the job's own
+//! priority, so a backfill job's reads and writes queue behind live ones.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +36,21 @@ use crate::error::GhlError;
 pub enum Priority {
     Live,
     Backfill,
+}
+
+tokio::task_local! {
+    static SCOPED_PRIORITY: Priority;
+}
+
+/// Runs `work` with every HighLevel call inside it at `priority`, whatever
+/// priority the call names (the engine runs each job at the job's own).
+pub async fn with_priority<F: std::future::Future>(priority: Priority, work: F) -> F::Output {
+    SCOPED_PRIORITY.scope(priority, work).await
+}
+
+/// The priority a call runs at: the scope's, if inside [`with_priority`].
+pub(crate) fn effective_priority(named: Priority) -> Priority {
+    SCOPED_PRIORITY.try_with(|p| *p).unwrap_or(named)
 }
 
 /// The limits HighLevel enforces per app and location.
@@ -62,6 +88,8 @@ struct State {
     used_today: u64,
     /// After a 429: nothing is sent before this.
     paused_until: Option<Instant>,
+    /// The earliest moment backfill may take its next slot (pacing).
+    next_backfill: Option<Instant>,
 }
 
 impl State {
@@ -71,6 +99,20 @@ impl State {
             Slot::InFlight(_) => true,
             Slot::Done(at) => now.duration_since(*at) < interval,
         });
+    }
+
+    /// When backfill may next take a slot (one pacing step after the last).
+    fn backfill_paced_until(&self, now: Instant) -> Option<Instant> {
+        if self.config.max == u32::MAX {
+            return None;
+        }
+        self.next_backfill.filter(|at| *at > now)
+    }
+
+    fn took_backfill_slot(&mut self, now: Instant) {
+        if self.config.max != u32::MAX {
+            self.next_backfill = Some(now + self.config.interval / self.config.max.max(1));
+        }
     }
 
     /// When the earliest answered slot leaves the window.
@@ -194,6 +236,7 @@ impl RateBudget {
                         daily_remaining: None,
                         used_today: 0,
                         paused_until: None,
+                        next_backfill: None,
                     }),
                     changed: Notify::new(),
                 })
@@ -222,10 +265,18 @@ impl RateBudget {
                     break Err(GhlError::QuotaExhausted(key.to_string()));
                 }
                 let paused = st.paused_until.filter(|p| *p > now);
+                let paced = match priority {
+                    Priority::Live => None,
+                    Priority::Backfill => st.backfill_paced_until(now),
+                };
                 let may_take = paused.is_none()
+                    && paced.is_none()
                     && (st.slots.len() as u64) < u64::from(st.config.max)
                     && (priority == Priority::Live || st.live_waiting == 0);
                 if may_take {
+                    if priority == Priority::Backfill {
+                        st.took_backfill_slot(now);
+                    }
                     let id = st.next_id;
                     st.next_id += 1;
                     // An unlimited budget (rate limits off) tracks no slots.
@@ -243,7 +294,7 @@ impl RateBudget {
                         stamped: false,
                     });
                 }
-                paused.or_else(|| st.next_free())
+                paused.or(paced).or_else(|| st.next_free())
             };
             match wait_until {
                 Some(at) => {
@@ -304,15 +355,71 @@ mod tests {
         let budget = RateBudget::new(cfg(3, 1_000));
         let start = Instant::now();
         for _ in 0..3 {
-            drop(budget.acquire("loc", Priority::Backfill).await.unwrap());
+            drop(budget.acquire("loc", Priority::Live).await.unwrap());
         }
         assert_eq!(Instant::now(), start);
-        drop(budget.acquire("loc", Priority::Backfill).await.unwrap());
+        drop(budget.acquire("loc", Priority::Live).await.unwrap());
         assert!(Instant::now() >= start + Duration::from_millis(1_000));
         // Another location is independent.
         let before = Instant::now();
         drop(budget.acquire("other", Priority::Backfill).await.unwrap());
         assert_eq!(Instant::now(), before);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backfill_is_paced_to_one_slot_per_step() {
+        let budget = RateBudget::new(cfg(10, 1_000));
+        let start = Instant::now();
+        let mut taken = Vec::new();
+        for _ in 0..10 {
+            drop(budget.acquire("loc", Priority::Backfill).await.unwrap());
+            taken.push(Instant::now() - start);
+        }
+        // One slot per 100 ms: the whole window within one interval.
+        for (i, at) in taken.iter().enumerate() {
+            assert_eq!(*at, Duration::from_millis(100) * i as u32, "{taken:?}");
+        }
+        // Live work is not paced.
+        let before = Instant::now();
+        drop(budget.acquire("other", Priority::Live).await.unwrap());
+        drop(budget.acquire("other", Priority::Live).await.unwrap());
+        assert_eq!(Instant::now(), before);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scope_sets_the_priority_of_the_calls_inside() {
+        assert_eq!(effective_priority(Priority::Live), Priority::Live);
+        let inside = with_priority(Priority::Backfill, async {
+            effective_priority(Priority::Live)
+        })
+        .await;
+        assert_eq!(inside, Priority::Backfill);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn live_waits_one_pacing_step_not_a_window_behind_a_backfill() {
+        let budget = RateBudget::new(cfg(10, 1_000));
+        // A backfill that always wants more than the budget.
+        for _ in 0..4 {
+            let b = budget.clone();
+            tokio::spawn(async move {
+                loop {
+                    drop(b.acquire("loc", Priority::Backfill).await.unwrap());
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        let mut worst = Duration::ZERO;
+        for _ in 0..20 {
+            let asked = Instant::now();
+            drop(budget.acquire("loc", Priority::Live).await.unwrap());
+            worst = worst.max(asked.elapsed());
+            tokio::time::sleep(Duration::from_millis(370)).await;
+        }
+        assert!(
+            worst <= Duration::from_millis(200),
+            "a live call waited {worst:?} behind the backfill"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -281,7 +281,10 @@ impl GhlClient {
         if let Some(b) = body {
             request = request.json(b);
         }
-        let permit = self.budget.acquire(&self.location, priority).await?;
+        let permit = self
+            .budget
+            .acquire(&self.location, crate::budget::effective_priority(priority))
+            .await?;
         self.calls.fetch_add(1, Ordering::Relaxed);
         if op.is_write() {
             self.writes.fetch_add(1, Ordering::Relaxed);

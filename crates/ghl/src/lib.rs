@@ -17,7 +17,7 @@ pub mod types;
 pub mod webhook;
 
 pub use auth::{Auth, MemoryTokenStore, OAuthApp, TokenManager, TokenPair, TokenStore};
-pub use budget::{BudgetConfig, Priority, RateBudget};
+pub use budget::{BudgetConfig, Priority, RateBudget, with_priority};
 pub use client::{GhlClient, GhlConfig};
 pub use error::GhlError;
 pub use operations::{Operation, operations_for, required_scopes};
