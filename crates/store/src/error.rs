@@ -84,9 +84,9 @@ pub enum StoreError {
     Corrupt(String),
 
     #[error(
-        "the transaction that was to store this received event ended without an answer (its task panicked, or the runtime shut down); the event may or may not be stored: ask the sender to deliver it again (a duplicate is recognised)"
+        "the transaction that was to store this write ended without an answer (its task panicked, or the runtime shut down); it may or may not be stored: retry it (a received event delivered again is recognised as a duplicate; a link or log line written again is harmless)"
     )]
-    IntakeInterrupted,
+    WriteInterrupted,
 }
 
 impl StoreError {
@@ -102,7 +102,7 @@ impl StoreError {
             StoreError::Open { source, .. } | StoreError::Database { source, .. } => {
                 sqlx_error_is_transient(source)
             }
-            StoreError::IntakeInterrupted => true,
+            StoreError::WriteInterrupted => true,
             StoreError::UnsupportedUrl { .. }
             | StoreError::Migrate(_)
             | StoreError::LeaseLost { .. }

@@ -32,7 +32,7 @@ use crypto::{CellAddress, OpenFailure};
 pub use backend::{Replayed, RetryOutcome};
 pub use crypto::{Keyring, MASTER_KEY_ENV, MasterKey, PREVIOUS_MASTER_KEYS_ENV};
 pub use error::StoreError;
-pub use group_commit::IntakeStats;
+pub use group_commit::GroupCommitStats;
 pub use types::*;
 
 /// Which database a store runs on.
@@ -60,14 +60,23 @@ macro_rules! on_backend {
 // After `on_backend!`, which it uses.
 mod group_commit;
 
+/// A group commit answered a write with another kind's outcome: a bug in
+/// the store, never the caller's input.
+fn unexpected_outcome(what: &str, outcome: &group_commit::Written) -> StoreError {
+    StoreError::Corrupt(format!(
+        "{what}: the group commit answered with {outcome:?}; please report this"
+    ))
+}
+
 struct Inner {
     backend: Backend,
     keyring: RwLock<Keyring>,
     /// Bumped after every commit that makes a job ready, for in-process
     /// wake-ups (PostgreSQL adds `LISTEN/NOTIFY` across processes).
     jobs_ready: watch::Sender<u64>,
-    /// Concurrent `accept_event` calls waiting to share a transaction.
-    intake: group_commit::GroupCommit,
+    /// Concurrent small writes (events, links, log lines) waiting to share
+    /// a transaction.
+    group_commit: group_commit::GroupCommit,
 }
 
 /// Handle to the store. Cheap to clone; all clones share one connection
@@ -229,7 +238,7 @@ impl Store {
                 backend,
                 keyring: RwLock::new(keyring),
                 jobs_ready,
-                intake: group_commit::GroupCommit::default(),
+                group_commit: group_commit::GroupCommit::default(),
             }),
         };
         store.check_master_key().await?;
@@ -525,8 +534,16 @@ impl Store {
     // ---- links ------------------------------------------------------------
 
     /// Creates or overwrites the link for (entity type, HighLevel id).
+    /// Saves (inserts or replaces) the link of `link.highlevel_id`; returns
+    /// once committed. Concurrent calls share a transaction (group commit).
     pub async fn save_link(&self, link: &NewLink) -> Result<Link, StoreError> {
-        on_backend!(self, backend => backend.save_link(link, now_ms()).await)
+        match self
+            .write_grouped(group_commit::Write::SaveLink(link.clone()))
+            .await?
+        {
+            group_commit::Written::Link(link) => Ok(link),
+            other => Err(unexpected_outcome("saving a link", &other)),
+        }
     }
 
     /// The link holding `record_id` on `side`.
@@ -577,14 +594,20 @@ impl Store {
     /// duplicate (same source and event id) changes nothing and reports
     /// `new: false`. Acknowledge the sender only after this returns Ok: it
     /// returns only once the event is committed. Concurrent calls share one
-    /// transaction (a group commit, see [`Store::intake_stats`]); an event
+    /// transaction (a group commit, see [`Store::group_commit_stats`]); an event
     /// that fails is retried alone, so it fails only its own call.
     pub async fn accept_event(
         &self,
         event: &InboundEvent,
         job: Option<&NewJob>,
     ) -> Result<Accepted, StoreError> {
-        self.accept_grouped((event.clone(), job.cloned())).await
+        match self
+            .write_grouped(group_commit::Write::Accept(event.clone(), job.cloned()))
+            .await?
+        {
+            group_commit::Written::Accepted(accepted) => Ok(accepted),
+            other => Err(unexpected_outcome("accepting an event", &other)),
+        }
     }
 
     pub async fn inbox_event(
@@ -877,8 +900,19 @@ impl Store {
 
     // ---- logs, drift reports, alerts --------------------------------------
 
+    /// Appends a line to the integration log; returns its id once
+    /// committed. Concurrent calls share a transaction (group commit).
     pub async fn log_integration(&self, event: &IntegrationEvent) -> Result<i64, StoreError> {
-        on_backend!(self, backend => backend.append_integration_log(event, now_ms()).await)
+        match self
+            .write_grouped(group_commit::Write::Log(event.clone()))
+            .await?
+        {
+            group_commit::Written::Logged(id) => Ok(id),
+            other => Err(unexpected_outcome(
+                "appending to the integration log",
+                &other,
+            )),
+        }
     }
 
     pub async fn integration_log(

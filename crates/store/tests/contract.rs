@@ -12,6 +12,7 @@ per_backend!(contract:
     accepted_event_and_its_job_commit_together,
     concurrent_accepts_share_transactions_and_store_each_event_once,
     a_failing_event_fails_alone_and_nothing_is_answered_before_commit,
+    links_log_lines_and_events_share_transactions_and_a_clash_fails_alone,
     enqueue_merges_into_the_pending_job_of_a_record,
     live_jobs_run_before_backfill_and_run_at_is_honoured,
     claim_scope_limits_jobs_to_leased_locations,
@@ -447,14 +448,106 @@ mod contract {
             ensure!(jobs.len() == 1, "{id}: {} jobs", jobs.len());
         }
         ensure!(store.queue_stats().await?.pending == distinct as i64);
-        let stats = store.intake_stats();
+        let stats = store.group_commit_stats();
         println!("{calls} concurrent accepts: {stats:?}");
-        ensure!(stats.events == calls as u64, "{stats:?}");
+        ensure!(stats.writes == calls as u64, "{stats:?}");
         ensure!(
-            stats.transactions < stats.events && stats.largest_batch > 1,
+            stats.transactions < stats.writes && stats.largest_batch > 1,
             "no transaction was shared: {stats:?}"
         );
         ensure!(stats.split_batches == 0, "{stats:?}");
+        Ok(())
+    }
+
+    pub async fn links_log_lines_and_events_share_transactions_and_a_clash_fails_alone(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        store
+            .save_link(&NewLink {
+                entity_type: "product".into(),
+                highlevel_id: "taken".into(),
+                accessally_id: "aa-taken".into(),
+                highlevel_hash: None,
+                accessally_hash: None,
+            })
+            .await?;
+        let before = store.group_commit_stats();
+        let writers = 60;
+        let start = Arc::new(tokio::sync::Barrier::new(writers));
+        let mut tasks = Vec::new();
+        for index in 0..writers {
+            let store = store.clone();
+            let start = start.clone();
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                match index % 3 {
+                    0 => store
+                        .save_link(&NewLink {
+                            entity_type: "product".into(),
+                            highlevel_id: format!("hl-{index}"),
+                            // One link claims an AccessAlly record already linked.
+                            accessally_id: if index == 30 {
+                                "aa-taken".into()
+                            } else {
+                                format!("aa-{index}")
+                            },
+                            highlevel_hash: Some(format!("h{index}")),
+                            accessally_hash: None,
+                        })
+                        .await
+                        .map(|_| ()),
+                    1 => store
+                        .log_integration(&IntegrationEvent {
+                            entity_type: "product".into(),
+                            record_id: format!("hl-{index}"),
+                            action: "create".into(),
+                            from_system: System::HighLevel,
+                            to_system: System::AccessAlly,
+                            result: "written".into(),
+                            detail: String::new(),
+                            job_id: None,
+                        })
+                        .await
+                        .map(|_| ()),
+                    _ => {
+                        let id = format!("evt-{index}");
+                        store
+                            .accept_event(&event(&id), Some(&job(&id, Priority::Live)))
+                            .await
+                            .map(|_| ())
+                    }
+                }
+            }));
+        }
+        let mut failed = Vec::new();
+        for (index, task) in tasks.into_iter().enumerate() {
+            if let Err(error) = task.await? {
+                failed.push((index, error.to_string()));
+            }
+        }
+        ensure!(
+            failed.len() == 1 && failed[0].0 == 30 && failed[0].1.contains("already linked"),
+            "only the clashing link may fail: {failed:?}"
+        );
+        ensure!(
+            store.link_count().await? == 20,
+            "19 new links and the first"
+        );
+        ensure!(store.inbox_len().await? == 20);
+        let logged = store
+            .integration_log(&LogQuery {
+                limit: 100,
+                ..LogQuery::default()
+            })
+            .await?;
+        ensure!(logged.len() == 20, "{} log lines", logged.len());
+        let stats = store.group_commit_stats();
+        ensure!(stats.writes - before.writes == writers as u64, "{stats:?}");
+        ensure!(
+            stats.largest_batch > 1 && stats.split_batches >= 1,
+            "no shared transaction, or the clash did not split its batch: {stats:?}"
+        );
         Ok(())
     }
 
@@ -483,7 +576,7 @@ mod contract {
         // behind it and form one batch, the broken event among them.
         let first = accept("evt-first", job("first", Priority::Live));
         until("the first batch is committing", || {
-            store.intake_stats().transactions == 1
+            store.group_commit_stats().transactions == 1
         })
         .await?;
         let mut broken = job("broken", Priority::Live);
@@ -496,7 +589,10 @@ mod contract {
                 queued.push(("evt-broken".into(), accept("evt-broken", broken.clone())));
             }
         }
-        until("all events are queued", || store.intake_stats().events == 7).await?;
+        until("all events are queued", || {
+            store.group_commit_stats().writes == 7
+        })
+        .await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
         ensure!(
             !first.is_finished() && queued.iter().all(|(_, task)| !task.is_finished()),
@@ -516,11 +612,11 @@ mod contract {
                 ensure!(accepted.new && accepted.job.is_some(), "{id}: {accepted:?}");
             }
         }
-        let stats = store.intake_stats();
+        let stats = store.group_commit_stats();
         ensure!(
             stats
-                == IntakeStats {
-                    events: 7,
+                == GroupCommitStats {
+                    writes: 7,
                     // the first alone, the batch of six, then each of the six again
                     transactions: 8,
                     split_batches: 1,

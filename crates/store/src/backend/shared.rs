@@ -352,8 +352,12 @@ macro_rules! shared_queries {
 
             // ---- links -------------------------------------------------------
 
-            pub(crate) async fn save_link(&self, link: &NewLink, now: i64) -> Result<Link, StoreError> {
-                let mut tx = self.begin_write().await?;
+            /// Inserts or replaces a link inside `tx`; committing is the caller's.
+            async fn save_link_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                link: &NewLink,
+                now: i64,
+            ) -> Result<Link, StoreError> {
                 let sql = format!(
                     "INSERT INTO links (entity_type, highlevel_id, accessally_id, highlevel_hash, \
                      accessally_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
@@ -369,7 +373,7 @@ macro_rules! shared_queries {
                     .bind(&link.highlevel_hash)
                     .bind(&link.accessally_hash)
                     .bind(now)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await
                     .map_err(|error| {
                         if is_unique_violation(&error) {
@@ -384,9 +388,7 @@ macro_rules! shared_queries {
                             StoreError::db("saving a link")(error)
                         }
                     })?;
-                let saved = Self::link_from_row(&row)?;
-                tx.commit().await.map_err(StoreError::db("committing a link"))?;
-                Ok(saved)
+                Self::link_from_row(&row)
             }
 
             pub(crate) async fn find_link(
@@ -557,23 +559,33 @@ macro_rules! shared_queries {
                 Ok(Accepted { new: true, job: enqueued })
             }
 
-            /// Accepts several received events in one transaction (one disk
-            /// sync): every event with its job is committed, or nothing is.
-            /// Outcomes are in the order of `items`.
-            pub(crate) async fn accept_events(
+            /// Applies several small writes (received events with their jobs,
+            /// links, log lines) in one transaction (one disk sync): all are
+            /// committed, or none is. Outcomes are in the order of `writes`.
+            pub(crate) async fn apply_writes(
                 &self,
-                items: &[(InboundEvent, Option<NewJob>)],
+                writes: &[crate::group_commit::Write],
                 now: i64,
-            ) -> Result<Vec<Accepted>, StoreError> {
+            ) -> Result<Vec<crate::group_commit::Written>, StoreError> {
+                use crate::group_commit::{Write, Written};
                 let mut tx = self.begin_write().await?;
-                let mut outcomes = Vec::with_capacity(items.len());
-                for (event, job) in items {
-                    outcomes.push(Self::accept_in(&mut tx, event, job.as_ref(), now).await?);
+                let mut outcomes = Vec::with_capacity(writes.len());
+                let mut enqueued = false;
+                for write in writes {
+                    outcomes.push(match write {
+                        Write::Accept(event, job) => {
+                            let accepted = Self::accept_in(&mut tx, event, job.as_ref(), now).await?;
+                            enqueued |= accepted.job.is_some();
+                            Written::Accepted(accepted)
+                        }
+                        Write::SaveLink(link) => Written::Link(Self::save_link_in(&mut tx, link, now).await?),
+                        Write::Log(event) => Written::Logged(Self::append_log_in(&mut tx, event, now).await?),
+                    });
                 }
-                if outcomes.iter().any(|accepted| accepted.job.is_some()) {
+                if enqueued {
                     Self::announce_jobs(&mut tx).await?;
                 }
-                tx.commit().await.map_err(StoreError::db("committing accepted events"))?;
+                tx.commit().await.map_err(StoreError::db("committing a group of writes"))?;
                 Ok(outcomes)
             }
 
@@ -1052,12 +1064,12 @@ macro_rules! shared_queries {
 
             // ---- logs, drift, alerts ------------------------------------------
 
-            pub(crate) async fn append_integration_log(
-                &self,
+            /// Appends an integration log line inside `tx`; committing is the caller's.
+            async fn append_log_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
                 event: &IntegrationEvent,
                 now: i64,
             ) -> Result<i64, StoreError> {
-                let mut tx = self.begin_write().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO integration_log (at, entity_type, record_id, action, from_system, \
                      to_system, result, detail, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -1072,10 +1084,9 @@ macro_rules! shared_queries {
                 .bind(&event.result)
                 .bind(&event.detail)
                 .bind(event.job_id)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await
                 .map_err(StoreError::db("appending to the integration log"))?;
-                tx.commit().await.map_err(StoreError::db("committing an integration log entry"))?;
                 Ok(id)
             }
 
