@@ -20,6 +20,19 @@ use crate::flows::{entities, kinds};
 use crate::tenant::Tenant;
 use crate::worker::{Engine, job};
 
+/// The order of a full pass: products both ways first, because coupons and
+/// orders name products through their links; then coupons and orders.
+/// The flows of one phase do not depend on each other, so a pass scans them
+/// all and runs their jobs together.
+pub const PASS_PHASES: [&[Flow]; 2] = [
+    &[Flow::ProductsToAccessally, Flow::ProductsToHighlevel],
+    &[
+        Flow::CouponsToAccessally,
+        Flow::OrdersToHighlevel,
+        Flow::OrdersToAccessally,
+    ],
+];
+
 /// Why a scan runs: sets the jobs' priority and whether drift is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanKind {

@@ -298,21 +298,19 @@ impl Sandbox {
         Ok(())
     }
 
-    /// One backfill pass: scan every enabled flow, then run the jobs.
+    /// One backfill pass, phase by phase (see [`engine::scan::PASS_PHASES`]):
+    /// scan the phase's flows, then run their jobs.
     pub async fn sync_once(
         &self,
         kind: engine::scan::ScanKind,
     ) -> Result<u64, engine::EngineError> {
         let mut enqueued = 0;
-        for flow in [
-            Flow::ProductsToAccessally,
-            Flow::ProductsToHighlevel,
-            Flow::CouponsToAccessally,
-            Flow::OrdersToHighlevel,
-            Flow::OrdersToAccessally,
-        ] {
-            let report = engine::scan::scan(&self.engine, self.tenant(), kind, Some(flow)).await?;
-            enqueued += report.enqueued;
+        for phase in engine::scan::PASS_PHASES {
+            for flow in phase {
+                let report =
+                    engine::scan::scan(&self.engine, self.tenant(), kind, Some(*flow)).await?;
+                enqueued += report.enqueued;
+            }
             // On a runtime worker, as the daemon runs it: the caller may be
             // the thread that blocks on the runtime, and waking it for every
             // answer costs a thread switch.

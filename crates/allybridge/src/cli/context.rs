@@ -664,15 +664,6 @@ pub async fn build_engine(
     })
 }
 
-/// The flows in the order a pass runs them (products first: coupons and orders refer to them).
-pub const PASS_ORDER: [Flow; 5] = [
-    Flow::ProductsToAccessally,
-    Flow::ProductsToHighlevel,
-    Flow::CouponsToAccessally,
-    Flow::OrdersToHighlevel,
-    Flow::OrdersToAccessally,
-];
-
 /// Parses `--flow`.
 pub fn parse_flow(s: &str) -> Result<Flow, String> {
     s.parse()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use engine::scan::{ScanKind, scan};
+use engine::scan::{PASS_PHASES, ScanKind, scan};
 use model::Flow;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -242,15 +242,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let tenant = sb.tenant().clone();
 
     // 1. Backfill both catalogs.
-    for flow in [
-        Flow::ProductsToAccessally,
-        Flow::ProductsToHighlevel,
-        Flow::CouponsToAccessally,
-        Flow::OrdersToHighlevel,
-        Flow::OrdersToAccessally,
-    ] {
-        scan(&sb.engine, &tenant, ScanKind::Backfill, Some(flow)).await?;
-        drain(&sb, &progress, flow.as_str()).await?;
+    for phase in PASS_PHASES {
+        for flow in phase {
+            scan(&sb.engine, &tenant, ScanKind::Backfill, Some(*flow)).await?;
+        }
+        let names: Vec<&str> = phase.iter().map(|flow| flow.as_str()).collect();
+        drain(&sb, &progress, &names.join(" + ")).await?;
     }
     let backfill = started.elapsed();
     progress.say(&format!("backfill done in {:.1} s", backfill.as_secs_f64()));

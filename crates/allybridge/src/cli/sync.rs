@@ -1,6 +1,7 @@
-//! `allybridge sync`: one backfill / catch-up pass — scan each enabled
-//! flow of each selected tenant, then run the jobs until the queue is idle
-//! — with progress lines on stderr. `--dry-run` runs the engine in dry-run
+//! `allybridge sync`: one backfill / catch-up pass — for each selected
+//! tenant, phase by phase (products first, then coupons and orders), scan
+//! the enabled flows, then run their jobs until the queue is idle — with
+//! progress lines on stderr. `--dry-run` runs the engine in dry-run
 //! mode: every flow reads and computes, nothing is written to either
 //! system, and the plan (creates, updates, deletes, skips with field
 //! differences) is printed instead.
@@ -9,12 +10,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use engine::scan::{ScanKind, scan};
+use engine::scan::{PASS_PHASES, ScanKind, scan};
 use engine::{Action, EngineOptions, PlanEntry};
 use model::{Flow, FlowMode};
 use serde_json::json;
 
-use super::context::{self, ConfigArgs, PASS_ORDER};
+use super::context::{self, ConfigArgs};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -59,24 +60,34 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let mut enqueued = 0;
     let mut checked = 0;
     for tenant in engine.tenants.values() {
-        for flow in PASS_ORDER {
-            if args.flow.is_some_and(|f| f != flow) || tenant.mode(flow) == FlowMode::Off {
+        for phase in PASS_PHASES {
+            let flows: Vec<Flow> = phase
+                .iter()
+                .copied()
+                .filter(|flow| {
+                    args.flow.is_none_or(|f| f == *flow) && tenant.mode(*flow) != FlowMode::Off
+                })
+                .collect();
+            if flows.is_empty() {
                 continue;
             }
-            eprintln!("[{}] {flow}: scanning…", tenant.name);
-            let report = scan(&engine, tenant, ScanKind::Backfill, Some(flow))
-                .await
-                .map_err(|e| anyhow::anyhow!("tenant `{}`, {flow}: {e}", tenant.name))?;
-            enqueued += report.enqueued;
-            checked += report.checked;
-            let ran = engine
-                .work_until_idle(patience)
-                .await
-                .map_err(|e| anyhow::anyhow!("tenant `{}`, {flow}: {e}", tenant.name))?;
-            eprintln!(
-                "[{}] {flow}: {} checked, {} to do, {ran} jobs run",
-                tenant.name, report.checked, report.enqueued
-            );
+            for flow in &flows {
+                eprintln!("[{}] {flow}: scanning…", tenant.name);
+                let report = scan(&engine, tenant, ScanKind::Backfill, Some(*flow))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("tenant `{}`, {flow}: {e}", tenant.name))?;
+                enqueued += report.enqueued;
+                checked += report.checked;
+                eprintln!(
+                    "[{}] {flow}: {} checked, {} to do",
+                    tenant.name, report.checked, report.enqueued
+                );
+            }
+            let names: Vec<String> = flows.iter().map(Flow::to_string).collect();
+            let ran = engine.work_until_idle(patience).await.map_err(|e| {
+                anyhow::anyhow!("tenant `{}`, {}: {e}", tenant.name, names.join(", "))
+            })?;
+            eprintln!("[{}] {}: {ran} jobs run", tenant.name, names.join(", "));
         }
     }
     let queue = engine.store.queue_stats().await?;
