@@ -263,6 +263,27 @@ impl Engine {
         if claimed == 0 {
             return Ok(0);
         }
+        // A job claimed more often than it may be tried never finished its
+        // runs (the process died or its lease ran out each time, e.g. a
+        // record that crashes the daemon): dead-letter it instead of looping.
+        let (jobs, worn_out): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .partition(|job| job.attempts <= self.options.max_attempts);
+        for job in worn_out {
+            let flow = flow_of(&job.kind);
+            if let Some(c) = flow.and_then(|f| self.stats.counters(f)) {
+                c.dead.fetch_add(1, Ordering::Relaxed);
+            }
+            let reason = format!(
+                "claimed {} times without finishing (the process stopped or its lease ran out each time); last error: {}",
+                job.attempts,
+                job.last_error.as_deref().unwrap_or("none")
+            );
+            tracing::warn!(job = job.id, kind = %job.kind, record = %job.record_id, %reason, "job dead-lettered");
+            self.store
+                .dead_letter_job(job.id, &self.options.worker_id, &reason)
+                .await?;
+        }
         // One job per record at a time: the others wait a moment.
         let mut runnable = Vec::with_capacity(jobs.len());
         let mut postponed = Vec::new();

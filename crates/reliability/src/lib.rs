@@ -168,6 +168,7 @@ base_url = "{ghl}"
 location_id = "{loc}"
 auth = "private_token"
 private_token = {{ env = "ABT_GHL_TOKEN" }}
+webhook_public_key = """{ghl_key}"""
 [tenant.accessally]
 site_url = "{aa}"
 user = "{user}"
@@ -184,6 +185,8 @@ orders_to_accessally = "write"
             loc = s(&self.ghl.info, "location_id"),
             aa = self.aa.url,
             user = s(&self.aa.info, "user"),
+            // The simulator signs its webhooks with its own key.
+            ghl_key = s(&self.ghl.info, "webhook_public_key"),
         );
         std::fs::write(self.dir.path().join("allybridge.toml"), config)
             .context("writing the configuration")

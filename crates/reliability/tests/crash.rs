@@ -274,3 +274,52 @@ async fn a_restart_under_a_stable_worker_id_gives_back_its_jobs_at_once() -> any
     );
     Ok(())
 }
+
+/// A record that kills the daemon every time it runs must not take the
+/// daemon down forever: once its job has been claimed more often than it
+/// may be tried, the next claim dead-letters it with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_never_finishes_its_runs_is_dead_lettered() -> anyhow::Result<()> {
+    use engine::{Engine, EngineOptions};
+    use store::{ClaimScope, JobState, Keyring, MasterKey, NewJob, Priority, Store, System};
+
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(
+        &Store::sqlite_url(&dir.path().join("store.db")),
+        Keyring::new(MasterKey::generate()),
+    )
+    .await?;
+    let poison = store
+        .enqueue(&NewJob::now(
+            "product.to_accessally",
+            "product",
+            System::HighLevel,
+            "crashes-the-daemon",
+            Priority::Live,
+        ))
+        .await?
+        .job_id;
+    let options = EngineOptions {
+        max_attempts: 3,
+        lease: Duration::from_millis(1),
+        ..EngineOptions::default()
+    };
+    // Three runs that died (claimed, never finished, lease expired).
+    for _ in 0..3 {
+        let claimed = store
+            .claim_jobs("dead-daemon", &ClaimScope::Any, 1, options.lease)
+            .await?;
+        anyhow::ensure!(claimed.len() == 1, "claim {claimed:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let engine = Engine::new(store.clone(), Vec::new(), options);
+    engine.run_round().await?;
+    let job = store.job(poison).await?.context("job")?;
+    anyhow::ensure!(job.state == JobState::Dead, "{job:?}");
+    let reason = job.dead_reason.unwrap_or_default();
+    anyhow::ensure!(
+        reason.contains("claimed 4 times without finishing") && reason.contains("expired"),
+        "{reason}"
+    );
+    Ok(())
+}

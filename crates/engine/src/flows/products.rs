@@ -27,7 +27,17 @@ fn view(p: &CanonicalProduct) -> serde_json::Value {
 /// The slug allybridge gives a HighLevel product it creates for an offering:
 /// its natural key (HighLevel finds products by id or slug).
 pub fn slug_for_offering(offering_id: u64) -> String {
-    format!("accessally-offering-{offering_id}")
+    format!("{SLUG_PREFIX}{offering_id}")
+}
+
+const SLUG_PREFIX: &str = "accessally-offering-";
+
+/// The offering a product was created for, from the slug allybridge gave it.
+pub fn offering_of_slug(slug: &str) -> Option<u64> {
+    let id = slug.strip_prefix(SLUG_PREFIX)?;
+    // Only the exact form `slug_for_offering` writes (no sign, no leading zero).
+    let parsed: u64 = id.parse().ok()?;
+    (slug_for_offering(parsed) == slug).then_some(parsed)
 }
 
 fn option_input(p: &CanonicalPrice, id: Option<u64>) -> Result<PaymentOptionInput, EngineError> {
@@ -143,10 +153,30 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             .await;
     }
     let external_ref = format!("ghl:{id}");
+    // A product allybridge created for an offering carries the offering's id
+    // in its slug: its echo (a ProductCreate webhook that can arrive before
+    // the link is saved, or after a crash lost it) finds that offering.
+    let created_for = product.slug.as_deref().and_then(offering_of_slug);
     let existing = super::aa_target(
         link.as_ref(),
         |aa_id| t.accessally.get_offering(aa_id),
-        || t.accessally.find_offering_by_external_ref(&external_ref),
+        || async {
+            if let Some(found) = t
+                .accessally
+                .find_offering_by_external_ref(&external_ref)
+                .await?
+            {
+                return Ok(Some(found));
+            }
+            match created_for {
+                Some(offering_id) => match t.accessally.get_offering(offering_id).await {
+                    Ok(found) => Ok(Some(found)),
+                    Err(e) if super::aa_missing(&e) => Ok(None),
+                    Err(e) => Err(e),
+                },
+                None => Ok(None),
+            }
+        },
     )
     .await?;
     let Some(current) = existing else {
@@ -620,5 +650,25 @@ pub fn availability(q: Option<u32>) -> Availability {
     match q {
         None => Availability::Unlimited,
         Some(q) => Availability::Limited(q),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slug_names_the_offering_it_was_made_for_only_in_the_exact_form() {
+        assert_eq!(offering_of_slug(&slug_for_offering(42)), Some(42));
+        for other in [
+            "accessally-offering-",
+            "accessally-offering-042",
+            "accessally-offering-+42",
+            "accessally-offering-42x",
+            "my-course",
+            "ACCESSALLY-OFFERING-42",
+        ] {
+            assert_eq!(offering_of_slug(other), None, "{other}");
+        }
     }
 }
