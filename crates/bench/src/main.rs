@@ -50,6 +50,11 @@ struct Args {
     /// How long the rate-budget scenario runs, in seconds.
     #[arg(long, default_value_t = 30)]
     budget_seconds: u64,
+    /// Run the backfill on a fresh database of this PostgreSQL server (an
+    /// admin URL, e.g. postgres://postgres@127.0.0.1:5432/test) instead of
+    /// SQLite; the database is dropped afterwards.
+    #[arg(long)]
+    postgres: Option<String>,
     /// Also print the backfill's calls per simulator route (to stderr).
     #[arg(long)]
     routes: bool,
@@ -114,9 +119,10 @@ fn row(
     }
 }
 
-async fn sandbox(args: &Args) -> anyhow::Result<Sandbox> {
+async fn sandbox(args: &Args, store_url: Option<String>) -> anyhow::Result<Sandbox> {
     let mut options = SandboxOptions {
         seed: sim_kit::Seed::Generated(args.scale),
+        store_url,
         ..SandboxOptions::default()
     };
     options.engine.concurrency = args.concurrency;
@@ -125,8 +131,14 @@ async fn sandbox(args: &Args) -> anyhow::Result<Sandbox> {
 }
 
 async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let scratch = match &args.postgres {
+        Some(admin) => Some(ScratchDatabase::create(admin).await?),
+        None => None,
+    };
     let t0 = Instant::now();
-    let sb = sandbox(args).await.context("starting the sandbox")?;
+    let sb = sandbox(args, scratch.as_ref().map(|d| d.url.clone()))
+        .await
+        .context("starting the sandbox")?;
     let seeded = t0.elapsed();
     let cpu0 = cpu_seconds();
     let start = Instant::now();
@@ -160,8 +172,9 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
     rows.push(row(
         "backfill",
         format!(
-            "records synced, both sides ({} products per side, seeded in {:.1} s)",
+            "records synced, both sides ({} products per side, {}, seeded in {:.1} s)",
             args.scale,
+            if args.postgres.is_some() { "PostgreSQL" } else { "SQLite" },
             seeded.as_secs_f64()
         ),
         records as f64,
@@ -292,7 +305,51 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         "",
         None,
     ));
+    drop(sb);
+    if let Some(scratch) = scratch {
+        scratch.drop_database().await?;
+    }
     Ok(())
+}
+
+/// A PostgreSQL database made for one run and dropped after it.
+struct ScratchDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create(admin: &str) -> anyhow::Result<Self> {
+        use sqlx::Connection;
+        let name = format!("allybridge_bench_{}", std::process::id());
+        let mut connection = sqlx::PgConnection::connect(admin)
+            .await
+            .with_context(|| format!("connecting to PostgreSQL at {admin}"))?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut connection)
+            .await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut connection)
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+        let mut url = url::Url::parse(admin).context("parsing the PostgreSQL URL")?;
+        url.set_path(&name);
+        Ok(Self {
+            admin: admin.to_string(),
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    async fn drop_database(self) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let mut connection = sqlx::PgConnection::connect(&self.admin).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .execute(&mut connection)
+            .await?;
+        Ok(())
+    }
 }
 
 /// The records a backfill has to bring across, counted on the simulators
