@@ -59,7 +59,22 @@ async fn change(h: &Harness, n: usize) -> anyhow::Result<()> {
         }
         _ => {
             let a = h.aa_truth().await?;
-            let offerings = a["offerings"].as_array().cloned().unwrap_or_default();
+            // Only an offering with a payment option and stock left can be
+            // bought (one made from a HighLevel product without prices has no
+            // option; a limited one can be sold out).
+            let offerings: Vec<Value> = a["offerings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|o| count(o, "payment_options") > 0)
+                .filter(|o| {
+                    let stock = &o["availability"];
+                    stock["unlimited"].as_bool() == Some(true)
+                        || stock["quantity"].as_u64().is_some_and(|left| left > 0)
+                })
+                .cloned()
+                .collect();
+            anyhow::ensure!(!offerings.is_empty(), "no offering can be bought");
             let o = &offerings[n % offerings.len()];
             h.control(
                 "accessally",
