@@ -167,6 +167,13 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         .jobs
         .load(std::sync::atomic::Ordering::Relaxed)
         - jobs_before;
+    let retried: u64 = sb
+        .engine
+        .stats
+        .summary()
+        .values()
+        .map(|flow| flow.retried)
+        .sum();
     let diffs = sb.differences().await?;
     let rate = records as f64 / took;
     rows.push(row(
@@ -203,6 +210,14 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         "jobs per second",
         jobs as f64 / took,
         "jobs/s",
+        "",
+        None,
+    ));
+    rows.push(row(
+        "backfill",
+        "jobs retried (waiting for another record, or a transient error)",
+        retried as f64,
+        "jobs",
         "",
         None,
     ));

@@ -111,7 +111,15 @@ fn json_answer(status: u16, body: Value) -> Response {
 }
 
 /// One page of `items` with `X-WP-Total`, `X-WP-TotalPages` and `Link`.
-fn page(items: Vec<Value>, query: &Query, headers: &HeaderMap, route: &str) -> ApiResult {
+/// One page of `items`, each rendered to JSON by `render` only when it is
+/// on the page (a list of thousands renders its hundred).
+fn page<T>(
+    items: Vec<T>,
+    render: impl Fn(T) -> Value,
+    query: &Query,
+    headers: &HeaderMap,
+    route: &str,
+) -> ApiResult {
     let page = query.int("page", 1, i64::from(u32::MAX), 1)?;
     let per_page = query.int("per_page", 1, 100, 10)?;
     let total = items.len() as i64;
@@ -128,6 +136,7 @@ fn page(items: Vec<Value>, query: &Query, headers: &HeaderMap, route: &str) -> A
         .into_iter()
         .skip(start)
         .take(per_page as usize)
+        .map(render)
         .collect();
     let mut response = json_answer(200, Value::Array(slice));
     let h = response.headers_mut();
@@ -203,9 +212,15 @@ async fn list_offerings(
                 .is_none_or(|r| o.external_ref.as_deref() == Some(r))
         })
         .filter(|o| status.as_deref().is_none_or(|s| o.status == s))
-        .map(|o| (o.id, o.modified, world.offering_json(o)))
+        .map(|o| (o.id, o.modified, o))
         .collect();
-    page(ordered(records, &query)?, &query, &headers, "/offerings")
+    page(
+        ordered(records, &query)?,
+        |o| world.offering_json(o),
+        &query,
+        &headers,
+        "/offerings",
+    )
 }
 
 async fn get_offering(State(sim): Shared, path: IdPath) -> ApiResult {
@@ -261,10 +276,19 @@ async fn list_coupons(
                 .get("external_ref")
                 .is_none_or(|r| c.external_ref.as_deref() == Some(r))
         })
-        .filter(|c| code.as_deref().is_none_or(|k| c.code.to_lowercase() == k))
-        .map(|c| (c.id, c.modified, world.coupon_json(c)))
+        .filter(|c| {
+            code.as_deref()
+                .is_none_or(|k| crate::world::equals_lowercased(&c.code, k))
+        })
+        .map(|c| (c.id, c.modified, c))
         .collect();
-    page(ordered(records, &query)?, &query, &headers, "/coupons")
+    page(
+        ordered(records, &query)?,
+        |c| world.coupon_json(c),
+        &query,
+        &headers,
+        "/coupons",
+    )
 }
 
 async fn get_coupon(State(sim): Shared, path: IdPath) -> ApiResult {
@@ -330,10 +354,20 @@ async fn list_orders(State(sim): Shared, RawQuery(raw): RawQuery, headers: Heade
         .values()
         .filter(|o| statuses.as_ref().is_none_or(|s| s.contains(&o.status)))
         .filter(|o| after.is_none_or(|a| o.created > a))
-        .filter(|o| email.as_deref().is_none_or(|e| o.email.to_lowercase() == e))
-        .map(|o| (o.id, o.modified, World::order_json(o)))
+        .filter(|o| {
+            email
+                .as_deref()
+                .is_none_or(|e| crate::world::equals_lowercased(&o.email, e))
+        })
+        .map(|o| (o.id, o.modified, o))
         .collect();
-    page(ordered(records, &query)?, &query, &headers, "/orders")
+    page(
+        ordered(records, &query)?,
+        World::order_json,
+        &query,
+        &headers,
+        "/orders",
+    )
 }
 
 async fn get_order(State(sim): Shared, path: IdPath) -> ApiResult {
@@ -364,12 +398,14 @@ async fn list_webhooks(
 ) -> ApiResult {
     let query = Query::parse(raw.as_deref())?;
     let world = sim.world();
-    let items = world
-        .webhooks
-        .values()
-        .map(|w| World::webhook_json(w, sim.dispatcher.is_disabled(&w.id.to_string()), false))
-        .collect();
-    page(items, &query, &headers, "/webhooks")
+    let items: Vec<_> = world.webhooks.values().collect();
+    page(
+        items,
+        |w| World::webhook_json(w, sim.dispatcher.is_disabled(&w.id.to_string()), false),
+        &query,
+        &headers,
+        "/webhooks",
+    )
 }
 
 async fn create_webhook(State(sim): Shared, body: Bytes) -> ApiResult {

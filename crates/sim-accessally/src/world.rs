@@ -648,7 +648,7 @@ impl World {
         let wanted = code.to_lowercase();
         self.coupons
             .values()
-            .find(|c| c.code.to_lowercase() == wanted)
+            .find(|c| equals_lowercased(&c.code, &wanted))
     }
 
     pub fn write_coupon(
@@ -847,7 +847,7 @@ impl World {
         if let Some(c) = self
             .contacts
             .values_mut()
-            .find(|c| c.email.to_lowercase() == wanted)
+            .find(|c| equals_lowercased(&c.email, &wanted))
         {
             if c.first_name.is_empty() {
                 c.first_name = first.to_string();
@@ -987,4 +987,26 @@ pub fn looks_like_email(s: &str) -> bool {
 fn dedup(v: Vec<u64>) -> Vec<u64> {
     let mut seen = BTreeSet::new();
     v.into_iter().filter(|x| seen.insert(*x)).collect()
+}
+
+/// Whether `text`, lower-cased, equals `lowered` (already lower case),
+/// without allocating: look-ups by code or e-mail compare every record.
+pub fn equals_lowercased(text: &str, lowered: &str) -> bool {
+    text.chars()
+        .flat_map(char::to_lowercase)
+        .eq(lowered.chars())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::equals_lowercased;
+
+    #[test]
+    fn comparing_lower_cased_text_without_allocating() {
+        assert!(equals_lowercased("SAVE10", "save10"));
+        assert!(equals_lowercased("Ana@Example.COM", "ana@example.com"));
+        assert!(equals_lowercased("ÉTÉ", "été"));
+        assert!(!equals_lowercased("SAVE10", "save1"));
+        assert!(!equals_lowercased("SAVE1", "save10"));
+    }
 }

@@ -137,6 +137,7 @@ impl Location {
             id,
             name,
             next_invoice_number: 1001,
+            products: Table::grouped_by("slug"),
             prices: Table::grouped_by("product"),
             ..Self::default()
         }

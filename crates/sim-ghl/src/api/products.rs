@@ -142,11 +142,9 @@ fn check_price(body: &mut Body) -> Map<String, Value> {
 
 /// Finds a product by id or slug.
 fn find_product<'a>(loc: &'a Location, id_or_slug: &str) -> Option<&'a Value> {
-    loc.products.get(id_or_slug).or_else(|| {
-        loc.products
-            .iter()
-            .find(|p| str_of(p, "slug") == id_or_slug)
-    })
+    loc.products
+        .get(id_or_slug)
+        .or_else(|| loc.products.group(id_or_slug).next())
 }
 
 fn resolve_product_id(loc: &Location, id_or_slug: &str) -> Result<String, ApiError> {
@@ -266,20 +264,22 @@ pub async fn update(
                 "Price {bad} does not belong to product {id}"
             )));
         }
-        let product = loc
+        let mut product = loc
             .products
-            .get_mut(&id)
+            .get(&id)
+            .cloned()
             .ok_or_else(|| ApiError::not_found("Product"))?;
-        if let Value::Object(map) = product {
+        if let Value::Object(map) = &mut product {
             for key in ["description", "image", "statementDescriptor", "slug"] {
                 map.remove(key);
             }
         }
         for (k, v) in fields {
-            set(product, &k, v);
+            set(&mut product, &k, v);
         }
-        set(product, "updatedAt", json!(now_iso()));
-        let product = product.clone();
+        set(&mut product, "updatedAt", json!(now_iso()));
+        // Replaced whole, so the slug index follows a new slug.
+        loc.products.insert(id, product.clone());
         w.emit("ProductUpdate", &loc_id, product.clone());
         ok(product)
     })
