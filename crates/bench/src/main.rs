@@ -9,6 +9,11 @@
 
 mod rate_budget;
 
+/// The allocator the `allybridge` binary ships with, so that the figures
+/// are the daemon's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
