@@ -383,10 +383,16 @@ pub enum PaymentMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantVia {
-    /// `POST /access-grants` of the AccessAlly Bridge API.
+    /// `POST /access-grants` of the AccessAlly Bridge API: the user is
+    /// created when missing and each linked offering's access tags applied,
+    /// once per order and offering (idempotent on the grant's `source_ref`).
     #[default]
     Bridge,
-    /// AccessAlly's documented `aal_genpass` command.
+    /// AccessAlly's documented `aal_genpass` command for the buyer's contact
+    /// in the site's CRM: the site creates (or links) the WordPress user and
+    /// pulls the contact's tags from the CRM, so access comes from the tags
+    /// the CRM holds. The contact id is taken from the buyer's orders at the
+    /// site; a buyer with none is dead-lettered. Needs the `aal_*` handshake.
     AalGenpass,
 }
 
@@ -394,23 +400,27 @@ pub enum GrantVia {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappingConfig {
-    /// How coupon codes are compared and written: `preserve` or `upper`.
+    /// How coupon codes are written to AccessAlly: `preserve` or `upper`;
+    /// either way an existing coupon is found by its code ignoring case.
     #[serde(default)]
     pub coupon_code: CodeCase,
     /// Currency of HighLevel fixed-amount coupons (HighLevel does not say).
     #[serde(default = "defaults::currency")]
     pub coupon_currency: String,
-    /// The natural key that links a product to an offering the first time:
-    /// `sku` (the HighLevel price SKU = the AccessAlly `external_ref`) or `name`.
+    /// The natural key that pairs a product with an offering the first
+    /// time: `sku` (only the references allybridge writes on what it
+    /// creates; SKUs are copied across) or `name` (also an unlinked record
+    /// with the same name on the other side).
     #[serde(default)]
     pub product_key: ProductKey,
-    /// Only products whose SKU starts with one of these sync (empty: all).
+    /// Only products with a SKU (HighLevel price SKU, AccessAlly payment
+    /// option SKU) starting with one of these sync, both ways (empty: all).
     #[serde(default)]
     pub sku_prefixes: Vec<String>,
-    /// Whether prices are kept equal.
+    /// Whether prices are compared and written.
     #[serde(default = "defaults::yes")]
     pub price: bool,
-    /// Whether availability (inventory quantity) is kept equal.
+    /// Whether availability (inventory quantity) is compared and written.
     #[serde(default = "defaults::yes")]
     pub inventory: bool,
     /// AccessAlly order statuses that count as completed (synced to HighLevel).
@@ -443,7 +453,7 @@ impl Default for MappingConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CodeCase {
-    /// Codes are written as typed; compared case-insensitively.
+    /// Codes are written as typed in HighLevel.
     #[default]
     Preserve,
     /// Codes are written in upper case.
@@ -453,8 +463,11 @@ pub enum CodeCase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductKey {
+    /// Records are paired only through the references allybridge writes on
+    /// the counterparts it creates (offering `external_ref`, product slug).
     #[default]
     Sku,
+    /// Also by equal name, the first time.
     Name,
 }
 
@@ -528,7 +541,7 @@ pub(crate) mod defaults {
         vec!["success".into(), "sca_success".into()]
     }
     pub fn refunded_statuses() -> Vec<String> {
-        vec!["refunded".into()]
+        vec!["refunded".into(), "partially_refunded".into()]
     }
     pub fn paid_statuses() -> Vec<String> {
         vec!["paid".into()]

@@ -151,27 +151,58 @@ payment_mode = "other"
 # Business name printed on HighLevel invoices.
 business_name = "AccessAlly"
 # How a paid HighLevel order grants access in AccessAlly:
-# "bridge" (the Bridge API's access grants) or "aal_genpass" (AccessAlly's command).
+# "bridge": the Bridge API's access grant creates the buyer's WordPress user
+#   when missing and applies each linked offering's access tags, once per
+#   order and offering.
+# "aal_genpass": AccessAlly's own aal_genpass command, once per order, for
+#   the buyer's contact in the site's CRM: the site creates (or links) the
+#   user and pulls the contact's tags from the CRM, so access comes from the
+#   tags your CRM holds (apply the offerings' access tags there). allybridge
+#   finds the contact id on the buyer's orders at the site; a buyer without
+#   one is dead-lettered with that reason. Needs [tenant.accessally] handshake.
 grant_via = "bridge"
 
 [tenant.mapping]
-# Coupon codes: "preserve" (as typed; matched case-insensitively) or "upper".
+# Coupon codes are written to AccessAlly "preserve" (as typed in HighLevel)
+# or "upper" (in upper case). An existing AccessAlly coupon is always found
+# by its code ignoring case, so "launch20" and "LAUNCH20" are one coupon.
 coupon_code = "preserve"
 # Currency of HighLevel fixed-amount coupons (HighLevel does not record one).
 coupon_currency = "USD"
-# How a product is linked to an offering the first time: "sku" (HighLevel
-# price SKU = AccessAlly external_ref) or "name".
+# How a product and an offering are paired the first time:
+# "sku": only through the references allybridge writes on what it creates
+#   (the offering's external_ref "ghl:<product id>", the product's slug
+#   "accessally-offering-<offering id>"); SKUs are copied across with the
+#   prices. A record that already exists on the other side is not adopted:
+#   it gets a counterpart of its own.
+# "name": also an unlinked record with the same name (surrounding spaces
+#   aside) on the other side, which is then kept in line instead of
+#   duplicated; where the two differ and products sync both ways,
+#   conflict_policy picks whose content wins. Each unpaired record costs a
+#   read of the other side's whole catalog.
 product_key = "sku"
-# Only products whose SKU starts with one of these prefixes sync (empty: all).
+# Only products with a SKU (a HighLevel price's SKU, an AccessAlly payment
+# option's SKU) that starts with one of these prefixes sync, both ways
+# (case-sensitive; empty: every product). Others are skipped and reported
+# as such, never changed or deleted on the other side; a coupon keeps only
+# its synced products' offerings (one restricted only to other products is
+# skipped), and order items of other products grant nothing.
 sku_prefixes = []
-# Keep prices equal on both sides.
+# Compare and write prices both ways. With false, prices are neither
+# compared nor written, not even on the counterparts allybridge creates:
+# each side keeps its own.
 price = true
-# Keep availability (inventory quantity) equal on both sides.
+# Compare and write availability (inventory quantity) both ways. With false,
+# it is neither compared nor written. HighLevel keeps inventory on prices:
+# a HighLevel product without prices has none.
 inventory = true
 # AccessAlly order statuses that count as completed (become HighLevel payments).
 completed_order_statuses = ["success", "sca_success"]
-# AccessAlly order statuses that count as refunded.
-refunded_order_statuses = ["refunded"]
-# HighLevel order payment statuses that count as paid (grant access).
+# AccessAlly order statuses that count as refunded (recorded as paid, then
+# tagged with refund_tag and noted). A status may be in only one of the two lists.
+refunded_order_statuses = ["refunded", "partially_refunded"]
+# HighLevel order payment statuses that grant access: any of "paid",
+# "unpaid", "refunded", "partially_paid". An order without a payment status
+# grants access once it is completed.
 paid_payment_statuses = ["paid"]
 "#;

@@ -61,6 +61,15 @@ fn minimal_file_gets_every_default() -> anyhow::Result<()> {
         ["success", "sca_success"]
     );
     assert_eq!(tenant.mapping.paid_payment_statuses, ["paid"]);
+    assert_eq!(
+        tenant.mapping.refunded_order_statuses,
+        ["refunded", "partially_refunded"]
+    );
+    assert_eq!(tenant.mapping.coupon_code, CodeCase::Preserve);
+    assert_eq!(tenant.mapping.product_key, ProductKey::Sku);
+    assert!(tenant.mapping.sku_prefixes.is_empty());
+    assert!(tenant.mapping.price && tenant.mapping.inventory);
+    assert_eq!(tenant.orders.grant_via, GrantVia::Bridge);
     assert_eq!(tenant.orders.tags, ["accessally-buyer"]);
     assert_eq!(tenant.products.conflict_policy, ConflictPolicy::GhlWins);
     Ok(())
@@ -248,6 +257,60 @@ fn validation_reports_every_problem() {
 }
 
 #[test]
+fn mapping_values_are_checked_against_both_systems() -> anyhow::Result<()> {
+    let with = |mapping: &str| {
+        MINIMAL.replace(
+            "user = \"bridge\"",
+            &format!("user = \"bridge\"\n[tenant.mapping]\n{mapping}"),
+        )
+    };
+    let every_option = with(
+        "coupon_code = \"upper\"\nproduct_key = \"name\"\nsku_prefixes = [\"COURSE-\"]\nprice = false\ninventory = false\ncompleted_order_statuses = [\"success\", \"partially_refunded\"]\nrefunded_order_statuses = [\"refunded\"]\npaid_payment_statuses = [\"paid\", \"partially_paid\"]",
+    );
+    let mapping = &Config::from_str(&every_option)?.tenants[0].mapping;
+    assert_eq!(mapping.coupon_code, CodeCase::Upper);
+    assert_eq!(mapping.product_key, ProductKey::Name);
+    assert_eq!(mapping.sku_prefixes, ["COURSE-"]);
+    assert!(!mapping.price && !mapping.inventory);
+    assert_eq!(mapping.paid_payment_statuses, ["paid", "partially_paid"]);
+
+    let both = error_text(Config::from_str(&with(
+        "completed_order_statuses = [\"success\", \"refunded\"]",
+    )));
+    assert!(
+        both.contains("`refunded` is listed as completed and as refunded"),
+        "{both}"
+    );
+    let paid = error_text(Config::from_str(&with(
+        "paid_payment_statuses = [\"settled\"]",
+    )));
+    assert!(
+        paid.contains("`settled` is not a HighLevel payment status")
+            && paid.contains("partially_paid"),
+        "{paid}"
+    );
+    let refunded = error_text(Config::from_str(&with(
+        "refunded_order_statuses = [\"chargeback\"]",
+    )));
+    assert!(refunded.contains("partially_refunded"), "{refunded}");
+    let empty = error_text(Config::from_str(&with(
+        "sku_prefixes = [\"COURSE-\", \"\"]",
+    )));
+    assert!(empty.contains("empty prefix"), "{empty}");
+    let case = error_text(Config::from_str(&with("coupon_code = \"lower\"")));
+    assert!(
+        case.contains("preserve") && case.contains("upper"),
+        "{case}"
+    );
+    let grant = error_text(Config::from_str(&MINIMAL.replace(
+        "user = \"bridge\"",
+        "user = \"bridge\"\n[tenant.orders]\ngrant_via = \"genpass\"",
+    )));
+    assert!(grant.contains("aal_genpass"), "{grant}");
+    Ok(())
+}
+
+#[test]
 fn the_template_parses_back() -> anyhow::Result<()> {
     let template = Config::template();
     let config = Config::from_str(&template)?;
@@ -262,6 +325,40 @@ fn the_template_parses_back() -> anyhow::Result<()> {
         config.tenants[0].flows.mode(Flow::OrdersToHighlevel),
         FlowMode::Observe
     );
+    Ok(())
+}
+
+#[test]
+fn every_mapping_and_orders_option_is_described_in_the_template() -> anyhow::Result<()> {
+    let template = Config::template();
+    let sections = [
+        (
+            "[tenant.mapping]",
+            toml::Value::try_from(MappingConfig::default())?,
+        ),
+        (
+            "[tenant.orders]",
+            toml::Value::try_from(OrdersConfig::default())?,
+        ),
+    ];
+    for (section, defaults) in sections {
+        let body = template
+            .split(section)
+            .nth(1)
+            .and_then(|rest| rest.split("\n[").next())
+            .unwrap_or_default();
+        let keys = defaults.as_table().map(|t| t.keys().count()).unwrap_or(0);
+        assert!(keys >= 6, "{section} has {keys} options");
+        for key in defaults.as_table().into_iter().flat_map(|t| t.keys()) {
+            let line = format!("\n{key} = ");
+            let at = body
+                .find(&line)
+                .unwrap_or_else(|| panic!("{section} {key} is not in the template"));
+            // Explained by the comment lines right above it.
+            let above = body[..at].lines().next_back().unwrap_or_default();
+            assert!(above.starts_with('#'), "{section} {key} has no comment");
+        }
+    }
     Ok(())
 }
 

@@ -22,6 +22,9 @@ const ACCESSALLY_ORDER_STATUSES: &[&str] = &[
     "error",
 ];
 
+/// HighLevel's order payment statuses (`paymentStatus` of `GET /payments/orders`).
+const HIGHLEVEL_PAYMENT_STATUSES: &[&str] = &["paid", "unpaid", "refunded", "partially_paid"];
+
 pub(crate) fn problems(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     let mut problem = |p: String| out.push(p);
@@ -198,10 +201,33 @@ fn tenant_problems(tenant: &TenantConfig, problem: &mut impl FnMut(String)) {
             }
         }
     }
+    for status in &mapping.completed_order_statuses {
+        if mapping.refunded_order_statuses.contains(status) {
+            problem(format!(
+                "{}: `{status}` is listed as completed and as refunded; keep it in one of `mapping.completed_order_statuses` and `mapping.refunded_order_statuses`",
+                at("mapping")
+            ));
+        }
+    }
     if mapping.paid_payment_statuses.is_empty() {
         problem(format!(
             "{} must list at least one status",
             at("mapping.paid_payment_statuses")
+        ));
+    }
+    for status in &mapping.paid_payment_statuses {
+        if !HIGHLEVEL_PAYMENT_STATUSES.contains(&status.as_str()) {
+            problem(format!(
+                "{}: `{status}` is not a HighLevel payment status; expected one of {}",
+                at("mapping.paid_payment_statuses"),
+                HIGHLEVEL_PAYMENT_STATUSES.join(", ")
+            ));
+        }
+    }
+    if mapping.sku_prefixes.iter().any(|p| p.trim().is_empty()) {
+        problem(format!(
+            "{} holds an empty prefix, which matches every SKU; remove it (an empty list syncs every product)",
+            at("mapping.sku_prefixes")
         ));
     }
     if mapping.coupon_currency.parse::<model::Currency>().is_err() {

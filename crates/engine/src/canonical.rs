@@ -2,7 +2,10 @@
 //! offering) with its prices (payment options) and availability, and a
 //! coupon. Each side maps to it losslessly for the fields allybridge syncs,
 //! so one content hash means "the same thing" on both sides: that is what
-//! makes no-op detection and loop prevention work. Pure; no I/O.
+//! makes no-op detection and loop prevention work. The tenant's mapping
+//! narrows what "the same" means: prices or availability a tenant does not
+//! sync are left out of the hash ([`ProductFields`]), and coupon codes are
+//! written in the tenant's case ([`CodeCase`]). Pure; no I/O.
 
 use accessally::{Availability, Discount, IntervalUnit, OfferingStatus, PaymentKind};
 use chrono::{DateTime, Utc};
@@ -48,6 +51,26 @@ impl CanonicalPrice {
     }
 }
 
+/// Which product fields a tenant keeps equal on both sides (`[tenant.mapping]
+/// price` and `inventory`). Name, description and published state always
+/// sync; a field left out is neither compared, hashed nor written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductFields {
+    /// Prices (payment options).
+    pub price: bool,
+    /// Availability (inventory quantity).
+    pub inventory: bool,
+}
+
+impl Default for ProductFields {
+    fn default() -> Self {
+        Self {
+            price: true,
+            inventory: true,
+        }
+    }
+}
+
 /// A product as both systems share it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CanonicalProduct {
@@ -67,8 +90,27 @@ pub fn content_hash<T: Serialize>(value: &T) -> String {
 }
 
 impl CanonicalProduct {
-    pub fn hash(&self) -> String {
-        content_hash(self)
+    /// The product reduced to the fields the tenant syncs: what is hashed,
+    /// compared and shown in diffs.
+    pub fn synced(&self, fields: ProductFields) -> Self {
+        let mut out = self.clone();
+        if !fields.price {
+            out.prices.clear();
+        }
+        if !fields.inventory {
+            out.availability = None;
+        }
+        out
+    }
+
+    /// The content hash of the synced fields.
+    pub fn hash(&self, fields: ProductFields) -> String {
+        content_hash(&self.synced(fields))
+    }
+
+    /// The SKUs of its prices (payment options), empty ones left out.
+    pub fn skus(&self) -> impl Iterator<Item = &str> {
+        self.prices.iter().filter_map(|p| p.sku.as_deref())
     }
 
     /// From a HighLevel product and its prices.
@@ -192,6 +234,32 @@ pub fn interval_unit(unit: &str) -> Result<IntervalUnit, EngineError> {
     })
 }
 
+/// How coupon codes are written to AccessAlly (`[tenant.mapping]
+/// coupon_code`). Either way a code is matched ignoring case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CodeCase {
+    /// As typed in HighLevel.
+    #[default]
+    Preserve,
+    /// In upper case.
+    Upper,
+}
+
+impl CodeCase {
+    /// The code as it is written.
+    pub fn apply(self, code: &str) -> String {
+        match self {
+            CodeCase::Preserve => code.to_string(),
+            CodeCase::Upper => code.to_uppercase(),
+        }
+    }
+}
+
+/// Whether two coupon codes are the same code (case does not count).
+pub fn same_code(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
 /// A coupon as both systems share it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CanonicalCoupon {
@@ -225,11 +293,13 @@ impl CanonicalCoupon {
     }
 
     /// From a HighLevel coupon; `offering_ids` are its products' linked
-    /// offerings, `currency` the store currency of amount coupons.
+    /// offerings, `currency` the store currency of amount coupons, `case`
+    /// how its code is written.
     pub fn from_ghl(
         c: &ghl::types::Coupon,
         offering_ids: Vec<u64>,
         currency: Currency,
+        case: CodeCase,
     ) -> Result<Self, EngineError> {
         let value = c.discount_value.to_string();
         let (percent, fixed) = match c.discount_type {
@@ -250,7 +320,7 @@ impl CanonicalCoupon {
         offering_ids.sort_unstable();
         offering_ids.dedup();
         Ok(Self {
-            code: c.code.clone(),
+            code: case.apply(&c.code),
             percent_hundredths: percent,
             fixed,
             starts: parse_date(&c.start_date).map(second),
@@ -305,27 +375,73 @@ impl CanonicalCoupon {
 mod tests {
     use super::*;
 
-    #[test]
-    fn hash_ignores_price_order() {
-        let p = |amount| CanonicalPrice {
+    fn price(amount: i64, sku: Option<&str>) -> CanonicalPrice {
+        CanonicalPrice {
             kind: PriceKind::OneTime,
             currency: "USD".into(),
             amount_minor: amount,
             trial_days: 0,
-            sku: None,
-        };
-        let mut a = CanonicalProduct {
+            sku: sku.map(str::to_string),
+        }
+    }
+
+    fn product(prices: Vec<CanonicalPrice>, availability: Option<u32>) -> CanonicalProduct {
+        CanonicalProduct {
             name: "X".into(),
             description: String::new(),
             published: true,
-            prices: vec![p(100), p(200)],
-            availability: None,
-        };
-        let h = a.hash();
+            prices,
+            availability,
+        }
+    }
+
+    #[test]
+    fn hash_ignores_price_order() {
+        let all = ProductFields::default();
+        let mut a = product(vec![price(100, None), price(200, None)], None);
+        let h = a.hash(all);
         a.prices.reverse();
         a.prices.sort();
-        assert_eq!(a.hash(), h);
+        assert_eq!(a.hash(all), h);
         a.prices[0].amount_minor = 101;
-        assert_ne!(a.hash(), h);
+        assert_ne!(a.hash(all), h);
+    }
+
+    #[test]
+    fn fields_a_tenant_does_not_sync_do_not_count_in_the_hash() {
+        let a = product(vec![price(100, Some("A-1"))], Some(5));
+        let other_price = product(vec![price(999, Some("A-1"))], Some(5));
+        let other_stock = product(vec![price(100, Some("A-1"))], None);
+        let all = ProductFields::default();
+        let no_price = ProductFields {
+            price: false,
+            inventory: true,
+        };
+        let no_stock = ProductFields {
+            price: true,
+            inventory: false,
+        };
+        assert_ne!(a.hash(all), other_price.hash(all));
+        assert_ne!(a.hash(all), other_stock.hash(all));
+        assert_eq!(a.hash(no_price), other_price.hash(no_price));
+        assert_ne!(a.hash(no_price), other_stock.hash(no_price));
+        assert_eq!(a.hash(no_stock), other_stock.hash(no_stock));
+        assert_ne!(a.hash(no_stock), other_price.hash(no_stock));
+        // The full record keeps everything: only the comparison narrows.
+        assert_eq!(a.synced(no_price).prices, vec![]);
+        assert_eq!(a.prices.len(), 1);
+        let mut renamed = a.clone();
+        renamed.name = "Y".into();
+        for fields in [all, no_price, no_stock] {
+            assert_ne!(a.hash(fields), renamed.hash(fields));
+        }
+    }
+
+    #[test]
+    fn codes_are_written_in_the_tenant_case_and_matched_ignoring_it() {
+        assert_eq!(CodeCase::Preserve.apply("Launch20"), "Launch20");
+        assert_eq!(CodeCase::Upper.apply("Launch20"), "LAUNCH20");
+        assert!(same_code("launch20", "LAUNCH20"));
+        assert!(!same_code("LAUNCH20", "LAUNCH21"));
     }
 }

@@ -4,7 +4,12 @@
 //! also reports drift. A scan computes each record's canonical hash from the
 //! list it read and enqueues a job only for records that are new, changed,
 //! or gone; the job then fetches the record fresh. An unchanged catalog
-//! therefore costs list reads and no writes.
+//! therefore costs list reads and no writes. The tenant's mapping applies
+//! here as in the jobs: products `sku_prefixes` excludes are neither
+//! enqueued nor reported as drift (with prefixes set, a HighLevel product
+//! that is new or changed costs a read of its prices to know its SKUs),
+//! hashes leave out the fields the tenant does not sync, and the order
+//! statuses that count are the tenant's.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -14,9 +19,13 @@ use model::{Flow, FlowMode};
 use serde::Serialize;
 use store::{Link, Priority};
 
-use crate::canonical::{CanonicalCoupon, CanonicalProduct, content_hash};
+use crate::canonical::{CanonicalCoupon, CanonicalProduct};
 use crate::error::EngineError;
+use crate::flows::coupons::{Restriction, restriction};
+use crate::flows::orders::state_hash;
+use crate::flows::products::ghl_product_included;
 use crate::flows::{entities, kinds};
+use crate::plan::{Action, PlanEntry};
 use crate::tenant::Tenant;
 use crate::worker::{Engine, job};
 
@@ -129,6 +138,25 @@ pub async fn scan(
         .map(|l| (l.accessally_id.as_str(), l))
         .collect();
 
+    // Which unlinked HighLevel products `sku_prefixes` lets sync, read once per scan.
+    let mut included: HashMap<String, bool> = HashMap::new();
+    // What the mapping leaves out is no drift; a backfill (the pass `sync`
+    // and its dry run print) reports it as a skip with the reason.
+    let excluded = |flow: Flow, record: String, why: &str| {
+        if kind == ScanKind::Backfill {
+            engine.plan.push(PlanEntry {
+                tenant: tenant.name.clone(),
+                flow,
+                action: Action::Skip,
+                record,
+                diffs: vec![],
+                note: format!("skipped: {why}"),
+                written: false,
+            });
+        }
+    };
+    let reason = tenant.settings.excluded_reason();
+
     if wants(Flow::CouponsToAccessally) {
         let links = links_of(engine, tenant, entities::COUPON).await?;
         let linked: HashMap<&str, &Link> =
@@ -138,22 +166,37 @@ pub async fn scan(
         for c in coupons {
             report.checked += 1;
             seen.insert(c.id.clone());
-            let offerings: Option<Vec<u64>> = c
-                .product_ids
-                .iter()
-                .map(|p| {
-                    offering_of
-                        .get(p.as_str())
-                        .and_then(|l| l.accessally_id.parse().ok())
-                })
-                .collect();
-            let hash = offerings.and_then(|o| {
-                let canon =
-                    CanonicalCoupon::from_ghl(&c, o, tenant.settings.coupon_currency).ok()?;
+            let found = restriction(
+                tenant,
+                &c.product_ids,
+                |p| offering_of.get(p).map(|l| l.accessally_id.clone()),
+                &mut included,
+                budget,
+            )
+            .await;
+            let hash = match found {
+                // Not synced while only excluded products name it.
+                Ok(Restriction::Excluded) => {
+                    excluded(
+                        Flow::CouponsToAccessally,
+                        format!("coupon {}", c.code),
+                        &format!("every product it is restricted to is excluded ({reason})"),
+                    );
+                    continue;
+                }
+                Ok(Restriction::Offerings(o)) => CanonicalCoupon::from_ghl(
+                    &c,
+                    o,
+                    tenant.settings.coupon_currency,
+                    tenant.settings.coupon_code,
+                )
+                .ok()
                 // Used up without an end date: disabled "now", the job decides.
-                let used_up = c.status == "expired" && canon.expires.is_none();
-                (!used_up).then(|| canon.hash())
-            });
+                .filter(|canon| !(c.status == "expired" && canon.expires.is_none()))
+                .map(|canon| canon.hash()),
+                // Waiting for a product, or unreadable: the job reports it.
+                Ok(Restriction::Unlinked(_)) | Err(_) => None,
+            };
             let j = job(tenant, kinds::COUPON_TO_AA, &c.id, priority);
             match linked.get(c.id.as_str()) {
                 None => drift(
@@ -188,47 +231,66 @@ pub async fn scan(
     }
 
     if wants(Flow::ProductsToAccessally) {
+        let fields = tenant.settings.product_fields;
         let mut seen = BTreeSet::new();
         let products: Vec<ghl::types::Product> = tenant.ghl.products(budget).try_collect().await?;
         for p in products {
             report.checked += 1;
+            // Seen even when excluded: exclusion never reads as a deletion.
             seen.insert(p.id.clone());
             let j = job(tenant, kinds::PRODUCT_TO_AA, &p.id, priority);
-            match offering_of.get(p.id.as_str()) {
-                None => drift(
-                    Flow::ProductsToAccessally,
-                    "missing",
-                    format!("product {}", p.name),
-                    &mut jobs,
-                    j,
-                ),
+            // (drift, whether a job is needed, whether the SKUs were checked)
+            let (kind_of_drift, needs_job, checked) = match offering_of.get(p.id.as_str()) {
+                None => ("missing", true, false),
                 Some(l) => {
                     // The list carries no prices: a reconciliation reads them;
                     // a poll relies on the product's own update time.
-                    let changed = match kind {
+                    match kind {
                         ScanKind::Reconcile => {
                             let prices: Vec<ghl::types::Price> =
                                 tenant.ghl.prices(&p.id, budget).try_collect().await?;
-                            let hash = CanonicalProduct::from_ghl(&p, &prices)?.hash();
-                            l.highlevel_hash.as_deref() != Some(hash.as_str())
+                            let canon = CanonicalProduct::from_ghl(&p, &prices)?;
+                            if !tenant.settings.includes_skus(canon.skus()) {
+                                excluded(
+                                    Flow::ProductsToAccessally,
+                                    format!("product {}", p.name),
+                                    &reason,
+                                );
+                                continue;
+                            }
+                            let hash = canon.hash(fields);
+                            let changed = l.highlevel_hash.as_deref() != Some(hash.as_str());
+                            ("different", changed, true)
                         }
-                        _ => p
-                            .updated_at
-                            .as_deref()
-                            .and_then(crate::canonical::parse_date)
-                            .is_some_and(|u| u > l.updated_at),
-                    };
-                    if changed {
-                        drift(
-                            Flow::ProductsToAccessally,
-                            "different",
-                            format!("product {}", p.name),
-                            &mut jobs,
-                            j,
-                        );
+                        _ => {
+                            let changed = p
+                                .updated_at
+                                .as_deref()
+                                .and_then(crate::canonical::parse_date)
+                                .is_some_and(|u| u > l.updated_at);
+                            ("different", changed, false)
+                        }
                     }
                 }
+            };
+            if !needs_job {
+                continue;
             }
+            if !checked && !ghl_product_included(tenant, &p.id, budget).await? {
+                excluded(
+                    Flow::ProductsToAccessally,
+                    format!("product {}", p.name),
+                    &reason,
+                );
+                continue;
+            }
+            drift(
+                Flow::ProductsToAccessally,
+                kind_of_drift,
+                format!("product {}", p.name),
+                &mut jobs,
+                j,
+            );
         }
         for l in &product_links {
             let ours_from_aa = l.highlevel_hash.is_some() && !seen.contains(&l.highlevel_id);
@@ -246,6 +308,7 @@ pub async fn scan(
     }
 
     if wants(Flow::ProductsToHighlevel) {
+        let fields = tenant.settings.product_fields;
         let offerings: Vec<accessally::Offering> = tenant
             .accessally
             .offerings(ListQuery::default())
@@ -253,8 +316,17 @@ pub async fn scan(
             .await?;
         for o in offerings {
             report.checked += 1;
+            let canon = CanonicalProduct::from_accessally(&o);
+            if !tenant.settings.includes_skus(canon.skus()) {
+                excluded(
+                    Flow::ProductsToHighlevel,
+                    format!("offering {}", o.name),
+                    &reason,
+                );
+                continue;
+            }
             let id = o.id.to_string();
-            let hash = CanonicalProduct::from_accessally(&o).hash();
+            let hash = canon.hash(fields);
             let j = job(tenant, kinds::PRODUCT_TO_GHL, &id, priority);
             match by_offering.get(id.as_str()) {
                 None => drift(
@@ -288,18 +360,11 @@ pub async fn scan(
             .try_collect()
             .await?;
         for o in orders {
-            let status = o.status.as_str().to_string();
-            let completed = tenant.settings.completed_statuses.contains(&status);
-            let refunded = matches!(
-                o.status,
-                accessally::OrderStatus::Refunded | accessally::OrderStatus::PartiallyRefunded
-            );
-            if !completed && !refunded {
+            let Some(state) = tenant.settings.order_state(o.status.as_str()) else {
                 continue;
-            }
+            };
             report.checked += 1;
-            let state = if refunded { "refunded" } else { "paid" };
-            let hash = content_hash(&serde_json::json!({"order": o.id, "state": state}));
+            let hash = state_hash(o.id, state);
             let id = o.id.to_string();
             let j = job(tenant, kinds::ORDER_TO_GHL, &id, priority);
             match linked.get(id.as_str()) {
@@ -327,11 +392,10 @@ pub async fn scan(
         let granted: BTreeSet<&str> = links.iter().map(|l| l.highlevel_id.as_str()).collect();
         let orders: Vec<ghl::types::OrderSummary> = tenant.ghl.orders(budget).try_collect().await?;
         for o in orders {
-            let paid = match o.payment_status.as_deref() {
-                Some(p) => p == "paid",
-                None => o.status == "completed",
-            };
-            if !paid {
+            if !tenant
+                .settings
+                .order_paid(o.payment_status.as_deref(), &o.status)
+            {
                 continue;
             }
             report.checked += 1;

@@ -304,24 +304,7 @@ impl Sandbox {
         &self,
         kind: engine::scan::ScanKind,
     ) -> Result<u64, engine::EngineError> {
-        let mut enqueued = 0;
-        for phase in engine::scan::PASS_PHASES {
-            for flow in phase {
-                let report =
-                    engine::scan::scan(&self.engine, self.tenant(), kind, Some(*flow)).await?;
-                enqueued += report.enqueued;
-            }
-            // On a runtime worker, as the daemon runs it: the caller may be
-            // the thread that blocks on the runtime, and waking it for every
-            // answer costs a thread switch.
-            let engine = self.engine.clone();
-            tokio::spawn(async move { engine.work_until_idle(Duration::from_secs(3)).await })
-                .await
-                .map_err(|e| {
-                    engine::EngineError::Permanent(format!("the worker task failed: {e}"))
-                })??;
-        }
-        Ok(enqueued)
+        run_pass(&self.engine, self.tenant(), kind).await
     }
 
     /// Compares both simulators' ground truth: every product has its
@@ -333,6 +316,35 @@ impl Sandbox {
         let a = self.aa_truth().await?;
         Ok(compare(&g, &a))
     }
+}
+
+/// One pass of `engine` over `tenant`, phase by phase (see
+/// [`engine::scan::PASS_PHASES`]): scan the phase's flows, then run their
+/// jobs. Returns the jobs enqueued. [`Sandbox::sync_once`] runs it with the
+/// sandbox's engine; a test runs it with another engine over the same store
+/// to see a tenant's settings change.
+pub async fn run_pass(
+    engine: &Arc<Engine>,
+    tenant: &Tenant,
+    kind: engine::scan::ScanKind,
+) -> Result<u64, engine::EngineError> {
+    let mut enqueued = 0;
+    for phase in engine::scan::PASS_PHASES {
+        for flow in phase {
+            let report = engine::scan::scan(engine, tenant, kind, Some(*flow)).await?;
+            enqueued += report.enqueued;
+        }
+        // On a runtime worker, as the daemon runs it: the caller may be
+        // the thread that blocks on the runtime, and waking it for every
+        // answer costs a thread switch.
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.work_until_idle(Duration::from_secs(3)).await })
+            .await
+            .map_err(|e| {
+                engine::EngineError::Permanent(format!("the worker task failed: {e}"))
+            })??;
+    }
+    Ok(enqueued)
 }
 
 fn arr(v: &Value) -> Vec<Value> {

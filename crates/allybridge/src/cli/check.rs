@@ -2,9 +2,13 @@
 //! connections reachable and authenticated, the HighLevel scopes granted
 //! against the least set the enabled flows need (naming missing and extra
 //! ones), AccessAlly webhook subscriptions — and a validation of the
-//! mapping against both catalogs (coupon product restrictions that map to
-//! nothing, currencies that differ from the coupon currency, SKU and
-//! external reference collisions). It calls only read endpoints: a scope
+//! mapping against both catalogs, judged with the engine's own rules
+//! (coupon product restrictions that map to nothing, currencies that differ
+//! from the coupon currency, SKU and external reference collisions, names
+//! that repeat under `product_key = "name"`, codes that differ only in
+//! case, what `sku_prefixes`, `price`, `inventory`, `coupon_code` and
+//! `grant_via` change, the handshake `aal_genpass` needs). It calls only
+//! read endpoints: a scope
 //! is probed with a read of that scope, and write scopes are compared only
 //! when the connection says what it was granted (OAuth). Exit 2 on problems.
 
@@ -13,7 +17,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use config::{Config, ProductKey, TenantConfig};
+use config::{Config, TenantConfig};
+use engine::TenantSettings;
+use engine::flows::products;
+use engine::tenant::{CodeCase, ProductKey};
 use futures::TryStreamExt;
 use ghl::{GhlClient, GhlError, Operation, Priority};
 use model::{Flow, FlowMode};
@@ -279,152 +286,270 @@ async fn check_accessally(
     )
 }
 
-/// Validates the mapping against both catalogs; adds one problem per mismatch.
-async fn check_mapping(
+/// Both catalogs as `check` reads them.
+#[derive(Default)]
+struct Catalogs {
+    products: Vec<ghl::types::Product>,
+    /// Prices per HighLevel product id.
+    prices: BTreeMap<String, Vec<ghl::types::Price>>,
+    offerings: Vec<accessally::Offering>,
+    /// HighLevel coupons (read only when the coupon flow is on).
+    coupons: Vec<ghl::types::Coupon>,
+}
+
+async fn read_catalogs(
     tenant: &TenantConfig,
     ghl: &GhlClient,
     aa: &accessally::AccessAllyClient,
-    report: &mut Report,
-) -> anyhow::Result<Value> {
-    let mapping = &tenant.mapping;
+) -> anyhow::Result<Catalogs> {
     let products: Vec<ghl::types::Product> = ghl.products(Priority::Backfill).try_collect().await?;
-    let mut prices: BTreeMap<String, Vec<ghl::types::Price>> = BTreeMap::new();
+    let mut prices = BTreeMap::new();
     for p in &products {
         let list: Vec<ghl::types::Price> =
             ghl.prices(&p.id, Priority::Backfill).try_collect().await?;
         prices.insert(p.id.clone(), list);
     }
-    let offerings: Vec<accessally::Offering> = aa
+    let offerings = aa
         .offerings(accessally::ListQuery::default())
         .try_collect()
         .await?;
-    let coupons: Vec<ghl::types::Coupon> = if tenant.flows.coupons_to_accessally != FlowMode::Off {
+    let coupons = if tenant.flows.coupons_to_accessally != FlowMode::Off {
         ghl.coupons(Priority::Backfill).try_collect().await?
     } else {
         Vec::new()
     };
-    let included = |p: &ghl::types::Product| {
-        mapping.sku_prefixes.is_empty()
-            || prices.get(&p.id).is_some_and(|ps| {
-                ps.iter().any(|x| {
-                    x.sku.as_deref().is_some_and(|s| {
-                        mapping
-                            .sku_prefixes
-                            .iter()
-                            .any(|pre| s.starts_with(pre.as_str()))
-                    })
-                })
-            })
+    Ok(Catalogs {
+        products,
+        prices,
+        offerings,
+        coupons,
+    })
+}
+
+/// Validates the mapping against both catalogs, the way the engine applies
+/// it: one problem per mismatch that stops records from syncing, one note
+/// per effect of an option worth knowing.
+fn check_mapping(
+    tenant: &TenantConfig,
+    settings: &TenantSettings,
+    c: &Catalogs,
+    report: &mut Report,
+) -> Value {
+    let mapping = &tenant.mapping;
+    let skus_of = |p: &ghl::types::Product| -> Vec<&str> {
+        c.prices
+            .get(&p.id)
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.sku.as_deref())
+            .collect()
     };
+    let included = |p: &ghl::types::Product| settings.includes_skus(skus_of(p));
+    let offering_included = |o: &accessally::Offering| {
+        settings.includes_skus(o.payment_options.iter().filter_map(|x| x.sku.as_deref()))
+    };
+    let products: Vec<&ghl::types::Product> = c.products.iter().filter(|p| included(p)).collect();
+    let offerings: Vec<&accessally::Offering> = c
+        .offerings
+        .iter()
+        .filter(|o| offering_included(o))
+        .collect();
+    if !settings.sku_prefixes.is_empty() {
+        report.notes.push(format!(
+            "sku_prefixes ({}): {} of {} HighLevel products and {} of {} AccessAlly offerings sync; the others are skipped, never deleted on the other side",
+            settings.sku_prefixes.join(", "),
+            products.len(),
+            c.products.len(),
+            offerings.len(),
+            c.offerings.len()
+        ));
+    }
     // SKU collisions: one SKU on several HighLevel products, one external_ref on several offerings.
-    let mut by_sku: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut by_sku: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for p in &products {
-        for x in prices.get(&p.id).into_iter().flatten() {
-            if let Some(sku) = x.sku.as_deref().filter(|s| !s.is_empty()) {
-                by_sku
-                    .entry(sku.to_string())
-                    .or_default()
-                    .insert(p.name.clone());
-            }
+        for sku in skus_of(p).into_iter().filter(|s| !s.is_empty()) {
+            by_sku.entry(sku).or_default().insert(p.name.as_str());
         }
     }
     for (sku, names) in &by_sku {
         if names.len() > 1 {
             report.problems.push(format!(
                 "SKU collision: `{sku}` is used by several HighLevel products ({}); give each product its own SKU",
-                names.iter().cloned().collect::<Vec<_>>().join(", ")
+                names.iter().copied().collect::<Vec<_>>().join(", ")
             ));
         }
     }
-    let mut by_ref: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut by_ref: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for o in &offerings {
         if let Some(r) = o.external_ref.as_deref().filter(|s| !s.is_empty()) {
-            by_ref
-                .entry(r.to_string())
-                .or_default()
-                .push(o.name.clone());
+            by_ref.entry(r).or_default().push(o.name.as_str());
         }
     }
     for (r, names) in &by_ref {
         if names.len() > 1 {
             report.problems.push(format!(
-                "SKU collision: external_ref `{r}` is on several AccessAlly offerings ({}); make them unique",
+                "external_ref collision: `{r}` is on several AccessAlly offerings ({}); make them unique",
                 names.join(", ")
             ));
         }
     }
-    if mapping.product_key == ProductKey::Name {
-        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    if settings.product_key == ProductKey::Name {
+        let mut ghl_names: BTreeMap<&str, usize> = BTreeMap::new();
         for p in &products {
-            *names.entry(p.name.as_str()).or_default() += 1;
+            *ghl_names.entry(p.name.trim()).or_default() += 1;
         }
-        for (name, n) in names {
-            if n > 1 {
+        let mut aa_names: BTreeMap<&str, usize> = BTreeMap::new();
+        for o in &offerings {
+            *aa_names.entry(o.name.trim()).or_default() += 1;
+        }
+        for (side, names) in [
+            ("HighLevel products", &ghl_names),
+            ("AccessAlly offerings", &aa_names),
+        ] {
+            for (name, n) in names.iter().filter(|(_, n)| **n > 1) {
                 report.problems.push(format!(
-                    "product_key = \"name\" but {n} HighLevel products are named `{name}`; rename them or use product_key = \"sku\""
+                    "product_key = \"name\" but {n} {side} are named `{name}`; rename them or use product_key = \"sku\""
                 ));
             }
         }
+        let shared = ghl_names
+            .keys()
+            .filter(|n| aa_names.contains_key(*n))
+            .count();
+        report.notes.push(format!(
+            "product_key = \"name\": {shared} HighLevel product(s) share their name with an AccessAlly offering; each such pair not linked yet becomes one record kept in line (conflict_policy picks whose content wins where they differ)"
+        ));
     }
-    // Coupons: product restrictions and currencies.
+    if !settings.product_fields.price {
+        report.notes.push(
+            "price = false: prices are neither compared nor written, not even on the records allybridge creates".into(),
+        );
+    }
+    if !settings.product_fields.inventory {
+        report
+            .notes
+            .push("inventory = false: availability is neither compared nor written".into());
+    }
+    // Coupons: codes, product restrictions and currencies.
+    let mut by_code: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for coupon in &c.coupons {
+        by_code
+            .entry(coupon.code.to_lowercase())
+            .or_default()
+            .insert(coupon.code.as_str());
+    }
+    for codes in by_code.values().filter(|codes| codes.len() > 1) {
+        report.problems.push(format!(
+            "coupon codes {} differ only in case; AccessAlly matches codes ignoring case, so they would be one coupon there; rename all but one",
+            codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if settings.coupon_code == CodeCase::Upper {
+        let changed = c
+            .coupons
+            .iter()
+            .filter(|x| CodeCase::Upper.apply(&x.code) != x.code)
+            .count();
+        report.notes.push(format!(
+            "coupon_code = \"upper\": {changed} HighLevel coupon code(s) are written to AccessAlly in upper case"
+        ));
+    }
     let product_by_id: BTreeMap<&str, &ghl::types::Product> =
-        products.iter().map(|p| (p.id.as_str(), p)).collect();
-    let has_offering = |p: &ghl::types::Product| match mapping.product_key {
-        ProductKey::Name => offerings.iter().any(|o| o.name == p.name),
-        ProductKey::Sku => prices
-            .get(&p.id)
-            .into_iter()
-            .flatten()
-            .any(|x| x.sku.is_some() && offerings.iter().any(|o| o.external_ref == x.sku)),
+        c.products.iter().map(|p| (p.id.as_str(), p)).collect();
+    // Whether the engine will find the product's offering: the references
+    // allybridge writes on what it creates, or the name under product_key = "name".
+    let has_offering = |p: &ghl::types::Product| {
+        let reference = products::external_ref_for_product(&p.id);
+        let made_for = p.slug.as_deref().and_then(products::offering_of_slug);
+        c.offerings.iter().any(|o| {
+            o.external_ref.as_deref() == Some(reference.as_str())
+                || made_for == Some(o.id)
+                || (settings.product_key == ProductKey::Name
+                    && products::same_name(&o.name, &p.name))
+        })
     };
-    for c in &coupons {
-        for pid in &c.product_ids {
+    for coupon in &c.coupons {
+        let mut excluded = 0;
+        for pid in &coupon.product_ids {
             match product_by_id.get(pid.as_str()) {
                 None => report.problems.push(format!(
                     "coupon {} is restricted to product {pid}, which does not exist in HighLevel; fix the coupon's products",
-                    c.code
+                    coupon.code
                 )),
-                Some(p) if !included(p) => report.problems.push(format!(
-                    "coupon {} is restricted to product `{}`, which [tenant.mapping] sku_prefixes excludes; it cannot be mapped to an offering",
-                    c.code, p.name
-                )),
+                Some(p) if !included(p) => excluded += 1,
                 Some(p)
                     if tenant.flows.products_to_accessally == FlowMode::Off && !has_offering(p) =>
                 {
                     report.problems.push(format!(
                         "coupon {} is restricted to product `{}`, which has no AccessAlly offering, and products_to_accessally is off; turn the flow on or link the offering",
-                        c.code, p.name
+                        coupon.code, p.name
                     ))
                 }
                 Some(_) => {}
             }
         }
-        if c.discount_type == ghl::types::DiscountType::Amount {
-            let restricted: Vec<&ghl::types::Product> = if c.product_ids.is_empty() {
-                products.iter().filter(|p| included(p)).collect()
+        if excluded > 0 {
+            report.notes.push(if excluded == coupon.product_ids.len() {
+                format!(
+                    "coupon {} is restricted only to products sku_prefixes excludes: it is skipped (in AccessAlly it would apply to every offering)",
+                    coupon.code
+                )
             } else {
-                c.product_ids
+                format!(
+                    "coupon {} applies in AccessAlly only to the offerings of its products sku_prefixes lets sync ({excluded} of its products are excluded)",
+                    coupon.code
+                )
+            });
+        }
+        if coupon.discount_type == ghl::types::DiscountType::Amount {
+            let restricted: Vec<&ghl::types::Product> = if coupon.product_ids.is_empty() {
+                products.clone()
+            } else {
+                coupon
+                    .product_ids
                     .iter()
                     .filter_map(|id| product_by_id.get(id.as_str()).copied())
+                    .filter(|p| included(p))
                     .collect()
             };
             for p in restricted {
-                for x in prices.get(&p.id).into_iter().flatten() {
+                for x in c.prices.get(&p.id).into_iter().flatten() {
                     if !x.currency.eq_ignore_ascii_case(&mapping.coupon_currency) {
                         report.problems.push(format!(
                             "coupon {} takes a fixed amount in {} ([tenant.mapping] coupon_currency) but product `{}` is priced in {}; change coupon_currency or the coupon's products",
-                            c.code, mapping.coupon_currency, p.name, x.currency
+                            coupon.code, mapping.coupon_currency, p.name, x.currency
                         ));
                     }
                 }
             }
         }
     }
-    Ok(json!({
-        "highlevel_products": products.len(),
-        "highlevel_coupons": coupons.len(),
-        "accessally_offerings": offerings.len(),
-    }))
+    json!({
+        "highlevel_products": c.products.len(),
+        "highlevel_coupons": c.coupons.len(),
+        "accessally_offerings": c.offerings.len(),
+        "synced_products": products.len(),
+        "synced_offerings": offerings.len(),
+    })
+}
+
+/// How access is granted, and whether it can be: `aal_genpass` needs the handshake.
+fn check_grant(tenant: &TenantConfig, has_handshake: bool, report: &mut Report) {
+    if tenant.orders.grant_via != config::GrantVia::AalGenpass
+        || tenant.flows.orders_to_accessally == FlowMode::Off
+    {
+        return;
+    }
+    if has_handshake {
+        report.notes.push(
+            "grant_via = \"aal_genpass\": a paid HighLevel order sends aal_genpass for the buyer's contact in the site's CRM, taken from the buyer's orders at the site; access comes from the tags the CRM holds, and a buyer with no site order is dead-lettered".into(),
+        );
+    } else {
+        report.problems.push(format!(
+            "grant_via = \"aal_genpass\" but tenant `{}` has no aal_* handshake; set [tenant.accessally] handshake or run `allybridge connect accessally --handshake-env VAR`, or use grant_via = \"bridge\"",
+            tenant.name
+        ));
+    }
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -466,9 +591,18 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 None
             }
         };
+        match context::handshake(&config, &store, t).await {
+            Ok(h) => check_grant(t, h.is_some(), &mut report),
+            Err(e) => report
+                .problems
+                .push(format!("could not read the aal_* handshake: {e:#}")),
+        }
         if let (Some(g), Some(a)) = (&ghl, &aa) {
-            match check_mapping(t, g, a, &mut report).await {
-                Ok(v) => out["catalogs"] = v,
+            let settings = context::settings(t)?;
+            match read_catalogs(t, g, a).await {
+                Ok(catalogs) => {
+                    out["catalogs"] = check_mapping(t, &settings, &catalogs, &mut report)
+                }
                 Err(e) => report.problems.push(format!(
                     "could not read both catalogs to validate the mapping: {e:#}"
                 )),
@@ -512,4 +646,236 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TENANT: &str = r#"
+[[tenant]]
+name = "main"
+[tenant.ghl]
+location_id = "loc1"
+auth = "private_token"
+[tenant.accessally]
+site_url = "https://courses.example.com"
+user = "bridge"
+"#;
+
+    fn tenant(extra: &str) -> TenantConfig {
+        let text = format!("{TENANT}{extra}");
+        let config = Config::from_str(&text).expect("a valid test configuration");
+        config.tenants[0].clone()
+    }
+
+    fn product(id: &str, name: &str) -> ghl::types::Product {
+        serde_json::from_value(json!({"_id": id, "locationId": "loc1", "name": name,
+                                      "productType": "DIGITAL"}))
+        .expect("a product")
+    }
+
+    fn price(product: &str, sku: &str) -> ghl::types::Price {
+        serde_json::from_value(
+            json!({"_id": format!("{product}-{sku}"), "product": product,
+                                      "name": "Once", "type": "one_time", "currency": "USD",
+                                      "amount": 10, "sku": sku}),
+        )
+        .expect("a price")
+    }
+
+    fn coupon(code: &str, products: &[&str]) -> ghl::types::Coupon {
+        serde_json::from_value(json!({"_id": code, "name": code, "code": code,
+                                      "discountType": "percentage", "discountValue": 10,
+                                      "startDate": "2024-01-01T00:00:00Z",
+                                      "productIds": products}))
+        .expect("a coupon")
+    }
+
+    fn offering(id: u64, name: &str, sku: &str) -> accessally::Offering {
+        let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        accessally::Offering {
+            id,
+            name: name.into(),
+            description: String::new(),
+            status: accessally::OfferingStatus::Publish,
+            payment_options: vec![accessally::PaymentOption {
+                id: id * 10,
+                kind: accessally::PaymentKind::OneTime,
+                price: model::Money::new(1000, model::Currency::USD),
+                sku: Some(sku.into()),
+                trial_days: 0,
+            }],
+            availability: accessally::Availability::Unlimited,
+            order_form_ids: vec![],
+            access_tags: vec![],
+            external_ref: None,
+            created: at,
+            modified: at,
+        }
+    }
+
+    fn catalogs() -> Catalogs {
+        let products = vec![
+            product("p1", "Watercolour"),
+            product("p2", "Brush Set"),
+            product("p3", "Sketching"),
+        ];
+        let mut prices = BTreeMap::new();
+        prices.insert("p1".into(), vec![price("p1", "COURSE-1")]);
+        prices.insert("p2".into(), vec![price("p2", "GOODS-1")]);
+        prices.insert("p3".into(), vec![price("p3", "COURSE-3")]);
+        Catalogs {
+            products,
+            prices,
+            offerings: vec![
+                offering(1, "Watercolour", "COURSE-1"),
+                offering(2, "Kit", "GOODS-9"),
+            ],
+            coupons: vec![
+                coupon("launch20", &["p1"]),
+                coupon("KITONLY", &["p2"]),
+                coupon("MIXED", &["p1", "p2"]),
+            ],
+        }
+    }
+
+    fn run(t: &TenantConfig, c: &Catalogs) -> (Report, Value) {
+        let settings = context::settings(t).expect("settings");
+        let mut report = Report::default();
+        let value = check_mapping(t, &settings, c, &mut report);
+        (report, value)
+    }
+
+    #[test]
+    fn defaults_find_nothing_to_say_about_a_clean_catalog() {
+        let (report, value) = run(&tenant(""), &catalogs());
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(report.notes.is_empty(), "{:?}", report.notes);
+        assert_eq!(value["synced_products"], 3);
+        assert_eq!(value["synced_offerings"], 2);
+    }
+
+    #[test]
+    fn sku_prefixes_are_counted_and_coupons_on_excluded_products_explained() {
+        let t = tenant("[tenant.mapping]\nsku_prefixes = [\"COURSE-\"]\n");
+        let (report, value) = run(&t, &catalogs());
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(value["synced_products"], 2);
+        assert_eq!(value["synced_offerings"], 1);
+        let notes = report.notes.join("\n");
+        assert!(
+            notes.contains("2 of 3 HighLevel products and 1 of 2 AccessAlly offerings"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains(
+                "coupon KITONLY is restricted only to products sku_prefixes excludes: it is skipped"
+            ),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("coupon MIXED applies in AccessAlly only to the offerings"),
+            "{notes}"
+        );
+        assert!(!notes.contains("launch20"), "{notes}");
+    }
+
+    #[test]
+    fn names_and_codes_are_checked_the_way_the_engine_matches_them() {
+        let mut c = catalogs();
+        c.offerings.push(offering(3, "Watercolour", "COURSE-7"));
+        c.coupons.push(coupon("LAUNCH20", &[]));
+        let t = tenant("[tenant.mapping]\nproduct_key = \"name\"\ncoupon_code = \"upper\"\n");
+        let (report, _) = run(&t, &c);
+        let problems = report.problems.join("\n");
+        assert!(
+            problems.contains("2 AccessAlly offerings are named `Watercolour`"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`LAUNCH20`, `launch20` differ only in case"),
+            "{problems}"
+        );
+        let notes = report.notes.join("\n");
+        assert!(
+            notes.contains("1 HighLevel product(s) share their name"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("1 HighLevel coupon code(s) are written to AccessAlly in upper case"),
+            "{notes}"
+        );
+    }
+
+    #[test]
+    fn a_coupon_product_without_offering_is_a_problem_only_when_nothing_will_create_it() {
+        let off = "[tenant.flows]\nproducts_to_accessally = \"off\"\n";
+        let (report, _) = run(&tenant(off), &catalogs());
+        let problems = report.problems.join("\n");
+        assert!(
+            problems.contains("coupon launch20 is restricted to product `Watercolour`"),
+            "{problems}"
+        );
+        // By name, the existing offering is the product's counterpart.
+        let by_name = format!("{off}[tenant.mapping]\nproduct_key = \"name\"\n");
+        let (report, _) = run(&tenant(&by_name), &catalogs());
+        assert!(
+            !report.problems.join("\n").contains("launch20"),
+            "{:?}",
+            report.problems
+        );
+        // So is the offering allybridge created for it.
+        let mut c = catalogs();
+        c.offerings[1].external_ref = Some(products::external_ref_for_product("p1"));
+        let (report, _) = run(&tenant(off), &c);
+        assert!(
+            !report.problems.join("\n").contains("launch20"),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    #[test]
+    fn price_and_inventory_left_alone_are_said_so() {
+        let t = tenant("[tenant.mapping]\nprice = false\ninventory = false\n");
+        let (report, _) = run(&t, &catalogs());
+        let notes = report.notes.join("\n");
+        assert!(
+            notes.contains("price = false: prices are neither compared nor written"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("inventory = false: availability is neither compared nor written"),
+            "{notes}"
+        );
+    }
+
+    #[test]
+    fn aal_genpass_needs_the_handshake() {
+        let genpass = "[tenant.orders]\ngrant_via = \"aal_genpass\"\n";
+        let mut report = Report::default();
+        check_grant(&tenant(genpass), false, &mut report);
+        assert!(
+            report.problems.join("\n").contains("no aal_* handshake"),
+            "{:?}",
+            report.problems
+        );
+        let mut report = Report::default();
+        check_grant(&tenant(genpass), true, &mut report);
+        assert!(report.problems.is_empty());
+        assert!(
+            report
+                .notes
+                .join("\n")
+                .contains("aal_genpass for the buyer's contact")
+        );
+        let off = format!("{genpass}[tenant.flows]\norders_to_accessally = \"off\"\n");
+        let mut report = Report::default();
+        check_grant(&tenant(&off), false, &mut report);
+        assert!(report.problems.is_empty() && report.notes.is_empty());
+        let mut report = Report::default();
+        check_grant(&tenant(""), false, &mut report);
+        assert!(report.problems.is_empty() && report.notes.is_empty());
+    }
 }

@@ -466,7 +466,19 @@ pub async fn accessally_client(
             tenant.name, tenant.name
         )
     })?;
-    let handshake = secret_from(
+    let handshake = handshake(config, store, tenant).await?;
+    accessally_client_with(tenant, password, handshake, tuning)
+}
+
+/// The `aal_*` handshake of a tenant's site: stored by `connect
+/// accessally`, else from `[tenant.accessally] handshake`; `None` when
+/// neither has one (the `aal_*` commands then cannot be sent).
+pub async fn handshake(
+    config: &Config,
+    store: &Store,
+    tenant: &TenantConfig,
+) -> anyhow::Result<Option<SecretString>> {
+    secret_from(
         config,
         store,
         &handshake_connection_id(&tenant.name),
@@ -474,8 +486,7 @@ pub async fn accessally_client(
         tenant.accessally.handshake.as_ref(),
         "the AccessAlly aal_* handshake",
     )
-    .await?;
-    accessally_client_with(tenant, password, handshake, tuning)
+    .await
 }
 
 /// An AccessAlly client with explicit credentials (used by `connect` before storing them).
@@ -501,6 +512,7 @@ pub fn accessally_client_with(
 
 /// The engine's settings from `[tenant.products]`, `[tenant.orders]`, `[tenant.mapping]`.
 pub fn settings(tenant: &TenantConfig) -> anyhow::Result<TenantSettings> {
+    use engine::tenant::{CodeCase, GrantVia, ProductFields, ProductKey};
     let conflict_policy = match tenant.products.conflict_policy {
         config::ConflictPolicy::GhlWins => engine::ConflictPolicy::GhlWins,
         config::ConflictPolicy::AccessallyWins => engine::ConflictPolicy::AccessallyWins,
@@ -518,8 +530,12 @@ pub fn settings(tenant: &TenantConfig) -> anyhow::Result<TenantSettings> {
         config::PaymentMode::BankTransfer => "bank_transfer",
         config::PaymentMode::Other => "other",
     };
-    let coupon_currency = tenant
-        .mapping
+    let grant_via = match tenant.orders.grant_via {
+        config::GrantVia::Bridge => GrantVia::Bridge,
+        config::GrantVia::AalGenpass => GrantVia::AalGenpass,
+    };
+    let mapping = &tenant.mapping;
+    let coupon_currency = mapping
         .coupon_currency
         .parse()
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -529,6 +545,14 @@ pub fn settings(tenant: &TenantConfig) -> anyhow::Result<TenantSettings> {
                 tenant.name
             )
         })?;
+    let coupon_code = match mapping.coupon_code {
+        config::CodeCase::Preserve => CodeCase::Preserve,
+        config::CodeCase::Upper => CodeCase::Upper,
+    };
+    let product_key = match mapping.product_key {
+        config::ProductKey::Sku => ProductKey::Sku,
+        config::ProductKey::Name => ProductKey::Name,
+    };
     Ok(TenantSettings {
         conflict_policy,
         delete_policy,
@@ -537,7 +561,17 @@ pub fn settings(tenant: &TenantConfig) -> anyhow::Result<TenantSettings> {
         order_note: tenant.orders.note,
         payment_mode: payment_mode.to_string(),
         coupon_currency,
-        completed_statuses: tenant.mapping.completed_order_statuses.clone(),
+        coupon_code,
+        product_key,
+        sku_prefixes: mapping.sku_prefixes.clone(),
+        product_fields: ProductFields {
+            price: mapping.price,
+            inventory: mapping.inventory,
+        },
+        completed_statuses: mapping.completed_order_statuses.clone(),
+        refunded_statuses: mapping.refunded_order_statuses.clone(),
+        paid_payment_statuses: mapping.paid_payment_statuses.clone(),
+        grant_via,
         business_name: tenant.orders.business_name.clone(),
         mode_overrides: engine::ModeOverrides::default(),
     })
@@ -711,4 +745,79 @@ pub async fn all_dead_letters(store: &Store) -> anyhow::Result<Vec<store::Job>> 
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::tenant::{CodeCase, GrantVia, ProductFields, ProductKey};
+
+    use super::*;
+
+    const TENANT: &str = r#"
+[[tenant]]
+name = "main"
+[tenant.ghl]
+location_id = "loc1"
+auth = "private_token"
+[tenant.accessally]
+site_url = "https://courses.example.com"
+user = "bridge"
+"#;
+
+    fn settings_of(extra: &str) -> TenantSettings {
+        let config = Config::from_str(&format!("{TENANT}{extra}")).expect("a valid configuration");
+        settings(&config.tenants[0]).expect("settings")
+    }
+
+    #[test]
+    fn defaults_are_the_engine_defaults() {
+        let from_config = settings_of("");
+        let engine = TenantSettings::default();
+        assert_eq!(from_config.coupon_code, engine.coupon_code);
+        assert_eq!(from_config.product_key, engine.product_key);
+        assert_eq!(from_config.sku_prefixes, engine.sku_prefixes);
+        assert_eq!(from_config.product_fields, engine.product_fields);
+        assert_eq!(from_config.completed_statuses, engine.completed_statuses);
+        assert_eq!(from_config.refunded_statuses, engine.refunded_statuses);
+        assert_eq!(
+            from_config.paid_payment_statuses,
+            engine.paid_payment_statuses
+        );
+        assert_eq!(from_config.grant_via, engine.grant_via);
+        assert_eq!(from_config.coupon_currency, engine.coupon_currency);
+    }
+
+    #[test]
+    fn every_mapping_option_reaches_the_engine() {
+        let s = settings_of(
+            r#"[tenant.orders]
+grant_via = "aal_genpass"
+[tenant.mapping]
+coupon_code = "upper"
+coupon_currency = "EUR"
+product_key = "name"
+sku_prefixes = ["COURSE-", "MEMBER-"]
+price = false
+inventory = false
+completed_order_statuses = ["success"]
+refunded_order_statuses = ["refunded"]
+paid_payment_statuses = ["paid", "partially_paid"]
+"#,
+        );
+        assert_eq!(s.coupon_code, CodeCase::Upper);
+        assert_eq!(s.coupon_currency, model::Currency::EUR);
+        assert_eq!(s.product_key, ProductKey::Name);
+        assert_eq!(s.sku_prefixes, ["COURSE-", "MEMBER-"]);
+        assert_eq!(
+            s.product_fields,
+            ProductFields {
+                price: false,
+                inventory: false
+            }
+        );
+        assert_eq!(s.completed_statuses, ["success"]);
+        assert_eq!(s.refunded_statuses, ["refunded"]);
+        assert_eq!(s.paid_payment_statuses, ["paid", "partially_paid"]);
+        assert_eq!(s.grant_via, GrantVia::AalGenpass);
+    }
 }

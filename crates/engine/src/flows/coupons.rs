@@ -4,19 +4,27 @@
 //! usage limits, first-payment-only (from `applyToFuturePayments`) and the
 //! linked offerings of the coupon's products, which attaches it to their
 //! order forms. A coupon restricted to a product not yet in AccessAlly
-//! waits (it must never widen to all offerings). A deleted or expired
-//! HighLevel coupon is disabled in AccessAlly (expired now), never left
-//! active.
+//! waits (it must never widen to all offerings); a product the tenant's
+//! `sku_prefixes` exclude has no offering and is left out of the
+//! restriction, and a coupon restricted only to such products is skipped.
+//! The code is written in the tenant's case (`coupon_code`) and an
+//! existing AccessAlly coupon is found by its code ignoring case. A deleted
+//! or expired HighLevel coupon is disabled in AccessAlly (expired now),
+//! never left active.
+
+use std::collections::HashMap;
 
 use accessally::CouponInput;
 use chrono::Utc;
+use ghl::Priority;
 use model::Flow;
 use serde_json::json;
 
 use super::{Ctx, entities};
-use crate::canonical::CanonicalCoupon;
+use crate::canonical::{CanonicalCoupon, same_code};
 use crate::error::EngineError;
 use crate::plan::{Action, diff};
+use crate::tenant::Tenant;
 
 const FLOW: Flow = Flow::CouponsToAccessally;
 
@@ -39,6 +47,71 @@ fn input(c: &CanonicalCoupon, external_ref: &str) -> Result<CouponInput, EngineE
     })
 }
 
+/// What a HighLevel coupon's product restriction is in AccessAlly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restriction {
+    /// The linked offerings of its products (none: not restricted), the
+    /// products `sku_prefixes` excludes left out — they have no offering.
+    Offerings(Vec<u64>),
+    /// This product syncs but is not in AccessAlly yet.
+    Unlinked(String),
+    /// Restricted only to products `sku_prefixes` excludes: in AccessAlly
+    /// it would apply to every offering, so it is not synced.
+    Excluded,
+}
+
+/// The restriction of a coupon on `product_ids`. `offering_of` names the
+/// offering id a product's link holds; `included` remembers, across the
+/// coupons of one scan, which unlinked products `sku_prefixes` lets sync.
+pub async fn restriction(
+    tenant: &Tenant,
+    product_ids: &[String],
+    offering_of: impl Fn(&str) -> Option<String>,
+    included: &mut HashMap<String, bool>,
+    priority: Priority,
+) -> Result<Restriction, EngineError> {
+    let mut offerings = Vec::new();
+    let mut excluded = false;
+    for pid in product_ids {
+        if let Some(aa_id) = offering_of(pid) {
+            offerings.push(aa_id.parse::<u64>().map_err(|_| {
+                EngineError::Permanent(format!(
+                    "link of product {pid} holds a bad offering id `{aa_id}`"
+                ))
+            })?);
+            continue;
+        }
+        let syncs = match included.get(pid) {
+            Some(known) => *known,
+            None => {
+                let known = super::products::ghl_product_included(tenant, pid, priority).await?;
+                included.insert(pid.clone(), known);
+                known
+            }
+        };
+        if syncs {
+            return Ok(Restriction::Unlinked(pid.clone()));
+        }
+        excluded = true;
+    }
+    if excluded && offerings.is_empty() {
+        return Ok(Restriction::Excluded);
+    }
+    Ok(Restriction::Offerings(offerings))
+}
+
+/// The AccessAlly coupon holding `code`, compared ignoring case.
+async fn coupon_by_code(
+    tenant: &Tenant,
+    code: &str,
+) -> Result<Option<accessally::Coupon>, accessally::Error> {
+    Ok(tenant
+        .accessally
+        .find_coupon_by_code(code)
+        .await?
+        .filter(|c| same_code(&c.code, code)))
+}
+
 /// Brings the AccessAlly coupon of HighLevel coupon `id` in line.
 pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
     let t = ctx.tenant;
@@ -47,21 +120,42 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
         return disable(ctx, id, link).await;
     };
     let record = format!("coupon {}", coupon.code);
-    let mut offerings = Vec::new();
+    let mut linked = HashMap::new();
     for pid in &coupon.product_ids {
-        match ctx.link_by_ghl(entities::PRODUCT, pid).await? {
-            Some(l) => offerings.push(l.accessally_id.parse::<u64>().map_err(|_| {
-                EngineError::Permanent(format!("link of product {pid} holds a bad offering id"))
-            })?),
-            None => {
-                return Err(EngineError::Waiting(format!(
-                    "coupon {} is restricted to product {pid}, which is not in AccessAlly yet",
-                    coupon.code
-                )));
-            }
+        if let Some(l) = ctx.link_by_ghl(entities::PRODUCT, pid).await? {
+            linked.insert(pid.clone(), l.accessally_id);
         }
     }
-    let mut canon = CanonicalCoupon::from_ghl(&coupon, offerings, t.settings.coupon_currency)?;
+    let found = restriction(
+        t,
+        &coupon.product_ids,
+        |pid| linked.get(pid).cloned(),
+        &mut HashMap::new(),
+        Priority::Live,
+    )
+    .await?;
+    let offerings = match found {
+        Restriction::Offerings(o) => o,
+        Restriction::Unlinked(pid) => {
+            return Err(EngineError::Waiting(format!(
+                "coupon {} is restricted to product {pid}, which is not in AccessAlly yet",
+                coupon.code
+            )));
+        }
+        Restriction::Excluded => {
+            let note = format!(
+                "skipped: every product it is restricted to is excluded ({}); in AccessAlly it would apply to every offering",
+                t.settings.excluded_reason()
+            );
+            return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
+        }
+    };
+    let mut canon = CanonicalCoupon::from_ghl(
+        &coupon,
+        offerings,
+        t.settings.coupon_currency,
+        t.settings.coupon_code,
+    )?;
     if coupon.status == "expired" && canon.expires.is_none() {
         // Used up in HighLevel: disabled in AccessAlly too.
         canon.expires = Some(crate::canonical::second(Utc::now()));
@@ -79,7 +173,7 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
     let existing = super::aa_target(
         link.as_ref(),
         |aa_id| t.accessally.get_coupon(aa_id),
-        || t.accessally.find_coupon_by_code(&coupon.code),
+        || coupon_by_code(t, &canon.code),
     )
     .await?;
     let external_ref = format!("ghl:{id}");
@@ -129,16 +223,14 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                     Ok(c) => c,
                     // An earlier attempt created it and its answer was lost:
                     // adopt the coupon that holds the code.
-                    Err(e) if e.is_conflict() => {
-                        match t.accessally.find_coupon_by_code(&coupon.code).await? {
-                            Some(found) => t
-                                .accessally
-                                .update_coupon(found.id, &input(&canon, &external_ref)?)
-                                .await
-                                .map_err(conflict_waits)?,
-                            None => return Err(conflict_waits(e)),
-                        }
-                    }
+                    Err(e) if e.is_conflict() => match coupon_by_code(t, &canon.code).await? {
+                        Some(found) => t
+                            .accessally
+                            .update_coupon(found.id, &input(&canon, &external_ref)?)
+                            .await
+                            .map_err(conflict_waits)?,
+                        None => return Err(conflict_waits(e)),
+                    },
                     Err(e) => return Err(e.into()),
                 };
                 let aa_hash = CanonicalCoupon::from_accessally(&written).hash();

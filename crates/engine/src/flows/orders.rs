@@ -5,10 +5,18 @@
 //! transaction, tag the contact and add a note; a refund is reflected with
 //! a tag and a note. Exactly once per order, even when a write's answer is
 //! lost: the invoice is found by name and its paid state checked before
-//! paying. HighLevel → AccessAlly: a paid order grants the buyer access to
-//! each linked offering, idempotent on the grant's `source_ref`.
+//! paying. Which AccessAlly statuses are completed or refunded is the
+//! tenant's mapping. HighLevel → AccessAlly: an order whose payment status
+//! the tenant counts as paid grants the buyer access to each linked
+//! offering — through the Bridge API's access grants, idempotent on the
+//! grant's `source_ref`, or with AccessAlly's `aal_genpass` command for
+//! the buyer's CRM contact, which is idempotent itself (it creates the
+//! user or links the existing one, then syncs the contact's tags) and is
+//! sent once per order: the grant link written after it stops a repeat.
+//! Items of products the tenant's `sku_prefixes` exclude grant nothing.
 
-use accessally::{AccessGrantRequest, OrderStatus};
+use accessally::{AalCommand, AccessGrantRequest, ListQuery};
+use futures::TryStreamExt;
 use ghl::Priority;
 use ghl::types::{ContactUpsert, InvoiceInput, InvoiceItemInput, PaymentInput};
 use model::Flow;
@@ -18,6 +26,13 @@ use super::{Ctx, entities};
 use crate::canonical::content_hash;
 use crate::error::EngineError;
 use crate::plan::Action;
+use crate::tenant::{GrantVia, OrderState, Tenant};
+
+/// The hash an order link holds once the order is recorded in `state`:
+/// a scan compares it to know whether the order still needs a job.
+pub fn state_hash(order_id: u64, state: OrderState) -> String {
+    content_hash(&json!({"order": order_id, "state": state.as_str()}))
+}
 
 /// The invoice name allybridge gives an AccessAlly order: its natural key.
 pub fn invoice_name(order_id: u64) -> String {
@@ -42,12 +57,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         Err(e) => return Err(e.into()),
     };
     let status = order.status.as_str().to_string();
-    let completed = t.settings.completed_statuses.contains(&status);
-    let refunded = matches!(
-        order.status,
-        OrderStatus::Refunded | OrderStatus::PartiallyRefunded
-    );
-    if !completed && !refunded {
+    let Some(order_state) = t.settings.order_state(&status) else {
         return ctx
             .report(
                 FLOW,
@@ -57,9 +67,10 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
                 format!("status {status}: nothing to record"),
             )
             .await;
-    }
-    let state = if refunded { "refunded" } else { "paid" };
-    let state_hash = content_hash(&json!({"order": order_id, "state": state}));
+    };
+    let refunded = order_state == OrderState::Refunded;
+    let state = order_state.as_str();
+    let state_hash = state_hash(order_id, order_state);
     let link = ctx.link_by_aa(entities::ORDER, id).await?;
     if link
         .as_ref()
@@ -214,7 +225,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         t.ghl.add_tags(&contact.id, &tags).await?;
     }
     let was_refunded = link.as_ref().and_then(|l| l.accessally_hash.as_deref())
-        == Some(content_hash(&json!({"order": order_id, "state": "refunded"})).as_str());
+        == Some(self::state_hash(order_id, OrderState::Refunded).as_str());
     if t.settings.order_note && (newly_paid || (refunded && !was_refunded)) {
         let mut note = format!(
             "AccessAlly order #{order_id}: {} — {} item(s), total {}",
@@ -252,9 +263,19 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             .report(FLOW, Action::Skip, record, vec![], "order not found")
             .await;
     };
-    if !order.is_paid() {
+    if !t
+        .settings
+        .order_paid(order.payment_status.as_deref(), &order.status)
+    {
+        let status = order.payment_status.as_deref().unwrap_or(&order.status);
         return ctx
-            .report(FLOW, Action::Skip, record, vec![], "not paid")
+            .report(
+                FLOW,
+                Action::Skip,
+                record,
+                vec![],
+                format!("payment status {status}: not paid"),
+            )
             .await;
     }
     if ctx.link_by_ghl(entities::GRANT, id).await?.is_some() {
@@ -292,15 +313,21 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         )));
     }
     let mut offerings = Vec::new();
+    let (mut products, mut excluded) = (0, 0);
     for item in &order.items {
         let Some(pid) = item.product_id() else {
             continue;
         };
+        products += 1;
         match ctx.link_by_ghl(entities::PRODUCT, pid).await? {
             Some(l) if l.highlevel_hash.as_deref() != Some("deleted") => {
                 if let Ok(o) = l.accessally_id.parse::<u64>() {
                     offerings.push(o);
                 }
+            }
+            // Never in AccessAlly: nothing to grant for this item.
+            _ if !super::products::ghl_product_included(t, pid, Priority::Live).await? => {
+                excluded += 1;
             }
             _ if ctx.enabled(Flow::ProductsToAccessally) => {
                 return Err(EngineError::Waiting(format!(
@@ -309,6 +336,25 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             }
             _ => {}
         }
+    }
+    if offerings.is_empty() && products > 0 && excluded == products {
+        // Settled for good: a link says so, or every scan would bring the
+        // order back as drift.
+        if ctx.writes(FLOW) {
+            ctx.save_link(
+                entities::GRANT,
+                id,
+                &format!("none:{id}"),
+                Some("excluded".into()),
+                None,
+            )
+            .await?;
+        }
+        let note = format!(
+            "skipped: every item's product is excluded ({}); nothing to grant",
+            t.settings.excluded_reason()
+        );
+        return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
     }
     if offerings.is_empty() {
         return ctx
@@ -321,19 +367,38 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             )
             .await;
     }
+    match t.settings.grant_via {
+        GrantVia::Bridge => grant_by_bridge(ctx, id, &offerings, &email, &first, &last).await,
+        GrantVia::AalGenpass => grant_by_genpass(ctx, id, &offerings, &email).await,
+    }
+}
+
+/// Access through the Bridge API: one grant per offering, each idempotent
+/// on its `source_ref`.
+async fn grant_by_bridge(
+    ctx: &Ctx<'_>,
+    id: &str,
+    offerings: &[u64],
+    email: &str,
+    first: &str,
+    last: &str,
+) -> Result<Action, EngineError> {
+    const FLOW: Flow = Flow::OrdersToAccessally;
+    let t = ctx.tenant;
+    let record = format!("order {id}");
     let diffs: Vec<String> = offerings
         .iter()
         .map(|o| format!("grant offering {o} to {email}"))
         .collect();
     if ctx.writes(FLOW) {
         let mut granted = Vec::new();
-        for offering_id in &offerings {
+        for offering_id in offerings {
             let (grant, _) = t
                 .accessally
                 .grant_access(&AccessGrantRequest {
-                    email: email.clone(),
-                    first_name: first.clone(),
-                    last_name: last.clone(),
+                    email: email.to_string(),
+                    first_name: first.to_string(),
+                    last_name: last.to_string(),
                     offering_id: *offering_id,
                     source_ref: format!("ghl-order:{id}:{offering_id}"),
                 })
@@ -351,4 +416,71 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
     }
     ctx.report(FLOW, Action::Create, record, diffs, "access granted")
         .await
+}
+
+/// The buyer's contact id in the AccessAlly site's CRM. The Bridge API
+/// shows it only on the buyer's orders at the site (`buyer.crm_contact_id`).
+async fn crm_contact_of(tenant: &Tenant, email: &str) -> Result<Option<String>, EngineError> {
+    let orders: Vec<accessally::Order> = tenant
+        .accessally
+        .orders(ListQuery::default().filter("email", email))
+        .try_collect()
+        .await?;
+    Ok(orders
+        .into_iter()
+        .filter(|o| o.buyer.email.eq_ignore_ascii_case(email))
+        .find_map(|o| o.buyer.crm_contact_id.filter(|c| !c.is_empty())))
+}
+
+/// Access through AccessAlly's documented `aal_genpass` command: the site
+/// creates (or links) the buyer's WordPress user and pulls the contact's
+/// tags from its CRM, which is where the offerings' access tags must be.
+/// Sent once per order (the grant link stops a second one), and harmless
+/// if a lost answer makes the job send it again.
+async fn grant_by_genpass(
+    ctx: &Ctx<'_>,
+    id: &str,
+    offerings: &[u64],
+    email: &str,
+) -> Result<Action, EngineError> {
+    const FLOW: Flow = Flow::OrdersToAccessally;
+    let t = ctx.tenant;
+    let record = format!("order {id}");
+    let Some(contact) = crm_contact_of(t, email).await? else {
+        return Err(EngineError::Permanent(format!(
+            "order {id}: grant_via = \"aal_genpass\" names the buyer by their contact id in the AccessAlly site's CRM, which the Bridge API shows only on the buyer's site orders, and no AccessAlly order of {email} names one; grant this buyer with [tenant.orders] grant_via = \"bridge\", or replay this dead letter once {email} has an order at the site"
+        )));
+    };
+    let list: Vec<String> = offerings.iter().map(u64::to_string).collect();
+    let diffs = vec![format!(
+        "aal_genpass for CRM contact {contact} ({email}), buying offering(s) {}",
+        list.join(", ")
+    )];
+    if ctx.writes(FLOW) {
+        t.accessally
+            .run_command(&AalCommand::GenPass, &contact)
+            .await
+            .map_err(|e| match e {
+                accessally::Error::Config(_) => EngineError::Permanent(format!(
+                    "order {id}: grant_via = \"aal_genpass\" needs the site's aal_* handshake; set [tenant.accessally] handshake or store it with `allybridge connect accessally --handshake-env VAR` ({e})"
+                )),
+                other => other.into(),
+            })?;
+        ctx.save_link(
+            entities::GRANT,
+            id,
+            &format!("aal_genpass:{contact}:{id}"),
+            Some("granted".into()),
+            None,
+        )
+        .await?;
+    }
+    ctx.report(
+        FLOW,
+        Action::Create,
+        record,
+        diffs,
+        "user and tags synced with aal_genpass",
+    )
+    .await
 }

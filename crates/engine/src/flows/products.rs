@@ -6,8 +6,19 @@
 //! the canonical hash with the link, so an unchanged record and our own
 //! write coming back cost no write; a change on both sides since the last
 //! sync is a conflict the tenant's policy resolves, and is logged.
+//!
+//! The tenant's mapping shapes both directions alike: a product none of
+//! whose SKUs starts with a configured prefix is skipped (never created,
+//! updated or deleted on the other side); prices or availability the tenant
+//! does not sync are neither compared nor written; and with `product_key =
+//! "name"` an unlinked record is paired with the same-named one on the
+//! other side (once, with the conflict policy choosing whose content wins)
+//! after the references allybridge writes on what it creates
+//! (`external_ref`, slug) found nothing.
 
-use accessally::{Availability, Interval, OfferingInput, PaymentKind, PaymentOptionInput};
+use accessally::{
+    Availability, Interval, ListQuery, OfferingInput, PaymentKind, PaymentOptionInput,
+};
 use futures::TryStreamExt;
 use ghl::Priority;
 use ghl::types::{PriceInput, ProductInput, Recurring};
@@ -18,7 +29,7 @@ use super::{Ctx, entities};
 use crate::canonical::{CanonicalPrice, CanonicalProduct, PriceKind, interval_unit};
 use crate::error::EngineError;
 use crate::plan::{Action, diff};
-use crate::tenant::{ConflictPolicy, DeletePolicy};
+use crate::tenant::{ConflictPolicy, DeletePolicy, ProductKey, Tenant};
 
 fn view(p: &CanonicalProduct) -> serde_json::Value {
     serde_json::to_value(p).unwrap_or_default()
@@ -133,17 +144,137 @@ fn yields(policy: ConflictPolicy, this_is_ghl: bool, this_newer: bool) -> bool {
     }
 }
 
+/// The `external_ref` allybridge gives an offering it creates for a
+/// HighLevel product: its natural key (the Bridge API finds offerings by it).
+pub fn external_ref_for_product(product_id: &str) -> String {
+    format!("{EXTERNAL_REF_PREFIX}{product_id}")
+}
+
+const EXTERNAL_REF_PREFIX: &str = "ghl:";
+
+/// The HighLevel product an offering was created for, from its `external_ref`.
+pub fn product_of_external_ref(external_ref: &str) -> Option<&str> {
+    external_ref
+        .strip_prefix(EXTERNAL_REF_PREFIX)
+        .filter(|id| !id.is_empty())
+}
+
+/// Whether two records have the same name (the `name` natural key).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.trim() == b.trim()
+}
+
+/// Whether `[tenant.mapping] sku_prefixes` lets HighLevel product `id`
+/// sync, judged by its prices' SKUs; no call when every product syncs. A
+/// product HighLevel does not have (any more) is not excluded: whoever
+/// names it handles that.
+pub async fn ghl_product_included(
+    tenant: &Tenant,
+    id: &str,
+    priority: Priority,
+) -> Result<bool, EngineError> {
+    if tenant.settings.sku_prefixes.is_empty() {
+        return Ok(true);
+    }
+    match tenant
+        .ghl
+        .prices(id, priority)
+        .try_collect::<Vec<ghl::types::Price>>()
+        .await
+    {
+        Ok(prices) => Ok(tenant
+            .settings
+            .includes_skus(prices.iter().filter_map(|p| p.sku.as_deref()))),
+        Err(e) if e.is_not_found() => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The first-time counterpart of HighLevel product `id` under `product_key
+/// = "name"`: an offering with the same name that is not paired with
+/// another product. Reads the whole offering list.
+async fn offering_named(
+    ctx: &Ctx<'_>,
+    id: &str,
+    name: &str,
+) -> Result<Option<accessally::Offering>, EngineError> {
+    let offerings: Vec<accessally::Offering> = ctx
+        .tenant
+        .accessally
+        .offerings(ListQuery::default())
+        .try_collect()
+        .await?;
+    for o in offerings.into_iter().filter(|o| same_name(&o.name, name)) {
+        let made_for_another = o
+            .external_ref
+            .as_deref()
+            .and_then(product_of_external_ref)
+            .is_some_and(|p| p != id);
+        if made_for_another {
+            continue;
+        }
+        match ctx.link_by_aa(entities::PRODUCT, &o.id.to_string()).await? {
+            Some(l) if l.highlevel_id != id => continue,
+            _ => return Ok(Some(o)),
+        }
+    }
+    Ok(None)
+}
+
+/// The first-time counterpart of offering `offering_id` under `product_key
+/// = "name"`: a HighLevel product with the same name that is not paired
+/// with another offering. Reads the whole product list.
+async fn product_named(
+    ctx: &Ctx<'_>,
+    offering_id: u64,
+    name: &str,
+) -> Result<Option<(ghl::types::Product, Vec<ghl::types::Price>)>, EngineError> {
+    let products: Vec<ghl::types::Product> = ctx
+        .tenant
+        .ghl
+        .products(Priority::Live)
+        .try_collect()
+        .await?;
+    for p in products.into_iter().filter(|p| same_name(&p.name, name)) {
+        let made_for_another = p
+            .slug
+            .as_deref()
+            .and_then(offering_of_slug)
+            .is_some_and(|o| o != offering_id);
+        if made_for_another {
+            continue;
+        }
+        match ctx.link_by_ghl(entities::PRODUCT, &p.id).await? {
+            Some(l) if l.accessally_id != offering_id.to_string() => continue,
+            _ => return ghl_product_with_prices(ctx, &p.id).await,
+        }
+    }
+    Ok(None)
+}
+
 /// HighLevel product `id` → its AccessAlly offering.
 pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
     const FLOW: Flow = Flow::ProductsToAccessally;
     let t = ctx.tenant;
+    let fields = t.settings.product_fields;
     let link = ctx.link_by_ghl(entities::PRODUCT, id).await?;
     let Some((product, prices)) = ghl_product_with_prices(ctx, id).await? else {
         return removed_in_ghl(ctx, id, link).await;
     };
     let canon = CanonicalProduct::from_ghl(&product, &prices)?;
-    let hash = canon.hash();
     let record = format!("product {}", product.name);
+    if !t.settings.includes_skus(canon.skus()) {
+        return ctx
+            .report(
+                FLOW,
+                Action::Skip,
+                record,
+                vec![],
+                format!("skipped: {}", t.settings.excluded_reason()),
+            )
+            .await;
+    }
+    let hash = canon.hash(fields);
     if link
         .as_ref()
         .is_some_and(|l| l.highlevel_hash.as_deref() == Some(hash.as_str()))
@@ -152,12 +283,12 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             .report(FLOW, Action::Skip, record, vec![], "unchanged")
             .await;
     }
-    let external_ref = format!("ghl:{id}");
+    let external_ref = external_ref_for_product(id);
     // A product allybridge created for an offering carries the offering's id
     // in its slug: its echo (a ProductCreate webhook that can arrive before
     // the link is saved, or after a crash lost it) finds that offering.
     let created_for = product.slug.as_deref().and_then(offering_of_slug);
-    let existing = super::aa_target(
+    let mut existing = super::aa_target(
         link.as_ref(),
         |aa_id| t.accessally.get_offering(aa_id),
         || async {
@@ -179,20 +310,32 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         },
     )
     .await?;
+    // Found by name only: a record that existed on both sides before.
+    let mut adopted = false;
+    if existing.is_none() && t.settings.product_key == ProductKey::Name {
+        existing = offering_named(ctx, id, &product.name).await?;
+        adopted = existing.is_some();
+    }
     let Some(current) = existing else {
-        let diffs = diff(&json!({}), &view(&canon));
+        let diffs = diff(&json!({}), &view(&canon.synced(fields)));
         if ctx.writes(FLOW) {
-            let options = canon
-                .prices
-                .iter()
-                .map(|p| option_input(p, None))
-                .collect::<Result<Vec<_>, _>>()?;
+            // Prices and availability the tenant does not sync are not
+            // written, not even on create.
+            let options = if fields.price {
+                canon
+                    .prices
+                    .iter()
+                    .map(|p| option_input(p, None))
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                Vec::new()
+            };
             let create = OfferingInput {
                 name: Some(canon.name.clone()),
                 description: Some(canon.description.clone()),
                 status: Some(canon.offering_status()),
                 payment_options: Some(options),
-                availability: Some(canon.offering_availability()),
+                availability: fields.inventory.then(|| canon.offering_availability()),
                 order_form_ids: None,
                 access_tags: None,
                 external_ref: Some(Some(external_ref.clone())),
@@ -208,7 +351,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                 }
                 Err(e) => return Err(e.into()),
             };
-            let aa_hash = CanonicalProduct::from_accessally(&written).hash();
+            let aa_hash = CanonicalProduct::from_accessally(&written).hash(fields);
             ctx.save_link(
                 entities::PRODUCT,
                 id,
@@ -223,7 +366,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             .await;
     };
     let before = CanonicalProduct::from_accessally(&current);
-    let before_hash = before.hash();
+    let before_hash = before.hash(fields);
     if before_hash == hash {
         return ctx
             .already_equal(
@@ -236,52 +379,61 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             )
             .await;
     }
-    // Changed on both sides since the last sync?
-    if let Some(l) = &link {
-        let aa_changed = l
+    // Changed on both sides since the last sync, or, paired by name for the
+    // first time, different on both sides with no sync to tell which
+    // changed: the policy decides.
+    let contested = match &link {
+        Some(l) => l
             .accessally_hash
             .as_deref()
-            .is_some_and(|h| h != before_hash);
-        let both_ways = ctx.enabled(Flow::ProductsToHighlevel);
-        if aa_changed && both_ways {
-            let ghl_newer = product
-                .updated_at
-                .as_deref()
-                .and_then(crate::canonical::parse_date)
-                .is_some_and(|g| g > current.modified);
-            let policy = t.settings.conflict_policy;
-            if yields(policy, true, ghl_newer) {
-                let note = format!(
-                    "conflict: changed on both sides; AccessAlly wins by policy {policy:?}"
-                );
-                ctx.log_conflict(FLOW, &record, &note).await?;
-                return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
-            }
-            let note =
-                format!("conflict: changed on both sides; HighLevel wins by policy {policy:?}");
+            .is_some_and(|h| h != before_hash),
+        None => adopted,
+    };
+    if contested && ctx.enabled(Flow::ProductsToHighlevel) {
+        let ghl_newer = product
+            .updated_at
+            .as_deref()
+            .and_then(crate::canonical::parse_date)
+            .is_some_and(|g| g > current.modified);
+        let policy = t.settings.conflict_policy;
+        let what = if adopted {
+            format!("paired by name with offering {}", current.id)
+        } else {
+            "conflict: changed on both sides".to_string()
+        };
+        if yields(policy, true, ghl_newer) {
+            let note = format!("{what}; AccessAlly wins by policy {policy:?}");
             ctx.log_conflict(FLOW, &record, &note).await?;
+            return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
         }
+        let note = format!("{what}; HighLevel wins by policy {policy:?}");
+        ctx.log_conflict(FLOW, &record, &note).await?;
     }
-    let diffs = diff(&view(&before), &view(&canon));
+    let diffs = diff(&view(&before.synced(fields)), &view(&canon.synced(fields)));
     if ctx.writes(FLOW) {
-        let (pairs, new_ones, _) = pair_prices(&canon.prices, &before.prices);
-        let mut options = Vec::new();
-        for (w, e) in pairs {
-            let existing_id = current
-                .payment_options
-                .iter()
-                .find(|o| {
-                    CanonicalProduct::from_accessally(&single(&current, o))
-                        .prices
-                        .first()
-                        == before.prices.get(e)
-                })
-                .map(|o| o.id);
-            options.push(option_input(&canon.prices[w], existing_id)?);
-        }
-        for w in new_ones {
-            options.push(option_input(&canon.prices[w], None)?);
-        }
+        let options = if fields.price {
+            let (pairs, new_ones, _) = pair_prices(&canon.prices, &before.prices);
+            let mut options = Vec::new();
+            for (w, e) in pairs {
+                let existing_id = current
+                    .payment_options
+                    .iter()
+                    .find(|o| {
+                        CanonicalProduct::from_accessally(&single(&current, o))
+                            .prices
+                            .first()
+                            == before.prices.get(e)
+                    })
+                    .map(|o| o.id);
+                options.push(option_input(&canon.prices[w], existing_id)?);
+            }
+            for w in new_ones {
+                options.push(option_input(&canon.prices[w], None)?);
+            }
+            Some(options)
+        } else {
+            None
+        };
         let written = t
             .accessally
             .update_offering(
@@ -290,15 +442,15 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                     name: Some(canon.name.clone()),
                     description: Some(canon.description.clone()),
                     status: Some(canon.offering_status()),
-                    payment_options: Some(options),
-                    availability: Some(canon.offering_availability()),
+                    payment_options: options,
+                    availability: fields.inventory.then(|| canon.offering_availability()),
                     order_form_ids: None,
                     access_tags: None,
                     external_ref: Some(Some(external_ref)),
                 },
             )
             .await?;
-        let aa_hash = CanonicalProduct::from_accessally(&written).hash();
+        let aa_hash = CanonicalProduct::from_accessally(&written).hash(fields);
         ctx.save_link(
             entities::PRODUCT,
             id,
@@ -308,8 +460,12 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         )
         .await?;
     }
-    ctx.report(FLOW, Action::Update, record, diffs, "offering updated")
-        .await
+    let note = if adopted {
+        "offering (paired by name) updated"
+    } else {
+        "offering updated"
+    };
+    ctx.report(FLOW, Action::Update, record, diffs, note).await
 }
 
 /// An offering reduced to one payment option (to find an option's id).
@@ -353,6 +509,32 @@ async fn removed_in_ghl(
             "link of product {id} holds a bad offering id"
         )));
     };
+    // An offering sku_prefixes excludes is never touched, not even to delete it.
+    let settings = &ctx.tenant.settings;
+    if !settings.sku_prefixes.is_empty() {
+        match ctx.tenant.accessally.get_offering(aa_id).await {
+            Ok(o) if !settings.includes_skus(CanonicalProduct::from_accessally(&o).skus()) => {
+                if ctx.writes(FLOW) {
+                    ctx.save_link(
+                        entities::PRODUCT,
+                        id,
+                        &link.accessally_id,
+                        Some("deleted".into()),
+                        link.accessally_hash.clone(),
+                    )
+                    .await?;
+                }
+                let note = format!(
+                    "deleted in HighLevel; offering {aa_id} left alone: {}",
+                    settings.excluded_reason()
+                );
+                return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
+            }
+            Ok(_) => {}
+            Err(e) if super::aa_missing(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     if ctx.writes(FLOW) {
         let result = match policy {
             DeletePolicy::Delete => ctx
@@ -396,10 +578,13 @@ async fn removed_in_ghl(
     ctx.report(FLOW, Action::Delete, record, vec![], what).await
 }
 
+/// A HighLevel price body. `stock` is the availability to write on it, or
+/// `None` to leave its inventory fields out (an update keeps them, a create
+/// tracks no inventory): HighLevel keeps availability on prices.
 fn price_input(
     p: &CanonicalPrice,
     location: &str,
-    availability: Option<u32>,
+    stock: Option<Option<u32>>,
     name: &str,
 ) -> Result<PriceInput, EngineError> {
     let money = p.money()?;
@@ -436,9 +621,9 @@ fn price_input(
         trial_period: (p.trial_days > 0).then_some(p.trial_days),
         total_cycles: cycles,
         sku: p.sku.clone(),
-        track_inventory: Some(availability.is_some()),
-        available_quantity: availability,
-        allow_out_of_stock_purchases: availability.map(|_| false),
+        track_inventory: stock.map(|a| a.is_some()),
+        available_quantity: stock.flatten(),
+        allow_out_of_stock_purchases: stock.flatten().map(|_| false),
     })
 }
 
@@ -451,10 +636,22 @@ fn price_name(p: &CanonicalPrice) -> String {
     }
 }
 
+/// What HighLevel holds after `canon` is written to a product left with
+/// `prices` prices: availability lives on prices there, so a product
+/// without any has none to show.
+fn held_by_ghl(canon: &CanonicalProduct, prices: usize) -> CanonicalProduct {
+    let mut held = canon.clone();
+    if prices == 0 {
+        held.availability = None;
+    }
+    held
+}
+
 /// AccessAlly offering `id` → its HighLevel product, prices and inventory.
 pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
     const FLOW: Flow = Flow::ProductsToHighlevel;
     let t = ctx.tenant;
+    let fields = t.settings.product_fields;
     let record = format!("offering {id}");
     let offering_id: u64 = id
         .parse()
@@ -474,6 +671,25 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
                     .report(FLOW, Action::Skip, record, vec![], "already handled")
                     .await;
             }
+            // A product sku_prefixes excludes is never touched, not even to delete it.
+            if !ghl_product_included(t, &link.highlevel_id, Priority::Live).await? {
+                if ctx.writes(FLOW) {
+                    ctx.save_link(
+                        entities::PRODUCT,
+                        &link.highlevel_id,
+                        id,
+                        link.highlevel_hash.clone(),
+                        Some("deleted".into()),
+                    )
+                    .await?;
+                }
+                let note = format!(
+                    "deleted in AccessAlly; product {} left alone: {}",
+                    link.highlevel_id,
+                    t.settings.excluded_reason()
+                );
+                return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
+            }
             if ctx.writes(FLOW) {
                 t.ghl.delete_product(&link.highlevel_id).await?;
                 ctx.save_link(
@@ -492,8 +708,19 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         Err(e) => return Err(e.into()),
     };
     let canon = CanonicalProduct::from_accessally(&offering);
-    let hash = canon.hash();
     let record = format!("offering {}", offering.name);
+    if !t.settings.includes_skus(canon.skus()) {
+        return ctx
+            .report(
+                FLOW,
+                Action::Skip,
+                record,
+                vec![],
+                format!("skipped: {}", t.settings.excluded_reason()),
+            )
+            .await;
+    }
+    let hash = canon.hash(fields);
     if link
         .as_ref()
         .is_some_and(|l| l.accessally_hash.as_deref() == Some(hash.as_str()))
@@ -508,7 +735,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         target = offering
             .external_ref
             .as_deref()
-            .and_then(|r| r.strip_prefix("ghl:"))
+            .and_then(product_of_external_ref)
             .map(str::to_string);
     }
     let mut current = match &target {
@@ -517,6 +744,12 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     };
     if current.is_none() {
         current = ghl_product_with_prices(ctx, &slug_for_offering(offering_id)).await?;
+    }
+    // Found by name only: a record that existed on both sides before.
+    let mut adopted = false;
+    if current.is_none() && t.settings.product_key == ProductKey::Name {
+        current = product_named(ctx, offering_id, &offering.name).await?;
+        adopted = current.is_some();
     }
     let location = t.ghl.location_id().to_string();
     let mut product_input = ProductInput {
@@ -528,16 +761,20 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         image: None,
         slug: Some(slug_for_offering(offering_id)),
     };
+    // The availability written on prices, when the tenant syncs it.
+    let stock = fields.inventory.then_some(canon.availability);
     let Some((product, prices)) = current else {
-        let diffs = diff(&json!({}), &view(&canon));
+        let diffs = diff(&json!({}), &view(&canon.synced(fields)));
         if ctx.writes(FLOW) {
             // The slug is the natural key a retry finds the product by.
             let created = t.ghl.create_product(&product_input).await?;
-            for p in &canon.prices {
+            // Prices the tenant does not sync are not written, not even on create.
+            let written: &[CanonicalPrice] = if fields.price { &canon.prices } else { &[] };
+            for p in written {
                 t.ghl
                     .create_price(
                         &created.id,
-                        &price_input(p, &location, canon.availability, &price_name(p))?,
+                        &price_input(p, &location, stock, &price_name(p))?,
                     )
                     .await?;
             }
@@ -545,7 +782,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
                 entities::PRODUCT,
                 &created.id,
                 id,
-                Some(hash.clone()),
+                Some(held_by_ghl(&canon, written.len()).hash(fields)),
                 Some(hash),
             )
             .await?;
@@ -555,36 +792,43 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
             .await;
     };
     let before = CanonicalProduct::from_ghl(&product, &prices)?;
-    let before_hash = before.hash();
+    let before_hash = before.hash(fields);
     if before_hash == hash {
         return ctx
             .already_equal(FLOW, entities::PRODUCT, &product.id, id, hash, record)
             .await;
     }
-    if let Some(l) = &link {
-        let ghl_changed = l
+    // Changed on both sides since the last sync, or, paired by name for the
+    // first time, different on both sides with no sync to tell which
+    // changed: the policy decides.
+    let contested = match &link {
+        Some(l) => l
             .highlevel_hash
             .as_deref()
-            .is_some_and(|h| h != before_hash);
-        if ghl_changed && ctx.enabled(Flow::ProductsToAccessally) {
-            let aa_newer = product
-                .updated_at
-                .as_deref()
-                .and_then(crate::canonical::parse_date)
-                .is_none_or(|g| offering.modified > g);
-            let policy = t.settings.conflict_policy;
-            if yields(policy, false, aa_newer) {
-                let note =
-                    format!("conflict: changed on both sides; HighLevel wins by policy {policy:?}");
-                ctx.log_conflict(FLOW, &record, &note).await?;
-                return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
-            }
-            let note =
-                format!("conflict: changed on both sides; AccessAlly wins by policy {policy:?}");
+            .is_some_and(|h| h != before_hash),
+        None => adopted,
+    };
+    if contested && ctx.enabled(Flow::ProductsToAccessally) {
+        let aa_newer = product
+            .updated_at
+            .as_deref()
+            .and_then(crate::canonical::parse_date)
+            .is_none_or(|g| offering.modified > g);
+        let policy = t.settings.conflict_policy;
+        let what = if adopted {
+            format!("paired by name with product {}", product.id)
+        } else {
+            "conflict: changed on both sides".to_string()
+        };
+        if yields(policy, false, aa_newer) {
+            let note = format!("{what}; HighLevel wins by policy {policy:?}");
             ctx.log_conflict(FLOW, &record, &note).await?;
+            return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
         }
+        let note = format!("{what}; AccessAlly wins by policy {policy:?}");
+        ctx.log_conflict(FLOW, &record, &note).await?;
     }
-    let diffs = diff(&view(&before), &view(&canon));
+    let diffs = diff(&view(&before.synced(fields)), &view(&canon.synced(fields)));
     if ctx.writes(FLOW) {
         let product_changed = before.name != canon.name
             || before.description != canon.description
@@ -606,43 +850,62 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
             .into_iter()
             .flatten()
             .collect();
-        let availability_changed = before.availability != canon.availability;
-        let (pairs, new_ones, gone) = pair_prices(&canon.prices, &existing);
-        for (w, e) in pairs {
-            if existing[e] != canon.prices[w] || availability_changed {
+        let availability_changed = fields.inventory && before.availability != canon.availability;
+        let mut left = prices.len();
+        if fields.price {
+            let (pairs, new_ones, gone) = pair_prices(&canon.prices, &existing);
+            for (w, e) in pairs {
+                if existing[e] != canon.prices[w] || availability_changed {
+                    let p = &canon.prices[w];
+                    t.ghl
+                        .update_price(
+                            &product.id,
+                            &prices[e].id,
+                            &price_input(p, &location, stock, &prices[e].name)?,
+                        )
+                        .await?;
+                }
+            }
+            for w in new_ones {
                 let p = &canon.prices[w];
                 t.ghl
-                    .update_price(
+                    .create_price(
                         &product.id,
-                        &prices[e].id,
-                        &price_input(p, &location, canon.availability, &prices[e].name)?,
+                        &price_input(p, &location, stock, &price_name(p))?,
                     )
                     .await?;
             }
-        }
-        for w in new_ones {
-            let p = &canon.prices[w];
-            t.ghl
-                .create_price(
-                    &product.id,
-                    &price_input(p, &location, canon.availability, &price_name(p))?,
-                )
-                .await?;
-        }
-        for e in gone {
-            t.ghl.delete_price(&product.id, &prices[e].id).await?;
+            for e in gone {
+                t.ghl.delete_price(&product.id, &prices[e].id).await?;
+            }
+            left = canon.prices.len();
+        } else if availability_changed {
+            // Only the availability: each price written back as it is.
+            for (price, own) in prices.iter().zip(&existing) {
+                t.ghl
+                    .update_price(
+                        &product.id,
+                        &price.id,
+                        &price_input(own, &location, stock, &price.name)?,
+                    )
+                    .await?;
+            }
         }
         ctx.save_link(
             entities::PRODUCT,
             &product.id,
             id,
-            Some(hash.clone()),
+            Some(held_by_ghl(&canon, left).hash(fields)),
             Some(hash),
         )
         .await?;
     }
-    ctx.report(FLOW, Action::Update, record, diffs, "product updated")
-        .await
+    let note = if adopted {
+        "product (paired by name) updated"
+    } else {
+        "product updated"
+    };
+    ctx.report(FLOW, Action::Update, record, diffs, note).await
 }
 
 /// Availability as AccessAlly writes it, for callers outside this module.
@@ -670,5 +933,63 @@ mod tests {
         ] {
             assert_eq!(offering_of_slug(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn an_external_ref_names_the_product_it_was_made_for() {
+        let r = external_ref_for_product("65abc");
+        assert_eq!(product_of_external_ref(&r), Some("65abc"));
+        assert_eq!(product_of_external_ref("ghl:"), None);
+        assert_eq!(product_of_external_ref("WC-101"), None);
+        assert!(same_name(" Composition Clinic", "Composition Clinic "));
+        assert!(!same_name("Composition Clinic", "composition clinic"));
+    }
+
+    fn one_time(sku: &str) -> CanonicalPrice {
+        CanonicalPrice {
+            kind: PriceKind::OneTime,
+            currency: "USD".into(),
+            amount_minor: 1999,
+            trial_days: 0,
+            sku: Some(sku.into()),
+        }
+    }
+
+    #[test]
+    fn a_price_carries_inventory_only_when_it_is_synced() -> Result<(), EngineError> {
+        let p = one_time("A-1");
+        let left_out = price_input(&p, "loc", None, "Once")?;
+        assert_eq!(
+            (left_out.track_inventory, left_out.available_quantity),
+            (None, None)
+        );
+        assert_eq!(left_out.allow_out_of_stock_purchases, None);
+        let limited = price_input(&p, "loc", Some(Some(7)), "Once")?;
+        assert_eq!(
+            (limited.track_inventory, limited.available_quantity),
+            (Some(true), Some(7))
+        );
+        assert_eq!(limited.allow_out_of_stock_purchases, Some(false));
+        let unlimited = price_input(&p, "loc", Some(None), "Once")?;
+        assert_eq!(
+            (unlimited.track_inventory, unlimited.available_quantity),
+            (Some(false), None)
+        );
+        assert_eq!(limited.amount, 19.99);
+        Ok(())
+    }
+
+    #[test]
+    fn highlevel_shows_no_availability_on_a_product_without_prices() {
+        let canon = CanonicalProduct {
+            name: "Kit".into(),
+            description: String::new(),
+            published: true,
+            prices: vec![one_time("K-1")],
+            availability: Some(12),
+        };
+        assert_eq!(held_by_ghl(&canon, 1).availability, Some(12));
+        assert_eq!(held_by_ghl(&canon, 0).availability, None);
+        assert_eq!(held_by_ghl(&canon, 0).prices, canon.prices);
     }
 }
