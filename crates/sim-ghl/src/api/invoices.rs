@@ -193,7 +193,7 @@ pub async fn list(
     caller.check_location(&alt_id)?;
     sim.read(|w| {
         let loc = location(w, &alt_id)?;
-        let rows: Vec<Value> = loc
+        let rows: Vec<&Value> = loc
             .invoices
             .iter()
             .filter(|i| status.as_deref().is_none_or(|s| str_of(i, "status") == s))
@@ -203,9 +203,8 @@ pub async fn list(
                 })
             })
             .filter(|i| matches_search(i, &["name", "title", "termsNotes"], q.get("search")))
-            .cloned()
             .collect();
-        let (invoices, total) = page(rows.iter(), offset, limit);
+        let (invoices, total) = page(rows.into_iter(), offset, limit);
         ok(json!({"invoices": invoices, "total": total}))
     })
 }

@@ -55,12 +55,35 @@ pub fn page<'a>(
 /// Case-insensitive substring match of `needle` in any of `fields` of `row`.
 pub fn matches_search(row: &Value, fields: &[&str], needle: Option<&String>) -> bool {
     let Some(needle) = needle else { return true };
-    let needle = needle.to_lowercase();
     fields.iter().any(|f| {
         row.get(*f)
             .and_then(Value::as_str)
-            .is_some_and(|v| v.to_lowercase().contains(&needle))
+            .is_some_and(|v| contains_ignoring_case(v, needle))
     })
 }
 
+/// Whether `haystack` contains `needle`, ignoring case; without allocating
+/// when both are ASCII (a search is run against every row of a list).
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    if haystack.is_ascii() && needle.is_ascii() {
+        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+        return n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
 pub type Params = HashMap<String, String>;
+
+#[cfg(test)]
+mod tests {
+    use super::contains_ignoring_case;
+
+    #[test]
+    fn search_ignores_case_in_ascii_and_beyond() {
+        assert!(contains_ignoring_case("AccessAlly order #42", "ORDER #4"));
+        assert!(contains_ignoring_case("anything", ""));
+        assert!(!contains_ignoring_case("order #41", "order #42"));
+        assert!(!contains_ignoring_case("ab", "abc"));
+        assert!(contains_ignoring_case("Été à Paris", "ÉTÉ"));
+    }
+}

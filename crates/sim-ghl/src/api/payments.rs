@@ -78,7 +78,7 @@ pub async fn list_orders(
     caller.check_location(&alt_id)?;
     sim.read(|w| {
         let loc = location(w, &alt_id)?;
-        let rows: Vec<Value> = loc
+        let rows: Vec<&Value> = loc
             .orders
             .iter()
             .filter(|o| q.get("status").is_none_or(|s| str_of(o, "status") == s))
@@ -91,10 +91,19 @@ pub async fn list_orders(
                 q.get("contactId")
                     .is_none_or(|c| str_of(o, "contactId") == c)
             })
-            .map(summary)
-            .filter(|o| matches_search(o, &["contactName", "contactEmail", "_id"], q.get("search")))
+            // Summarised only to search them, or when they are on the page.
+            .filter(|o| {
+                q.get("search").is_none_or(|_| {
+                    matches_search(
+                        &summary(o),
+                        &["contactName", "contactEmail", "_id"],
+                        q.get("search"),
+                    )
+                })
+            })
             .collect();
-        let (data, total) = page(rows.iter(), offset, limit);
+        let (orders, total) = page(rows.into_iter(), offset, limit);
+        let data: Vec<Value> = orders.iter().map(summary).collect();
         ok(json!({"data": data, "totalCount": total}))
     })
 }
