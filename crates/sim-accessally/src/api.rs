@@ -203,14 +203,12 @@ async fn list_offerings(
         ));
     }
     let world = sim.world();
-    let records = world
-        .offerings
-        .values()
-        .filter(|o| {
-            query
-                .get("external_ref")
-                .is_none_or(|r| o.external_ref.as_deref() == Some(r))
-        })
+    let candidates: Box<dyn Iterator<Item = &crate::world::Offering>> =
+        match query.get("external_ref") {
+            Some(r) => Box::new(world.offering_by_external_ref(r).into_iter()),
+            None => Box::new(world.offerings.values()),
+        };
+    let records = candidates
         .filter(|o| status.as_deref().is_none_or(|s| o.status == s))
         .map(|o| (o.id, o.modified, o))
         .collect();

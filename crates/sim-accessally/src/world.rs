@@ -4,7 +4,7 @@
 //! checkout all go through here). Each change returns the events it causes;
 //! this module must not send them, nor know about HTTP.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -197,6 +197,11 @@ pub struct World {
     pub grants: BTreeMap<u64, Grant>,
     pub webhooks: BTreeMap<u64, Webhook>,
     pub aal_log: Vec<AalLogEntry>,
+    /// Offering id by `external_ref`, kept by `write_offering` and
+    /// `delete_offering` (the only places a reference changes), so a
+    /// look-up by reference is not a scan of every offering.
+    #[serde(skip)]
+    offering_by_ref: HashMap<String, u64>,
 }
 
 const MAX_REF: usize = 191;
@@ -491,12 +496,16 @@ impl World {
         if let Field::Set(r) = wanted
             && refs.any(|(id, existing)| Some(id) != own_id && existing == Some(r))
         {
-            return Err(ApiError::conflict(
-                "allybridge_external_ref_exists",
-                format!("Another record already has external_ref `{r}`."),
-            ));
+            return Err(external_ref_taken(r));
         }
         Ok(())
+    }
+
+    /// The offering holding `external_ref`, if any.
+    pub fn offering_by_external_ref(&self, external_ref: &str) -> Option<&Offering> {
+        self.offering_by_ref
+            .get(external_ref)
+            .and_then(|id| self.offerings.get(id))
     }
 
     /// Creates (`id` = None) or updates an offering from a request body.
@@ -536,13 +545,12 @@ impl World {
         r.require("name", &name, creating);
         r.require("payment_options", &options, creating);
         r.finish()?;
-        Self::check_external_ref_free(
-            self.offerings
-                .values()
-                .map(|o| (o.id, o.external_ref.as_ref())),
-            &external_ref,
-            id,
-        )?;
+        if let Field::Set(wanted) = &external_ref
+            && let Some(holder) = self.offering_by_ref.get(wanted)
+            && Some(*holder) != id
+        {
+            return Err(external_ref_taken(wanted));
+        }
 
         let mut o = existing.clone().unwrap_or_else(|| Offering {
             id: 0,
@@ -597,6 +605,12 @@ impl World {
         }
         o.modified = now;
         let json = self.offering_json(&o);
+        if let Some(old) = existing.as_ref().and_then(|e| e.external_ref.as_ref()) {
+            self.offering_by_ref.remove(old);
+        }
+        if let Some(r) = &o.external_ref {
+            self.offering_by_ref.insert(r.clone(), o.id);
+        }
         self.offerings.insert(o.id, o);
         let topic = if creating {
             "offering.created"
@@ -616,7 +630,9 @@ impl World {
             .get(&id)
             .map(|o| self.offering_json(o))
             .ok_or_else(|| ApiError::invalid_id("offering"))?;
-        self.offerings.remove(&id);
+        if let Some(r) = self.offerings.remove(&id).and_then(|o| o.external_ref) {
+            self.offering_by_ref.remove(&r);
+        }
         let mut events = vec![Event {
             topic: "offering.deleted",
             data: json.clone(),
@@ -987,6 +1003,13 @@ pub fn looks_like_email(s: &str) -> bool {
 fn dedup(v: Vec<u64>) -> Vec<u64> {
     let mut seen = BTreeSet::new();
     v.into_iter().filter(|x| seen.insert(*x)).collect()
+}
+
+fn external_ref_taken(r: &str) -> ApiError {
+    ApiError::conflict(
+        "allybridge_external_ref_exists",
+        format!("Another record already has external_ref `{r}`."),
+    )
 }
 
 /// Whether `text`, lower-cased, equals `lowered` (already lower case),
