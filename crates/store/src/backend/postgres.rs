@@ -84,7 +84,7 @@ impl PgBackend {
         let sql = format!(
             "WITH next AS ( \
                SELECT id FROM jobs \
-               WHERE {CLAIMABLE_SQL} \
+               WHERE (({PENDING_CLAIMABLE_SQL}) OR ({EXPIRED_CLAIMABLE_SQL})) \
                  AND ($4 OR location IS NULL OR location = ANY($5)) \
                ORDER BY priority, run_at, id LIMIT $6 \
                FOR UPDATE SKIP LOCKED) \

@@ -19,10 +19,13 @@ pub(crate) const LINK_COLUMNS: &str = "id, entity_type, highlevel_id, accessally
 /// `jobs_one_running_per_key` index allows one running job per key, this
 /// yields at most one job per key, so a claim never returns two jobs of one
 /// record and never starts a record that runs elsewhere.
-pub(crate) const CLAIMABLE_SQL: &str = "((state = 'pending' AND run_at <= $3 \
+/// A pending job that is due, unless a job of its record is running.
+pub(crate) const PENDING_CLAIMABLE_SQL: &str = "state = 'pending' AND run_at <= $3 \
        AND NOT EXISTS (SELECT 1 FROM jobs busy \
-         WHERE busy.dedupe_key = jobs.dedupe_key AND busy.state = 'running')) \
-     OR (state = 'running' AND lease_expires_at <= $3))";
+         WHERE busy.dedupe_key = jobs.dedupe_key AND busy.state = 'running')";
+
+/// A running job whose lease has run out (its worker died or hung).
+pub(crate) const EXPIRED_CLAIMABLE_SQL: &str = "state = 'running' AND lease_expires_at <= $3";
 
 pub(crate) const ENQUEUE_SQL: &str = "INSERT INTO jobs (kind, entity_type, record_system, \
      record_id, location, dedupe_key, priority, payload, state, run_at, attempts, merged_count, \

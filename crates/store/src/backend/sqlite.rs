@@ -92,14 +92,25 @@ impl SqliteBackend {
                 })?,
             ),
         };
+        // Pending and expired jobs are claimed in two arms so that each
+        // reads its own partial index (`jobs_ready`, `jobs_leased`): one
+        // `OR` made SQLite scan every job ever run, finished ones included,
+        // and sort them, on every claim.
+        const IN_SCOPE: &str =
+            "($4 OR location IS NULL OR location IN (SELECT value FROM json_each($5)))";
         let sql = format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
              attempts = attempts + 1, updated_at = $3, \
              last_error = CASE WHEN state = 'running' \
                THEN 'lease of ' || COALESCE(lease_owner, '?') || ' expired' ELSE last_error END \
-             WHERE id IN (SELECT id FROM jobs \
-               WHERE {CLAIMABLE_SQL} \
-                 AND ($4 OR location IS NULL OR location IN (SELECT value FROM json_each($5))) \
+             WHERE id IN (SELECT id FROM ( \
+               SELECT * FROM (SELECT id, priority, run_at FROM jobs \
+                 WHERE {PENDING_CLAIMABLE_SQL} AND {IN_SCOPE} \
+                 ORDER BY priority, run_at, id LIMIT $6) \
+               UNION ALL \
+               SELECT * FROM (SELECT id, priority, run_at FROM jobs \
+                 WHERE {EXPIRED_CLAIMABLE_SQL} AND {IN_SCOPE} \
+                 ORDER BY priority, run_at, id LIMIT $6)) \
                ORDER BY priority, run_at, id LIMIT $6) \
              RETURNING {JOB_COLUMNS}"
         );
