@@ -186,7 +186,11 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         format!(
             "records synced, both sides ({} products per side, {}, seeded in {:.1} s)",
             args.scale,
-            if args.postgres.is_some() { "PostgreSQL" } else { "SQLite" },
+            if args.postgres.is_some() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            },
             seeded.as_secs_f64()
         ),
         records as f64,
@@ -365,9 +369,12 @@ impl ScratchDatabase {
     async fn drop_database(self) -> anyhow::Result<()> {
         use sqlx::Connection;
         let mut connection = sqlx::PgConnection::connect(&self.admin).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut connection)
-            .await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut connection)
+        .await?;
         Ok(())
     }
 }
