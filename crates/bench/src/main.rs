@@ -55,7 +55,7 @@ struct Args {
     /// How long the rate-budget scenario runs, in seconds.
     #[arg(long, default_value_t = 30)]
     budget_seconds: u64,
-    /// Run the backfill on a fresh database of this PostgreSQL server (an
+    /// Run the backfill and the intake on a fresh database of this PostgreSQL server (an
     /// admin URL, e.g. postgres://postgres@127.0.0.1:5432/test) instead of
     /// SQLite; the database is dropped afterwards.
     #[arg(long)]
@@ -410,8 +410,13 @@ async fn total_calls(sb: &Sandbox) -> anyhow::Result<u64> {
 }
 
 async fn intake(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let scratch = match &args.postgres {
+        Some(admin) => Some(ScratchDatabase::create(admin).await?),
+        None => None,
+    };
     let mut options = SandboxOptions {
         seed: sim_kit::Seed::Empty,
+        store_url: scratch.as_ref().map(|d| d.url.clone()),
         ..SandboxOptions::default()
     };
     options.engine.concurrency = 1;
@@ -490,7 +495,15 @@ async fn intake(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let rate = ok as f64 / took;
     rows.push(row(
         "intake",
-        format!("webhooks accepted ({} connections)", args.connections),
+        format!(
+            "webhooks accepted ({} connections, {})",
+            args.connections,
+            if args.postgres.is_some() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            }
+        ),
         ok as f64,
         "webhooks",
         format!("{}", args.webhooks),
@@ -521,6 +534,10 @@ async fn intake(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         format!("{ok}"),
         Some(stored as usize == ok),
     ));
+    drop(sb);
+    if let Some(scratch) = scratch {
+        scratch.drop_database().await?;
+    }
     Ok(())
 }
 

@@ -652,16 +652,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
-    const TENANT: &str = r#"
-[[tenant]]
-name = "main"
-[tenant.ghl]
-location_id = "loc1"
-auth = "private_token"
-[tenant.accessally]
-site_url = "https://courses.example.com"
-user = "bridge"
-"#;
+    const TENANT: &str = crate::cli::context::TEST_TENANT;
 
     fn tenant(extra: &str) -> TenantConfig {
         let text = format!("{TENANT}{extra}");

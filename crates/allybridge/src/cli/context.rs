@@ -747,13 +747,9 @@ pub async fn all_dead_letters(store: &Store) -> anyhow::Result<Vec<store::Job>> 
     Ok(out)
 }
 
+/// The smallest valid tenant, for the binary's unit tests.
 #[cfg(test)]
-mod tests {
-    use engine::tenant::{CodeCase, GrantVia, ProductFields, ProductKey};
-
-    use super::*;
-
-    const TENANT: &str = r#"
+pub(crate) const TEST_TENANT: &str = r#"
 [[tenant]]
 name = "main"
 [tenant.ghl]
@@ -763,6 +759,14 @@ auth = "private_token"
 site_url = "https://courses.example.com"
 user = "bridge"
 "#;
+
+#[cfg(test)]
+mod tests {
+    use engine::tenant::{CodeCase, GrantVia, ProductFields, ProductKey};
+
+    use super::*;
+
+    const TENANT: &str = TEST_TENANT;
 
     fn settings_of(extra: &str) -> TenantSettings {
         let config = Config::from_str(&format!("{TENANT}{extra}")).expect("a valid configuration");

@@ -98,6 +98,13 @@ impl Ctx<'_> {
         Ok(action)
     }
 
+    /// Reports a skip of a record the tenant's `sku_prefixes` leave out.
+    pub async fn skip_excluded(&self, flow: Flow, record: String) -> Result<Action, EngineError> {
+        let reason = format!("skipped: {}", self.tenant.settings.excluded_reason());
+        self.report(flow, Action::Skip, record, vec![], reason)
+            .await
+    }
+
     /// Both sides already hold the same content: record it in the link
     /// (when the flow may write) and report a skip. No call to either side.
     pub async fn already_equal(

@@ -264,15 +264,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
     let canon = CanonicalProduct::from_ghl(&product, &prices)?;
     let record = format!("product {}", product.name);
     if !t.settings.includes_skus(canon.skus()) {
-        return ctx
-            .report(
-                FLOW,
-                Action::Skip,
-                record,
-                vec![],
-                format!("skipped: {}", t.settings.excluded_reason()),
-            )
-            .await;
+        return ctx.skip_excluded(FLOW, record).await;
     }
     let hash = canon.hash(fields);
     if link
@@ -710,15 +702,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     let canon = CanonicalProduct::from_accessally(&offering);
     let record = format!("offering {}", offering.name);
     if !t.settings.includes_skus(canon.skus()) {
-        return ctx
-            .report(
-                FLOW,
-                Action::Skip,
-                record,
-                vec![],
-                format!("skipped: {}", t.settings.excluded_reason()),
-            )
-            .await;
+        return ctx.skip_excluded(FLOW, record).await;
     }
     let hash = canon.hash(fields);
     if link
