@@ -138,6 +138,7 @@ impl Location {
             name,
             next_invoice_number: 1001,
             products: Table::grouped_by("slug"),
+            contacts: Table::grouped_by("emailLowerCase"),
             prices: Table::grouped_by("product"),
             ..Self::default()
         }

@@ -98,12 +98,15 @@ pub fn upsert(
         .unwrap_or("")
         .to_lowercase();
     let phone = fields.get("phone").and_then(Value::as_str).unwrap_or("");
-    let existing = loc
-        .contacts
-        .iter()
-        .find(|c| {
-            (!email.is_empty() && str_of(c, "emailLowerCase") == email)
-                || (!phone.is_empty() && str_of(c, "phone") == phone)
+    // By e-mail (an index), else by phone.
+    let by_email = (!email.is_empty())
+        .then(|| loc.contacts.group(&email).next())
+        .flatten();
+    let existing = by_email
+        .or_else(|| {
+            (!phone.is_empty())
+                .then(|| loc.contacts.iter().find(|c| str_of(c, "phone") == phone))
+                .flatten()
         })
         .map(|c| str_of(c, "id").to_string());
     let now = now_iso();
@@ -121,10 +124,12 @@ pub fn upsert(
             (id, true)
         }
     };
-    let contact = loc
+    let mut contact = loc
         .contacts
-        .get_mut(&id)
+        .get(&id)
+        .cloned()
         .ok_or_else(|| ApiError::not_found("Contact"))?;
+    let contact = &mut contact;
     for key in TEXT_FIELDS {
         if let Some(v) = fields.get(*key).filter(|v| v.is_string()) {
             set(contact, key, v.clone());
@@ -149,6 +154,8 @@ pub fn upsert(
     refresh_names(contact);
     set(contact, "dateUpdated", json!(now));
     let contact = contact.clone();
+    // Replaced whole, so the e-mail index follows a new address.
+    loc.contacts.insert(id, contact.clone());
     let event = if is_new {
         "ContactCreate"
     } else {
