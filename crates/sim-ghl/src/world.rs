@@ -128,6 +128,10 @@ pub struct Location {
     pub contacts: Table,
     pub notes: Table,
     pub invoices: Table,
+    /// Per invoice id: its name, title and terms, lower-cased and joined by
+    /// NUL, made when it is created (none of the three changes after), so
+    /// that a search is one substring scan per invoice.
+    pub invoice_search_text: HashMap<String, String>,
     pub next_invoice_number: u64,
 }
 

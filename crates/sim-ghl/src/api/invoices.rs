@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::payments::new_transaction;
-use super::{Params, location, location_mut, matches_search, page};
+use super::{Params, location, location_mut, page};
 use crate::Sim;
 use crate::auth::Caller;
 use crate::errors::{ApiError, ApiResult, ok};
@@ -139,6 +139,10 @@ pub async fn create(
         if let Some(t) = terms {
             set(&mut invoice, "termsNotes", json!(t));
         }
+        let search_text = ["name", "title", "termsNotes"]
+            .map(|field| str_of(&invoice, field).to_lowercase())
+            .join("\0");
+        loc.invoice_search_text.insert(id.clone(), search_text);
         loc.invoices.insert(id, invoice.clone());
         event(w, "InvoiceCreate", &invoice);
         ok(invoice)
@@ -191,6 +195,11 @@ pub async fn list(
     );
     check.finish()?;
     caller.check_location(&alt_id)?;
+    // Case-insensitive substring search in name, title and terms.
+    let needle = q.get("search").map(|s| s.to_lowercase());
+    let searched = needle
+        .as_deref()
+        .map(|n| memchr::memmem::Finder::new(n.as_bytes()));
     sim.read(|w| {
         let loc = location(w, &alt_id)?;
         let rows: Vec<&Value> = loc
@@ -202,7 +211,13 @@ pub async fn list(
                     i.pointer("/contactDetails/id").and_then(Value::as_str) == Some(c)
                 })
             })
-            .filter(|i| matches_search(i, &["name", "title", "termsNotes"], q.get("search")))
+            .filter(|i| {
+                searched.as_ref().is_none_or(|finder| {
+                    loc.invoice_search_text
+                        .get(str_of(i, "_id"))
+                        .is_some_and(|text| finder.find(text.as_bytes()).is_some())
+                })
+            })
             .collect();
         let (invoices, total) = page(rows.into_iter(), offset, limit);
         ok(json!({"invoices": invoices, "total": total}))
