@@ -128,10 +128,11 @@ pub struct Location {
     pub contacts: Table,
     pub notes: Table,
     pub invoices: Table,
-    /// Per invoice id: its name, title and terms, lower-cased and joined by
-    /// NUL, made when it is created (none of the three changes after), so
-    /// that a search is one substring scan per invoice.
-    pub invoice_search_text: HashMap<String, String>,
+    /// Per invoice, in creation order (invoices are never deleted): its id
+    /// and its name, title and terms, lower-cased and joined by NUL, made
+    /// when it is created (none of the three changes after), so that a
+    /// search is one substring scan per invoice.
+    pub invoice_search_text: Vec<(String, String)>,
     pub next_invoice_number: u64,
 }
 

@@ -142,7 +142,7 @@ pub async fn create(
         let search_text = ["name", "title", "termsNotes"]
             .map(|field| str_of(&invoice, field).to_lowercase())
             .join("\0");
-        loc.invoice_search_text.insert(id.clone(), search_text);
+        loc.invoice_search_text.push((id.clone(), search_text));
         loc.invoices.insert(id, invoice.clone());
         event(w, "InvoiceCreate", &invoice);
         ok(invoice)
@@ -202,20 +202,22 @@ pub async fn list(
         .map(|n| memchr::memmem::Finder::new(n.as_bytes()));
     sim.read(|w| {
         let loc = location(w, &alt_id)?;
-        let rows: Vec<&Value> = loc
-            .invoices
-            .iter()
+        // A search reads only the texts (in creation order, like the
+        // table), then the rows it found.
+        let candidates: Box<dyn Iterator<Item = &Value>> = match &searched {
+            Some(finder) => Box::new(
+                loc.invoice_search_text
+                    .iter()
+                    .filter(|(_, text)| finder.find(text.as_bytes()).is_some())
+                    .filter_map(|(id, _)| loc.invoices.get(id)),
+            ),
+            None => Box::new(loc.invoices.iter()),
+        };
+        let rows: Vec<&Value> = candidates
             .filter(|i| status.as_deref().is_none_or(|s| str_of(i, "status") == s))
             .filter(|i| {
                 q.get("contactId").is_none_or(|c| {
                     i.pointer("/contactDetails/id").and_then(Value::as_str) == Some(c)
-                })
-            })
-            .filter(|i| {
-                searched.as_ref().is_none_or(|finder| {
-                    loc.invoice_search_text
-                        .get(str_of(i, "_id"))
-                        .is_some_and(|text| finder.find(text.as_bytes()).is_some())
                 })
             })
             .collect();
