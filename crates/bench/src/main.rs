@@ -3,10 +3,11 @@
 //! backfill throughput (rate limits off), writes and calls when nothing or
 //! a tenth changed, webhook intake (signed, verified, persisted) with ack
 //! latency, the shared rate budget of ten locations at HighLevel's real
-//! limits with live reads behind a backfill, and memory with many linked
-//! records. Prints a table beside the
+//! limits with live reads behind a backfill, the real daemon's start-up
+//! and memory, and memory with many linked records. Prints a table beside the
 //! targets, or JSON with `--json`. Timing lives here, never in tests.
 
+mod daemon;
 mod rate_budget;
 
 /// The allocator the `allybridge` binary ships with, so that the figures
@@ -49,6 +50,9 @@ struct Args {
     /// Engine jobs run at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Products per side in the daemon scenario (the real `allybridge serve`).
+    #[arg(long, default_value_t = 1_000)]
+    daemon_scale: usize,
     /// Locations in the rate-budget scenario (each 100 requests per 10 s).
     #[arg(long, default_value_t = 10)]
     budget_locations: usize,
@@ -66,7 +70,7 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Only these scenarios (backfill, changes, intake, budget, footprint).
+    /// Only these scenarios (backfill, changes, intake, budget, daemon, footprint).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -597,6 +601,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants("intake") {
         intake(&args, &mut rows).await?;
+    }
+    if wants("daemon") {
+        daemon::run(args.daemon_scale, &mut rows).await?;
     }
     if wants("budget") {
         rate_budget::run(args.budget_locations, args.budget_seconds, &mut rows).await?;

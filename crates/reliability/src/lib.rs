@@ -121,7 +121,16 @@ impl Harness {
         faults: Faults,
         store_url: Option<&str>,
     ) -> anyhow::Result<Harness> {
-        let bin = allybridge_bin()?;
+        Self::start_with(allybridge_bin()?, seed, faults, store_url).await
+    }
+
+    /// Like [`Harness::start`], running the `allybridge` binary at `bin`.
+    pub async fn start_with(
+        bin: PathBuf,
+        seed: Seed,
+        faults: Faults,
+        store_url: Option<&str>,
+    ) -> anyhow::Result<Harness> {
         let (ghl, ghl_state) = sim_ghl::start(sim_ghl::SimConfig {
             seed,
             faults: faults.clone(),
