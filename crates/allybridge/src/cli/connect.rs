@@ -192,48 +192,24 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
                     ),
                 })?;
             let connection = context::connection_id(&t.name, System::AccessAlly);
-            store
-                .upsert_connection(
-                    &connection,
-                    System::AccessAlly,
-                    t.accessally.site_url.as_str(),
-                    &t.name,
-                )
-                .await?;
-            store
-                .save_credential(
-                    &connection,
-                    CredentialKind::AccessAllyAppPassword,
-                    &Credential {
-                        secret: password,
-                        refresh_secret: None,
-                        expires_at: None,
-                        scopes: Vec::new(),
-                    },
-                )
-                .await?;
+            context::store_accessally_secret(
+                &store,
+                &connection,
+                t,
+                CredentialKind::AccessAllyAppPassword,
+                password,
+            )
+            .await?;
             if let Some(h) = handshake {
                 let hid = context::handshake_connection_id(&t.name);
-                store
-                    .upsert_connection(
-                        &hid,
-                        System::AccessAlly,
-                        t.accessally.site_url.as_str(),
-                        &t.name,
-                    )
-                    .await?;
-                store
-                    .save_credential(
-                        &hid,
-                        CredentialKind::AccessAllyAppPassword,
-                        &Credential {
-                            secret: h,
-                            refresh_secret: None,
-                            expires_at: None,
-                            scopes: Vec::new(),
-                        },
-                    )
-                    .await?;
+                context::store_accessally_secret(
+                    &store,
+                    &hid,
+                    t,
+                    CredentialKind::AccessAllyAppPassword,
+                    h,
+                )
+                .await?;
             }
             println!(
                 "AccessAlly accepted the credentials; stored them encrypted for tenant `{}`.",

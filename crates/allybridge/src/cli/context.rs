@@ -54,6 +54,38 @@ pub fn handshake_connection_id(tenant: &str) -> String {
     format!("{tenant}/accessally-handshake")
 }
 
+/// Stores one AccessAlly secret of tenant `t` (application password,
+/// handshake, webhook secret) encrypted under `connection`, creating the
+/// connection row for the site if needed.
+pub async fn store_accessally_secret(
+    store: &Store,
+    connection: &str,
+    t: &TenantConfig,
+    kind: CredentialKind,
+    secret: SecretString,
+) -> Result<(), store::StoreError> {
+    store
+        .upsert_connection(
+            connection,
+            System::AccessAlly,
+            t.accessally.site_url.as_str(),
+            &t.name,
+        )
+        .await?;
+    store
+        .save_credential(
+            connection,
+            kind,
+            &Credential {
+                secret,
+                refresh_secret: None,
+                expires_at: None,
+                scopes: Vec::new(),
+            },
+        )
+        .await
+}
+
 /// The master key file of a configuration, relative to its folder.
 pub fn key_file(config: &Config) -> PathBuf {
     config.path(&config.store.key_file)

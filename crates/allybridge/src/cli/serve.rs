@@ -28,7 +28,7 @@ use engine::{Engine, EngineOptions, Tenant};
 use model::{Flow, FlowMode};
 use secrecy::SecretString;
 use server::health::{ConnectionState, Connections, source_of};
-use store::{Credential, CredentialKind, Store, System};
+use store::{CredentialKind, Store, System};
 use tokio::sync::watch;
 
 use super::alerting::{self, AlertWatch};
@@ -125,26 +125,14 @@ async fn accessally_secret(
     let Some(secret) = sub.secret else {
         return Ok(None);
     };
-    store
-        .upsert_connection(
-            &connection,
-            System::AccessAlly,
-            t.accessally.site_url.as_str(),
-            &t.name,
-        )
-        .await?;
-    store
-        .save_credential(
-            &connection,
-            CredentialKind::WebhookSecret,
-            &Credential {
-                secret: secret.clone(),
-                refresh_secret: None,
-                expires_at: None,
-                scopes: Vec::new(),
-            },
-        )
-        .await?;
+    context::store_accessally_secret(
+        store,
+        &connection,
+        t,
+        CredentialKind::WebhookSecret,
+        secret.clone(),
+    )
+    .await?;
     tracing::info!(tenant = %t.name, %url, "subscribed AccessAlly webhooks");
     Ok(Some(secret))
 }
