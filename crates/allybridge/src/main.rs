@@ -7,12 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc: about a fifth less CPU than the system allocator for the
-/// daemon's many small HTTP and JSON buffers (docs/BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    allocator::tune_for_a_daemon();
     let args = cli::Cli::parse();
     cli::init_tracing(args.verbose, matches!(args.command, cli::Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -292,7 +292,7 @@ async fn streams_page_through_each_envelope() {
     let coupons: Vec<Coupon> = c.coupons(Priority::Backfill).try_collect().await.unwrap();
     assert_eq!(coupons.len(), 115);
     let orders: Vec<OrderSummary> = c.orders(Priority::Backfill).try_collect().await.unwrap();
-    assert_eq!(orders.len(), 46);
+    assert_eq!(orders.len(), 230);
     let log = env.requests().await;
     assert_eq!(
         log["summary"]["by_route"]["GET /products/"], 3,

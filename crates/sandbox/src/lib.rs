@@ -48,6 +48,10 @@ pub struct SandboxOptions {
     pub fault_seed: Option<u64>,
     /// The tenant's policies.
     pub settings: TenantSettings,
+    /// Run both simulators (their servers, seeding and webhook deliveries)
+    /// on this runtime instead of the caller's, so that the engine's threads
+    /// and theirs can be told apart (the benchmark counts CPU per thread).
+    pub simulator_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for SandboxOptions {
@@ -67,6 +71,7 @@ impl Default for SandboxOptions {
             client_timeout: Duration::from_secs(2),
             fault_seed: None,
             settings: TenantSettings::default(),
+            simulator_runtime: None,
         }
     }
 }
@@ -96,9 +101,14 @@ impl Drop for Sandbox {
     }
 }
 
+/// The outcome of a simulator's start-up task run on another runtime.
+fn joined<T>(task: Result<T, tokio::task::JoinError>) -> Result<T, SandboxError> {
+    task.map_err(|e| SandboxError::Control(format!("a simulator's start-up task failed: {e}")))
+}
+
 impl Sandbox {
     pub async fn start(options: SandboxOptions) -> Result<Self, SandboxError> {
-        let (ghl_sim, ghl_state) = sim_ghl::start(sim_ghl::SimConfig {
+        let ghl_config = sim_ghl::SimConfig {
             seed: options.seed,
             faults: options.faults.clone(),
             rate_limits: options
@@ -107,15 +117,23 @@ impl Sandbox {
             webhook_retry_spacing: Duration::from_millis(50),
             fault_seed: options.fault_seed,
             ..sim_ghl::SimConfig::default()
-        })
-        .await?;
-        let aa_sim = sim_accessally::start(sim_accessally::SimConfig {
+        };
+        let aa_config = sim_accessally::SimConfig {
             seed: options.seed,
             faults: options.faults.clone(),
             fault_seed: options.fault_seed.map(|s| s + 1),
             ..sim_accessally::SimConfig::for_tests()
-        })
-        .await?;
+        };
+        let ((ghl_sim, ghl_state), aa_sim) = match &options.simulator_runtime {
+            None => (
+                sim_ghl::start(ghl_config).await?,
+                sim_accessally::start(aa_config).await?,
+            ),
+            Some(runtime) => (
+                joined(runtime.spawn(sim_ghl::start(ghl_config)).await)??,
+                joined(runtime.spawn(sim_accessally::start(aa_config)).await)??,
+            ),
+        };
         let dir = tempfile::tempdir()?;
         let url = match &options.store_url {
             Some(u) => u.clone(),

@@ -285,7 +285,7 @@ async fn generated(sim: &Arc<Sim>, loc: &str, n: usize) {
         coupon(sim, c).await;
     }
     let _ = sim.commit(|w| {
-        for i in 0..n / 5 {
+        for i in 0..n {
             if ids.is_empty() {
                 break;
             }

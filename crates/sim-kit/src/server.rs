@@ -32,7 +32,10 @@ pub enum Seed {
     Empty,
     /// A realistic, fixed demo catalog.
     Demo,
-    /// A generated catalog of this many products (and proportionate other records).
+    /// A generated catalog of this many products with, on each side, half as
+    /// many coupons and as many orders (so `Generated(10_000)` on both
+    /// simulators is the benchmark's 10,000 products per side, 5,000
+    /// coupons per side and 20,000 orders).
     Generated(usize),
 }
 
