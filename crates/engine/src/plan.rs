@@ -34,14 +34,32 @@ pub struct PlanEntry {
     pub written: bool,
 }
 
-/// Entries collected during a run.
-#[derive(Debug, Clone, Default)]
+/// Entries collected during a run (or, when not kept, none).
+#[derive(Debug, Clone)]
 pub struct Plan {
     entries: Arc<Mutex<Vec<PlanEntry>>>,
+    keep: bool,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self::new(true)
+    }
 }
 
 impl Plan {
+    /// A plan that keeps its entries, or (`keep` false) drops them.
+    pub fn new(keep: bool) -> Self {
+        Self {
+            entries: Arc::default(),
+            keep,
+        }
+    }
+
     pub fn push(&self, entry: PlanEntry) {
+        if !self.keep {
+            return;
+        }
         self.entries
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -94,4 +112,35 @@ pub fn diff(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(record: &str) -> PlanEntry {
+        PlanEntry {
+            tenant: "main".into(),
+            flow: Flow::CouponsToAccessally,
+            action: Action::Create,
+            record: record.into(),
+            diffs: vec![],
+            note: String::new(),
+            written: true,
+        }
+    }
+
+    #[test]
+    fn a_kept_plan_collects_entries_and_a_dropped_one_stays_empty() {
+        let kept = Plan::default();
+        kept.push(entry("coupon A"));
+        kept.push(entry("coupon B"));
+        assert_eq!(kept.entries().len(), 2);
+        assert_eq!(kept.counts()["coupons_to_accessally"]["create"], 2);
+
+        let dropped = Plan::new(false);
+        dropped.push(entry("coupon A"));
+        assert!(dropped.entries().is_empty());
+        assert!(dropped.counts().is_empty());
+    }
 }

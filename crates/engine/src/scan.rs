@@ -10,8 +10,14 @@
 //! that is new or changed costs a read of its prices to know its SKUs),
 //! hashes leave out the fields the tenant does not sync, and the order
 //! statuses that count are the tenant's.
+//!
+//! A scan reads each list page by page and enqueues its jobs in chunks as it
+//! goes, so its memory does not grow with the catalog (beyond the links and
+//! the ids it has seen), and the workers start on the first jobs while the
+//! rest is still being read.
 
 use std::collections::{BTreeSet, HashMap};
+use std::pin::pin;
 
 use accessally::ListQuery;
 use futures::TryStreamExt;
@@ -68,6 +74,25 @@ pub struct ScanReport {
     pub drift: Vec<Drift>,
 }
 
+/// Jobs a scan has found are enqueued once this many are waiting.
+const ENQUEUE_CHUNK: usize = 500;
+
+/// Enqueues the waiting `jobs` when a chunk is full, or all of them when
+/// `all`; counts them into `enqueued`.
+async fn enqueue_found(
+    engine: &Engine,
+    jobs: &mut Vec<store::NewJob>,
+    enqueued: &mut u64,
+    all: bool,
+) -> Result<(), EngineError> {
+    if jobs.len() >= ENQUEUE_CHUNK || (all && !jobs.is_empty()) {
+        engine.store.enqueue_batch(jobs).await?;
+        *enqueued += jobs.len() as u64;
+        jobs.clear();
+    }
+    Ok(())
+}
+
 async fn links_of(
     engine: &Engine,
     tenant: &Tenant,
@@ -115,6 +140,8 @@ pub async fn scan(
         ..ScanReport::default()
     };
     let mut jobs = Vec::new();
+    let mut enqueued = 0;
+    let mut checked = 0;
     let mut drift = |flow: Flow,
                      kind: &'static str,
                      record: String,
@@ -162,9 +189,10 @@ pub async fn scan(
         let linked: HashMap<&str, &Link> =
             links.iter().map(|l| (l.highlevel_id.as_str(), l)).collect();
         let mut seen = BTreeSet::new();
-        let coupons: Vec<ghl::types::Coupon> = tenant.ghl.coupons(budget).try_collect().await?;
-        for c in coupons {
-            report.checked += 1;
+        let mut coupons = pin!(tenant.ghl.coupons(budget));
+        while let Some(c) = coupons.try_next().await? {
+            enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
+            checked += 1;
             seen.insert(c.id.clone());
             let found = restriction(
                 tenant,
@@ -233,9 +261,10 @@ pub async fn scan(
     if wants(Flow::ProductsToAccessally) {
         let fields = tenant.settings.product_fields;
         let mut seen = BTreeSet::new();
-        let products: Vec<ghl::types::Product> = tenant.ghl.products(budget).try_collect().await?;
-        for p in products {
-            report.checked += 1;
+        let mut products = pin!(tenant.ghl.products(budget));
+        while let Some(p) = products.try_next().await? {
+            enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
+            checked += 1;
             // Seen even when excluded: exclusion never reads as a deletion.
             seen.insert(p.id.clone());
             let j = job(tenant, kinds::PRODUCT_TO_AA, &p.id, priority);
@@ -309,13 +338,10 @@ pub async fn scan(
 
     if wants(Flow::ProductsToHighlevel) {
         let fields = tenant.settings.product_fields;
-        let offerings: Vec<accessally::Offering> = tenant
-            .accessally
-            .offerings(ListQuery::default())
-            .try_collect()
-            .await?;
-        for o in offerings {
-            report.checked += 1;
+        let mut offerings = pin!(tenant.accessally.offerings(ListQuery::default()));
+        while let Some(o) = offerings.try_next().await? {
+            enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
+            checked += 1;
             let canon = CanonicalProduct::from_accessally(&o);
             if !tenant.settings.includes_skus(canon.skus()) {
                 excluded(
@@ -354,16 +380,13 @@ pub async fn scan(
             .iter()
             .map(|l| (l.accessally_id.as_str(), l))
             .collect();
-        let orders: Vec<accessally::Order> = tenant
-            .accessally
-            .orders(ListQuery::default())
-            .try_collect()
-            .await?;
-        for o in orders {
+        let mut orders = pin!(tenant.accessally.orders(ListQuery::default()));
+        while let Some(o) = orders.try_next().await? {
+            enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
             let Some(state) = tenant.settings.order_state(o.status.as_str()) else {
                 continue;
             };
-            report.checked += 1;
+            checked += 1;
             let hash = state_hash(o.id, state);
             let id = o.id.to_string();
             let j = job(tenant, kinds::ORDER_TO_GHL, &id, priority);
@@ -390,15 +413,16 @@ pub async fn scan(
     if wants(Flow::OrdersToAccessally) {
         let links = links_of(engine, tenant, entities::GRANT).await?;
         let granted: BTreeSet<&str> = links.iter().map(|l| l.highlevel_id.as_str()).collect();
-        let orders: Vec<ghl::types::OrderSummary> = tenant.ghl.orders(budget).try_collect().await?;
-        for o in orders {
+        let mut orders = pin!(tenant.ghl.orders(budget));
+        while let Some(o) = orders.try_next().await? {
+            enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
             if !tenant
                 .settings
                 .order_paid(o.payment_status.as_deref(), &o.status)
             {
                 continue;
             }
-            report.checked += 1;
+            checked += 1;
             if !granted.contains(o.id.as_str()) {
                 let j = job(tenant, kinds::ORDER_TO_AA, &o.id, priority);
                 drift(
@@ -412,12 +436,9 @@ pub async fn scan(
         }
     }
 
-    report.enqueued = jobs.len() as u64;
-    if !jobs.is_empty() {
-        for chunk in jobs.chunks(500) {
-            engine.store.enqueue_batch(chunk).await?;
-        }
-    }
+    enqueue_found(engine, &mut jobs, &mut enqueued, true).await?;
+    report.checked = checked;
+    report.enqueued = enqueued;
     if kind == ScanKind::Reconcile {
         let details = serde_json::to_value(&report.drift).unwrap_or_default();
         engine

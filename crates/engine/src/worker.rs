@@ -47,6 +47,10 @@ pub struct EngineOptions {
     pub retry_max: Duration,
     /// Compute and report only.
     pub dry_run: bool,
+    /// Keep every record's outcome in [`Engine::plan`] (what `sync` and
+    /// the tests read). A daemon leaves it off: the plan would grow by one
+    /// entry per synced record for the life of the process.
+    pub keep_plan: bool,
 }
 
 impl Default for EngineOptions {
@@ -64,6 +68,7 @@ impl Default for EngineOptions {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(300),
             dry_run: false,
+            keep_plan: true,
         }
     }
 }
@@ -179,8 +184,8 @@ impl Engine {
         Self {
             store,
             tenants: tenants.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            plan: Plan::new(options.keep_plan),
             options,
-            plan: Plan::default(),
             stats: Arc::new(Stats::new()),
             busy: std::sync::Mutex::new(std::collections::HashSet::new()),
         }

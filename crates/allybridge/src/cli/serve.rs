@@ -471,7 +471,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let loaded = context::build_engine(
         config,
         None,
-        EngineOptions::default(),
+        EngineOptions {
+            keep_plan: false,
+            ..EngineOptions::default()
+        },
         None,
         &context::TenantLoad {
             allow_unconnected: true,
