@@ -65,12 +65,19 @@ pub struct Drift {
     pub record: String,
 }
 
+/// The most drifted records a report names; the rest are counted only
+/// (a first pass over a large catalog finds every record "missing").
+pub const MAX_DRIFT_DETAILS: usize = 1_000;
+
 /// What a scan of one tenant found and did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScanReport {
     pub tenant: String,
     pub checked: u64,
     pub enqueued: u64,
+    /// Records out of line.
+    pub drifted: u64,
+    /// The first [`MAX_DRIFT_DETAILS`] of them.
     pub drift: Vec<Drift>,
 }
 
@@ -147,11 +154,14 @@ pub async fn scan(
                      record: String,
                      jobs: &mut Vec<store::NewJob>,
                      job: store::NewJob| {
-        report.drift.push(Drift {
-            flow: flow.to_string(),
-            kind,
-            record,
-        });
+        report.drifted += 1;
+        if report.drift.len() < MAX_DRIFT_DETAILS {
+            report.drift.push(Drift {
+                flow: flow.to_string(),
+                kind,
+                record,
+            });
+        }
         jobs.push(job);
     };
 
@@ -446,7 +456,7 @@ pub async fn scan(
             .save_drift_report(
                 &tenant.name,
                 report.checked as i64,
-                report.drift.len() as i64,
+                report.drifted as i64,
                 &details,
             )
             .await?;

@@ -211,10 +211,10 @@ impl AlertWatch {
         let kind = AlertKind::DriftFound {
             tenant: report.tenant.clone(),
             scope: "all".into(),
-            drifted: report.drift.len() as u64,
+            drifted: report.drifted,
             checked: report.checked,
         };
-        if report.drift.is_empty() {
+        if report.drifted == 0 {
             let key = kind.incident_key();
             if st.open.contains_key(&key) {
                 self.clear_key(&mut st, &key).await;

@@ -317,7 +317,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut differences = Vec::new();
     for _ in 0..3 {
         let report = scan(&sb.engine, &tenant, ScanKind::Reconcile, None).await?;
-        drift_found += report.drift.len();
+        drift_found += report.drifted;
         sb.engine.work_until_idle(Duration::from_secs(3)).await?;
         differences = sb.differences().await?;
         if differences.is_empty() {

@@ -52,18 +52,16 @@ pub async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         .map(|j| j.id)
         .collect();
     let mut tenants = Vec::new();
-    let mut drifted = 0usize;
+    let mut drifted = 0u64;
     for tenant in engine.tenants.values() {
         let report = scan(&engine, tenant, ScanKind::Reconcile, args.flow)
             .await
             .map_err(|e| anyhow::anyhow!("tenant `{}`: {e}", tenant.name))?;
         eprintln!(
             "[{}] reconcile: {} checked, {} out of line",
-            tenant.name,
-            report.checked,
-            report.drift.len()
+            tenant.name, report.checked, report.drifted
         );
-        drifted += report.drift.len();
+        drifted += report.drifted;
         tenants.push(report);
     }
     // Report-only runs compute the jobs in dry-run mode; repairs write.
@@ -89,6 +87,14 @@ pub async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
         for t in &tenants {
             for d in &t.drift {
                 println!("[{}] {:<24} {:<9} {}", t.tenant, d.flow, d.kind, d.record);
+            }
+            if t.drifted > t.drift.len() as u64 {
+                println!(
+                    "[{}] … and {} more out of line (only the first {} are named)",
+                    t.tenant,
+                    t.drifted - t.drift.len() as u64,
+                    t.drift.len()
+                );
             }
         }
         match (drifted, args.repair) {

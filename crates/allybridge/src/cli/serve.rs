@@ -219,7 +219,7 @@ fn poller(
                                 w.reconciled(&r).await;
                             }
                             if r.enqueued > 0 || kind == ScanKind::Reconcile {
-                                tracing::info!(tenant = %tenant.name, poll = name, checked = r.checked, enqueued = r.enqueued, drift = r.drift.len(), "scan done");
+                                tracing::info!(tenant = %tenant.name, poll = name, checked = r.checked, enqueued = r.enqueued, drift = r.drifted, "scan done");
                             }
                         }
                         Err(e) => {
