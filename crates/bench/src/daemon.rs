@@ -51,10 +51,7 @@ async fn store_counts(store_file: &std::path::Path) -> anyhow::Result<(i64, i64)
 /// queue empty for three seconds running, then both sides' ground truth
 /// equal (checked only then: reading a large simulator's whole state
 /// holds its lock for seconds, which would slow the daemon it waits for).
-async fn until_converged(
-    h: &reliability::Harness,
-    limit: Duration,
-) -> anyhow::Result<Vec<String>> {
+async fn until_converged(h: &reliability::Harness, limit: Duration) -> anyhow::Result<Vec<String>> {
     let store_file = h.dir.path().join("allybridge.db");
     let deadline = Instant::now() + limit;
     let mut idle_seconds = 0;

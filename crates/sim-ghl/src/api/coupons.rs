@@ -142,14 +142,19 @@ pub async fn list(
     sim.read(|w| {
         let loc = location(w, &alt_id)?;
         let search = q.get("search");
-        let rows: Vec<Value> = loc
-            .coupons
-            .iter()
-            .filter(|c| status.as_deref().is_none_or(|s| status_of(c) == s))
-            .filter(|c| matches_search(c, &["name", "code"], search))
-            .map(with_status)
-            .collect();
-        let (data, total) = page(rows.iter(), offset, limit);
+        // Only the page's rows are copied (and given their status).
+        let (mut data, total) = page(
+            loc.coupons
+                .iter()
+                .filter(|c| status.as_deref().is_none_or(|s| status_of(c) == s))
+                .filter(|c| matches_search(c, &["name", "code"], search)),
+            offset,
+            limit,
+        );
+        for coupon in &mut data {
+            let status = status_of(coupon);
+            set(coupon, "status", json!(status));
+        }
         ok(json!({"data": data, "totalCount": total, "traceId": trace_id()}))
     })
 }
