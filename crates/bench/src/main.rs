@@ -77,16 +77,15 @@ struct Args {
 
 /// CPU seconds this process has used (user + system), from /proc.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    stat_cpu_seconds(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()).unwrap_or(0.0)
+}
+
+/// User + system CPU seconds of a /proc `stat` line (a process's or a
+/// thread's).
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// The name of the simulators' runtime threads in the backfill scenario.
@@ -103,12 +102,9 @@ fn simulator_cpu_seconds() -> f64 {
         .flatten()
         .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
         .filter_map(|stat| {
-            let name = stat.split_once('(')?.1.rsplit_once(')')?.0.to_owned();
-            let after = stat.rsplit_once(')')?.1;
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+            let name = stat.split_once('(')?.1.rsplit_once(')')?.0;
             name.starts_with(SIMULATOR_THREAD)
-                .then(|| Some((ticks(11)? + ticks(12)?) / 100.0))
+                .then(|| stat_cpu_seconds(&stat))
                 .flatten()
         })
         .sum()
