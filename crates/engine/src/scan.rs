@@ -11,10 +11,13 @@
 //! hashes leave out the fields the tenant does not sync, and the order
 //! statuses that count are the tenant's.
 //!
-//! A scan reads each list page by page and enqueues its jobs in chunks as it
-//! goes, so its memory does not grow with the catalog (beyond the links and
-//! the ids it has seen), and the workers start on the first jobs while the
-//! rest is still being read.
+//! A scan reads each list page by page, looks up the links of each chunk of
+//! records it read in one query, and enqueues its jobs in chunks as it goes,
+//! so its memory does not grow with the catalog (beyond the ids it has seen,
+//! to find the records gone), and the workers start on the first jobs while
+//! the rest is still being read. A record whose job is still waiting in the
+//! queue is not queued again (a poll during a large first sync writes
+//! nothing for it, and a retry keeps its back-off).
 
 use std::collections::{BTreeSet, HashMap};
 use std::pin::pin;
@@ -23,7 +26,7 @@ use accessally::ListQuery;
 use futures::TryStreamExt;
 use model::{Flow, FlowMode};
 use serde::Serialize;
-use store::{Link, Priority};
+use store::{Link, Priority, System};
 
 use crate::canonical::{CanonicalCoupon, CanonicalProduct};
 use crate::error::EngineError;
@@ -74,6 +77,8 @@ pub const MAX_DRIFT_DETAILS: usize = 1_000;
 pub struct ScanReport {
     pub tenant: String,
     pub checked: u64,
+    /// Jobs added to the queue (or moved up to a more urgent priority);
+    /// records whose job was already waiting are not counted again.
     pub enqueued: u64,
     /// Records out of line.
     pub drifted: u64,
@@ -85,7 +90,8 @@ pub struct ScanReport {
 const ENQUEUE_CHUNK: usize = 500;
 
 /// Enqueues the waiting `jobs` when a chunk is full, or all of them when
-/// `all`; counts them into `enqueued`.
+/// `all`; counts into `enqueued` those that were not already queued (a
+/// record with a pending job keeps that job: see `Store::enqueue_found`).
 async fn enqueue_found(
     engine: &Engine,
     jobs: &mut Vec<store::NewJob>,
@@ -93,32 +99,58 @@ async fn enqueue_found(
     all: bool,
 ) -> Result<(), EngineError> {
     if jobs.len() >= ENQUEUE_CHUNK || (all && !jobs.is_empty()) {
-        engine.store.enqueue_batch(jobs).await?;
-        *enqueued += jobs.len() as u64;
+        *enqueued += engine.store.enqueue_found(jobs).await?;
         jobs.clear();
     }
     Ok(())
 }
 
-async fn links_of(
+/// Records a scan reads before it looks up their links (one query).
+const SCAN_CHUNK: usize = 200;
+
+/// The links of one tenant's `entity` holding `ids` on `side`, by that
+/// side's id: a scan looks up each chunk of records it reads, so it never
+/// holds every link of a large catalog.
+async fn links_for<'a>(
     engine: &Engine,
     tenant: &Tenant,
     entity: &str,
+    side: System,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Link>, EngineError> {
+    let ids: Vec<&str> = ids.collect();
+    let links = engine
+        .store
+        .find_links(&tenant.entity(entity), side, &ids)
+        .await?;
+    Ok(links
+        .into_iter()
+        .map(|l| {
+            let id = match side {
+                System::HighLevel => l.highlevel_id.clone(),
+                System::AccessAlly => l.accessally_id.clone(),
+            };
+            (id, l)
+        })
+        .collect())
+}
+
+/// The next page of one tenant's `entity` links after `after` (a link id,
+/// moved on to the page's last); empty after the last page.
+async fn next_links(
+    engine: &Engine,
+    tenant: &Tenant,
+    entity: &str,
+    after: &mut i64,
 ) -> Result<Vec<Link>, EngineError> {
-    let entity = tenant.entity(entity);
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = engine.store.links(Some(&entity), after, 1000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        let n = page.len();
-        out.extend(page);
-        if n < 1000 {
-            break;
-        }
+    let page = engine
+        .store
+        .links(Some(&tenant.entity(entity)), *after, 1000)
+        .await?;
+    if let Some(last) = page.last() {
+        *after = last.id;
     }
-    Ok(out)
+    Ok(page)
 }
 
 fn active(tenant: &Tenant, flow: Flow) -> bool {
@@ -165,16 +197,6 @@ pub async fn scan(
         jobs.push(job);
     };
 
-    let product_links = links_of(engine, tenant, entities::PRODUCT).await?;
-    let offering_of: HashMap<&str, &Link> = product_links
-        .iter()
-        .map(|l| (l.highlevel_id.as_str(), l))
-        .collect();
-    let by_offering: HashMap<&str, &Link> = product_links
-        .iter()
-        .map(|l| (l.accessally_id.as_str(), l))
-        .collect();
-
     // Which unlinked HighLevel products `sku_prefixes` lets sync, read once per scan.
     let mut included: HashMap<String, bool> = HashMap::new();
     // What the mapping leaves out is no drift; a backfill (the pass `sync`
@@ -195,253 +217,294 @@ pub async fn scan(
     let reason = tenant.settings.excluded_reason();
 
     if wants(Flow::CouponsToAccessally) {
-        let links = links_of(engine, tenant, entities::COUPON).await?;
-        let linked: HashMap<&str, &Link> =
-            links.iter().map(|l| (l.highlevel_id.as_str(), l)).collect();
         let mut seen = BTreeSet::new();
-        let mut coupons = pin!(tenant.ghl.coupons(budget));
-        while let Some(c) = coupons.try_next().await? {
+        let mut pages = pin!(tenant.ghl.coupons(budget).try_chunks(SCAN_CHUNK));
+        while let Some(page) = pages.try_next().await.map_err(|e| e.1)? {
             enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
-            checked += 1;
-            seen.insert(c.id.clone());
-            let found = restriction(
-                tenant,
-                &c.product_ids,
-                |p| offering_of.get(p).map(|l| l.accessally_id.clone()),
-                &mut included,
-                budget,
-            )
-            .await;
-            let hash = match found {
-                // Not synced while only excluded products name it.
-                Ok(Restriction::Excluded) => {
-                    excluded(
-                        Flow::CouponsToAccessally,
-                        format!("coupon {}", c.code),
-                        &format!("every product it is restricted to is excluded ({reason})"),
-                    );
-                    continue;
-                }
-                Ok(Restriction::Offerings(o)) => CanonicalCoupon::from_ghl(
-                    &c,
-                    o,
-                    tenant.settings.coupon_currency,
-                    tenant.settings.coupon_code,
+            let ids = page.iter().map(|c| c.id.as_str());
+            let linked =
+                links_for(engine, tenant, entities::COUPON, System::HighLevel, ids).await?;
+            let named = page
+                .iter()
+                .flat_map(|c| c.product_ids.iter().map(String::as_str));
+            let offering_of =
+                links_for(engine, tenant, entities::PRODUCT, System::HighLevel, named).await?;
+            for c in page {
+                checked += 1;
+                seen.insert(c.id.clone());
+                let found = restriction(
+                    tenant,
+                    &c.product_ids,
+                    |p| offering_of.get(p).map(|l| l.accessally_id.clone()),
+                    &mut included,
+                    budget,
                 )
-                .ok()
-                // Used up without an end date: disabled "now", the job decides.
-                .filter(|canon| !(c.status == "expired" && canon.expires.is_none()))
-                .map(|canon| canon.hash()),
-                // Waiting for a product, or unreadable: the job reports it.
-                Ok(Restriction::Unlinked(_)) | Err(_) => None,
-            };
-            let j = job(tenant, kinds::COUPON_TO_AA, &c.id, priority);
-            match linked.get(c.id.as_str()) {
-                None => drift(
-                    Flow::CouponsToAccessally,
-                    "missing",
-                    format!("coupon {}", c.code),
-                    &mut jobs,
-                    j,
-                ),
-                Some(l) if hash.is_none() || l.highlevel_hash != hash => drift(
-                    Flow::CouponsToAccessally,
-                    "different",
-                    format!("coupon {}", c.code),
-                    &mut jobs,
-                    j,
-                ),
-                _ => {}
+                .await;
+                let hash = match found {
+                    // Not synced while only excluded products name it.
+                    Ok(Restriction::Excluded) => {
+                        excluded(
+                            Flow::CouponsToAccessally,
+                            format!("coupon {}", c.code),
+                            &format!("every product it is restricted to is excluded ({reason})"),
+                        );
+                        continue;
+                    }
+                    Ok(Restriction::Offerings(o)) => CanonicalCoupon::from_ghl(
+                        &c,
+                        o,
+                        tenant.settings.coupon_currency,
+                        tenant.settings.coupon_code,
+                    )
+                    .ok()
+                    // Used up without an end date: disabled "now", the job decides.
+                    .filter(|canon| !(c.status == "expired" && canon.expires.is_none()))
+                    .map(|canon| canon.hash()),
+                    // Waiting for a product, or unreadable: the job reports it.
+                    Ok(Restriction::Unlinked(_)) | Err(_) => None,
+                };
+                let j = job(tenant, kinds::COUPON_TO_AA, &c.id, priority);
+                match linked.get(c.id.as_str()) {
+                    None => drift(
+                        Flow::CouponsToAccessally,
+                        "missing",
+                        format!("coupon {}", c.code),
+                        &mut jobs,
+                        j,
+                    ),
+                    Some(l) if hash.is_none() || l.highlevel_hash != hash => drift(
+                        Flow::CouponsToAccessally,
+                        "different",
+                        format!("coupon {}", c.code),
+                        &mut jobs,
+                        j,
+                    ),
+                    _ => {}
+                }
             }
         }
-        for l in &links {
-            if !seen.contains(&l.highlevel_id) && l.highlevel_hash.as_deref() != Some("deleted") {
-                let j = job(tenant, kinds::COUPON_TO_AA, &l.highlevel_id, priority);
-                drift(
-                    Flow::CouponsToAccessally,
-                    "gone",
-                    format!("coupon {}", l.highlevel_id),
-                    &mut jobs,
-                    j,
-                );
+        let mut after = 0;
+        loop {
+            let links = next_links(engine, tenant, entities::COUPON, &mut after).await?;
+            if links.is_empty() {
+                break;
             }
+            for l in &links {
+                if !seen.contains(&l.highlevel_id) && l.highlevel_hash.as_deref() != Some("deleted")
+                {
+                    let j = job(tenant, kinds::COUPON_TO_AA, &l.highlevel_id, priority);
+                    drift(
+                        Flow::CouponsToAccessally,
+                        "gone",
+                        format!("coupon {}", l.highlevel_id),
+                        &mut jobs,
+                        j,
+                    );
+                }
+            }
+            enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
         }
     }
 
     if wants(Flow::ProductsToAccessally) {
         let fields = tenant.settings.product_fields;
         let mut seen = BTreeSet::new();
-        let mut products = pin!(tenant.ghl.products(budget));
-        while let Some(p) = products.try_next().await? {
+        let mut pages = pin!(tenant.ghl.products(budget).try_chunks(SCAN_CHUNK));
+        while let Some(page) = pages.try_next().await.map_err(|e| e.1)? {
             enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
-            checked += 1;
-            // Seen even when excluded: exclusion never reads as a deletion.
-            seen.insert(p.id.clone());
-            let j = job(tenant, kinds::PRODUCT_TO_AA, &p.id, priority);
-            // (drift, whether a job is needed, whether the SKUs were checked)
-            let (kind_of_drift, needs_job, checked) = match offering_of.get(p.id.as_str()) {
-                None => ("missing", true, false),
-                Some(l) => {
-                    // The list carries no prices: a reconciliation reads them;
-                    // a poll relies on the product's own update time.
-                    match kind {
-                        ScanKind::Reconcile => {
-                            let prices: Vec<ghl::types::Price> =
-                                tenant.ghl.prices(&p.id, budget).try_collect().await?;
-                            let canon = CanonicalProduct::from_ghl(&p, &prices)?;
-                            if !tenant.settings.includes_skus(canon.skus()) {
-                                excluded(
-                                    Flow::ProductsToAccessally,
-                                    format!("product {}", p.name),
-                                    &reason,
-                                );
-                                continue;
+            let ids = page.iter().map(|p| p.id.as_str());
+            let offering_of =
+                links_for(engine, tenant, entities::PRODUCT, System::HighLevel, ids).await?;
+            for p in page {
+                checked += 1;
+                // Seen even when excluded: exclusion never reads as a deletion.
+                seen.insert(p.id.clone());
+                let j = job(tenant, kinds::PRODUCT_TO_AA, &p.id, priority);
+                // (drift, whether a job is needed, whether the SKUs were checked)
+                let (kind_of_drift, needs_job, checked) = match offering_of.get(p.id.as_str()) {
+                    None => ("missing", true, false),
+                    Some(l) => {
+                        // The list carries no prices: a reconciliation reads them;
+                        // a poll relies on the product's own update time.
+                        match kind {
+                            ScanKind::Reconcile => {
+                                let prices: Vec<ghl::types::Price> =
+                                    tenant.ghl.prices(&p.id, budget).try_collect().await?;
+                                let canon = CanonicalProduct::from_ghl(&p, &prices)?;
+                                if !tenant.settings.includes_skus(canon.skus()) {
+                                    excluded(
+                                        Flow::ProductsToAccessally,
+                                        format!("product {}", p.name),
+                                        &reason,
+                                    );
+                                    continue;
+                                }
+                                let hash = canon.hash(fields);
+                                let changed = l.highlevel_hash.as_deref() != Some(hash.as_str());
+                                ("different", changed, true)
                             }
-                            let hash = canon.hash(fields);
-                            let changed = l.highlevel_hash.as_deref() != Some(hash.as_str());
-                            ("different", changed, true)
-                        }
-                        _ => {
-                            let changed = p
-                                .updated_at
-                                .as_deref()
-                                .and_then(crate::canonical::parse_date)
-                                .is_some_and(|u| u > l.updated_at);
-                            ("different", changed, false)
+                            _ => {
+                                let changed = p
+                                    .updated_at
+                                    .as_deref()
+                                    .and_then(crate::canonical::parse_date)
+                                    .is_some_and(|u| u > l.updated_at);
+                                ("different", changed, false)
+                            }
                         }
                     }
+                };
+                if !needs_job {
+                    continue;
                 }
-            };
-            if !needs_job {
-                continue;
-            }
-            if !checked && !ghl_product_included(tenant, &p.id, budget).await? {
-                excluded(
-                    Flow::ProductsToAccessally,
-                    format!("product {}", p.name),
-                    &reason,
-                );
-                continue;
-            }
-            drift(
-                Flow::ProductsToAccessally,
-                kind_of_drift,
-                format!("product {}", p.name),
-                &mut jobs,
-                j,
-            );
-        }
-        for l in &product_links {
-            let ours_from_aa = l.highlevel_hash.is_some() && !seen.contains(&l.highlevel_id);
-            if ours_from_aa && l.highlevel_hash.as_deref() != Some("deleted") {
-                let j = job(tenant, kinds::PRODUCT_TO_AA, &l.highlevel_id, priority);
+                if !checked && !ghl_product_included(tenant, &p.id, budget).await? {
+                    excluded(
+                        Flow::ProductsToAccessally,
+                        format!("product {}", p.name),
+                        &reason,
+                    );
+                    continue;
+                }
                 drift(
                     Flow::ProductsToAccessally,
-                    "gone",
-                    format!("product {}", l.highlevel_id),
+                    kind_of_drift,
+                    format!("product {}", p.name),
                     &mut jobs,
                     j,
                 );
             }
+        }
+        let mut after = 0;
+        loop {
+            let links = next_links(engine, tenant, entities::PRODUCT, &mut after).await?;
+            if links.is_empty() {
+                break;
+            }
+            for l in &links {
+                let ours_from_aa = l.highlevel_hash.is_some() && !seen.contains(&l.highlevel_id);
+                if ours_from_aa && l.highlevel_hash.as_deref() != Some("deleted") {
+                    let j = job(tenant, kinds::PRODUCT_TO_AA, &l.highlevel_id, priority);
+                    drift(
+                        Flow::ProductsToAccessally,
+                        "gone",
+                        format!("product {}", l.highlevel_id),
+                        &mut jobs,
+                        j,
+                    );
+                }
+            }
+            enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
         }
     }
 
     if wants(Flow::ProductsToHighlevel) {
         let fields = tenant.settings.product_fields;
-        let mut offerings = pin!(tenant.accessally.offerings(ListQuery::default()));
-        while let Some(o) = offerings.try_next().await? {
+        let offerings = tenant.accessally.offerings(ListQuery::default());
+        let mut pages = pin!(offerings.try_chunks(SCAN_CHUNK));
+        while let Some(page) = pages.try_next().await.map_err(|e| e.1)? {
             enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
-            checked += 1;
-            let canon = CanonicalProduct::from_accessally(&o);
-            if !tenant.settings.includes_skus(canon.skus()) {
-                excluded(
-                    Flow::ProductsToHighlevel,
-                    format!("offering {}", o.name),
-                    &reason,
-                );
-                continue;
-            }
-            let id = o.id.to_string();
-            let hash = canon.hash(fields);
-            let j = job(tenant, kinds::PRODUCT_TO_GHL, &id, priority);
-            match by_offering.get(id.as_str()) {
-                None => drift(
-                    Flow::ProductsToHighlevel,
-                    "missing",
-                    format!("offering {}", o.name),
-                    &mut jobs,
-                    j,
-                ),
-                Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => drift(
-                    Flow::ProductsToHighlevel,
-                    "different",
-                    format!("offering {}", o.name),
-                    &mut jobs,
-                    j,
-                ),
-                _ => {}
+            let ids: Vec<String> = page.iter().map(|o| o.id.to_string()).collect();
+            let ids = ids.iter().map(String::as_str);
+            let by_offering =
+                links_for(engine, tenant, entities::PRODUCT, System::AccessAlly, ids).await?;
+            for o in page {
+                checked += 1;
+                let canon = CanonicalProduct::from_accessally(&o);
+                if !tenant.settings.includes_skus(canon.skus()) {
+                    excluded(
+                        Flow::ProductsToHighlevel,
+                        format!("offering {}", o.name),
+                        &reason,
+                    );
+                    continue;
+                }
+                let id = o.id.to_string();
+                let hash = canon.hash(fields);
+                let j = job(tenant, kinds::PRODUCT_TO_GHL, &id, priority);
+                match by_offering.get(id.as_str()) {
+                    None => drift(
+                        Flow::ProductsToHighlevel,
+                        "missing",
+                        format!("offering {}", o.name),
+                        &mut jobs,
+                        j,
+                    ),
+                    Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => drift(
+                        Flow::ProductsToHighlevel,
+                        "different",
+                        format!("offering {}", o.name),
+                        &mut jobs,
+                        j,
+                    ),
+                    _ => {}
+                }
             }
         }
     }
 
     if wants(Flow::OrdersToHighlevel) {
-        let links = links_of(engine, tenant, entities::ORDER).await?;
-        let linked: HashMap<&str, &Link> = links
-            .iter()
-            .map(|l| (l.accessally_id.as_str(), l))
-            .collect();
-        let mut orders = pin!(tenant.accessally.orders(ListQuery::default()));
-        while let Some(o) = orders.try_next().await? {
+        let orders = tenant.accessally.orders(ListQuery::default());
+        let mut pages = pin!(orders.try_chunks(SCAN_CHUNK));
+        while let Some(page) = pages.try_next().await.map_err(|e| e.1)? {
             enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
-            let Some(state) = tenant.settings.order_state(o.status.as_str()) else {
-                continue;
-            };
-            checked += 1;
-            let hash = state_hash(o.id, state);
-            let id = o.id.to_string();
-            let j = job(tenant, kinds::ORDER_TO_GHL, &id, priority);
-            match linked.get(id.as_str()) {
-                None => drift(
-                    Flow::OrdersToHighlevel,
-                    "missing",
-                    format!("order {id}"),
-                    &mut jobs,
-                    j,
-                ),
-                Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => drift(
-                    Flow::OrdersToHighlevel,
-                    "different",
-                    format!("order {id}"),
-                    &mut jobs,
-                    j,
-                ),
-                _ => {}
+            let ids: Vec<String> = page.iter().map(|o| o.id.to_string()).collect();
+            let ids = ids.iter().map(String::as_str);
+            let linked =
+                links_for(engine, tenant, entities::ORDER, System::AccessAlly, ids).await?;
+            for o in page {
+                let Some(state) = tenant.settings.order_state(o.status.as_str()) else {
+                    continue;
+                };
+                checked += 1;
+                let hash = state_hash(o.id, state);
+                let id = o.id.to_string();
+                let j = job(tenant, kinds::ORDER_TO_GHL, &id, priority);
+                match linked.get(id.as_str()) {
+                    None => drift(
+                        Flow::OrdersToHighlevel,
+                        "missing",
+                        format!("order {id}"),
+                        &mut jobs,
+                        j,
+                    ),
+                    Some(l) if l.accessally_hash.as_deref() != Some(hash.as_str()) => drift(
+                        Flow::OrdersToHighlevel,
+                        "different",
+                        format!("order {id}"),
+                        &mut jobs,
+                        j,
+                    ),
+                    _ => {}
+                }
             }
         }
     }
 
     if wants(Flow::OrdersToAccessally) {
-        let links = links_of(engine, tenant, entities::GRANT).await?;
-        let granted: BTreeSet<&str> = links.iter().map(|l| l.highlevel_id.as_str()).collect();
-        let mut orders = pin!(tenant.ghl.orders(budget));
-        while let Some(o) = orders.try_next().await? {
+        let mut pages = pin!(tenant.ghl.orders(budget).try_chunks(SCAN_CHUNK));
+        while let Some(page) = pages.try_next().await.map_err(|e| e.1)? {
             enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
-            if !tenant
-                .settings
-                .order_paid(o.payment_status.as_deref(), &o.status)
-            {
-                continue;
-            }
-            checked += 1;
-            if !granted.contains(o.id.as_str()) {
-                let j = job(tenant, kinds::ORDER_TO_AA, &o.id, priority);
-                drift(
-                    Flow::OrdersToAccessally,
-                    "missing",
-                    format!("order {}", o.id),
-                    &mut jobs,
-                    j,
-                );
+            let ids = page.iter().map(|o| o.id.as_str());
+            let granted =
+                links_for(engine, tenant, entities::GRANT, System::HighLevel, ids).await?;
+            for o in page {
+                if !tenant
+                    .settings
+                    .order_paid(o.payment_status.as_deref(), &o.status)
+                {
+                    continue;
+                }
+                checked += 1;
+                if !granted.contains_key(o.id.as_str()) {
+                    let j = job(tenant, kinds::ORDER_TO_AA, &o.id, priority);
+                    drift(
+                        Flow::OrdersToAccessally,
+                        "missing",
+                        format!("order {}", o.id),
+                        &mut jobs,
+                        j,
+                    );
+                }
             }
         }
     }

@@ -202,6 +202,14 @@ pub struct World {
     /// look-up by reference is not a scan of every offering.
     #[serde(skip)]
     offering_by_ref: HashMap<String, u64>,
+    /// CRM contact id by lower-cased e-mail, kept by `contact_for` (the only
+    /// place a contact is made; an e-mail never changes).
+    #[serde(skip)]
+    contact_by_email: HashMap<String, String>,
+    /// Grant id by `source_ref`, kept by `create_grant` (grants are never
+    /// changed or removed).
+    #[serde(skip)]
+    grant_by_source_ref: HashMap<String, u64>,
 }
 
 const MAX_REF: usize = 191;
@@ -861,9 +869,9 @@ impl World {
     pub fn contact_for(&mut self, email: &str, first: &str, last: &str) -> String {
         let wanted = email.to_lowercase();
         if let Some(c) = self
-            .contacts
-            .values_mut()
-            .find(|c| equals_lowercased(&c.email, &wanted))
+            .contact_by_email
+            .get(&wanted)
+            .and_then(|id| self.contacts.get_mut(id))
         {
             if c.first_name.is_empty() {
                 c.first_name = first.to_string();
@@ -875,6 +883,7 @@ impl World {
         }
         let id = self.next_contact_id.to_string();
         self.next_contact_id += 1;
+        self.contact_by_email.insert(wanted, id.clone());
         self.contacts.insert(
             id.clone(),
             Contact {
@@ -942,7 +951,11 @@ impl World {
         let first = first.into_option().flatten().unwrap_or_default();
         let last = last.into_option().flatten().unwrap_or_default();
         let offering_id = offering_id as u64;
-        if let Some(g) = self.grants.values().find(|g| g.source_ref == source_ref) {
+        if let Some(g) = self
+            .grant_by_source_ref
+            .get(&source_ref)
+            .and_then(|id| self.grants.get(id))
+        {
             let same = g.email.eq_ignore_ascii_case(&email)
                 && g.offering_id == offering_id
                 && g.first_name == first
@@ -981,6 +994,7 @@ impl World {
             created: now,
         };
         let json = Self::grant_json(&g);
+        self.grant_by_source_ref.insert(g.source_ref.clone(), g.id);
         self.grants.insert(g.id, g);
         Ok((json, true))
     }

@@ -15,13 +15,17 @@ pub fn now_iso() -> String {
 
 /// Records of one kind, in creation order, by id; optionally grouped by one
 /// field that never changes after insertion (a price's `product`), so that
-/// "the rows of group X" is a look-up instead of a scan of every row.
+/// "the rows of group X" is a look-up instead of a scan of every row. Rows
+/// sit in a vector in creation order (a removed row leaves an empty slot),
+/// so walking a list is a walk of that vector, not a hash look-up per row.
 #[derive(Debug, Default, Clone)]
 pub struct Table {
-    order: Vec<String>,
-    rows: HashMap<String, Value>,
+    slots: Vec<Option<Value>>,
+    /// Slot of each row, by id.
+    index: HashMap<String, usize>,
     group_field: Option<&'static str>,
-    groups: HashMap<String, Vec<String>>,
+    /// Slots of each group's rows, in creation order.
+    groups: HashMap<String, Vec<usize>>,
 }
 
 impl Table {
@@ -40,51 +44,59 @@ impl Table {
 
     pub fn insert(&mut self, id: String, row: Value) {
         let key = self.group_key(&row);
-        match self.rows.insert(id.clone(), row) {
+        match self.index.get(&id) {
             None => {
-                self.order.push(id.clone());
+                let slot = self.slots.len();
+                self.slots.push(Some(row));
+                self.index.insert(id, slot);
                 if let Some(key) = key {
-                    self.groups.entry(key).or_default().push(id);
+                    self.groups.entry(key).or_default().push(slot);
                 }
             }
-            Some(old) => {
-                let old_key = self.group_key(&old);
+            Some(&slot) => {
+                let old = self.slots[slot].replace(row);
+                let old_key = old.as_ref().and_then(|o| self.group_key(o));
                 if old_key != key {
-                    self.ungroup(old_key, &id);
+                    self.ungroup(old_key, slot);
                     if let Some(key) = key {
-                        self.groups.entry(key).or_default().push(id);
+                        let slots = self.groups.entry(key).or_default();
+                        // Keep the group in creation order.
+                        let at = slots.partition_point(|s| *s < slot);
+                        slots.insert(at, slot);
                     }
                 }
             }
         }
     }
 
-    fn ungroup(&mut self, key: Option<String>, id: &str) {
-        if let Some(ids) = key.and_then(|k| self.groups.get_mut(&k)) {
-            ids.retain(|x| x != id);
+    fn ungroup(&mut self, key: Option<String>, slot: usize) {
+        if let Some(slots) = key.and_then(|k| self.groups.get_mut(&k)) {
+            slots.retain(|s| *s != slot);
         }
     }
 
     pub fn get(&self, id: &str) -> Option<&Value> {
-        self.rows.get(id)
+        let slot = *self.index.get(id)?;
+        self.slots[slot].as_ref()
     }
 
     /// A row to edit in place. The grouping field must not be changed
     /// through it (use `insert` to replace a row).
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Value> {
-        self.rows.get_mut(id)
+        let slot = *self.index.get(id)?;
+        self.slots[slot].as_mut()
     }
 
     pub fn remove(&mut self, id: &str) -> Option<Value> {
-        let row = self.rows.remove(id)?;
-        self.order.retain(|x| x != id);
+        let slot = self.index.remove(id)?;
+        let row = self.slots[slot].take()?;
         let key = self.group_key(&row);
-        self.ungroup(key, id);
+        self.ungroup(key, slot);
         Some(row)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Value> {
-        self.order.iter().filter_map(|id| self.rows.get(id))
+        self.slots.iter().flatten()
     }
 
     /// The rows whose grouping field equals `key`, in creation order.
@@ -97,17 +109,17 @@ impl Table {
                     .get(key)
                     .into_iter()
                     .flatten()
-                    .filter_map(|id| self.rows.get(id)),
+                    .filter_map(|slot| self.slots[*slot].as_ref()),
             ),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.index.is_empty()
     }
 
     pub fn to_json(&self) -> Value {
@@ -166,10 +178,7 @@ impl Location {
 
     /// Finds a contact by e-mail, case-insensitively.
     pub fn contact_by_email(&self, email: &str) -> Option<&Value> {
-        let wanted = email.to_lowercase();
-        self.contacts
-            .iter()
-            .find(|c| c.get("emailLowerCase").and_then(Value::as_str) == Some(wanted.as_str()))
+        self.contacts.group(&email.to_lowercase()).next()
     }
 }
 

@@ -35,6 +35,10 @@ pub use error::StoreError;
 pub use group_commit::GroupCommitStats;
 pub use types::*;
 
+/// Ids one query of `Store::find_links` binds (SQLite allows 32,766
+/// parameters; PostgreSQL 65,535).
+const FIND_LINKS_CHUNK: usize = 500;
+
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
@@ -556,6 +560,28 @@ impl Store {
         on_backend!(self, backend => backend.find_link(entity_type, side, record_id).await)
     }
 
+    /// The links holding any of `record_ids` on `side` (in no particular
+    /// order; ids without a link are left out). Read a few hundred at a
+    /// time: a scan looks up each page of records it reads this way
+    /// instead of holding every link in memory.
+    pub async fn find_links(
+        &self,
+        entity_type: &str,
+        side: System,
+        record_ids: &[&str],
+    ) -> Result<Vec<Link>, StoreError> {
+        let mut ids: Vec<&str> = record_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FIND_LINKS_CHUNK) {
+            out.extend(
+                on_backend!(self, backend => backend.find_links(entity_type, side, chunk).await)?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Records the content hash now on `side`: seen there, or written there
     /// by allybridge (which also records the write as the last one).
     pub async fn record_link_hash(
@@ -658,6 +684,20 @@ impl Store {
         let outcomes = on_backend!(self, backend => backend.enqueue(jobs, now_ms()).await)?;
         self.announce_jobs_locally();
         Ok(outcomes)
+    }
+
+    /// Enqueues the jobs a scan found in one transaction, each unless its
+    /// record already has a pending job: that job keeps its run-at (a
+    /// retry's back-off) and is only moved up to a more urgent priority.
+    /// A poll of a large first sync therefore writes nothing for the
+    /// records still waiting in the queue. Returns how many jobs were
+    /// added or moved up.
+    pub async fn enqueue_found(&self, jobs: &[NewJob]) -> Result<u64, StoreError> {
+        let queued = on_backend!(self, backend => backend.enqueue_found(jobs, now_ms()).await)?;
+        if queued > 0 {
+            self.announce_jobs_locally();
+        }
+        Ok(queued)
     }
 
     /// Leases up to `limit` ready jobs to `owner` for `lease`: pending jobs

@@ -14,6 +14,7 @@ per_backend!(contract:
     a_failing_event_fails_alone_and_nothing_is_answered_before_commit,
     links_log_lines_and_events_share_transactions_and_a_clash_fails_alone,
     enqueue_merges_into_the_pending_job_of_a_record,
+    a_found_job_leaves_a_waiting_job_of_its_record_as_it_is,
     live_jobs_run_before_backfill_and_run_at_is_honoured,
     claim_scope_limits_jobs_to_leased_locations,
     expired_lease_is_reclaimed_and_old_owner_loses_it,
@@ -695,6 +696,53 @@ mod contract {
                 .len()
                 == 2
         );
+        Ok(())
+    }
+
+    pub async fn a_found_job_leaves_a_waiting_job_of_its_record_as_it_is(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        // A job backing off after a failure, at backfill priority.
+        let later = Utc::now() + chrono::Duration::hours(1);
+        let waiting = store
+            .enqueue(
+                &job("p1", Priority::Backfill)
+                    .with_run_at(later)
+                    .with_payload(json!({"v": 1})),
+            )
+            .await?;
+        // A scan finds it again at the same priority and a new one: only the
+        // new one is queued; the waiting job keeps its back-off and payload.
+        let queued = store
+            .enqueue_found(&[
+                job("p1", Priority::Backfill).with_payload(json!({"v": 2})),
+                job("p2", Priority::Backfill),
+            ])
+            .await?;
+        ensure!(queued == 1, "{queued} queued");
+        let kept = store.job(waiting.job_id).await?.context("job")?;
+        ensure!(
+            kept.run_at >= later - chrono::Duration::seconds(1)
+                && kept.payload == json!({"v": 1})
+                && kept.merged_count == 0
+                && kept.priority == Priority::Backfill,
+            "{kept:?}"
+        );
+        // A poll (live) moves it up, still without ending its back-off.
+        ensure!(store.enqueue_found(&[job("p1", Priority::Live)]).await? == 1);
+        let moved = store.job(waiting.job_id).await?.context("job")?;
+        ensure!(moved.priority == Priority::Live && moved.run_at == kept.run_at);
+        // And a later backfill scan does not move it back down.
+        ensure!(
+            store
+                .enqueue_found(&[job("p1", Priority::Backfill)])
+                .await?
+                == 0
+        );
+        let still = store.job(waiting.job_id).await?.context("job")?;
+        ensure!(still.priority == Priority::Live);
+        ensure!(store.queue_stats().await?.pending == 2);
         Ok(())
     }
 

@@ -40,6 +40,20 @@ pub(crate) const ENQUEUE_SQL: &str = "INSERT INTO jobs (kind, entity_type, recor
        updated_at = excluded.updated_at \
      RETURNING id, merged_count";
 
+/// Enqueues a job a scan found, unless a job of the record is already
+/// pending: that one stays as it is (its run-at, so a retry's back-off, and
+/// its payload), only moved up when the scan's priority is more urgent.
+/// Returns a row only for a job inserted or moved up.
+pub(crate) const ENQUEUE_FOUND_SQL: &str = "INSERT INTO jobs (kind, entity_type, record_system, \
+     record_id, location, dedupe_key, priority, payload, state, run_at, attempts, merged_count, \
+     created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, 0, $10, $10) \
+     ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE SET \
+       priority = excluded.priority, \
+       updated_at = excluded.updated_at \
+     WHERE excluded.priority < jobs.priority \
+     RETURNING id";
+
 /// A stored credential before decryption.
 pub(crate) struct SealedCredential {
     pub connection_id: String,
@@ -416,6 +430,38 @@ macro_rules! shared_queries {
                 row.as_ref().map(Self::link_from_row).transpose()
             }
 
+            /// The links holding `record_ids` (at most a few hundred) on one side.
+            pub(crate) async fn find_links(
+                &self,
+                entity_type: &str,
+                side: System,
+                record_ids: &[&str],
+            ) -> Result<Vec<Link>, StoreError> {
+                if record_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let column = match side {
+                    System::HighLevel => "highlevel_id",
+                    System::AccessAlly => "accessally_id",
+                };
+                let placeholders = (2..record_ids.len() + 2)
+                    .map(|n| format!("${n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT {LINK_COLUMNS} FROM links WHERE entity_type = $1 AND {column} IN ({placeholders})"
+                );
+                let mut query = sqlx::query(&sql).bind(entity_type);
+                for id in record_ids {
+                    query = query.bind(*id);
+                }
+                let rows = query
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(StoreError::db("reading links"))?;
+                rows.iter().map(Self::link_from_row).collect()
+            }
+
             pub(crate) async fn update_link_hash(
                 &self,
                 link_id: i64,
@@ -483,17 +529,18 @@ macro_rules! shared_queries {
 
             // ---- inbox and enqueue --------------------------------------------
 
-            async fn enqueue_in(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                job: &NewJob,
+            /// `sql` (an insert of a job: `ENQUEUE_SQL`, `ENQUEUE_FOUND_SQL`)
+            /// bound to `job`'s columns.
+            fn job_insert<'q>(
+                sql: &'q str,
+                job: &'q NewJob,
                 now: i64,
-            ) -> Result<Enqueued, StoreError> {
-                use sqlx::Row;
+            ) -> Result<sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>, StoreError> {
                 let payload = serde_json::to_string(&job.payload).map_err(|error| StoreError::Invalid {
                     what: "job payload",
                     why: error.to_string(),
                 })?;
-                let row = sqlx::query(ENQUEUE_SQL)
+                Ok(sqlx::query(sql)
                     .bind(&job.kind)
                     .bind(&job.entity_type)
                     .bind(job.record_system.as_str())
@@ -503,7 +550,16 @@ macro_rules! shared_queries {
                     .bind(job.priority.rank())
                     .bind(payload)
                     .bind(millis(job.run_at))
-                    .bind(now)
+                    .bind(now))
+            }
+
+            async fn enqueue_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                job: &NewJob,
+                now: i64,
+            ) -> Result<Enqueued, StoreError> {
+                use sqlx::Row;
+                let row = Self::job_insert(ENQUEUE_SQL, job, now)?
                     .fetch_one(&mut **tx)
                     .await
                     .map_err(StoreError::db("enqueueing a job"))?;
@@ -511,6 +567,23 @@ macro_rules! shared_queries {
                     job_id: row.try_get("id").map_err(Self::decode_error)?,
                     merged: row.try_get::<i64, _>("merged_count").map_err(Self::decode_error)? > 0,
                 })
+            }
+
+            pub(crate) async fn enqueue_found(&self, jobs: &[NewJob], now: i64) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut queued = 0;
+                for job in jobs {
+                    let row = Self::job_insert(ENQUEUE_FOUND_SQL, job, now)?
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(StoreError::db("enqueueing a found job"))?;
+                    queued += u64::from(row.is_some());
+                }
+                if queued > 0 {
+                    Self::announce_jobs(&mut tx).await?;
+                }
+                tx.commit().await.map_err(StoreError::db("committing found jobs"))?;
+                Ok(queued)
             }
 
             pub(crate) async fn enqueue(&self, jobs: &[NewJob], now: i64) -> Result<Vec<Enqueued>, StoreError> {
