@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -192,6 +193,7 @@ pub struct AccessAllyClient {
     app_password: SecretString,
     handshake: Option<SecretString>,
     retrier: Retrier,
+    observer: transport::Observer,
 }
 
 impl fmt::Debug for AccessAllyClient {
@@ -229,6 +231,7 @@ impl AccessAllyClient {
             app_password: config.app_password,
             handshake: config.handshake,
             retrier: Retrier::new(config.retry),
+            observer: config.http.observer,
         })
     }
 
@@ -258,6 +261,20 @@ impl AccessAllyClient {
             .with_retry_after(transport::parse_retry_after(headers))
     }
 
+    /// Tells the observer, if any, about one attempt (never its query,
+    /// which for an `aal_*` command holds the handshake).
+    fn report(&self, method: &str, path: &str, started: Instant, status: Option<u16>) {
+        self.observer.report(|| transport::CallRecord {
+            system: "accessally",
+            location: None,
+            method: method.to_string(),
+            path: transport::CallRecord::path_only(path),
+            status,
+            latency: started.elapsed(),
+            rate_remaining: None,
+        })
+    }
+
     async fn call_once(
         &self,
         method: &Method,
@@ -273,8 +290,14 @@ impl AccessAllyClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(HttpError::from_reqwest)?;
+        let started = Instant::now();
+        let path = format!("{BRIDGE_PREFIX}{path}");
+        let response = request.send().await.map_err(|e| {
+            self.report(method.as_str(), &path, started, None);
+            HttpError::from_reqwest(e)
+        })?;
         let status = response.status().as_u16();
+        self.report(method.as_str(), &path, started, Some(status));
         let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(HttpError::from_reqwest)?;
         if !(200..300).contains(&status) {
@@ -599,6 +622,7 @@ impl AccessAllyClient {
         let url = format!("{}/", self.site);
         self.retrier
             .run(|_| async {
+                let started = Instant::now();
                 let response = self
                     .http
                     .post(&url)
@@ -606,8 +630,12 @@ impl AccessAllyClient {
                     .form(&form)
                     .send()
                     .await
-                    .map_err(HttpError::from_reqwest)?;
+                    .map_err(|e| {
+                        self.report("POST", "/", started, None);
+                        HttpError::from_reqwest(e)
+                    })?;
                 let status = response.status().as_u16();
+                self.report("POST", "/", started, Some(status));
                 let headers = response.headers().clone();
                 let body = response.bytes().await.map_err(HttpError::from_reqwest)?;
                 if (200..300).contains(&status) {

@@ -146,7 +146,26 @@ async fn an_unconnected_oauth_tenant_starts_reported_and_connects_through_the_ca
     );
     let page = b.get(&daemon.url("/admin")).await?;
     assert!(!page.body.contains("not connected"), "{}", page.body);
+    // The calls that synced it are in the API activity log, without secrets.
+    assert!(page.body.contains("Recent API calls"), "{}", page.body);
+    assert!(!page.body.contains(&access) && !page.body.contains(&refresh));
     assert_eq!(daemon.stop().await, Some(0));
+    let store = h.store().await;
+    for system in [store::System::HighLevel, store::System::AccessAlly] {
+        let calls = store
+            .api_activity(&store::ApiActivityQuery {
+                system: Some(system),
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await?;
+        assert!(
+            calls.iter().any(|c| c.call.status == Some(200)),
+            "{system:?}: {calls:?}"
+        );
+        assert!(calls.iter().all(|c| !c.call.path.contains('?')));
+    }
+    store.close().await;
     Ok(())
 }
 

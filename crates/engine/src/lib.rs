@@ -12,6 +12,7 @@
 pub mod canonical;
 pub mod error;
 pub mod flows;
+pub mod housekeeping;
 pub mod intake;
 pub mod plan;
 pub mod scan;

@@ -85,6 +85,7 @@ pub struct GhlClient {
     page_size: usize,
     calls: AtomicU64,
     writes: AtomicU64,
+    observer: transport::Observer,
 }
 
 impl std::fmt::Debug for GhlClient {
@@ -160,6 +161,7 @@ impl GhlClient {
             page_size: config.page_size.clamp(1, 100),
             calls: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            observer: config.http.observer,
         }
     }
 
@@ -290,10 +292,25 @@ impl GhlClient {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
         let started = Instant::now();
+        let report = |status: Option<u16>, headers: Option<&http::HeaderMap>| {
+            self.observer.report(|| transport::CallRecord {
+                system: "highlevel",
+                location: Some(self.location.clone()),
+                method: info.method.to_string(),
+                path: transport::CallRecord::path_only(path),
+                status,
+                latency: started.elapsed(),
+                rate_remaining: headers
+                    .and_then(|h| h.get("x-ratelimit-remaining"))
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok()),
+            })
+        };
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
                 drop(permit);
+                report(None, None);
                 return Err(GhlError::Http {
                     operation: info.id,
                     source: HttpError::from_reqwest(e),
@@ -303,6 +320,7 @@ impl GhlClient {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         permit.answered(&headers, status);
+        report(Some(status), Some(&headers));
         let bytes = response.bytes().await.map_err(|e| GhlError::Http {
             operation: info.id,
             source: HttpError::from_reqwest(e),

@@ -962,9 +962,18 @@ impl Store {
         on_backend!(self, backend => backend.integration_log(query).await)
     }
 
-    /// Records one API call (its path is stored without the query string).
-    pub async fn log_api_call(&self, call: &ApiCall) -> Result<i64, StoreError> {
-        on_backend!(self, backend => backend.append_api_activity(call, now_ms()).await)
+    /// Records API calls in one transaction (each path is stored without
+    /// its query string); returns how many.
+    pub async fn log_api_calls(&self, calls: &[ApiCall]) -> Result<u64, StoreError> {
+        if calls.is_empty() {
+            return Ok(0);
+        }
+        on_backend!(self, backend => backend.append_api_activity(calls, now_ms()).await)
+    }
+
+    /// Deletes API activity recorded before `before`; returns how many rows.
+    pub async fn prune_api_activity(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_backend!(self, backend => backend.prune_api_activity(millis(before)).await)
     }
 
     pub async fn api_activity(

@@ -1511,28 +1511,29 @@ mod contract {
             .await?;
         ensure!(page.len() == 1 && page[0].event.result == "skipped");
 
-        store
-            .log_api_call(&ApiCall {
-                system: System::HighLevel,
-                location: Some("loc-1".into()),
-                method: "GET".into(),
-                path: "/products/?locationId=loc-1&access_token=LEAK".into(),
-                status: Some(200),
-                latency_ms: 42,
-                rate_remaining: Some(97),
-            })
+        let logged = store
+            .log_api_calls(&[
+                ApiCall {
+                    system: System::HighLevel,
+                    location: Some("loc-1".into()),
+                    method: "GET".into(),
+                    path: "/products/?locationId=loc-1&access_token=LEAK".into(),
+                    status: Some(200),
+                    latency_ms: 42,
+                    rate_remaining: Some(97),
+                },
+                ApiCall {
+                    system: System::AccessAlly,
+                    location: None,
+                    method: "POST".into(),
+                    path: "/wp-json/allybridge/v1/coupons".into(),
+                    status: None,
+                    latency_ms: 10_000,
+                    rate_remaining: None,
+                },
+            ])
             .await?;
-        store
-            .log_api_call(&ApiCall {
-                system: System::AccessAlly,
-                location: None,
-                method: "POST".into(),
-                path: "/wp-json/allybridge/v1/coupons".into(),
-                status: None,
-                latency_ms: 10_000,
-                rate_remaining: None,
-            })
-            .await?;
+        ensure!(logged == 2);
         let highlevel = store
             .api_activity(&ApiActivityQuery {
                 system: Some(System::HighLevel),
@@ -1555,6 +1556,19 @@ mod contract {
                 })
                 .await?
                 .len()
+                == 2
+        );
+        // Pruning keeps what is newer than the cut.
+        ensure!(
+            store
+                .prune_api_activity(Utc::now() - chrono::Duration::hours(1))
+                .await?
+                == 0
+        );
+        ensure!(
+            store
+                .prune_api_activity(Utc::now() + chrono::Duration::seconds(1))
+                .await?
                 == 2
         );
 

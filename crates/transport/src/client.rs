@@ -13,6 +13,8 @@ pub struct HttpConfig {
     /// Whole request, from sending to the last byte of the body.
     pub request_timeout: Duration,
     pub user_agent: String,
+    /// Who hears about each call (the daemon's API activity log).
+    pub observer: crate::Observer,
 }
 
 impl Default for HttpConfig {
@@ -21,6 +23,7 @@ impl Default for HttpConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             user_agent: concat!("allybridge/", env!("CARGO_PKG_VERSION")).to_string(),
+            observer: crate::Observer::default(),
         }
     }
 }

@@ -3,16 +3,19 @@
 //! builder (rustls, timeouts, no redirects), a retry executor with
 //! exponential back-off and full jitter that honours server-supplied waits,
 //! a typed HTTP error that knows whether it is worth retrying, and redaction
-//! helpers that keep credentials out of logs, errors and `Debug` output.
+//! helpers that keep credentials out of logs, errors and `Debug` output,
+//! and the hook through which a client reports each call it makes.
 //!
 //! It knows nothing about either remote system: no paths, no payload types,
 //! no error-body formats beyond what a caller hands it.
 
+pub mod activity;
 pub mod client;
 pub mod error;
 pub mod redact;
 pub mod retry;
 
+pub use activity::{CallObserver, CallRecord, Observer};
 pub use client::{HttpConfig, build_client};
 pub use error::{HttpError, HttpErrorKind, parse_retry_after, request_id};
 pub use redact::{Redacted, redact_headers, redact_url};

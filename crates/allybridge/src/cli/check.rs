@@ -49,6 +49,7 @@ fn tuning() -> ClientTuning {
             max_delay: Duration::from_secs(1),
             max_server_wait: Duration::from_secs(2),
         },
+        ..ClientTuning::default()
     }
 }
 

@@ -332,6 +332,8 @@ pub fn oauth_manager(
 pub struct ClientTuning {
     pub request_timeout: Duration,
     pub retry: transport::RetryPolicy,
+    /// Who hears about each call (the daemon's API activity log).
+    pub observer: transport::Observer,
 }
 
 impl Default for ClientTuning {
@@ -339,6 +341,7 @@ impl Default for ClientTuning {
         Self {
             request_timeout: Duration::from_secs(30),
             retry: transport::RetryPolicy::default(),
+            observer: transport::Observer::default(),
         }
     }
 }
@@ -380,6 +383,9 @@ pub struct TenantLoad {
     /// configuration); each applies while the configuration still says the
     /// mode it overrode.
     pub switches: config::modes::Switches,
+    /// Write every call the clients make to the API activity log (the
+    /// admin page shows it). Only the daemon asks for this.
+    pub log_calls: bool,
 }
 
 /// The modes file of the configuration `args` names.
@@ -410,6 +416,7 @@ pub async fn ghl_parts_with(
         tenant.ghl.location_id.clone(),
     );
     ghl_config.http.request_timeout = tuning.request_timeout;
+    ghl_config.http.observer = tuning.observer.clone();
     ghl_config.retry = tuning.retry;
     let connection = connection_id(&tenant.name, System::HighLevel);
     let mut connected = true;
@@ -535,6 +542,7 @@ pub fn accessally_client_with(
         handshake,
         http: transport::HttpConfig {
             request_timeout: tuning.request_timeout,
+            observer: tuning.observer.clone(),
             ..transport::HttpConfig::default()
         },
         retry: tuning.retry,
@@ -669,6 +677,9 @@ pub struct Loaded {
     pub engine: Arc<Engine>,
     /// Each tenant's HighLevel auth and rate budget.
     pub ghl: Vec<TenantGhl>,
+    /// The API activity log the clients report to, with
+    /// [`TenantLoad::log_calls`].
+    pub activity: Option<Arc<engine::housekeeping::ActivityLog>>,
 }
 
 /// Loads the configuration, opens the store and builds the engine for the
@@ -698,7 +709,12 @@ pub async fn build_engine(
     load: &TenantLoad,
 ) -> anyhow::Result<Loaded> {
     let store = open_store(&config).await?;
-    let tuning = ClientTuning::default();
+    let mut tuning = ClientTuning::default();
+    let activity = load.log_calls.then(|| {
+        let (log, _writer) = engine::housekeeping::ActivityLog::start(store.clone());
+        tuning.observer = transport::Observer::new(log.clone());
+        log
+    });
     let mut tenants = Vec::new();
     let mut ghl = Vec::new();
     for t in selected(&config, only)? {
@@ -727,6 +743,7 @@ pub async fn build_engine(
         engine: Arc::new(Engine::new(store, tenants, options)),
         config,
         ghl,
+        activity,
     })
 }
 

@@ -12,6 +12,9 @@
 //! connected" (log, admin page, `/readyz`), runs no poll or
 //! reconciliation, and starts as soon as a token pair is stored — by the
 //! callback, or by `allybridge connect ghl --oauth` — without a restart.
+//! Every call the clients make goes to the API activity log the admin page
+//! shows; once an hour, finished jobs, inbox entries and API activity older
+//! than [`KEEP_HISTORY`] are deleted, so the store does not grow with time.
 //! Ctrl-C or SIGTERM stops intake and polling; the workers finish the
 //! round they are in, then the process exits.
 
@@ -153,6 +156,54 @@ fn sources(tenant: &Tenant, flows: Option<Flow>) -> Vec<System> {
         }
     }
     out
+}
+
+/// How long finished jobs, inbox entries and API activity are kept.
+pub const KEEP_HISTORY: Duration = Duration::from_secs(7 * 24 * 3_600);
+/// How often what is past [`KEEP_HISTORY`] is deleted.
+const TIDY_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Deletes what is past keeping every [`TIDY_EVERY`] (first at start-up),
+/// and says when the API activity log had to drop calls.
+fn housekeeper(
+    store: store::Store,
+    activity: Option<Arc<engine::housekeeping::ActivityLog>>,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(TIDY_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut dropped_before = 0;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = ticker.tick() => {}
+            }
+            match engine::housekeeping::tidy(&store, KEEP_HISTORY).await {
+                Ok(t) if t != engine::housekeeping::Tidied::default() => tracing::info!(
+                    finished_jobs = t.finished_jobs,
+                    inbox_events = t.inbox_events,
+                    api_calls = t.api_calls,
+                    "deleted history older than {} days",
+                    KEEP_HISTORY.as_secs() / 86_400
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not delete old history; trying again in an hour")
+                }
+            }
+            if let Some(log) = &activity {
+                let dropped = log.dropped();
+                if dropped > dropped_before {
+                    tracing::warn!(
+                        calls = dropped - dropped_before,
+                        "the API activity log fell behind and left calls out"
+                    );
+                    dropped_before = dropped;
+                }
+            }
+        }
+    })
 }
 
 /// One periodic scan: its name in logs, its kind, the flows it scans one
@@ -480,12 +531,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             allow_unconnected: true,
             redirect_uri: Some(redirect_uri.clone()),
             switches: mode_file.load()?,
+            log_calls: true,
         },
     )
     .await?;
     let config = loaded.config;
     let engine = loaded.engine;
     let ghl_parts = loaded.ghl;
+    let activity = loaded.activity;
     let store = engine.store.clone();
     let tenant_configs: Vec<&TenantConfig> = config.tenants.iter().collect();
     let mut aa_verifiers = HashMap::new();
@@ -629,6 +682,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             every: e.reconcile_interval.get(),
         },
     ];
+    tasks.push(housekeeper(store.clone(), activity, stopped.clone()));
     for poll in polls {
         let alerts = (poll.kind == ScanKind::Reconcile).then(|| watch.clone());
         tasks.push(poller(

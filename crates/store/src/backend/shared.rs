@@ -1204,25 +1204,39 @@ macro_rules! shared_queries {
                     .collect()
             }
 
-            pub(crate) async fn append_api_activity(&self, call: &ApiCall, now: i64) -> Result<i64, StoreError> {
+            pub(crate) async fn append_api_activity(&self, calls: &[ApiCall], now: i64) -> Result<u64, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO api_activity (at, system, location, method, path, status, latency_ms, \
-                     rate_remaining) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )
-                .bind(now)
-                .bind(call.system.as_str())
-                .bind(&call.location)
-                .bind(&call.method)
-                .bind(path_without_query(&call.path))
-                .bind(call.status.map(i64::from))
-                .bind(call.latency_ms)
-                .bind(call.rate_remaining)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::db("appending to the API activity log"))?;
-                tx.commit().await.map_err(StoreError::db("committing an API activity entry"))?;
-                Ok(id)
+                for call in calls {
+                    sqlx::query(
+                        "INSERT INTO api_activity (at, system, location, method, path, status, latency_ms, \
+                         rate_remaining) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(now)
+                    .bind(call.system.as_str())
+                    .bind(&call.location)
+                    .bind(&call.method)
+                    .bind(path_without_query(&call.path))
+                    .bind(call.status.map(i64::from))
+                    .bind(call.latency_ms)
+                    .bind(call.rate_remaining)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("appending to the API activity log"))?;
+                }
+                tx.commit().await.map_err(StoreError::db("committing API activity entries"))?;
+                Ok(calls.len() as u64)
+            }
+
+            pub(crate) async fn prune_api_activity(&self, before: i64) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let deleted = sqlx::query("DELETE FROM api_activity WHERE at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("pruning the API activity log"))?
+                    .rows_affected();
+                tx.commit().await.map_err(StoreError::db("committing an API activity prune"))?;
+                Ok(deleted)
             }
 
             pub(crate) async fn api_activity(&self, query: &ApiActivityQuery) -> Result<Vec<ApiActivityEntry>, StoreError> {
