@@ -54,6 +54,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "engine.reconcile_interval",
     ),
     ("ALLYBRIDGE_ENGINE_MAX_ATTEMPTS", "engine.max_attempts"),
+    // The earlier name first, so that the documented one wins when both are set.
+    ("ALLYBRIDGE_WORKER_ID", "engine.worker_id"),
+    ("ALLYBRIDGE_ENGINE_WORKER_ID", "engine.worker_id"),
     ("ALLYBRIDGE_ALERTS_COOLDOWN", "alerts.cooldown"),
     ("ALLYBRIDGE_ALERTS_QUOTA_WARNING", "alerts.quota_warning"),
     ("ALLYBRIDGE_ALERTS_CHECK_INTERVAL", "alerts.check_interval"),
@@ -197,6 +200,7 @@ impl Config {
             "engine.max_attempts" => {
                 self.engine.max_attempts = num(value, "a whole number of attempts")?
             }
+            "engine.worker_id" => self.engine.worker_id = Some(value.to_string()),
             "alerts.cooldown" => self.alerts.cooldown = dur(value)?,
             "alerts.check_interval" => self.alerts.check_interval = dur(value)?,
             "alerts.quota_warning" => {

@@ -86,7 +86,7 @@ impl Default for ServerConfig {
 }
 
 /// `[engine]`: workers, polling and retries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineConfig {
     /// Jobs processed at once, across tenants.
@@ -107,6 +107,12 @@ pub struct EngineConfig {
     /// Attempts per job before it is dead-lettered.
     #[serde(default = "defaults::max_attempts")]
     pub max_attempts: u32,
+    /// Names this process's job leases across restarts, so that a daemon
+    /// restarted after a crash takes back the jobs it held at once instead
+    /// of waiting out their lease. One process per name: two live daemons
+    /// must never share one. Unset: `worker-<pid>`, new at every start.
+    #[serde(default)]
+    pub worker_id: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -118,6 +124,7 @@ impl Default for EngineConfig {
             order_poll_interval: defaults::order_poll(),
             reconcile_interval: defaults::reconcile(),
             max_attempts: defaults::max_attempts(),
+            worker_id: None,
         }
     }
 }

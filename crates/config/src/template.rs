@@ -18,7 +18,8 @@ pub(crate) const TEMPLATE: &str = r#"# allybridge.toml: keeps a HighLevel sub-ac
 #   ALLYBRIDGE_SERVER_ADMIN_PASSWORD_HASH, ALLYBRIDGE_ENGINE_WORKERS,
 #   ALLYBRIDGE_ENGINE_COUPON_POLL_INTERVAL, ALLYBRIDGE_ENGINE_PRODUCT_POLL_INTERVAL,
 #   ALLYBRIDGE_ENGINE_ORDER_POLL_INTERVAL, ALLYBRIDGE_ENGINE_RECONCILE_INTERVAL,
-#   ALLYBRIDGE_ENGINE_MAX_ATTEMPTS, ALLYBRIDGE_ALERTS_COOLDOWN,
+#   ALLYBRIDGE_ENGINE_MAX_ATTEMPTS, ALLYBRIDGE_ENGINE_WORKER_ID (or its
+#   earlier name ALLYBRIDGE_WORKER_ID), ALLYBRIDGE_ALERTS_COOLDOWN,
 #   ALLYBRIDGE_ALERTS_QUOTA_WARNING, ALLYBRIDGE_ALERTS_CHECK_INTERVAL.
 #
 # Unknown keys are errors: a typo is reported with its line.
@@ -57,6 +58,10 @@ order_poll_interval = "5m"
 reconcile_interval = "1h"
 # Attempts per job (with exponential back-off) before it is dead-lettered.
 max_attempts = 8
+# Names this daemon's job leases across restarts: after a crash it takes
+# back the jobs it held at once instead of waiting out their lease (60 s).
+# One process per name; leave it out for a new name at every start.
+# worker_id = "allybridge-1"
 
 [alerts]
 # Alerts: a job dead-lettered, a connection failing authentication, drift

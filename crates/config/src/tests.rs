@@ -118,6 +118,24 @@ fn environment_overrides_top_level_scalars() -> anyhow::Result<()> {
     );
     assert!((config.alerts.quota_warning - 0.25).abs() < f64::EPSILON);
 
+    assert_eq!(config.engine.worker_id, None);
+
+    // The worker id: its earlier variable is read; the documented one wins.
+    let old_name = |name: &str| (name == "ALLYBRIDGE_WORKER_ID").then(|| "daemon-a".to_string());
+    let config = Config::from_str_with_env(MINIMAL, old_name)?;
+    assert_eq!(config.engine.worker_id.as_deref(), Some("daemon-a"));
+    let both = |name: &str| match name {
+        "ALLYBRIDGE_WORKER_ID" => Some("old".to_string()),
+        "ALLYBRIDGE_ENGINE_WORKER_ID" => Some("new".to_string()),
+        _ => None,
+    };
+    let config = Config::from_str_with_env(MINIMAL, both)?;
+    assert_eq!(config.engine.worker_id.as_deref(), Some("new"));
+    let spaced =
+        |name: &str| (name == "ALLYBRIDGE_ENGINE_WORKER_ID").then(|| "two words".to_string());
+    let message = error_text(Config::from_str_with_env(MINIMAL, spaced));
+    assert!(message.contains("engine.worker_id"), "{message}");
+
     let bad = |name: &str| (name == "ALLYBRIDGE_SERVER_LISTEN").then(|| "nowhere".to_string());
     let message = error_text(Config::from_str_with_env(MINIMAL, bad));
     assert!(

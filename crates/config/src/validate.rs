@@ -60,6 +60,15 @@ pub(crate) fn problems(config: &Config) -> Vec<String> {
     if engine.max_attempts == 0 {
         problem("`engine.max_attempts` must be at least 1".into());
     }
+    if let Some(id) = &engine.worker_id
+        && (id.trim().is_empty()
+            || id.len() > 100
+            || id.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        problem(format!(
+            "`engine.worker_id` must be 1 to 100 characters without spaces, not {id:?} (leave it out for a new id per start)"
+        ));
+    }
     for (key, d) in [
         ("engine.coupon_poll_interval", engine.coupon_poll_interval),
         ("engine.product_poll_interval", engine.product_poll_interval),

@@ -20,17 +20,13 @@ use crate::flows::{self, Ctx, kinds};
 use crate::plan::{Action, Plan};
 use crate::tenant::Tenant;
 
-/// Names the engine's worker across restarts when set (see
-/// [`EngineOptions::stable_worker_id`]); without it the id is `worker-{pid}`.
-pub const WORKER_ID_ENV: &str = "ALLYBRIDGE_WORKER_ID";
-
 /// How the engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Names this process's job leases.
     pub worker_id: String,
     /// True when `worker_id` names this worker across restarts (the
-    /// default takes it from [`WORKER_ID_ENV`] when set): [`Engine::run`]
+    /// daemon's `[engine] worker_id`): [`Engine::run`]
     /// then first gives back the jobs an earlier run under this id left
     /// leased when it died, instead of letting them wait out their lease.
     /// Two live processes must never share such an id.
@@ -55,12 +51,9 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        let stable = std::env::var(WORKER_ID_ENV)
-            .ok()
-            .filter(|id| !id.trim().is_empty());
         Self {
-            stable_worker_id: stable.is_some(),
-            worker_id: stable.unwrap_or_else(|| format!("worker-{}", std::process::id())),
+            stable_worker_id: false,
+            worker_id: format!("worker-{}", std::process::id()),
             concurrency: 8,
             batch: 64,
             lease: Duration::from_secs(60),

@@ -7,7 +7,8 @@
 //! every coupon its AccessAlly coupon), none doubled (`sandbox::compare`
 //! reports duplicates), and every record the daemons created had exactly
 //! one successful create call in the simulators' request logs.
-//! Every start runs under the same stable worker id (`ALLYBRIDGE_WORKER_ID`),
+//! Every start runs under the same stable worker id (`[engine] worker_id`,
+//! here from `ALLYBRIDGE_ENGINE_WORKER_ID`),
 //! so a restarted daemon gives back the jobs its killed predecessor held
 //! instead of letting them wait out their 60 s lease.
 //! 3 kills here; 20 with `ALLYBRIDGE_SOAK=1`.
@@ -16,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use engine::worker::WORKER_ID_ENV;
 use rand::{Rng, SeedableRng};
 use reliability::{Harness, creates, free_port, kill9, soak};
 use sandbox::checkout_body;
@@ -96,7 +96,7 @@ async fn change(h: &Harness, n: usize) -> anyhow::Result<()> {
 /// The worker id every start of the daemon shares, and the engine's
 /// info lines (they say how many held jobs a restart gave back).
 const DAEMON_ENV: [(&str, &str); 2] = [
-    (WORKER_ID_ENV, "crash-test-daemon"),
+    ("ALLYBRIDGE_ENGINE_WORKER_ID", "crash-test-daemon"),
     ("ALLYBRIDGE_LOG", "warn,engine=info"),
 ];
 

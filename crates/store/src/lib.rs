@@ -35,9 +35,9 @@ pub use error::StoreError;
 pub use group_commit::GroupCommitStats;
 pub use types::*;
 
-/// Ids one query of `Store::find_links` binds (SQLite allows 32,766
-/// parameters; PostgreSQL 65,535).
-const FIND_LINKS_CHUNK: usize = 500;
+/// Ids one query of `Store::find_links` binds at most (SQLite allows 32,766
+/// parameters; PostgreSQL 65,535). A power of two: see `find_links`.
+const FIND_LINKS_CHUNK: usize = 512;
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -575,8 +575,13 @@ impl Store {
         ids.dedup();
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(FIND_LINKS_CHUNK) {
+            // Padded with its last id to a power of two: a query per list
+            // length would be another statement for each connection to
+            // prepare and keep in its cache.
+            let mut padded = chunk.to_vec();
+            padded.resize(chunk.len().next_power_of_two(), chunk[chunk.len() - 1]);
             out.extend(
-                on_backend!(self, backend => backend.find_links(entity_type, side, chunk).await)?,
+                on_backend!(self, backend => backend.find_links(entity_type, side, &padded).await)?,
             );
         }
         Ok(out)

@@ -28,6 +28,7 @@ per_backend!(contract:
     restarted_worker_gets_its_own_leases_back,
     location_leases_are_exclusive_until_released_or_expired,
     links_record_hashes_and_last_writer,
+    links_are_found_by_many_ids_on_either_side,
     cursors_logs_drift_and_alerts,
     waker_wakes_on_enqueue_and_polls_as_backstop,
 );
@@ -1375,6 +1376,58 @@ mod contract {
         ensure!(
             first.acquire_location_lease("loc-2", "p1", ttl).await?,
             "expired lease taken over"
+        );
+        Ok(())
+    }
+
+    pub async fn links_are_found_by_many_ids_on_either_side(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        // More than one query's worth (512), saved at once (one group commit).
+        let links: Vec<NewLink> = (0..700)
+            .map(|n| NewLink {
+                entity_type: "t:product".into(),
+                highlevel_id: format!("hl-{n}"),
+                accessally_id: format!("{n}"),
+                highlevel_hash: None,
+                accessally_hash: None,
+            })
+            .collect();
+        for saved in futures::future::join_all(links.iter().map(|l| store.save_link(l))).await {
+            saved?;
+        }
+        // Every even id, an unknown one, and one twice.
+        let mut wanted: Vec<String> = (0..700).step_by(2).map(|n| format!("hl-{n}")).collect();
+        wanted.extend(["hl-nope".to_string(), "hl-4".to_string()]);
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let found = store
+            .find_links("t:product", System::HighLevel, &wanted)
+            .await?;
+        let ids: HashSet<&str> = found.iter().map(|l| l.highlevel_id.as_str()).collect();
+        ensure!(
+            found.len() == 350 && ids.len() == 350,
+            "{} found",
+            found.len()
+        );
+        ensure!(ids.contains("hl-698") && !ids.contains("hl-1"));
+        // By the AccessAlly id, three of them (a length that is padded).
+        let found = store
+            .find_links("t:product", System::AccessAlly, &["1", "2", "3"])
+            .await?;
+        let mut ids: Vec<&str> = found.iter().map(|l| l.highlevel_id.as_str()).collect();
+        ids.sort_unstable();
+        ensure!(ids == ["hl-1", "hl-2", "hl-3"], "{ids:?}");
+        // Another entity type holds none of them; no ids, no query.
+        ensure!(
+            store
+                .find_links("t:coupon", System::HighLevel, &wanted)
+                .await?
+                .is_empty()
+        );
+        ensure!(
+            store
+                .find_links("t:product", System::HighLevel, &[])
+                .await?
+                .is_empty()
         );
         Ok(())
     }

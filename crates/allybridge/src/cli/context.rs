@@ -739,6 +739,14 @@ pub async fn build_engine(
         concurrency: usize::from(config.engine.workers.max(1)),
         ..options
     };
+    let options = match &config.engine.worker_id {
+        Some(id) => EngineOptions {
+            worker_id: id.clone(),
+            stable_worker_id: true,
+            ..options
+        },
+        None => options,
+    };
     Ok(Loaded {
         engine: Arc::new(Engine::new(store, tenants, options)),
         config,
