@@ -161,7 +161,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Delivery>, shared: Arc<Shared>) {
                 Ok(next) => next,
                 Err(_) => {
                     if let Some(h) = held.take() {
-                        first_attempt(&shared, h).await;
+                        first_attempt(&shared, h, true).await;
                     }
                     continue;
                 }
@@ -194,9 +194,9 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Delivery>, shared: Arc<Shared>) {
                 attempt_chain(&shared, copy).await;
             }
             _ => {
-                first_attempt(&shared, delivery).await;
+                first_attempt(&shared, delivery, false).await;
                 if let Some(h) = held.take() {
-                    first_attempt(&shared, h).await;
+                    first_attempt(&shared, h, true).await;
                 }
             }
         }
@@ -211,12 +211,11 @@ impl Shared {
     }
 }
 
-async fn first_attempt(shared: &Arc<Shared>, delivery: Delivery) {
-    if !lock(&shared.records)
-        .iter()
-        .rev()
-        .any(|r| r.id == delivery.id && r.url == delivery.url)
-    {
+/// Records `delivery` unless it is `recorded` already (a reordered one is
+/// recorded when it is held back), then sends it. (Looking for its record
+/// instead was a scan of up to 100,000 records per delivery.)
+async fn first_attempt(shared: &Arc<Shared>, delivery: Delivery, recorded: bool) {
+    if !recorded {
         record_new(shared, &delivery, "pending", false, false);
     }
     attempt_chain(shared, delivery).await;
