@@ -99,7 +99,9 @@ async fn enqueue_found(
     all: bool,
 ) -> Result<(), EngineError> {
     if jobs.len() >= ENQUEUE_CHUNK || (all && !jobs.is_empty()) {
-        *enqueued += engine.store.enqueue_found(jobs).await?;
+        // A backfill (`sync`, the demo) runs now what waits for a retry.
+        let run_now = jobs[0].priority == Priority::Backfill;
+        *enqueued += engine.store.enqueue_found(jobs, run_now).await?;
         jobs.clear();
     }
     Ok(())

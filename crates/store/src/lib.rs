@@ -692,13 +692,16 @@ impl Store {
     }
 
     /// Enqueues the jobs a scan found in one transaction, each unless its
-    /// record already has a pending job: that job keeps its run-at (a
-    /// retry's back-off) and is only moved up to a more urgent priority.
-    /// A poll of a large first sync therefore writes nothing for the
-    /// records still waiting in the queue. Returns how many jobs were
-    /// added or moved up.
-    pub async fn enqueue_found(&self, jobs: &[NewJob]) -> Result<u64, StoreError> {
-        let queued = on_backend!(self, backend => backend.enqueue_found(jobs, now_ms()).await)?;
+    /// record already has a pending job: that job keeps its payload and
+    /// its run-at (a retry's back-off), and is only moved up to a more
+    /// urgent priority or, with `run_now` (a sync someone asked for),
+    /// brought forward to the found job's run-at. A poll during a large
+    /// first sync therefore writes nothing for the records still waiting in
+    /// the queue. Returns how many jobs were added, moved up or brought
+    /// forward.
+    pub async fn enqueue_found(&self, jobs: &[NewJob], run_now: bool) -> Result<u64, StoreError> {
+        let queued =
+            on_backend!(self, backend => backend.enqueue_found(jobs, run_now, now_ms()).await)?;
         if queued > 0 {
             self.announce_jobs_locally();
         }

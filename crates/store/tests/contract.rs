@@ -716,10 +716,13 @@ mod contract {
         // A scan finds it again at the same priority and a new one: only the
         // new one is queued; the waiting job keeps its back-off and payload.
         let queued = store
-            .enqueue_found(&[
-                job("p1", Priority::Backfill).with_payload(json!({"v": 2})),
-                job("p2", Priority::Backfill),
-            ])
+            .enqueue_found(
+                &[
+                    job("p1", Priority::Backfill).with_payload(json!({"v": 2})),
+                    job("p2", Priority::Backfill),
+                ],
+                false,
+            )
             .await?;
         ensure!(queued == 1, "{queued} queued");
         let kept = store.job(waiting.job_id).await?.context("job")?;
@@ -731,18 +734,36 @@ mod contract {
             "{kept:?}"
         );
         // A poll (live) moves it up, still without ending its back-off.
-        ensure!(store.enqueue_found(&[job("p1", Priority::Live)]).await? == 1);
-        let moved = store.job(waiting.job_id).await?.context("job")?;
-        ensure!(moved.priority == Priority::Live && moved.run_at == kept.run_at);
-        // And a later backfill scan does not move it back down.
         ensure!(
             store
-                .enqueue_found(&[job("p1", Priority::Backfill)])
+                .enqueue_found(&[job("p1", Priority::Live)], false)
+                .await?
+                == 1
+        );
+        let moved = store.job(waiting.job_id).await?.context("job")?;
+        ensure!(moved.priority == Priority::Live && moved.run_at == kept.run_at);
+        // A later scan does not move it back down.
+        ensure!(
+            store
+                .enqueue_found(&[job("p1", Priority::Backfill)], false)
                 .await?
                 == 0
         );
         let still = store.job(waiting.job_id).await?.context("job")?;
-        ensure!(still.priority == Priority::Live);
+        ensure!(still.priority == Priority::Live && still.run_at == kept.run_at);
+        // A sync asked for runs it now, at its priority.
+        ensure!(
+            store
+                .enqueue_found(&[job("p1", Priority::Backfill)], true)
+                .await?
+                == 1
+        );
+        let now = store.job(waiting.job_id).await?.context("job")?;
+        ensure!(
+            now.priority == Priority::Live && now.run_at < later - chrono::Duration::minutes(30)
+        );
+        let not_sooner = job("p1", Priority::Backfill).with_run_at(later);
+        ensure!(store.enqueue_found(&[not_sooner], true).await? == 0);
         ensure!(store.queue_stats().await?.pending == 2);
         Ok(())
     }

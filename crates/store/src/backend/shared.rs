@@ -41,17 +41,19 @@ pub(crate) const ENQUEUE_SQL: &str = "INSERT INTO jobs (kind, entity_type, recor
      RETURNING id, merged_count";
 
 /// Enqueues a job a scan found, unless a job of the record is already
-/// pending: that one stays as it is (its run-at, so a retry's back-off, and
-/// its payload), only moved up when the scan's priority is more urgent.
-/// Returns a row only for a job inserted or moved up.
+/// pending: that one keeps its payload and its run-at (a retry's back-off),
+/// and is only moved up when the scan's priority is more urgent, or, when
+/// `$11` (run now) is true, brought forward to the found job's run-at.
+/// Returns a row only for a job inserted, moved up or brought forward.
 pub(crate) const ENQUEUE_FOUND_SQL: &str = "INSERT INTO jobs (kind, entity_type, record_system, \
      record_id, location, dedupe_key, priority, payload, state, run_at, attempts, merged_count, \
      created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, 0, $10, $10) \
      ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE SET \
-       priority = excluded.priority, \
+       priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority ELSE jobs.priority END, \
+       run_at = CASE WHEN $11 AND excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END, \
        updated_at = excluded.updated_at \
-     WHERE excluded.priority < jobs.priority \
+     WHERE excluded.priority < jobs.priority OR ($11 AND excluded.run_at < jobs.run_at) \
      RETURNING id";
 
 /// A stored credential before decryption.
@@ -569,11 +571,12 @@ macro_rules! shared_queries {
                 })
             }
 
-            pub(crate) async fn enqueue_found(&self, jobs: &[NewJob], now: i64) -> Result<u64, StoreError> {
+            pub(crate) async fn enqueue_found(&self, jobs: &[NewJob], run_now: bool, now: i64) -> Result<u64, StoreError> {
                 let mut tx = self.begin_write().await?;
                 let mut queued = 0;
                 for job in jobs {
                     let row = Self::job_insert(ENQUEUE_FOUND_SQL, job, now)?
+                        .bind(run_now)
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(StoreError::db("enqueueing a found job"))?;
