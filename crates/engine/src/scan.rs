@@ -176,6 +176,9 @@ pub async fn scan(
         _ => ghl::Priority::Backfill,
     };
     let wants = |f: Flow| active(tenant, f) && only.is_none_or(|o| o == f);
+    // Links made after this (by jobs running while the lists are read) are
+    // of records the lists may not have shown: never taken for gone.
+    let started = chrono::Utc::now();
     let mut report = ScanReport {
         tenant: tenant.name.clone(),
         ..ScanReport::default()
@@ -292,7 +295,9 @@ pub async fn scan(
                 break;
             }
             for l in &links {
-                if !seen.contains(&l.highlevel_id) && l.highlevel_hash.as_deref() != Some("deleted")
+                if l.created_at < started
+                    && !seen.contains(&l.highlevel_id)
+                    && l.highlevel_hash.as_deref() != Some("deleted")
                 {
                     let j = job(tenant, kinds::COUPON_TO_AA, &l.highlevel_id, priority);
                     drift(
@@ -383,7 +388,9 @@ pub async fn scan(
                 break;
             }
             for l in &links {
-                let ours_from_aa = l.highlevel_hash.is_some() && !seen.contains(&l.highlevel_id);
+                let ours_from_aa = l.created_at < started
+                    && l.highlevel_hash.is_some()
+                    && !seen.contains(&l.highlevel_id);
                 if ours_from_aa && l.highlevel_hash.as_deref() != Some("deleted") {
                     let j = job(tenant, kinds::PRODUCT_TO_AA, &l.highlevel_id, priority);
                     drift(
