@@ -19,12 +19,12 @@
 //! queue is not queued again (a poll during a large first sync writes
 //! nothing for it, and a retry keeps its back-off).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::pin::pin;
 
 use accessally::ListQuery;
 use futures::TryStreamExt;
-use model::{Flow, FlowMode};
+use model::{Flow, FlowMode, SeenIds};
 use serde::Serialize;
 use store::{Link, Priority, System};
 
@@ -222,7 +222,7 @@ pub async fn scan(
     let reason = tenant.settings.excluded_reason();
 
     if wants(Flow::CouponsToAccessally) {
-        let mut seen = BTreeSet::new();
+        let mut seen = SeenIds::new();
         let mut pages = pin!(tenant.ghl.coupons(budget).try_chunks(SCAN_CHUNK));
         while let Some(page) = pages.try_next().await.map_err(|e| e.1)? {
             enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
@@ -236,7 +236,7 @@ pub async fn scan(
                 links_for(engine, tenant, entities::PRODUCT, System::HighLevel, named).await?;
             for c in page {
                 checked += 1;
-                seen.insert(c.id.clone());
+                seen.insert(&c.id);
                 let found = restriction(
                     tenant,
                     &c.product_ids,
@@ -315,7 +315,7 @@ pub async fn scan(
 
     if wants(Flow::ProductsToAccessally) {
         let fields = tenant.settings.product_fields;
-        let mut seen = BTreeSet::new();
+        let mut seen = SeenIds::new();
         let mut pages = pin!(tenant.ghl.products(budget).try_chunks(SCAN_CHUNK));
         while let Some(page) = pages.try_next().await.map_err(|e| e.1)? {
             enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
@@ -325,7 +325,7 @@ pub async fn scan(
             for p in page {
                 checked += 1;
                 // Seen even when excluded: exclusion never reads as a deletion.
-                seen.insert(p.id.clone());
+                seen.insert(&p.id);
                 let j = job(tenant, kinds::PRODUCT_TO_AA, &p.id, priority);
                 // (drift, whether a job is needed, whether the SKUs were checked)
                 let (kind_of_drift, needs_job, checked) = match offering_of.get(p.id.as_str()) {

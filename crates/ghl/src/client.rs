@@ -6,7 +6,7 @@
 //! that end correctly for each envelope style and never loop on a repeated
 //! page. Never logs a token, a secret or a request body.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -403,13 +403,13 @@ impl GhlClient {
         struct PageState {
             offset: usize,
             done: bool,
-            seen: HashSet<String>,
+            seen: model::SeenIds,
         }
         let limit = self.page_size;
         let start = PageState {
             offset: 0,
             done: false,
-            seen: HashSet::new(),
+            seen: model::SeenIds::new(),
         };
         let pages = futures::stream::try_unfold(start, move |mut st| {
             let path = path.clone();
@@ -434,11 +434,7 @@ impl GhlClient {
                 let count = rows.len();
                 let mut fresh = Vec::with_capacity(count);
                 for row in rows {
-                    let id = row
-                        .get("_id")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
+                    let id = row.get("_id").and_then(Value::as_str).unwrap_or("");
                     if st.seen.insert(id) {
                         fresh.push(row);
                     }
