@@ -400,23 +400,23 @@ pub fn compare(ghl: &Value, aa: &Value) -> Vec<String> {
     if unique.len() != emails.len() {
         out.push("a HighLevel contact exists twice".into());
     }
+    // Each look-up below is by key (a scan per record made this quadratic:
+    // minutes for a 25,000-product catalog).
+    let mut prices_of: HashMap<String, Vec<String>> = HashMap::new();
+    for x in &prices {
+        prices_of.entry(s(x, "product")).or_default().push(format!(
+            "{:.2} {}",
+            x["amount"].as_f64().unwrap_or(0.0),
+            s(x, "currency")
+        ));
+    }
     for p in &products {
         let name = s(p, "name");
         let Some(o) = by_name.get(&name) else {
             out.push(format!("product `{name}` has no offering"));
             continue;
         };
-        let mut gp: Vec<String> = prices
-            .iter()
-            .filter(|x| s(x, "product") == s(p, "_id"))
-            .map(|x| {
-                format!(
-                    "{:.2} {}",
-                    x["amount"].as_f64().unwrap_or(0.0),
-                    s(x, "currency")
-                )
-            })
-            .collect();
+        let mut gp: Vec<String> = prices_of.remove(&s(p, "_id")).unwrap_or_default();
         let mut ap: Vec<String> = arr(&o["payment_options"])
             .iter()
             .map(|x| {
@@ -440,19 +440,23 @@ pub fn compare(ghl: &Value, aa: &Value) -> Vec<String> {
         }
     }
     // Coupons HighLevel → AccessAlly, by code; no duplicates.
-    let aa_codes: Vec<String> = arr(&aa["coupons"])
-        .iter()
-        .map(|c| s(c, "code").to_lowercase())
-        .collect();
+    let mut aa_codes: HashMap<String, usize> = HashMap::new();
+    for c in arr(&aa["coupons"]) {
+        *aa_codes.entry(s(&c, "code").to_lowercase()).or_default() += 1;
+    }
     for c in arr(&ghl["coupons"]) {
         let code = s(&c, "code").to_lowercase();
-        let n = aa_codes.iter().filter(|x| **x == code).count();
+        let n = aa_codes.get(&code).copied().unwrap_or(0);
         if n != 1 {
             out.push(format!("coupon `{code}` appears {n} times in AccessAlly"));
         }
     }
     // Completed AccessAlly orders → exactly one paid invoice each.
     let invoices = arr(&ghl["invoices"]);
+    let mut invoices_named: HashMap<String, Vec<&Value>> = HashMap::new();
+    for i in &invoices {
+        invoices_named.entry(s(i, "name")).or_default().push(i);
+    }
     for o in arr(&aa["orders"]) {
         let status = s(&o, "status");
         if !["success", "sca_success", "refunded", "partially_refunded"].contains(&status.as_str())
@@ -460,7 +464,7 @@ pub fn compare(ghl: &Value, aa: &Value) -> Vec<String> {
             continue;
         }
         let name = format!("AccessAlly order #{}", o["id"]);
-        let matching: Vec<&Value> = invoices.iter().filter(|i| s(i, "name") == name).collect();
+        let matching = invoices_named.get(&name).cloned().unwrap_or_default();
         if matching.len() != 1 {
             out.push(format!("{name} has {} invoices", matching.len()));
         } else if s(matching[0], "status") != "paid"
@@ -471,17 +475,23 @@ pub fn compare(ghl: &Value, aa: &Value) -> Vec<String> {
         }
     }
     // Paid HighLevel orders → a grant per item.
-    let grants = arr(&aa["access_grants"]);
+    // A grant's `source_ref` is `ghl-order:{order id}:{item}`.
+    let mut grants_of: HashMap<String, usize> = HashMap::new();
+    for g in arr(&aa["access_grants"]) {
+        let source = s(&g, "source_ref");
+        if let Some((order, _)) = source
+            .strip_prefix("ghl-order:")
+            .and_then(|rest| rest.split_once(':'))
+        {
+            *grants_of.entry(order.to_string()).or_default() += 1;
+        }
+    }
     for o in arr(&ghl["orders"]) {
         if s(&o, "paymentStatus") != "paid" {
             continue;
         }
         let id = s(&o, "_id");
-        let prefix = format!("ghl-order:{id}:");
-        let n = grants
-            .iter()
-            .filter(|g| s(g, "source_ref").starts_with(&prefix))
-            .count();
+        let n = grants_of.get(&id).copied().unwrap_or(0);
         let items = arr(&o["items"]).len();
         if n != items {
             out.push(format!(
