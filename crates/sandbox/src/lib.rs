@@ -582,3 +582,66 @@ pub fn checkout_body(email: &str, offering_id: u64, option_id: u64, coupon: Opti
     }
     body
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both sides in step: one product with two prices, one coupon, one
+    /// completed AccessAlly order with its invoice, one paid HighLevel
+    /// order with two items and their two grants.
+    fn in_step() -> (Value, Value) {
+        let ghl = json!({
+            "products": [{"_id": "p1", "name": "Course"}],
+            "prices": [
+                {"product": "p1", "amount": 10.0, "currency": "USD"},
+                {"product": "p1", "amount": 99.5, "currency": "USD"},
+            ],
+            "contacts": [{"email": "ana@example.com"}],
+            "coupons": [{"code": "SAVE10"}],
+            "invoices": [{"name": "AccessAlly order #7", "status": "paid", "total": 10.0}],
+            "orders": [{"_id": "o1", "paymentStatus": "paid", "items": [{}, {}]}],
+        });
+        let aa = json!({
+            "offerings": [{"name": "Course", "payment_options": [
+                {"amount": "99.50", "currency": "USD"},
+                {"amount": "10.00", "currency": "USD"},
+            ]}],
+            "coupons": [{"code": "save10"}],
+            "orders": [{"id": 7, "status": "success"}, {"id": 8, "status": "failed"}],
+            "access_grants": [
+                {"source_ref": "ghl-order:o1:0"},
+                {"source_ref": "ghl-order:o1:1"},
+                {"source_ref": "ghl-order:o10:0"},
+            ],
+        });
+        (ghl, aa)
+    }
+
+    #[test]
+    fn compare_finds_nothing_when_in_step_and_each_kind_of_difference_when_not() {
+        let (ghl, aa) = in_step();
+        assert_eq!(compare(&ghl, &aa), Vec::<String>::new());
+
+        let (mut ghl, mut aa) = in_step();
+        ghl["prices"][1]["amount"] = json!(98.5);
+        aa["coupons"] = json!([{"code": "SAVE10"}, {"code": "save10"}]);
+        ghl["invoices"] = json!([
+            {"name": "AccessAlly order #7", "status": "paid", "total": 10.0},
+            {"name": "AccessAlly order #7", "status": "paid", "total": 10.0},
+        ]);
+        aa["access_grants"] = json!([{"source_ref": "ghl-order:o1:0"}]);
+        let found = compare(&ghl, &aa);
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert!(found[0].starts_with("product `Course` prices"), "{found:?}");
+        assert_eq!(found[1], "coupon `save10` appears 2 times in AccessAlly");
+        assert_eq!(found[2], "AccessAlly order #7 has 2 invoices");
+        assert_eq!(found[3], "HighLevel order o1 has 1 grants for 2 items");
+
+        let (ghl, mut aa) = in_step();
+        aa["offerings"][0]["name"] = json!("Other");
+        let found = compare(&ghl, &aa);
+        assert!(found.contains(&"product `Course` has no offering".to_string()));
+        assert!(found.contains(&"offering `Other` has no product".to_string()));
+    }
+}
