@@ -27,6 +27,10 @@ pub(crate) struct PgBackend {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl PgBackend {
+    /// One statement saves an event and enqueues its job.
+    const ACCEPT_AND_ENQUEUE_SQL: Option<&'static str> =
+        Some(super::shared::PG_ACCEPT_AND_ENQUEUE_SQL);
+
     pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
         let open_error = |source| StoreError::Open {
             url: redact_url(url),

@@ -27,18 +27,44 @@ pub(crate) const PENDING_CLAIMABLE_SQL: &str = "state = 'pending' AND run_at <= 
 /// A running job whose lease has run out (its worker died or hung).
 pub(crate) const EXPIRED_CLAIMABLE_SQL: &str = "state = 'running' AND lease_expires_at <= $3";
 
-pub(crate) const ENQUEUE_SQL: &str = "INSERT INTO jobs (kind, entity_type, record_system, \
+/// The merge of a new job into the pending job of its record (the tail of
+/// [`ENQUEUE_SQL`] and of PostgreSQL's accept statement).
+macro_rules! merge_into_pending_job {
+    () => {
+        "ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE SET \
+           priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority ELSE jobs.priority END, \
+           run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END, \
+           payload = excluded.payload, \
+           location = excluded.location, \
+           merged_count = jobs.merged_count + 1, \
+           updated_at = excluded.updated_at \
+         RETURNING id, merged_count"
+    };
+}
+
+pub(crate) const ENQUEUE_SQL: &str = concat!(
+    "INSERT INTO jobs (kind, entity_type, record_system, \
      record_id, location, dedupe_key, priority, payload, state, run_at, attempts, merged_count, \
      created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, 0, $10, $10) \
-     ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE SET \
-       priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority ELSE jobs.priority END, \
-       run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END, \
-       payload = excluded.payload, \
-       location = excluded.location, \
-       merged_count = jobs.merged_count + 1, \
-       updated_at = excluded.updated_at \
-     RETURNING id, merged_count";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, 0, $10, $10) ",
+    merge_into_pending_job!()
+);
+
+/// PostgreSQL: a received event saved to the inbox and its job enqueued in
+/// one statement (one round trip instead of two; SQLite has no
+/// data-modifying `WITH`). The job's parameters are [`ENQUEUE_SQL`]'s, then
+/// `$11`–`$14` the event's source, id, type and payload. No row: the event
+/// was a duplicate and nothing was enqueued.
+pub(crate) const PG_ACCEPT_AND_ENQUEUE_SQL: &str = concat!(
+    "WITH saved AS (INSERT INTO inbox (source, event_id, event_type, payload, received_at) \
+       VALUES ($11, $12, $13, $14, $10) ON CONFLICT (source, event_id) DO NOTHING RETURNING 1) \
+     INSERT INTO jobs (kind, entity_type, record_system, \
+     record_id, location, dedupe_key, priority, payload, state, run_at, attempts, merged_count, \
+     created_at, updated_at) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, 0, $10, $10 \
+     WHERE EXISTS (SELECT 1 FROM saved) ",
+    merge_into_pending_job!()
+);
 
 /// Enqueues a job a scan found, unless a job of the record is already
 /// pending: that one keeps its payload and its run-at (a retry's back-off),
@@ -613,6 +639,28 @@ macro_rules! shared_queries {
                     what: "event payload",
                     why: error.to_string(),
                 })?;
+                if let (Some(sql), Some(job)) = (Self::ACCEPT_AND_ENQUEUE_SQL, job) {
+                    use sqlx::Row;
+                    let row = Self::job_insert(sql, job, now)?
+                        .bind(event.source.as_str())
+                        .bind(&event.event_id)
+                        .bind(&event.event_type)
+                        .bind(payload)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(StoreError::db("saving an event to the inbox with its job"))?;
+                    return match row {
+                        // A duplicate delivery: nothing saved, nothing enqueued.
+                        None => Ok(Accepted { new: false, job: None }),
+                        Some(row) => Ok(Accepted {
+                            new: true,
+                            job: Some(Enqueued {
+                                job_id: row.try_get("id").map_err(Self::decode_error)?,
+                                merged: row.try_get::<i64, _>("merged_count").map_err(Self::decode_error)? > 0,
+                            }),
+                        }),
+                    };
+                }
                 let inserted = sqlx::query(
                     "INSERT INTO inbox (source, event_id, event_type, payload, received_at) \
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, event_id) DO NOTHING",

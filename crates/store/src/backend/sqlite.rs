@@ -29,6 +29,9 @@ const REFRESH_LOCK_TTL: Duration = Duration::from_secs(60);
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqliteBackend {
+    /// SQLite has no data-modifying `WITH`: two statements.
+    const ACCEPT_AND_ENQUEUE_SQL: Option<&'static str> = None;
+
     pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
         let open_error = |source| StoreError::Open {
             url: redact_url(url),
