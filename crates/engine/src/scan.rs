@@ -137,22 +137,40 @@ async fn links_for<'a>(
         .collect())
 }
 
-/// The next page of one tenant's `entity` links after `after` (a link id,
-/// moved on to the page's last); empty after the last page.
-async fn next_links(
+/// The HighLevel ids of the records gone from HighLevel, among the next
+/// page of one tenant's `entity` links after `after` (a link id, moved on to
+/// the page's last); `None` after the last page. Gone: the link is `ours`,
+/// was made before the scan `started` (a link made while the lists were
+/// read may be of a record they did not show), its record was not `seen`
+/// in the list, and its deletion was not synced already.
+async fn next_gone(
     engine: &Engine,
     tenant: &Tenant,
     entity: &str,
     after: &mut i64,
-) -> Result<Vec<Link>, EngineError> {
+    started: chrono::DateTime<chrono::Utc>,
+    seen: &SeenIds,
+    ours: impl Fn(&Link) -> bool,
+) -> Result<Option<Vec<String>>, EngineError> {
     let page = engine
         .store
         .links(Some(&tenant.entity(entity)), *after, 1000)
         .await?;
-    if let Some(last) = page.last() {
-        *after = last.id;
-    }
-    Ok(page)
+    let Some(last) = page.last() else {
+        return Ok(None);
+    };
+    *after = last.id;
+    Ok(Some(
+        page.into_iter()
+            .filter(|l| {
+                ours(l)
+                    && l.created_at < started
+                    && !seen.contains(&l.highlevel_id)
+                    && l.highlevel_hash.as_deref() != Some("deleted")
+            })
+            .map(|l| l.highlevel_id)
+            .collect(),
+    ))
 }
 
 fn active(tenant: &Tenant, flow: Flow) -> bool {
@@ -176,8 +194,7 @@ pub async fn scan(
         _ => ghl::Priority::Backfill,
     };
     let wants = |f: Flow| active(tenant, f) && only.is_none_or(|o| o == f);
-    // Links made after this (by jobs running while the lists are read) are
-    // of records the lists may not have shown: never taken for gone.
+    // Links made after this are never taken for gone (see `next_gone`).
     let started = chrono::Utc::now();
     let mut report = ScanReport {
         tenant: tenant.name.clone(),
@@ -289,25 +306,22 @@ pub async fn scan(
             }
         }
         let mut after = 0;
-        loop {
-            let links = next_links(engine, tenant, entities::COUPON, &mut after).await?;
-            if links.is_empty() {
-                break;
-            }
-            for l in &links {
-                if l.created_at < started
-                    && !seen.contains(&l.highlevel_id)
-                    && l.highlevel_hash.as_deref() != Some("deleted")
-                {
-                    let j = job(tenant, kinds::COUPON_TO_AA, &l.highlevel_id, priority);
-                    drift(
-                        Flow::CouponsToAccessally,
-                        "gone",
-                        format!("coupon {}", l.highlevel_id),
-                        &mut jobs,
-                        j,
-                    );
-                }
+        let every = |_: &Link| true;
+        while let Some(gone) = next_gone(
+            engine,
+            tenant,
+            entities::COUPON,
+            &mut after,
+            started,
+            &seen,
+            every,
+        )
+        .await?
+        {
+            for id in gone {
+                let j = job(tenant, kinds::COUPON_TO_AA, &id, priority);
+                let record = format!("coupon {id}");
+                drift(Flow::CouponsToAccessally, "gone", record, &mut jobs, j);
             }
             enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
         }
@@ -382,25 +396,23 @@ pub async fn scan(
             }
         }
         let mut after = 0;
-        loop {
-            let links = next_links(engine, tenant, entities::PRODUCT, &mut after).await?;
-            if links.is_empty() {
-                break;
-            }
-            for l in &links {
-                let ours_from_aa = l.created_at < started
-                    && l.highlevel_hash.is_some()
-                    && !seen.contains(&l.highlevel_id);
-                if ours_from_aa && l.highlevel_hash.as_deref() != Some("deleted") {
-                    let j = job(tenant, kinds::PRODUCT_TO_AA, &l.highlevel_id, priority);
-                    drift(
-                        Flow::ProductsToAccessally,
-                        "gone",
-                        format!("product {}", l.highlevel_id),
-                        &mut jobs,
-                        j,
-                    );
-                }
+        // Only links with a HighLevel hash came from HighLevel's side.
+        let from_highlevel = |l: &Link| l.highlevel_hash.is_some();
+        while let Some(gone) = next_gone(
+            engine,
+            tenant,
+            entities::PRODUCT,
+            &mut after,
+            started,
+            &seen,
+            from_highlevel,
+        )
+        .await?
+        {
+            for id in gone {
+                let j = job(tenant, kinds::PRODUCT_TO_AA, &id, priority);
+                let record = format!("product {id}");
+                drift(Flow::ProductsToAccessally, "gone", record, &mut jobs, j);
             }
             enqueue_found(engine, &mut jobs, &mut enqueued, false).await?;
         }

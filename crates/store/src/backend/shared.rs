@@ -760,16 +760,27 @@ macro_rules! shared_queries {
                 row.try_get("count").map_err(Self::decode_error)
             }
 
-            pub(crate) async fn prune_inbox(&self, received_before: i64) -> Result<u64, StoreError> {
+            /// Runs `delete` (a `DELETE` of rows older than `$1`) with
+            /// `before` in a write transaction; returns the rows deleted.
+            async fn delete_older(&self, delete: &str, before: i64, what: &'static str) -> Result<u64, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let deleted = sqlx::query("DELETE FROM inbox WHERE received_at < $1")
-                    .bind(received_before)
+                let deleted = sqlx::query(delete)
+                    .bind(before)
                     .execute(&mut *tx)
                     .await
-                    .map_err(StoreError::db("pruning the inbox"))?
+                    .map_err(StoreError::db(what))?
                     .rows_affected();
-                tx.commit().await.map_err(StoreError::db("committing an inbox prune"))?;
+                tx.commit().await.map_err(StoreError::db(what))?;
                 Ok(deleted)
+            }
+
+            pub(crate) async fn prune_inbox(&self, received_before: i64) -> Result<u64, StoreError> {
+                self.delete_older(
+                    "DELETE FROM inbox WHERE received_at < $1",
+                    received_before,
+                    "pruning the inbox",
+                )
+                .await
             }
 
             // ---- job lifecycle ----------------------------------------------
@@ -1055,17 +1066,12 @@ macro_rules! shared_queries {
             }
 
             pub(crate) async fn prune_finished_jobs(&self, finished_before: i64) -> Result<u64, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let deleted = sqlx::query(
+                self.delete_older(
                     "DELETE FROM jobs WHERE state IN ('done', 'superseded') AND finished_at < $1",
+                    finished_before,
+                    "pruning finished jobs",
                 )
-                .bind(finished_before)
-                .execute(&mut *tx)
                 .await
-                .map_err(StoreError::db("pruning finished jobs"))?
-                .rows_affected();
-                tx.commit().await.map_err(StoreError::db("committing a job prune"))?;
-                Ok(deleted)
             }
 
             // ---- location leases --------------------------------------------
@@ -1279,15 +1285,12 @@ macro_rules! shared_queries {
             }
 
             pub(crate) async fn prune_api_activity(&self, before: i64) -> Result<u64, StoreError> {
-                let mut tx = self.begin_write().await?;
-                let deleted = sqlx::query("DELETE FROM api_activity WHERE at < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::db("pruning the API activity log"))?
-                    .rows_affected();
-                tx.commit().await.map_err(StoreError::db("committing an API activity prune"))?;
-                Ok(deleted)
+                self.delete_older(
+                    "DELETE FROM api_activity WHERE at < $1",
+                    before,
+                    "pruning the API activity log",
+                )
+                .await
             }
 
             pub(crate) async fn api_activity(&self, query: &ApiActivityQuery) -> Result<Vec<ApiActivityEntry>, StoreError> {
