@@ -51,6 +51,37 @@ pub const PASS_PHASES: [&[Flow]; 2] = [
     ],
 ];
 
+/// What one phase of a pass did: each flow's scan and the jobs run.
+#[derive(Debug)]
+pub struct PhaseReport {
+    pub scans: Vec<(Flow, ScanReport)>,
+    pub jobs_run: u64,
+}
+
+/// Runs one phase of a pass (see [`PASS_PHASES`]) over `tenant`: scans
+/// `flows` at once while the engine runs the jobs they enqueue, then runs
+/// jobs until none is ready and none waits for a retry sooner than
+/// `patience`. A failed scan fails the phase once the work is done.
+pub async fn run_phase(
+    engine: &Engine,
+    tenant: &Tenant,
+    kind: ScanKind,
+    flows: &[Flow],
+    patience: std::time::Duration,
+) -> Result<PhaseReport, EngineError> {
+    let scans = futures::future::join_all(
+        flows
+            .iter()
+            .map(|flow| async move { (*flow, scan(engine, tenant, kind, Some(*flow)).await) }),
+    );
+    let (scanned, jobs_run) = engine.work_alongside(scans, patience).await?;
+    let scans = scanned
+        .into_iter()
+        .map(|(flow, report)| report.map(|report| (flow, report)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PhaseReport { scans, jobs_run })
+}
+
 /// Why a scan runs: sets the jobs' priority and whether drift is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanKind {

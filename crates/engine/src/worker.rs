@@ -246,21 +246,22 @@ impl Engine {
         Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos.max(1)))
     }
 
-    /// Claims and runs one round of jobs; returns how many were claimed.
-    pub async fn run_round(&self) -> Result<usize, EngineError> {
+    /// Claims up to `limit` jobs and returns those to run now with how
+    /// many were claimed. A job claimed more often than it may be tried is
+    /// dead-lettered; a job of a record another job of this process is
+    /// running waits a moment. The jobs returned are marked busy until
+    /// [`Engine::run_claimed`] is done with them.
+    async fn claim_runnable(&self, limit: i64) -> Result<(usize, Vec<Job>), EngineError> {
         let jobs = self
             .store
             .claim_jobs(
                 &self.options.worker_id,
                 &ClaimScope::Any,
-                self.options.batch,
+                limit,
                 self.options.lease,
             )
             .await?;
         let claimed = jobs.len();
-        if claimed == 0 {
-            return Ok(0);
-        }
         // A job claimed more often than it may be tried never finished its
         // runs (the process died or its lease ran out each time, e.g. a
         // record that crashes the daemon): dead-letter it instead of looping.
@@ -306,69 +307,170 @@ impl Engine {
                 )
                 .await?;
         }
-        let jobs = runnable;
-        let results: Vec<(Job, Result<Action, EngineError>)> = futures::stream::iter(jobs)
+        Ok((claimed, runnable))
+    }
+
+    /// Runs one claimed job's handler and frees its record for the next
+    /// job; [`Engine::finish`] records the outcome.
+    async fn run_claimed(&self, job: Job) -> (Job, Result<Action, EngineError>) {
+        // The job's HighLevel calls queue in the rate budget at the job's
+        // priority: a backfill job's behind a live one's.
+        let budget_priority = match job.priority {
+            Priority::Live => ghl::Priority::Live,
+            Priority::Reconcile | Priority::Backfill => ghl::Priority::Backfill,
+        };
+        let result = ghl::with_priority(budget_priority, self.run_job(&job)).await;
+        self.busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job.dedupe_key);
+        self.stats.jobs.fetch_add(1, Ordering::Relaxed);
+        (job, result)
+    }
+
+    /// Records a run job's outcome: done (committed with the job's own
+    /// links and log lines when they share a group commit), retried later
+    /// with back-off, or dead-lettered. An error is the store's, recording
+    /// the outcome.
+    async fn finish(
+        &self,
+        job: Job,
+        result: Result<Action, EngineError>,
+    ) -> Result<(), EngineError> {
+        let flow = flow_of(&job.kind);
+        let worker = &self.options.worker_id;
+        match result {
+            Ok(action) => {
+                self.count(flow, action);
+                match self.store.complete_job(job.id, worker).await {
+                    // Its lease ran out while it ran and another worker
+                    // took it: that one records the outcome.
+                    Err(store::StoreError::LeaseLost { .. }) => {
+                        tracing::warn!(job = job.id, kind = %job.kind, "job finished after its lease was lost; its new holder runs it again");
+                        Ok(())
+                    }
+                    other => Ok(other?),
+                }
+            }
+            Err(e) if e.is_retryable() && job.attempts < self.options.max_attempts => {
+                if let Some(c) = flow.and_then(|f| self.stats.counters(f)) {
+                    c.retried.fetch_add(1, Ordering::Relaxed);
+                }
+                let wait =
+                    chrono::Duration::from_std(self.backoff(job.attempts)).unwrap_or_default();
+                tracing::debug!(job = job.id, kind = %job.kind, error = %e, "retrying job");
+                self.store
+                    .retry_job(job.id, worker, &e.to_string(), Utc::now() + wait)
+                    .await?;
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(c) = flow.and_then(|f| self.stats.counters(f)) {
+                    c.dead.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(job = job.id, kind = %job.kind, record = %job.record_id, error = %e, "job dead-lettered");
+                self.store
+                    .dead_letter_job(job.id, worker, &e.to_string())
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Claims one batch of jobs, runs them (up to `concurrency` at once)
+    /// and records each outcome; returns how many were claimed.
+    pub async fn run_round(&self) -> Result<usize, EngineError> {
+        let (claimed, jobs) = self.claim_runnable(self.options.batch).await?;
+        let outcomes: Vec<Result<(), EngineError>> = futures::stream::iter(jobs)
             .map(|job| async move {
-                // The job's HighLevel calls queue in the rate budget at the
-                // job's priority: a backfill job's behind a live one's.
-                let budget_priority = match job.priority {
-                    Priority::Live => ghl::Priority::Live,
-                    Priority::Reconcile | Priority::Backfill => ghl::Priority::Backfill,
-                };
-                let result = ghl::with_priority(budget_priority, self.run_job(&job)).await;
-                (job, result)
+                let (job, result) = self.run_claimed(job).await;
+                self.finish(job, result).await
             })
             .buffer_unordered(self.options.concurrency.max(1))
             .collect()
             .await;
-        {
-            let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-            for (job, _) in &results {
-                busy.remove(&job.dedupe_key);
-            }
-        }
-        let mut done = Vec::new();
-        for (job, result) in results {
-            self.stats.jobs.fetch_add(1, Ordering::Relaxed);
-            let flow = flow_of(&job.kind);
-            match result {
-                Ok(action) => {
-                    self.count(flow, action);
-                    done.push(job.id);
-                }
-                Err(e) if e.is_retryable() && job.attempts < self.options.max_attempts => {
-                    if let Some(c) = flow.and_then(|f| self.stats.counters(f)) {
-                        c.retried.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let wait =
-                        chrono::Duration::from_std(self.backoff(job.attempts)).unwrap_or_default();
-                    tracing::debug!(job = job.id, kind = %job.kind, error = %e, "retrying job");
-                    self.store
-                        .retry_job(
-                            job.id,
-                            &self.options.worker_id,
-                            &e.to_string(),
-                            Utc::now() + wait,
-                        )
-                        .await?;
-                }
-                Err(e) => {
-                    if let Some(c) = flow.and_then(|f| self.stats.counters(f)) {
-                        c.dead.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tracing::warn!(job = job.id, kind = %job.kind, record = %job.record_id, error = %e, "job dead-lettered");
-                    self.store
-                        .dead_letter_job(job.id, &self.options.worker_id, &e.to_string())
-                        .await?;
-                }
-            }
-        }
-        if !done.is_empty() {
-            self.store
-                .complete_jobs(&done, &self.options.worker_id)
-                .await?;
-        }
+        outcomes.into_iter().collect::<Result<(), _>>()?;
         Ok(claimed)
+    }
+
+    /// Keeps up to `concurrency` jobs running, claiming the next ones
+    /// (at most `batch`, at most `concurrency` at a time) while they run,
+    /// so that no slot waits for the slowest job of a batch, and records
+    /// each outcome as its job ends (a slot does not wait for that commit). Returns when
+    /// a claim found nothing and no job is left running (idle), or, once
+    /// `stop` resolves, when the jobs already claimed are done (stopped).
+    /// `waker` (when given) lets a job enqueued while the queue looked
+    /// empty be claimed before the running ones finish. On a store error
+    /// it stops claiming, lets the running jobs finish and returns the
+    /// error.
+    async fn pump<S>(
+        &self,
+        mut waker: Option<&mut store::JobWaker>,
+        mut stop: std::pin::Pin<&mut S>,
+    ) -> Result<Pumped, EngineError>
+    where
+        S: std::future::Future<Output = ()>,
+    {
+        let concurrency = self.options.concurrency.max(1);
+        let claim_limit = self
+            .options
+            .batch
+            .clamp(1, i64::try_from(concurrency).unwrap_or(i64::MAX));
+        let mut running = futures::stream::FuturesUnordered::new();
+        let mut finishing = futures::stream::FuturesUnordered::new();
+        let mut ready: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
+        let mut claim: Option<futures::future::BoxFuture<'_, _>> = None;
+        let mut ran = 0u64;
+        // The last claim found fewer jobs than it asked for: claim again
+        // only when a job finishes (it may have enqueued or unblocked
+        // others) or the waker says new jobs are ready.
+        let mut queue_drained = false;
+        let mut stopped = false;
+        let mut failure: Option<EngineError> = None;
+        loop {
+            while running.len() < concurrency {
+                let Some(job) = ready.pop_front() else { break };
+                running.push(self.run_claimed(job));
+            }
+            let may_claim = !stopped && failure.is_none();
+            if claim.is_none() && may_claim && !queue_drained && ready.is_empty() {
+                claim = Some(Box::pin(self.claim_runnable(claim_limit)));
+            }
+            if claim.is_none() && running.is_empty() && ready.is_empty() && finishing.is_empty() {
+                if let Some(error) = failure {
+                    return Err(error);
+                }
+                return Ok(Pumped { ran, stopped });
+            }
+            let wake_on_new_jobs = queue_drained && may_claim && waker.is_some();
+            tokio::select! {
+                claimed = async { claim.as_mut().expect("a claim in flight").await }, if claim.is_some() => {
+                    claim = None;
+                    match claimed {
+                        Ok((claimed, jobs)) => {
+                            queue_drained = i64::try_from(claimed).unwrap_or(i64::MAX) < claim_limit;
+                            ready.extend(jobs);
+                        }
+                        Err(error) => failure = Some(error),
+                    }
+                }
+                Some((job, result)) = running.next(), if !running.is_empty() => {
+                    ran += 1;
+                    finishing.push(self.finish(job, result));
+                }
+                Some(recorded) = finishing.next(), if !finishing.is_empty() => {
+                    queue_drained = false;
+                    if let Err(error) = recorded {
+                        tracing::error!(error = %error, "recording a job's outcome failed; stopping this worker's claims");
+                        failure.get_or_insert(error);
+                    }
+                }
+                _ = async { waker.as_mut().expect("a waker").wait(IDLE_WAKE_BACKSTOP).await }, if wake_on_new_jobs => {
+                    queue_drained = false;
+                }
+                () = stop.as_mut(), if !stopped => stopped = true,
+            }
+        }
     }
 
     /// Runs jobs until none is ready and none is waiting for a retry sooner
@@ -376,9 +478,11 @@ impl Engine {
     pub async fn work_until_idle(&self, patience: Duration) -> Result<u64, EngineError> {
         let start = self.stats.jobs.load(Ordering::Relaxed);
         let mut idle_since: Option<tokio::time::Instant> = None;
+        let never = std::future::pending::<()>();
+        tokio::pin!(never);
         loop {
-            let claimed = self.run_round().await?;
-            if claimed > 0 {
+            let pumped = self.pump(None, never.as_mut()).await?;
+            if pumped.ran > 0 {
                 idle_since = None;
                 continue;
             }
@@ -395,13 +499,12 @@ impl Engine {
         Ok(self.stats.jobs.load(Ordering::Relaxed) - start)
     }
 
-    /// Runs jobs until `shutdown` resolves, waking on new jobs.
+    /// Runs jobs until `shutdown` resolves, waking on new jobs. Jobs
+    /// already claimed when it resolves are finished first.
     pub async fn run(
         &self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
-        tokio::pin!(shutdown);
-        let mut waker = self.store.job_waker().await;
         if self.options.stable_worker_id {
             let worker = &self.options.worker_id;
             match self.store.release_leases(worker).await {
@@ -418,24 +521,77 @@ impl Engine {
                 ),
             }
         }
+        self.serve_until(shutdown).await
+    }
+
+    /// Runs jobs as they become ready until `stop` resolves, then finishes
+    /// the jobs already claimed. A store error is logged and the work
+    /// resumes a second later.
+    async fn serve_until(
+        &self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
+        tokio::pin!(stop);
+        let mut waker = self.store.job_waker().await;
+        if futures::FutureExt::now_or_never(&mut stop).is_some() {
+            return Ok(());
+        }
         loop {
-            // A round in progress finishes: its jobs are completed or released.
-            if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
-                return Ok(());
-            }
-            match self.run_round().await {
-                Ok(0) => {
+            match self.pump(Some(&mut waker), stop.as_mut()).await {
+                Ok(Pumped { stopped: true, .. }) => return Ok(()),
+                Ok(_) => {
                     tokio::select! {
-                        _ = &mut shutdown => return Ok(()),
-                        _ = waker.wait(Duration::from_millis(500)) => {}
+                        _ = &mut stop => return Ok(()),
+                        _ = waker.wait(IDLE_WAKE_BACKSTOP) => {}
                     }
                 }
-                Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "job round failed; retrying shortly");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::select! {
+                        _ = &mut stop => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
                 }
             }
         }
     }
+
+    /// Runs jobs while `producer` (e.g. scans, which enqueue them) runs,
+    /// then until none is ready and none waits for a retry sooner than
+    /// `patience`. Returns what `producer` returned and the jobs run.
+    pub async fn work_alongside<T>(
+        &self,
+        producer: impl std::future::Future<Output = T>,
+        patience: Duration,
+    ) -> Result<(T, u64), EngineError> {
+        let start = self.stats.jobs.load(Ordering::Relaxed);
+        let (produced, done) = tokio::sync::oneshot::channel::<()>();
+        let producing = async move {
+            let output = producer.await;
+            let _ = produced.send(());
+            output
+        };
+        let (output, served) = tokio::join!(
+            producing,
+            self.serve_until(async move {
+                let _ = done.await;
+            })
+        );
+        served?;
+        self.work_until_idle(patience).await?;
+        Ok((output, self.stats.jobs.load(Ordering::Relaxed) - start))
+    }
+}
+
+/// How long an idle worker sleeps before it looks for jobs no one
+/// announced (a retry whose time came, an expired lease).
+const IDLE_WAKE_BACKSTOP: Duration = Duration::from_millis(500);
+
+/// How a [`Engine::pump`] ended.
+#[derive(Debug, Clone, Copy)]
+struct Pumped {
+    /// Jobs it ran.
+    ran: u64,
+    /// The stop signal came (rather than the queue running dry).
+    stopped: bool,
 }

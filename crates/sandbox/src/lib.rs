@@ -348,19 +348,21 @@ pub async fn run_pass(
 ) -> Result<u64, engine::EngineError> {
     let mut enqueued = 0;
     for phase in engine::scan::PASS_PHASES {
-        for flow in phase {
-            let report = engine::scan::scan(engine, tenant, kind, Some(*flow)).await?;
-            enqueued += report.enqueued;
-        }
         // On a runtime worker, as the daemon runs it: the caller may be
         // the thread that blocks on the runtime, and waking it for every
         // answer costs a thread switch.
         let engine = engine.clone();
-        tokio::spawn(async move { engine.work_until_idle(Duration::from_secs(3)).await })
-            .await
-            .map_err(|e| {
-                engine::EngineError::Permanent(format!("the worker task failed: {e}"))
-            })??;
+        let tenant = tenant.clone();
+        let report = tokio::spawn(async move {
+            engine::scan::run_phase(&engine, &tenant, kind, phase, Duration::from_secs(3)).await
+        })
+        .await
+        .map_err(|e| engine::EngineError::Permanent(format!("the worker task failed: {e}")))??;
+        enqueued += report
+            .scans
+            .iter()
+            .map(|(_, scan)| scan.enqueued)
+            .sum::<u64>();
     }
     Ok(enqueued)
 }

@@ -1,6 +1,7 @@
 //! Group commit for the store's small, frequent writes: received webhook
-//! events ([`Store::accept_event`]), links ([`Store::save_link`]) and
-//! integration log lines ([`Store::log_integration`]). Concurrent calls
+//! events ([`Store::accept_event`]), links ([`Store::save_link`]),
+//! integration log lines ([`Store::log_integration`]) and finished jobs
+//! ([`Store::complete_job`]). Concurrent calls
 //! share one write transaction (one disk sync) instead of taking one each,
 //! and every caller still gets its answer only after the transaction that
 //! holds its write has committed ("durable before acknowledged"). There is
@@ -19,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 use crate::{
-    Accepted, Backend, InboundEvent, IntegrationEvent, Link, NewJob, NewLink, Store, StoreError,
+    Accepted, Backend, InboundEvent, IntegrationEvent, JobId, Link, NewJob, NewLink, Store,
+    StoreError,
 };
 
 /// The most writes one transaction carries.
@@ -32,6 +34,11 @@ pub(crate) enum Write {
     Accept(InboundEvent, Option<NewJob>),
     SaveLink(NewLink),
     Log(IntegrationEvent),
+    /// A finished job, marked done if `owner` still holds its lease.
+    Complete {
+        job_id: JobId,
+        owner: String,
+    },
 }
 
 /// What a [`Write`] produced, variant for variant.
@@ -40,6 +47,7 @@ pub(crate) enum Written {
     Accepted(Accepted),
     Link(Link),
     Logged(i64),
+    Completed { lease_held: bool },
 }
 
 type Reply = oneshot::Sender<Result<Written, StoreError>>;

@@ -738,9 +738,22 @@ impl Store {
         on_backend!(self, backend => backend.extend_job_lease(job_id, owner, now.saturating_add(duration_ms(lease)), now).await)
     }
 
-    /// Marks a job done. Fails with `LeaseLost` if `owner` no longer holds it.
+    /// Marks a job done. Fails with `LeaseLost` if `owner` no longer holds
+    /// it. Concurrent calls share a transaction (group commit), with each
+    /// other and with the links and log lines the job wrote.
     pub async fn complete_job(&self, job_id: JobId, owner: &str) -> Result<(), StoreError> {
-        on_backend!(self, backend => backend.complete_job(job_id, owner, now_ms()).await)
+        let write = group_commit::Write::Complete {
+            job_id,
+            owner: owner.to_string(),
+        };
+        match self.write_grouped(write).await? {
+            group_commit::Written::Completed { lease_held: true } => Ok(()),
+            group_commit::Written::Completed { lease_held: false } => Err(StoreError::LeaseLost {
+                job_id,
+                owner: owner.to_string(),
+            }),
+            other => Err(unexpected_outcome("completing a job", &other)),
+        }
     }
 
     /// Completes several jobs `owner` holds in one commit (one disk sync

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use engine::scan::{PASS_PHASES, ScanKind, scan};
+use engine::scan::{PASS_PHASES, ScanKind, run_phase};
 use engine::{Action, EngineOptions, PlanEntry};
 use model::{Flow, FlowMode};
 use serde_json::json;
@@ -71,11 +71,18 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
             if flows.is_empty() {
                 continue;
             }
-            for flow in &flows {
-                eprintln!("[{}] {flow}: scanning…", tenant.name);
-                let report = scan(&engine, tenant, ScanKind::Backfill, Some(*flow))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("tenant `{}`, {flow}: {e}", tenant.name))?;
+            let names: Vec<String> = flows.iter().map(Flow::to_string).collect();
+            eprintln!(
+                "[{}] {}: scanning and syncing…",
+                tenant.name,
+                names.join(", ")
+            );
+            let phase = run_phase(&engine, tenant, ScanKind::Backfill, &flows, patience)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("tenant `{}`, {}: {e}", tenant.name, names.join(", "))
+                })?;
+            for (flow, report) in &phase.scans {
                 enqueued += report.enqueued;
                 checked += report.checked;
                 eprintln!(
@@ -83,10 +90,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
                     tenant.name, report.checked, report.enqueued
                 );
             }
-            let names: Vec<String> = flows.iter().map(Flow::to_string).collect();
-            let ran = engine.work_until_idle(patience).await.map_err(|e| {
-                anyhow::anyhow!("tenant `{}`, {}: {e}", tenant.name, names.join(", "))
-            })?;
+            let ran = phase.jobs_run;
             eprintln!("[{}] {}: {ran} jobs run", tenant.name, names.join(", "));
         }
     }

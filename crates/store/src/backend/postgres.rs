@@ -6,10 +6,8 @@
 //! not hold a row lock across a caller's network call; the only lock held
 //! that long is the transaction-scoped advisory lock of a token refresh.
 
-use std::time::Duration;
-
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool};
 use sqlx::{Postgres, Transaction};
 
 use super::redact_url;
@@ -31,15 +29,24 @@ impl PgBackend {
     const ACCEPT_AND_ENQUEUE_SQL: Option<&'static str> =
         Some(super::shared::PG_ACCEPT_AND_ENQUEUE_SQL);
 
+    /// The elements of the JSON array bound as `$1`, as rows `w` with
+    /// `columns` (name, PostgreSQL type) to select from.
+    fn json_rows(columns: &[(&str, &str)]) -> String {
+        let columns = columns
+            .iter()
+            .map(|(name, sql_type)| format!("{name} {sql_type}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("jsonb_to_recordset($1::text::jsonb) AS w({columns})")
+    }
+
     pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
         let open_error = |source| StoreError::Open {
             url: redact_url(url),
             source,
         };
         let options: PgConnectOptions = url.parse().map_err(open_error)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
+        let pool = super::pool_options::<Postgres>(8)
             .connect_with(options)
             .await
             .map_err(open_error)?;
@@ -85,11 +92,17 @@ impl PgBackend {
             .map(|column| format!("jobs.{column}"))
             .collect::<Vec<_>>()
             .join(", ");
+        // The candidates are read without locks; the claimable test is
+        // repeated on each row as it is locked (a row another claim has
+        // taken since fails it), and rows other claims hold are skipped:
+        // four times the limit leaves room for those.
+        let candidates =
+            claim_candidates_sql("($4 OR location IS NULL OR location = ANY($5))", "$6 * 4");
         let sql = format!(
             "WITH next AS ( \
                SELECT id FROM jobs \
-               WHERE (({PENDING_CLAIMABLE_SQL}) OR ({EXPIRED_CLAIMABLE_SQL})) \
-                 AND ($4 OR location IS NULL OR location = ANY($5)) \
+               WHERE id IN (SELECT id FROM ({candidates}) AS candidates) \
+                 AND (({PENDING_CLAIMABLE_SQL}) OR ({EXPIRED_CLAIMABLE_SQL})) \
                ORDER BY priority, run_at, id LIMIT $6 \
                FOR UPDATE SKIP LOCKED) \
              UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, \

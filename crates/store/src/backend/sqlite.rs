@@ -8,9 +8,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
 use super::redact_url;
@@ -32,6 +30,18 @@ impl SqliteBackend {
     /// SQLite has no data-modifying `WITH`: two statements.
     const ACCEPT_AND_ENQUEUE_SQL: Option<&'static str> = None;
 
+    /// The elements of the JSON array bound as `$1`, as rows `w` with
+    /// `columns` (name; the PostgreSQL type is not needed here) to select
+    /// from.
+    fn json_rows(columns: &[(&str, &str)]) -> String {
+        let columns = columns
+            .iter()
+            .map(|(name, _)| format!("json_extract(value, '$.{name}') AS {name}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("(SELECT {columns} FROM json_each($1) ORDER BY key) AS w")
+    }
+
     pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
         let open_error = |source| StoreError::Open {
             url: redact_url(url),
@@ -45,16 +55,12 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
+        let writer = super::pool_options::<Sqlite>(1)
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
         MIGRATOR.run(&writer).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(30))
+        let readers = super::pool_options::<Sqlite>(4)
             .connect_with(options)
             .await
             .map_err(open_error)?;
@@ -95,26 +101,15 @@ impl SqliteBackend {
                 })?,
             ),
         };
-        // Pending and expired jobs are claimed in two arms so that each
-        // reads its own partial index (`jobs_ready`, `jobs_leased`): one
-        // `OR` made SQLite scan every job ever run, finished ones included,
-        // and sort them, on every claim.
         const IN_SCOPE: &str =
             "($4 OR location IS NULL OR location IN (SELECT value FROM json_each($5)))";
+        let candidates = claim_candidates_sql(IN_SCOPE, "$6");
         let sql = format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
              attempts = attempts + 1, updated_at = $3, \
              last_error = CASE WHEN state = 'running' \
                THEN 'lease of ' || COALESCE(lease_owner, '?') || ' expired' ELSE last_error END \
-             WHERE id IN (SELECT id FROM ( \
-               SELECT * FROM (SELECT id, priority, run_at FROM jobs \
-                 WHERE {PENDING_CLAIMABLE_SQL} AND {IN_SCOPE} \
-                 ORDER BY priority, run_at, id LIMIT $6) \
-               UNION ALL \
-               SELECT * FROM (SELECT id, priority, run_at FROM jobs \
-                 WHERE {EXPIRED_CLAIMABLE_SQL} AND {IN_SCOPE} \
-                 ORDER BY priority, run_at, id LIMIT $6)) \
-               ORDER BY priority, run_at, id LIMIT $6) \
+             WHERE id IN (SELECT id FROM ({candidates}) ORDER BY priority, run_at, id LIMIT $6) \
              RETURNING {JOB_COLUMNS}"
         );
         let mut tx = self.begin_write().await?;
