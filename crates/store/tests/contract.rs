@@ -13,6 +13,7 @@ per_backend!(contract:
     concurrent_accepts_share_transactions_and_store_each_event_once,
     a_failing_event_fails_alone_and_nothing_is_answered_before_commit,
     links_log_lines_and_events_share_transactions_and_a_clash_fails_alone,
+    grouped_writes_answer_each_caller_with_its_own_row,
     enqueue_merges_into_the_pending_job_of_a_record,
     a_found_job_leaves_a_waiting_job_of_its_record_as_it_is,
     live_jobs_run_before_backfill_and_run_at_is_honoured,
@@ -765,6 +766,148 @@ mod contract {
         let not_sooner = job("p1", Priority::Backfill).with_run_at(later);
         ensure!(store.enqueue_found(&[not_sooner], true).await? == 0);
         ensure!(store.queue_stats().await?.pending == 2);
+        // One record found twice in one call (one statement may not touch
+        // a row twice): one job, at the more urgent priority.
+        let twice = store
+            .enqueue_found(
+                &[
+                    job("p3", Priority::Backfill),
+                    job("p3", Priority::Live),
+                    job("p3", Priority::Backfill),
+                ],
+                false,
+            )
+            .await?;
+        ensure!(twice == 1, "{twice} queued");
+        let p3: Vec<Job> = store
+            .jobs(Some(JobState::Pending), 0, 100)
+            .await?
+            .into_iter()
+            .filter(|job| job.record_id == "p3")
+            .collect();
+        ensure!(p3.len() == 1 && p3[0].priority == Priority::Live, "{p3:?}");
+        Ok(())
+    }
+
+    /// A group commit writes each kind of row in one statement; each caller
+    /// still gets its own answer: its log line's id, the link as stored,
+    /// its completion or the lease it lost.
+    pub async fn grouped_writes_answer_each_caller_with_its_own_row(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        for index in 0..10 {
+            store
+                .enqueue(&job(&format!("c{index}"), Priority::Live))
+                .await?;
+        }
+        let claimed = store
+            .claim_jobs("w", &ClaimScope::Any, 10, Duration::from_secs(60))
+            .await?;
+        ensure!(claimed.len() == 10, "{} claimed", claimed.len());
+        let writers = 40;
+        let start = Arc::new(tokio::sync::Barrier::new(writers));
+        let mut tasks = Vec::new();
+        for index in 0..writers {
+            let store = store.clone();
+            let start = start.clone();
+            let claimed_job = claimed[index % 10].id;
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                let answer = match index % 4 {
+                    // Two saves of each of five links.
+                    0 | 1 => {
+                        let link = store
+                            .save_link(&NewLink {
+                                entity_type: "product".into(),
+                                highlevel_id: format!("hl-{}", index / 4 % 5),
+                                accessally_id: format!("aa-{}", index / 4 % 5),
+                                highlevel_hash: Some(format!("h{index}")),
+                                accessally_hash: None,
+                            })
+                            .await?;
+                        json!({"link": link.highlevel_id, "id": link.id})
+                    }
+                    2 => {
+                        let id = store
+                            .log_integration(&IntegrationEvent {
+                                entity_type: "product".into(),
+                                record_id: format!("line-{index}"),
+                                action: "create".into(),
+                                from_system: System::HighLevel,
+                                to_system: System::AccessAlly,
+                                result: "written".into(),
+                                detail: String::new(),
+                                job_id: None,
+                            })
+                            .await?;
+                        json!({"line": format!("line-{index}"), "id": id})
+                    }
+                    // Half the completions come from a worker that holds no lease.
+                    _ => {
+                        let owner = if index % 8 == 3 { "w" } else { "stranger" };
+                        let completed = store.complete_job(claimed_job, owner).await;
+                        json!({
+                            "job": claimed_job,
+                            "owner": owner,
+                            "lost": matches!(completed, Err(StoreError::LeaseLost { .. })),
+                            "ok": completed.is_ok(),
+                        })
+                    }
+                };
+                anyhow::Ok(answer)
+            }));
+        }
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await??);
+        }
+        // Log lines: the id each caller got is its own line.
+        let lines = store
+            .integration_log(&LogQuery {
+                limit: 100,
+                ..LogQuery::default()
+            })
+            .await?;
+        ensure!(lines.len() == 10, "{} log lines", lines.len());
+        for answer in answers.iter().filter(|a| a.get("line").is_some()) {
+            let line = lines
+                .iter()
+                .find(|line| json!(line.id) == answer["id"])
+                .context("a log id no line has")?;
+            ensure!(
+                json!(line.event.record_id) == answer["line"],
+                "{answer} got {line:?}"
+            );
+        }
+        // Links: both saves of a link were answered with the stored row.
+        ensure!(store.link_count().await? == 5);
+        for answer in answers.iter().filter(|a| a.get("link").is_some()) {
+            let stored = store
+                .find_link(
+                    "product",
+                    System::HighLevel,
+                    answer["link"].as_str().unwrap_or(""),
+                )
+                .await?
+                .context("link")?;
+            ensure!(json!(stored.id) == answer["id"], "{answer} vs {stored:?}");
+        }
+        // Completions: the lease holder's are done, a stranger's lost.
+        for answer in answers.iter().filter(|a| a.get("job").is_some()) {
+            let job_id = answer["job"].as_i64().context("job id")?;
+            let state = store.job(job_id).await?.context("job")?.state;
+            if answer["owner"] == "w" {
+                ensure!(
+                    answer["ok"] == true && state == JobState::Done,
+                    "{answer} {state:?}"
+                );
+            } else {
+                ensure!(answer["lost"] == true, "{answer}");
+            }
+        }
+        let stats = store.group_commit_stats();
+        ensure!(stats.split_batches == 0, "{stats:?}");
         Ok(())
     }
 

@@ -1398,6 +1398,13 @@ macro_rules! shared_queries {
                         $backend::json_rows(&[("job_id", "bigint"), ("owner", "text")])
                     )
                 });
+                static HOLDERS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT id, lease_owner FROM jobs WHERE state = 'running' \
+                         AND id IN (SELECT w.job_id FROM {})",
+                        $backend::json_rows(&[("job_id", "bigint"), ("owner", "text")])
+                    )
+                });
                 if completions.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -1408,6 +1415,26 @@ macro_rules! shared_queries {
                         .collect(),
                 )
                 .to_string();
+                // The statement returns the jobs it completed, not for whom:
+                // when two owners complete one job in this batch (a worker
+                // whose lease ran out, and the one that took the job over),
+                // read who holds it first.
+                let mut owners: std::collections::HashMap<JobId, &str> = std::collections::HashMap::new();
+                let mut contested = false;
+                for (_, job_id, owner) in completions {
+                    contested |= owners.insert(*job_id, owner).is_some_and(|other| other != *owner);
+                }
+                let holders: std::collections::HashMap<JobId, Option<String>> = if contested {
+                    sqlx::query_as(HOLDERS_SQL.as_str())
+                        .bind(&rows_json)
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(StoreError::db("reading who holds the jobs to complete"))?
+                        .into_iter()
+                        .collect()
+                } else {
+                    std::collections::HashMap::new()
+                };
                 let done: std::collections::HashSet<i64> = sqlx::query_scalar(SQL.as_str())
                     .bind(rows_json)
                     .bind(now)
@@ -1418,7 +1445,12 @@ macro_rules! shared_queries {
                     .collect();
                 Ok(completions
                     .iter()
-                    .map(|(at, job_id, _)| (*at, done.contains(job_id)))
+                    .map(|(at, job_id, owner)| {
+                        let held = done.contains(job_id)
+                            && (!contested
+                                || holders.get(job_id).is_some_and(|holder| holder.as_deref() == Some(*owner)));
+                        (*at, held)
+                    })
                     .collect())
             }
 
