@@ -264,19 +264,17 @@ async fn list_coupons(
     headers: HeaderMap,
 ) -> ApiResult {
     let query = Query::parse(raw.as_deref())?;
-    let code = query.get("code").map(str::to_lowercase);
+    let code = query.get("code");
     let world = sim.world();
-    let records = world
-        .coupons
-        .values()
+    let candidates: Box<dyn Iterator<Item = &crate::world::Coupon>> = match code.as_deref() {
+        Some(code) => Box::new(world.find_coupon_by_code(code).into_iter()),
+        None => Box::new(world.coupons.values()),
+    };
+    let records = candidates
         .filter(|c| {
             query
                 .get("external_ref")
                 .is_none_or(|r| c.external_ref.as_deref() == Some(r))
-        })
-        .filter(|c| {
-            code.as_deref()
-                .is_none_or(|k| crate::world::equals_lowercased(&c.code, k))
         })
         .map(|c| (c.id, c.modified, c))
         .collect();

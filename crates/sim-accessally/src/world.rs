@@ -210,6 +210,11 @@ pub struct World {
     /// changed or removed).
     #[serde(skip)]
     grant_by_source_ref: HashMap<String, u64>,
+    /// Coupon id by lower-cased code, kept by `write_coupon` and
+    /// `delete_coupon` (the only places a code changes), so a look-up by
+    /// code is not a scan of every coupon.
+    #[serde(skip)]
+    coupon_by_code: HashMap<String, u64>,
 }
 
 const MAX_REF: usize = 191;
@@ -669,10 +674,9 @@ impl World {
     // ----- coupons -----
 
     pub fn find_coupon_by_code(&self, code: &str) -> Option<&Coupon> {
-        let wanted = code.to_lowercase();
-        self.coupons
-            .values()
-            .find(|c| equals_lowercased(&c.code, &wanted))
+        self.coupon_by_code
+            .get(&code.to_lowercase())
+            .and_then(|id| self.coupons.get(id))
     }
 
     pub fn write_coupon(
@@ -839,6 +843,10 @@ impl World {
         }
         c.modified = now;
         let json = self.coupon_json(&c);
+        if let Some(old) = &old {
+            self.coupon_by_code.remove(&old.code.to_lowercase());
+        }
+        self.coupon_by_code.insert(c.code.to_lowercase(), c.id);
         self.coupons.insert(c.id, c);
         let topic = if creating {
             "coupon.created"
@@ -853,6 +861,7 @@ impl World {
             .coupons
             .remove(&id)
             .ok_or_else(|| ApiError::invalid_id("coupon"))?;
+        self.coupon_by_code.remove(&c.code.to_lowercase());
         let json = self.coupon_json(&c);
         Ok((
             json!({ "deleted": true, "previous": json }),

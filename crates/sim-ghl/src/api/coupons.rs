@@ -179,12 +179,14 @@ pub async fn get(
     caller.check_location(&alt_id)?;
     sim.read(|w| {
         let loc = location(w, &alt_id)?;
-        let found = loc.coupons.iter().find(|c| {
-            id.as_deref().is_none_or(|i| str_of(c, "_id") == i)
-                && code
-                    .as_deref()
-                    .is_none_or(|k| str_of(c, "code").eq_ignore_ascii_case(k))
-        });
+        let code_matches = |c: &&Value| {
+            code.as_deref()
+                .is_none_or(|k| str_of(c, "code").eq_ignore_ascii_case(k))
+        };
+        let found = match id.as_deref() {
+            Some(id) => loc.coupons.get(id).filter(code_matches),
+            None => loc.coupons.iter().find(code_matches),
+        };
         let mut coupon = with_status(found.ok_or_else(|| ApiError::not_found("Coupon"))?);
         set(&mut coupon, "traceId", json!(trace_id()));
         ok(coupon)
