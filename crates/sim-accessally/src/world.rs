@@ -1045,7 +1045,51 @@ pub fn equals_lowercased(text: &str, lowered: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::equals_lowercased;
+    use super::{World, equals_lowercased};
+    use serde_json::{Map, Value, json};
+
+    fn body(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn coupons_are_found_by_code_through_renames_and_deletes() {
+        let mut world = World::new();
+        let now = chrono::Utc::now();
+        let (created, _) = world
+            .write_coupon(
+                None,
+                &body(json!({"code": "SAVE10", "amount": "10", "discount_type": "percent"})),
+                now,
+            )
+            .expect("created");
+        let id = created["id"].as_u64().expect("id");
+        assert_eq!(world.find_coupon_by_code("save10").map(|c| c.id), Some(id));
+        assert!(
+            world
+                .write_coupon(
+                    None,
+                    &body(json!({"code": "Save10", "amount": "5", "discount_type": "percent"})),
+                    now
+                )
+                .is_err(),
+            "a code in use, in another case"
+        );
+        world
+            .write_coupon(Some(id), &body(json!({"code": "SPRING"})), now)
+            .expect("renamed");
+        assert!(world.find_coupon_by_code("SAVE10").is_none());
+        assert_eq!(world.find_coupon_by_code("spring").map(|c| c.id), Some(id));
+        world.delete_coupon(id).expect("deleted");
+        assert!(world.find_coupon_by_code("spring").is_none());
+        world
+            .write_coupon(
+                None,
+                &body(json!({"code": "SPRING", "amount": "5", "discount_type": "percent"})),
+                now,
+            )
+            .expect("the code is free again");
+    }
 
     #[test]
     fn comparing_lower_cased_text_without_allocating() {
