@@ -1,7 +1,9 @@
-//! The engine: claims jobs from the store, runs each through its flow
-//! handler (several at once), completes successes in batches, retries
-//! transient failures with exponential back-off and full jitter, and
-//! dead-letters permanent ones with the reason. Counts what it did.
+//! The engine: claims jobs from the store while earlier ones run (up to
+//! `concurrency` at once), runs each through its flow handler, completes
+//! successes (through the store's group commit, with the job's own links
+//! and log lines), retries transient failures with exponential back-off
+//! and full jitter, and dead-letters permanent ones with the reason.
+//! Counts what it did.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -266,7 +266,7 @@ async fn list_coupons(
     let query = Query::parse(raw.as_deref())?;
     let code = query.get("code");
     let world = sim.world();
-    let candidates: Box<dyn Iterator<Item = &crate::world::Coupon>> = match code.as_deref() {
+    let candidates: Box<dyn Iterator<Item = &crate::world::Coupon>> = match code {
         Some(code) => Box::new(world.find_coupon_by_code(code).into_iter()),
         None => Box::new(world.coupons.values()),
     };
