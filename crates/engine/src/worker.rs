@@ -35,7 +35,8 @@ pub struct EngineOptions {
     pub stable_worker_id: bool,
     /// Jobs run at once.
     pub concurrency: usize,
-    /// Jobs claimed per round.
+    /// The most jobs one claim takes: a [`Engine::run_round`] batch; the
+    /// job loop claims at most `concurrency` of them at a time.
     pub batch: i64,
     pub lease: Duration,
     /// Attempts before a transient failure is dead-lettered.
