@@ -11,6 +11,7 @@ per_backend!(contract:
     token_refresh_is_single_flight,
     accepted_event_and_its_job_commit_together,
     concurrent_accepts_share_transactions_and_store_each_event_once,
+    accepted_events_of_one_record_fold_into_its_pending_job,
     a_failing_event_fails_alone_and_nothing_is_answered_before_commit,
     links_log_lines_and_events_share_transactions_and_a_clash_fails_alone,
     grouped_writes_answer_each_caller_with_its_own_row,
@@ -456,6 +457,98 @@ mod contract {
         ensure!(stats.writes == calls as u64, "{stats:?}");
         ensure!(
             stats.transactions < stats.writes && stats.largest_batch > 1,
+            "no transaction was shared: {stats:?}"
+        );
+        ensure!(stats.split_batches == 0, "{stats:?}");
+        Ok(())
+    }
+
+    /// Many events of a few records accepted at once (so they share group
+    /// commits, whose jobs are enqueued in one statement): each record ends
+    /// with one pending job that counts every event after the first as a
+    /// merge, carries the most urgent priority, and is named to every
+    /// caller; exactly one caller per record sees a fresh job, none where
+    /// the record already had one waiting.
+    pub async fn accepted_events_of_one_record_fold_into_its_pending_job(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        // Record r0 already has a job waiting, far in the future.
+        let later = Utc::now() + chrono::Duration::hours(1);
+        let waiting = store
+            .enqueue(&job("r0", Priority::Backfill).with_run_at(later))
+            .await?;
+        let records = 4;
+        let calls = 120;
+        let start = Arc::new(tokio::sync::Barrier::new(calls));
+        let mut tasks = Vec::new();
+        for index in 0..calls {
+            let store = store.clone();
+            let start = start.clone();
+            tasks.push(tokio::spawn(async move {
+                let record = format!("r{}", index % records);
+                // One round of events in ten is live (every record gets
+                // some), the others backfill.
+                let priority = if (index / records) % 10 == 3 {
+                    Priority::Live
+                } else {
+                    Priority::Backfill
+                };
+                let event_id = format!("evt-{index}");
+                let job = job(&record, priority).with_payload(json!({"event": index}));
+                start.wait().await;
+                let accepted = store.accept_event(&event(&event_id), Some(&job)).await;
+                (record, accepted)
+            }));
+        }
+        let mut per_record: std::collections::HashMap<String, (HashSet<JobId>, usize, usize)> =
+            Default::default();
+        for task in tasks {
+            let (record, accepted) = task.await?;
+            let accepted = accepted?;
+            ensure!(accepted.new, "{record}: {accepted:?}");
+            let enqueued = accepted.job.context("a new event enqueues its job")?;
+            let (ids, fresh, total) = per_record.entry(record).or_default();
+            ids.insert(enqueued.job_id);
+            *fresh += usize::from(!enqueued.merged);
+            *total += 1;
+        }
+        ensure!(per_record.len() == records);
+        for (record, (ids, fresh, total)) in &per_record {
+            ensure!(ids.len() == 1, "{record}: callers were told of {ids:?}");
+            let job_id = *ids.iter().next().context("one id")?;
+            let pending = store
+                .jobs_for_dedupe_key(&job(record, Priority::Live).dedupe_key)
+                .await?;
+            ensure!(
+                pending.len() == 1 && pending[0].id == job_id,
+                "{record}: {pending:?}"
+            );
+            let stored = &pending[0];
+            ensure!(stored.priority == Priority::Live, "{record}: {stored:?}");
+            if record == "r0" {
+                ensure!(
+                    job_id == waiting.job_id && *fresh == 0,
+                    "{record}: {fresh} fresh"
+                );
+                ensure!(stored.merged_count == *total as i64, "{record}: {stored:?}");
+                ensure!(
+                    stored.run_at < later,
+                    "the earliest run-at wins: {stored:?}"
+                );
+            } else {
+                ensure!(*fresh == 1, "{record}: {fresh} callers saw a fresh job");
+                ensure!(
+                    stored.merged_count == *total as i64 - 1,
+                    "{record}: {stored:?}"
+                );
+            }
+        }
+        ensure!(store.queue_stats().await?.pending == records as i64);
+        ensure!(store.inbox_len().await? == calls as i64);
+        let stats = store.group_commit_stats();
+        ensure!(
+            stats.largest_batch > 1,
             "no transaction was shared: {stats:?}"
         );
         ensure!(stats.split_batches == 0, "{stats:?}");

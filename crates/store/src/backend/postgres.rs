@@ -25,9 +25,17 @@ pub(crate) struct PgBackend {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl PgBackend {
-    /// One statement saves an event and enqueues its job.
-    const ACCEPT_AND_ENQUEUE_SQL: Option<&'static str> =
-        Some(super::shared::PG_ACCEPT_AND_ENQUEUE_SQL);
+    /// True, in an enqueue's `RETURNING`, for a job row the statement
+    /// inserted rather than merged into (a row written by this transaction
+    /// has no deleting transaction yet: `xmax` is 0; an `ON CONFLICT` update
+    /// sets it). `$3` is not used here.
+    const JOB_INSERTED_SQL: &'static str = "(xmax = 0)";
+
+    /// Only SQLite needs the highest job id before an enqueue
+    /// ([`Self::JOB_INSERTED_SQL`] does without).
+    async fn jobs_high_water(_tx: &mut Transaction<'static, Postgres>) -> Result<i64, StoreError> {
+        Ok(0)
+    }
 
     /// The elements of the JSON array bound as `$1`, as rows `w` with
     /// `columns` (name, PostgreSQL type) to select from.

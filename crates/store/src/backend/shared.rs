@@ -47,44 +47,45 @@ pub(crate) fn claim_candidates_sql(in_scope: &str, arm_limit: &str) -> String {
     )
 }
 
-/// The merge of a new job into the pending job of its record (the tail of
-/// [`ENQUEUE_SQL`] and of PostgreSQL's accept statement).
-macro_rules! merge_into_pending_job {
-    () => {
-        "ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE SET \
-           priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority ELSE jobs.priority END, \
-           run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END, \
-           payload = excluded.payload, \
-           location = excluded.location, \
-           merged_count = jobs.merged_count + 1, \
-           updated_at = excluded.updated_at \
-         RETURNING id, merged_count"
-    };
+/// Columns of a job row in the JSON array bound as `$1` (name, PostgreSQL
+/// type), as [`job_row`] writes them.
+pub(crate) const JOB_ROW_COLUMNS: &[(&str, &str)] = &[
+    ("kind", "text"),
+    ("entity_type", "text"),
+    ("record_system", "text"),
+    ("record_id", "text"),
+    ("location", "text"),
+    ("dedupe_key", "text"),
+    ("priority", "bigint"),
+    ("payload", "text"),
+    ("run_at", "bigint"),
+    ("merged", "bigint"),
+];
+
+/// `job` as one element of the JSON array of [`JOB_ROW_COLUMNS`], counting
+/// `merged` earlier jobs of its record folded into it.
+pub(crate) fn job_row(
+    job: &crate::NewJob,
+    merged: usize,
+) -> Result<serde_json::Value, crate::StoreError> {
+    let payload =
+        serde_json::to_string(&job.payload).map_err(|error| crate::StoreError::Invalid {
+            what: "job payload",
+            why: error.to_string(),
+        })?;
+    Ok(serde_json::json!({
+        "kind": job.kind,
+        "entity_type": job.entity_type,
+        "record_system": job.record_system.as_str(),
+        "record_id": job.record_id,
+        "location": job.location,
+        "dedupe_key": job.dedupe_key,
+        "priority": job.priority.rank(),
+        "payload": payload,
+        "run_at": crate::types::millis(job.run_at),
+        "merged": merged,
+    }))
 }
-
-pub(crate) const ENQUEUE_SQL: &str = concat!(
-    "INSERT INTO jobs (kind, entity_type, record_system, \
-     record_id, location, dedupe_key, priority, payload, state, run_at, attempts, merged_count, \
-     created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, 0, $10, $10) ",
-    merge_into_pending_job!()
-);
-
-/// PostgreSQL: a received event saved to the inbox and its job enqueued in
-/// one statement (one round trip instead of two; SQLite has no
-/// data-modifying `WITH`). The job's parameters are [`ENQUEUE_SQL`]'s, then
-/// `$11`–`$14` the event's source, id, type and payload. No row: the event
-/// was a duplicate and nothing was enqueued.
-pub(crate) const PG_ACCEPT_AND_ENQUEUE_SQL: &str = concat!(
-    "WITH saved AS (INSERT INTO inbox (source, event_id, event_type, payload, received_at) \
-       VALUES ($11, $12, $13, $14, $10) ON CONFLICT (source, event_id) DO NOTHING RETURNING 1) \
-     INSERT INTO jobs (kind, entity_type, record_system, \
-     record_id, location, dedupe_key, priority, payload, state, run_at, attempts, merged_count, \
-     created_at, updated_at) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, 0, $10, $10 \
-     WHERE EXISTS (SELECT 1 FROM saved) ",
-    merge_into_pending_job!()
-);
 
 /// A stored credential before decryption.
 pub(crate) struct SealedCredential {
@@ -608,44 +609,96 @@ macro_rules! shared_queries {
 
             // ---- inbox and enqueue --------------------------------------------
 
-            /// `sql` (an insert of a job: `ENQUEUE_SQL`, `PG_ACCEPT_AND_ENQUEUE_SQL`)
-            /// bound to `job`'s columns.
-            fn job_insert<'q>(
-                sql: &'q str,
-                job: &'q NewJob,
-                now: i64,
-            ) -> Result<sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>, StoreError> {
-                let payload = serde_json::to_string(&job.payload).map_err(|error| StoreError::Invalid {
-                    what: "job payload",
-                    why: error.to_string(),
-                })?;
-                Ok(sqlx::query(sql)
-                    .bind(&job.kind)
-                    .bind(&job.entity_type)
-                    .bind(job.record_system.as_str())
-                    .bind(&job.record_id)
-                    .bind(&job.location)
-                    .bind(&job.dedupe_key)
-                    .bind(job.priority.rank())
-                    .bind(payload)
-                    .bind(millis(job.run_at))
-                    .bind(now))
-            }
-
-            async fn enqueue_in(
+            /// Enqueues `jobs` inside `tx` in one statement, each merged
+            /// into the pending job of its record if there is one; committing
+            /// and announcing are the caller's. Several jobs of one record
+            /// are folded into one row first (one statement may not touch a
+            /// row twice), exactly as one enqueue after the other would merge
+            /// them: the first one's kind and record, the last one's payload
+            /// and location, the most urgent priority and the earliest
+            /// run-at, and a merge counted for each. Outcomes are in `jobs`'
+            /// order; every job after the first of its record reports
+            /// `merged`.
+            async fn enqueue_all_in(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                job: &NewJob,
+                jobs: &[&NewJob],
                 now: i64,
-            ) -> Result<Enqueued, StoreError> {
+            ) -> Result<Vec<Enqueued>, StoreError> {
                 use sqlx::Row;
-                let row = Self::job_insert(ENQUEUE_SQL, job, now)?
-                    .fetch_one(&mut **tx)
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "INSERT INTO jobs (kind, entity_type, record_system, record_id, location, \
+                         dedupe_key, priority, payload, state, run_at, attempts, merged_count, \
+                         created_at, updated_at) \
+                         SELECT w.kind, w.entity_type, w.record_system, w.record_id, w.location, \
+                         w.dedupe_key, w.priority, w.payload, 'pending', w.run_at, 0, w.merged, $2, $2 \
+                         FROM {} WHERE true \
+                         ON CONFLICT (dedupe_key) WHERE state = 'pending' DO UPDATE SET \
+                           priority = CASE WHEN excluded.priority < jobs.priority THEN excluded.priority ELSE jobs.priority END, \
+                           run_at = CASE WHEN excluded.run_at < jobs.run_at THEN excluded.run_at ELSE jobs.run_at END, \
+                           payload = excluded.payload, \
+                           location = excluded.location, \
+                           merged_count = jobs.merged_count + excluded.merged_count + 1, \
+                           updated_at = excluded.updated_at \
+                         RETURNING id, dedupe_key, {} AS inserted",
+                        $backend::json_rows(JOB_ROW_COLUMNS),
+                        $backend::JOB_INSERTED_SQL,
+                    )
+                });
+                if jobs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Each record's jobs, in the order of their first job.
+                let mut groups: Vec<Vec<&NewJob>> = Vec::with_capacity(jobs.len());
+                let mut group_of: std::collections::HashMap<&str, usize> =
+                    std::collections::HashMap::with_capacity(jobs.len());
+                for job in jobs {
+                    let at = *group_of.entry(job.dedupe_key.as_str()).or_insert_with(|| {
+                        groups.push(Vec::new());
+                        groups.len() - 1
+                    });
+                    groups[at].push(job);
+                }
+                let mut rows = Vec::with_capacity(groups.len());
+                for group in &groups {
+                    let (first, last) = (group[0], group[group.len() - 1]);
+                    let urgent = group.iter().map(|job| job.priority).min_by_key(|p| p.rank()).unwrap_or(first.priority);
+                    let earliest = group.iter().map(|job| job.run_at).min().unwrap_or(first.run_at);
+                    let folded = NewJob {
+                        location: last.location.clone(),
+                        payload: last.payload.clone(),
+                        priority: urgent,
+                        run_at: earliest,
+                        ..first.clone()
+                    };
+                    rows.push(job_row(&folded, group.len() - 1)?);
+                }
+                let high_water = Self::jobs_high_water(tx).await?;
+                let returned = sqlx::query(SQL.as_str())
+                    .bind(serde_json::Value::Array(rows).to_string())
+                    .bind(now)
+                    .bind(high_water)
+                    .fetch_all(&mut **tx)
                     .await
-                    .map_err(StoreError::db("enqueueing a job"))?;
-                Ok(Enqueued {
-                    job_id: row.try_get("id").map_err(Self::decode_error)?,
-                    merged: row.try_get::<i64, _>("merged_count").map_err(Self::decode_error)? > 0,
-                })
+                    .map_err(StoreError::db("enqueueing jobs"))?;
+                let mut queued: std::collections::HashMap<String, (JobId, bool)> =
+                    std::collections::HashMap::with_capacity(returned.len());
+                for row in &returned {
+                    queued.insert(
+                        row.try_get("dedupe_key").map_err(Self::decode_error)?,
+                        (row.try_get("id").map_err(Self::decode_error)?, row.try_get("inserted").map_err(Self::decode_error)?),
+                    );
+                }
+                let mut first_of_record = std::collections::HashSet::with_capacity(groups.len());
+                jobs.iter()
+                    .map(|job| {
+                        let &(job_id, inserted) = queued
+                            .get(&job.dedupe_key)
+                            .ok_or_else(|| StoreError::Corrupt("an enqueued job was not returned".into()))?;
+                        let first = first_of_record.insert(job.dedupe_key.as_str());
+                        Ok(Enqueued { job_id, merged: !(first && inserted) })
+                    })
+                    .collect()
             }
 
             /// Enqueues the jobs a scan found, in one statement: each
@@ -671,17 +724,7 @@ macro_rules! shared_queries {
                            updated_at = excluded.updated_at \
                          WHERE excluded.priority < jobs.priority OR ($3 AND excluded.run_at < jobs.run_at) \
                          RETURNING id",
-                        $backend::json_rows(&[
-                            ("kind", "text"),
-                            ("entity_type", "text"),
-                            ("record_system", "text"),
-                            ("record_id", "text"),
-                            ("location", "text"),
-                            ("dedupe_key", "text"),
-                            ("priority", "bigint"),
-                            ("payload", "text"),
-                            ("run_at", "bigint"),
-                        ])
+                        $backend::json_rows(JOB_ROW_COLUMNS)
                     )
                 });
                 if jobs.is_empty() {
@@ -705,24 +748,7 @@ macro_rules! shared_queries {
                         }
                     }
                 }
-                let mut rows = Vec::with_capacity(urgent.len());
-                for job in urgent {
-                    let payload = serde_json::to_string(&job.payload).map_err(|error| StoreError::Invalid {
-                        what: "job payload",
-                        why: error.to_string(),
-                    })?;
-                    rows.push(serde_json::json!({
-                        "kind": job.kind,
-                        "entity_type": job.entity_type,
-                        "record_system": job.record_system.as_str(),
-                        "record_id": job.record_id,
-                        "location": job.location,
-                        "dedupe_key": job.dedupe_key,
-                        "priority": job.priority.rank(),
-                        "payload": payload,
-                        "run_at": millis(job.run_at),
-                    }));
-                }
+                let rows = urgent.into_iter().map(|job| job_row(job, 0)).collect::<Result<Vec<_>, _>>()?;
                 let mut tx = self.begin_write().await?;
                 let queued = sqlx::query(SQL.as_str())
                     .bind(serde_json::Value::Array(rows).to_string())
@@ -741,85 +767,105 @@ macro_rules! shared_queries {
 
             pub(crate) async fn enqueue(&self, jobs: &[NewJob], now: i64) -> Result<Vec<Enqueued>, StoreError> {
                 let mut tx = self.begin_write().await?;
-                let mut outcomes = Vec::with_capacity(jobs.len());
-                for job in jobs {
-                    outcomes.push(Self::enqueue_in(&mut tx, job, now).await?);
-                }
+                let outcomes = Self::enqueue_all_in(&mut tx, &jobs.iter().collect::<Vec<_>>(), now).await?;
                 Self::announce_jobs(&mut tx).await?;
                 tx.commit().await.map_err(StoreError::db("committing enqueued jobs"))?;
                 Ok(outcomes)
             }
 
-            /// Saves one received event to the inbox inside `tx` and, if it is
-            /// new, enqueues its job there too. Announcing and committing are
-            /// the caller's.
-            async fn accept_in(
+            /// Saves received `events` (each with where it stands in its
+            /// group commit) to the inbox inside `tx` and enqueues the jobs
+            /// of the new ones: one statement for the inbox and one for the
+            /// jobs, whatever their number. A duplicate (an event already in
+            /// the inbox, or one that came earlier in `events`) saves and
+            /// enqueues nothing and reports `new: false`. Announcing and
+            /// committing are the caller's.
+            async fn accept_all_in(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                event: &InboundEvent,
-                job: Option<&NewJob>,
+                events: &[(usize, &InboundEvent, Option<&NewJob>)],
                 now: i64,
-            ) -> Result<Accepted, StoreError> {
-                let payload = serde_json::to_string(&event.payload).map_err(|error| StoreError::Invalid {
-                    what: "event payload",
-                    why: error.to_string(),
-                })?;
-                if let (Some(sql), Some(job)) = (Self::ACCEPT_AND_ENQUEUE_SQL, job) {
-                    use sqlx::Row;
-                    let row = Self::job_insert(sql, job, now)?
-                        .bind(event.source.as_str())
-                        .bind(&event.event_id)
-                        .bind(&event.event_type)
-                        .bind(payload)
-                        .fetch_optional(&mut **tx)
-                        .await
-                        .map_err(StoreError::db("saving an event to the inbox with its job"))?;
-                    return match row {
-                        // A duplicate delivery: nothing saved, nothing enqueued.
-                        None => Ok(Accepted { new: false, job: None }),
-                        Some(row) => Ok(Accepted {
-                            new: true,
-                            job: Some(Enqueued {
-                                job_id: row.try_get("id").map_err(Self::decode_error)?,
-                                merged: row.try_get::<i64, _>("merged_count").map_err(Self::decode_error)? > 0,
-                            }),
-                        }),
-                    };
+            ) -> Result<Vec<(usize, Accepted)>, StoreError> {
+                use sqlx::Row;
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "INSERT INTO inbox (source, event_id, event_type, payload, received_at) \
+                         SELECT w.source, w.event_id, w.event_type, w.payload, $2 FROM {} WHERE true \
+                         ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id",
+                        $backend::json_rows(&[
+                            ("source", "text"),
+                            ("event_id", "text"),
+                            ("event_type", "text"),
+                            ("payload", "text"),
+                        ])
+                    )
+                });
+                if events.is_empty() {
+                    return Ok(Vec::new());
                 }
-                let inserted = sqlx::query(
-                    "INSERT INTO inbox (source, event_id, event_type, payload, received_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, event_id) DO NOTHING",
-                )
-                .bind(event.source.as_str())
-                .bind(&event.event_id)
-                .bind(&event.event_type)
-                .bind(payload)
-                .bind(now)
-                .execute(&mut **tx)
-                .await
-                .map_err(StoreError::db("saving an event to the inbox"))?
-                .rows_affected();
-                if inserted == 0 {
-                    // A duplicate delivery (also of an event earlier in the same
-                    // transaction): nothing to do, nothing to enqueue.
-                    return Ok(Accepted { new: false, job: None });
+                // The first delivery of each event id in the batch; a later
+                // one is a duplicate whatever the inbox holds.
+                let mut first_delivery = std::collections::HashSet::with_capacity(events.len());
+                let mut rows = Vec::with_capacity(events.len());
+                for (_, event, _) in events {
+                    if first_delivery.insert((event.source, event.event_id.as_str())) {
+                        let payload = serde_json::to_string(&event.payload).map_err(|error| StoreError::Invalid {
+                            what: "event payload",
+                            why: error.to_string(),
+                        })?;
+                        rows.push(serde_json::json!({
+                            "source": event.source.as_str(),
+                            "event_id": event.event_id,
+                            "event_type": event.event_type,
+                            "payload": payload,
+                        }));
+                    }
                 }
-                let enqueued = match job {
-                    Some(job) => Some(Self::enqueue_in(tx, job, now).await?),
-                    None => None,
-                };
-                Ok(Accepted { new: true, job: enqueued })
+                let mut saved = std::collections::HashSet::with_capacity(rows.len());
+                for row in sqlx::query(SQL.as_str())
+                    .bind(serde_json::Value::Array(rows).to_string())
+                    .bind(now)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("saving events to the inbox"))?
+                {
+                    let source: String = row.try_get("source").map_err(Self::decode_error)?;
+                    let event_id: String = row.try_get("event_id").map_err(Self::decode_error)?;
+                    saved.insert((source.parse::<System>()?, event_id));
+                }
+                // An event is new when this statement saved it, and only at
+                // its first delivery in the batch.
+                let new: Vec<bool> = events
+                    .iter()
+                    .map(|(_, event, _)| saved.remove(&(event.source, event.event_id.clone())))
+                    .collect();
+                let jobs: Vec<&NewJob> = events
+                    .iter()
+                    .zip(&new)
+                    .filter_map(|((_, _, job), new)| (*job).filter(|_| *new))
+                    .collect();
+                let mut enqueued = Self::enqueue_all_in(tx, &jobs, now).await?.into_iter();
+                events
+                    .iter()
+                    .zip(new)
+                    .map(|((at, _, job), new)| {
+                        let job = match job {
+                            Some(_) if new => Some(enqueued.next().ok_or_else(|| {
+                                StoreError::Corrupt("an accepted event's job was not enqueued".into())
+                            })?),
+                            _ => None,
+                        };
+                        Ok((*at, Accepted { new, job }))
+                    })
+                    .collect()
             }
 
-            /// Applies several small writes (received events with their jobs,
-            /// links, log lines) in one transaction (one disk sync): all are
-            /// committed, or none is. Outcomes are in the order of `writes`.
-            /// Applies a group commit's writes in one transaction: received
-            /// events one statement each, in order (a duplicate within the
-            /// batch must see the first), then all links in one statement,
-            /// all log lines in one and all completions in one, whatever
-            /// their number (each statement a round trip to PostgreSQL, a
-            /// thread hand-off with SQLite). Outcomes come back in `writes`'
-            /// order.
+            /// Applies a group commit's writes (received events with their
+            /// jobs, links, log lines, completions) in one transaction (one
+            /// disk sync): all are committed, or none is. Each kind of row
+            /// takes a fixed number of statements whatever the batch holds
+            /// (each statement a round trip to PostgreSQL, a thread hand-off
+            /// with SQLite): events and their jobs two, links one, log lines
+            /// one, completions one. Outcomes come back in `writes`' order.
             pub(crate) async fn apply_writes(
                 &self,
                 writes: &[crate::group_commit::Write],
@@ -828,21 +874,22 @@ macro_rules! shared_queries {
                 use crate::group_commit::{Write, Written};
                 let mut tx = self.begin_write().await?;
                 let mut outcomes: Vec<Option<Written>> = writes.iter().map(|_| None).collect();
+                let mut accepts = Vec::new();
                 let mut links = Vec::new();
                 let mut logs = Vec::new();
                 let mut completions = Vec::new();
-                let mut enqueued = false;
                 for (at, write) in writes.iter().enumerate() {
                     match write {
-                        Write::Accept(event, job) => {
-                            let accepted = Self::accept_in(&mut tx, event, job.as_ref(), now).await?;
-                            enqueued |= accepted.job.is_some();
-                            outcomes[at] = Some(Written::Accepted(accepted));
-                        }
+                        Write::Accept(event, job) => accepts.push((at, event, job.as_ref())),
                         Write::SaveLink(link) => links.push((at, link)),
                         Write::Log(event) => logs.push((at, event)),
                         Write::Complete { job_id, owner } => completions.push((at, *job_id, owner.as_str())),
                     }
+                }
+                let mut enqueued = false;
+                for (at, accepted) in Self::accept_all_in(&mut tx, &accepts, now).await? {
+                    enqueued |= accepted.job.is_some();
+                    outcomes[at] = Some(Written::Accepted(accepted));
                 }
                 for (at, link) in Self::save_links_in(&mut tx, &links, now).await? {
                     outcomes[at] = Some(Written::Link(link));

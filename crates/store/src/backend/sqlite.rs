@@ -27,8 +27,20 @@ const REFRESH_LOCK_TTL: Duration = Duration::from_secs(60);
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 impl SqliteBackend {
-    /// SQLite has no data-modifying `WITH`: two statements.
-    const ACCEPT_AND_ENQUEUE_SQL: Option<&'static str> = None;
+    /// True, in an enqueue's `RETURNING`, for a job row the statement
+    /// inserted rather than merged into: job ids only grow (AUTOINCREMENT)
+    /// and the one writer holds the database, so a row whose id is above
+    /// the highest before the statement (`$3`, [`Self::jobs_high_water`])
+    /// is new.
+    const JOB_INSERTED_SQL: &'static str = "(id > $3)";
+
+    /// The highest job id so far, inside the write transaction `tx`.
+    async fn jobs_high_water(tx: &mut Transaction<'static, Sqlite>) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM jobs")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(StoreError::db("reading the highest job id"))
+    }
 
     /// The elements of the JSON array bound as `$1`, as rows `w` with
     /// `columns` (name; the PostgreSQL type is not needed here) to select
