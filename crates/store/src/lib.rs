@@ -266,6 +266,15 @@ impl Store {
         on_backend!(self, backend => backend.close().await)
     }
 
+    /// Refreshes the query planner's statistics of the tables that changed
+    /// by as many rows as they hold since they were last analyzed, and
+    /// returns their names. On PostgreSQL the store does this by itself
+    /// every two seconds (a fresh store's first backfill grows its tables
+    /// faster than autovacuum looks at them); SQLite needs none.
+    pub async fn refresh_planner_statistics(&self) -> Result<Vec<&'static str>, StoreError> {
+        on_backend!(self, backend => backend.refresh_planner_statistics().await)
+    }
+
     /// Problems found by the database's consistency check (empty when sound).
     pub async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
         on_backend!(self, backend => backend.integrity_problems().await)

@@ -12,6 +12,7 @@ per_backend!(contract:
     accepted_event_and_its_job_commit_together,
     concurrent_accepts_share_transactions_and_store_each_event_once,
     accepted_events_of_one_record_fold_into_its_pending_job,
+    planner_statistics_follow_a_table_that_grew,
     a_failing_event_fails_alone_and_nothing_is_answered_before_commit,
     links_log_lines_and_events_share_transactions_and_a_clash_fails_alone,
     grouped_writes_answer_each_caller_with_its_own_row,
@@ -552,6 +553,60 @@ mod contract {
             "no transaction was shared: {stats:?}"
         );
         ensure!(stats.split_batches == 0, "{stats:?}");
+        Ok(())
+    }
+
+    /// A queue that grew from nothing gets its planner statistics refreshed
+    /// long before autovacuum would look (turned off for the table here, so
+    /// only the store can have done it), and a table that did not change
+    /// since is left alone. SQLite needs no statistics and reports none.
+    pub async fn planner_statistics_follow_a_table_that_grew(db: &TestDb) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let store = db.open().await?;
+        let found: Vec<NewJob> = (0..3_000)
+            .map(|n| job(&format!("grown-{n}"), Priority::Backfill))
+            .collect();
+        if db.backend == Backend::Sqlite {
+            store.enqueue_found(&found, false).await?;
+            ensure!(store.refresh_planner_statistics().await?.is_empty());
+            return Ok(());
+        }
+        let mut admin = sqlx::PgConnection::connect(&db.url).await?;
+        sqlx::query("ALTER TABLE jobs SET (autovacuum_enabled = false)")
+            .execute(&mut admin)
+            .await?;
+        let analyses = "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'jobs'";
+        let before: i64 = sqlx::query_scalar(analyses).fetch_one(&mut admin).await?;
+        ensure!(store.enqueue_found(&found, false).await? == 3_000);
+        // The server counts the inserts within a second or so; the store
+        // (by itself every two seconds, or asked here) then analyzes.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            store.refresh_planner_statistics().await?;
+            let after: i64 = sqlx::query_scalar(analyses).fetch_one(&mut admin).await?;
+            if after > before {
+                break;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the grown jobs table was never analyzed"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let estimated: f32 =
+            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE relname = 'jobs'")
+                .fetch_one(&mut admin)
+                .await?;
+        ensure!(
+            estimated >= 2_500.0,
+            "the planner still estimates {estimated} jobs"
+        );
+        let again = store.refresh_planner_statistics().await?;
+        ensure!(
+            !again.contains(&"jobs"),
+            "an unchanged table was analyzed again: {again:?}"
+        );
+        admin.close().await?;
         Ok(())
     }
 

@@ -5,6 +5,10 @@
 //! for single-flight token refresh, and `LISTEN/NOTIFY` wake-ups. It must
 //! not hold a row lock across a caller's network call; the only lock held
 //! that long is the transaction-scoped advisory lock of a token refresh.
+//! It also keeps the planner's statistics of the busiest tables fresh
+//! while they grow (see [`PgBackend::refresh_planner_statistics`]).
+
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool};
@@ -18,8 +22,28 @@ use crate::types::*;
 /// Channel on which enqueues announce new work.
 pub(crate) const JOBS_CHANNEL: &str = "allybridge_jobs";
 
+/// Tables whose plans hinge on their size: the job queue (claims,
+/// completions), the links (lookups by a page of ids) and the inbox.
+const PLANNED_TABLES: &[&str] = &["jobs", "links", "inbox"];
+
+/// How often the statistics of [`PLANNED_TABLES`] are checked.
+const STATISTICS_CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// Fewer row changes than this since a table's last analysis never call
+/// for another one.
+const STATISTICS_MIN_CHANGES: i64 = 1_000;
+
 pub(crate) struct PgBackend {
     pool: PgPool,
+    /// Runs [`PgBackend::refresh_planner_statistics`] every
+    /// [`STATISTICS_CHECK_EVERY`]; stopped when the backend is dropped.
+    statistics_keeper: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgBackend {
+    fn drop(&mut self) {
+        self.statistics_keeper.abort();
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -59,7 +83,73 @@ impl PgBackend {
             .await
             .map_err(open_error)?;
         MIGRATOR.run(&pool).await?;
-        Ok(PgBackend { pool })
+        let statistics_keeper = tokio::spawn(Self::keep_planner_statistics(pool.clone()));
+        Ok(PgBackend {
+            pool,
+            statistics_keeper,
+        })
+    }
+
+    async fn keep_planner_statistics(pool: PgPool) {
+        loop {
+            tokio::time::sleep(STATISTICS_CHECK_EVERY).await;
+            if pool.is_closed() {
+                return;
+            }
+            match Self::analyze_changed_tables(&pool).await {
+                Ok(analyzed) if !analyzed.is_empty() => {
+                    tracing::debug!(tables = ?analyzed, "refreshed the planner's statistics");
+                }
+                Ok(_) => {}
+                // Not worth an alert: the database's own autovacuum does
+                // the same, only later; an unreachable database shows
+                // elsewhere.
+                Err(error) => tracing::debug!(%error, "could not refresh the planner's statistics"),
+            }
+        }
+    }
+
+    /// Analyzes each of [`PLANNED_TABLES`] that changed by as many rows as
+    /// it holds (and by [`STATISTICS_MIN_CHANGES`] at least) since it was
+    /// last analyzed; returns the tables analyzed. Autovacuum does this
+    /// too, but looks at a database once a minute at most, while a fresh
+    /// store's first backfill grows its queue and links from nothing to
+    /// tens of thousands of rows in that time: plans made for the empty
+    /// tables (a bitmap scan of all pending jobs and a sort on every
+    /// claim, a scan of every link of a type for each page of ids) then
+    /// cost 100 ms where they should cost 1. Analyzing again only when a
+    /// table has doubled, or turned over, keeps this to a few analyses per
+    /// growth by an order of magnitude.
+    pub(crate) async fn refresh_planner_statistics(&self) -> Result<Vec<&'static str>, StoreError> {
+        Self::analyze_changed_tables(&self.pool).await
+    }
+
+    async fn analyze_changed_tables(pool: &PgPool) -> Result<Vec<&'static str>, StoreError> {
+        let changed: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT relname::text, n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = ANY($1)",
+        )
+        .bind(PLANNED_TABLES)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::db("reading table statistics"))?;
+        let mut analyzed = Vec::new();
+        for table in PLANNED_TABLES {
+            let Some((_, changes, rows)) = changed.iter().find(|(name, ..)| name == table) else {
+                continue;
+            };
+            if *changes < STATISTICS_MIN_CHANGES.max(*rows) {
+                continue;
+            }
+            // Another process analyzing the table already: skip, not wait.
+            sqlx::query(&format!("ANALYZE (SKIP_LOCKED) {table}"))
+                .persistent(false)
+                .execute(pool)
+                .await
+                .map_err(StoreError::db("analyzing a table"))?;
+            analyzed.push(*table);
+        }
+        Ok(analyzed)
     }
 
     fn reader(&self) -> &PgPool {
