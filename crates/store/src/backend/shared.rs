@@ -662,6 +662,10 @@ macro_rules! shared_queries {
                 let mut rows = Vec::with_capacity(groups.len());
                 for group in &groups {
                     let (first, last) = (group[0], group[group.len() - 1]);
+                    if group.len() == 1 {
+                        rows.push(job_row(first, 0)?);
+                        continue;
+                    }
                     let urgent = group.iter().map(|job| job.priority).min_by_key(|p| p.rank()).unwrap_or(first.priority);
                     let earliest = group.iter().map(|job| job.run_at).min().unwrap_or(first.run_at);
                     let folded = NewJob {
