@@ -578,6 +578,7 @@ async fn intake(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
             .unwrap_or(0.0)
     };
     let stored = sb.engine.store.inbox_len().await?;
+    let commits = sb.engine.store.group_commit_stats();
     let rate = ok as f64 / took;
     rows.push(row(
         "intake",
@@ -611,6 +612,17 @@ async fn intake(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         "ms",
         "≤ 20 ms",
         Some(pct(0.99) <= 20.0),
+    ));
+    rows.push(row(
+        "intake",
+        format!(
+            "writes per group commit (largest {})",
+            commits.largest_batch
+        ),
+        commits.writes as f64 / commits.transactions.max(1) as f64,
+        "writes",
+        "",
+        None,
     ));
     rows.push(row(
         "intake",

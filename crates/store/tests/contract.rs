@@ -12,6 +12,7 @@ per_backend!(contract:
     accepted_event_and_its_job_commit_together,
     concurrent_accepts_share_transactions_and_store_each_event_once,
     accepted_events_of_one_record_fold_into_its_pending_job,
+    two_processes_receiving_the_same_events_at_once_never_deadlock,
     planner_statistics_follow_a_table_that_grew,
     a_failing_event_fails_alone_and_nothing_is_answered_before_commit,
     links_log_lines_and_events_share_transactions_and_a_clash_fails_alone,
@@ -553,6 +554,74 @@ mod contract {
             "no transaction was shared: {stats:?}"
         );
         ensure!(stats.split_batches == 0, "{stats:?}");
+        Ok(())
+    }
+
+    /// Two processes on one database receive the same events at once, in
+    /// opposite orders (webhooks retried to the other daemon, say), so
+    /// their group commits (a few hundred writes each) insert the same
+    /// inbox rows and upsert the same records' jobs side by side: each
+    /// event is new exactly once, each record ends with one pending job
+    /// that counts every other event as merged, and no batch failed (one
+    /// that did, on a deadlock or a conflict, would have been split into
+    /// single writes).
+    pub async fn two_processes_receiving_the_same_events_at_once_never_deadlock(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let first = db.open().await?;
+        let second = db.open().await?;
+        let (rounds, per_round, records) = (4, 250, 10);
+        let events = rounds * per_round;
+        let mut tasks = Vec::new();
+        for round in 0..rounds {
+            let start = Arc::new(tokio::sync::Barrier::new(2 * per_round));
+            let mut round_tasks = Vec::new();
+            for (store, ascending) in [(&first, true), (&second, false)] {
+                for step in 0..per_round {
+                    let step = if ascending { step } else { per_round - 1 - step };
+                    let index = round * per_round + step;
+                    let store = store.clone();
+                    let start = start.clone();
+                    round_tasks.push(tokio::spawn(async move {
+                        let job = job(&format!("r{}", index % records), Priority::Live);
+                        start.wait().await;
+                        let accepted = store
+                            .accept_event(&event(&format!("evt-{index}")), Some(&job))
+                            .await;
+                        (index, accepted)
+                    }));
+                }
+            }
+            for task in round_tasks {
+                tasks.push(task.await?);
+            }
+        }
+        let mut new_per_event = vec![0; events];
+        for (index, accepted) in tasks {
+            let accepted = accepted?;
+            new_per_event[index] += usize::from(accepted.new);
+            ensure!(accepted.new == accepted.job.is_some(), "evt-{index}: {accepted:?}");
+        }
+        ensure!(
+            new_per_event.iter().all(|&new| new == 1),
+            "events not new exactly once: {new_per_event:?}"
+        );
+        ensure!(first.inbox_len().await? == events as i64);
+        for record in 0..records {
+            let pending = first
+                .jobs_for_dedupe_key(&job(&format!("r{record}"), Priority::Live).dedupe_key)
+                .await?;
+            ensure!(pending.len() == 1, "r{record}: {pending:?}");
+            ensure!(
+                pending[0].merged_count == (events / records) as i64 - 1,
+                "r{record}: {:?}",
+                pending[0]
+            );
+        }
+        for stats in [first.group_commit_stats(), second.group_commit_stats()] {
+            ensure!(stats.split_batches == 0, "a batch failed: {stats:?}");
+            ensure!(stats.largest_batch > 1, "no transaction was shared: {stats:?}");
+        }
         Ok(())
     }
 
@@ -1998,11 +2067,38 @@ mod contract {
             store.clone()
         };
         let started = std::time::Instant::now();
-        let waiting = tokio::spawn(async move { waker.wait(Duration::from_secs(20)).await });
+        let waiting = tokio::spawn(async move {
+            let woke = waker.wait(Duration::from_secs(20)).await;
+            (woke, waker)
+        });
         tokio::time::sleep(Duration::from_millis(100)).await;
         producer.enqueue(&job("p1", Priority::Live)).await?;
-        let woke = tokio::time::timeout(Duration::from_secs(5), waiting).await??;
+        let (woke, mut waker) = tokio::time::timeout(Duration::from_secs(5), waiting).await??;
         ensure!(woke == Wake::Notified && started.elapsed() < Duration::from_secs(5));
+
+        // A burst of received events from the other process (group
+        // commits, each announced after it committed, announcements folded
+        // while one is on its way) wakes the waker too.
+        let burst = 64;
+        let accepts = (0..burst).map(|index| {
+            let producer = producer.clone();
+            async move {
+                let job = job(&format!("burst-{index}"), Priority::Live);
+                producer
+                    .accept_event(&event(&format!("burst-evt-{index}")), Some(&job))
+                    .await
+            }
+        });
+        for accepted in futures::future::join_all(accepts).await {
+            ensure!(accepted?.job.is_some());
+        }
+        ensure!(
+            tokio::time::timeout(Duration::from_secs(5), waker.wait(Duration::from_secs(20)))
+                .await
+                == Ok(Wake::Notified),
+            "the burst woke nobody"
+        );
+        ensure!(store.queue_stats().await?.pending == burst + 1);
         Ok(())
     }
 }

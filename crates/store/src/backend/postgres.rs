@@ -2,12 +2,15 @@
 //! database. It owns the pool, the claim statement (`FOR UPDATE SKIP
 //! LOCKED`, committed before the caller makes any HTTP call, and tried
 //! again when a concurrent claim started the same record), advisory locks
-//! for single-flight token refresh, and `LISTEN/NOTIFY` wake-ups. It must
+//! for single-flight token refresh, and `LISTEN/NOTIFY` wake-ups (sent
+//! after the transaction that made jobs ready, one at a time; see
+//! [`JobAnnouncer`]). It must
 //! not hold a row lock across a caller's network call; the only lock held
 //! that long is the transaction-scoped advisory lock of a token refresh.
 //! It also keeps the planner's statistics of the busiest tables fresh
 //! while they grow (see [`PgBackend::refresh_planner_statistics`]).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -35,6 +38,7 @@ const STATISTICS_MIN_CHANGES: i64 = 1_000;
 
 pub(crate) struct PgBackend {
     pool: PgPool,
+    announcer: Arc<JobAnnouncer>,
     /// Runs [`PgBackend::refresh_planner_statistics`] every
     /// [`STATISTICS_CHECK_EVERY`]; stopped when the backend is dropped.
     statistics_keeper: tokio::task::JoinHandle<()>,
@@ -85,6 +89,7 @@ impl PgBackend {
         MIGRATOR.run(&pool).await?;
         let statistics_keeper = tokio::spawn(Self::keep_planner_statistics(pool.clone()));
         Ok(PgBackend {
+            announcer: Arc::new(JobAnnouncer::new(pool.clone())),
             pool,
             statistics_keeper,
         })
@@ -163,14 +168,10 @@ impl PgBackend {
             .map_err(StoreError::db("starting a write transaction"))
     }
 
-    /// Tells listening processes that jobs are ready; delivered on commit.
-    async fn announce_jobs(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(JOBS_CHANNEL)
-            .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("announcing new jobs"))?;
-        Ok(())
+    /// Tells listening processes that jobs are ready; called after the
+    /// transaction that made them ready has committed.
+    fn announce_jobs(&self) {
+        JobAnnouncer::announce(&self.announcer);
     }
 
     pub(crate) async fn claim_jobs(
@@ -309,3 +310,75 @@ impl PgBackend {
 }
 
 shared_queries!(PgBackend, Postgres);
+
+/// Sends the `NOTIFY` that wakes other processes' idle workers, outside the
+/// transactions that made jobs ready, one at a time: announcements made
+/// while one is on its way are folded into one more after it. A `NOTIFY`
+/// inside a write transaction would hold PostgreSQL's database-wide notify
+/// lock through that transaction's commit and disk flush, so every
+/// notifying transaction (each group commit of received webhooks) would
+/// commit after the other, never side by side. An announcement is a hint:
+/// one lost (the process stopped between commit and `NOTIFY`, or the
+/// server refused it) costs the other processes their polling backstop's
+/// wait, never a job.
+struct JobAnnouncer {
+    pool: PgPool,
+    state: Mutex<Announcing>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Announcing {
+    Idle,
+    /// A `NOTIFY` is on its way.
+    Sending,
+    /// One is on its way and another was asked for since it left.
+    SendingThenAgain,
+}
+
+impl JobAnnouncer {
+    fn new(pool: PgPool) -> Self {
+        JobAnnouncer {
+            pool,
+            state: Mutex::new(Announcing::Idle),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Announcing> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Asks for an announcement; returns at once.
+    fn announce(this: &Arc<Self>) {
+        {
+            let mut state = this.state();
+            match *state {
+                Announcing::Idle => *state = Announcing::Sending,
+                Announcing::Sending | Announcing::SendingThenAgain => {
+                    *state = Announcing::SendingThenAgain;
+                    return;
+                }
+            }
+        }
+        let announcer = Arc::clone(this);
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(JOBS_CHANNEL)
+                    .execute(&announcer.pool)
+                    .await
+                {
+                    tracing::warn!(%error, "could not announce new jobs to other processes; they will find them when they next poll");
+                }
+                let mut state = announcer.state();
+                if *state == Announcing::SendingThenAgain {
+                    *state = Announcing::Sending;
+                } else {
+                    *state = Announcing::Idle;
+                    return;
+                }
+            }
+        });
+    }
+}

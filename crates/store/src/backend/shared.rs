@@ -436,7 +436,8 @@ macro_rules! shared_queries {
                     return Ok(Vec::new());
                 }
                 let key = |link: &NewLink| (link.entity_type.clone(), link.highlevel_id.clone());
-                let mut last: HashMap<(String, String), &NewLink> = HashMap::with_capacity(links.len());
+                // In key order, as every batch's (see `accept_all_in`).
+                let mut last: std::collections::BTreeMap<(String, String), &NewLink> = std::collections::BTreeMap::new();
                 for (_, link) in links {
                     last.insert(key(link), link);
                 }
@@ -659,6 +660,8 @@ macro_rules! shared_queries {
                     });
                     groups[at].push(job);
                 }
+                // In key order, as every batch's (see `accept_all_in`).
+                groups.sort_unstable_by(|a, b| a[0].dedupe_key.cmp(&b[0].dedupe_key));
                 let mut rows = Vec::with_capacity(groups.len());
                 for group in &groups {
                     let (first, last) = (group[0], group[group.len() - 1]);
@@ -762,18 +765,18 @@ macro_rules! shared_queries {
                     .await
                     .map_err(StoreError::db("enqueueing found jobs"))?
                     .len();
-                if queued > 0 {
-                    Self::announce_jobs(&mut tx).await?;
-                }
                 tx.commit().await.map_err(StoreError::db("committing found jobs"))?;
+                if queued > 0 {
+                    self.announce_jobs();
+                }
                 Ok(u64::try_from(queued).unwrap_or(u64::MAX))
             }
 
             pub(crate) async fn enqueue(&self, jobs: &[NewJob], now: i64) -> Result<Vec<Enqueued>, StoreError> {
                 let mut tx = self.begin_write().await?;
                 let outcomes = Self::enqueue_all_in(&mut tx, &jobs.iter().collect::<Vec<_>>(), now).await?;
-                Self::announce_jobs(&mut tx).await?;
                 tx.commit().await.map_err(StoreError::db("committing enqueued jobs"))?;
+                self.announce_jobs();
                 Ok(outcomes)
             }
 
@@ -806,23 +809,28 @@ macro_rules! shared_queries {
                 if events.is_empty() {
                     return Ok(Vec::new());
                 }
-                // The first delivery of each event id in the batch; a later
-                // one is a duplicate whatever the inbox holds.
-                let mut first_delivery = std::collections::HashSet::with_capacity(events.len());
-                let mut rows = Vec::with_capacity(events.len());
+                // The first delivery of each event id in the batch (a later
+                // one is a duplicate whatever the inbox holds), in key
+                // order, as every batch's: two batches committed side by
+                // side (by two processes on one PostgreSQL database) then
+                // take their rows' locks in the same order and cannot
+                // deadlock.
+                let mut first_delivery = std::collections::BTreeMap::new();
                 for (_, event, _) in events {
-                    if first_delivery.insert((event.source, event.event_id.as_str())) {
-                        let payload = serde_json::to_string(&event.payload).map_err(|error| StoreError::Invalid {
-                            what: "event payload",
-                            why: error.to_string(),
-                        })?;
-                        rows.push(serde_json::json!({
-                            "source": event.source.as_str(),
-                            "event_id": event.event_id,
-                            "event_type": event.event_type,
-                            "payload": payload,
-                        }));
-                    }
+                    first_delivery.entry((event.source.as_str(), event.event_id.as_str())).or_insert(*event);
+                }
+                let mut rows = Vec::with_capacity(first_delivery.len());
+                for event in first_delivery.into_values() {
+                    let payload = serde_json::to_string(&event.payload).map_err(|error| StoreError::Invalid {
+                        what: "event payload",
+                        why: error.to_string(),
+                    })?;
+                    rows.push(serde_json::json!({
+                        "source": event.source.as_str(),
+                        "event_id": event.event_id,
+                        "event_type": event.event_type,
+                        "payload": payload,
+                    }));
                 }
                 let mut saved = std::collections::HashSet::with_capacity(rows.len());
                 for row in sqlx::query(SQL.as_str())
@@ -904,10 +912,10 @@ macro_rules! shared_queries {
                 for (at, held) in Self::complete_in(&mut tx, &completions, now).await? {
                     outcomes[at] = Some(Written::Completed { lease_held: held });
                 }
-                if enqueued {
-                    Self::announce_jobs(&mut tx).await?;
-                }
                 tx.commit().await.map_err(StoreError::db("committing a group of writes"))?;
+                if enqueued {
+                    self.announce_jobs();
+                }
                 outcomes
                     .into_iter()
                     .map(|outcome| outcome.ok_or_else(|| StoreError::Corrupt("a grouped write had no outcome".into())))
@@ -1126,12 +1134,12 @@ macro_rules! shared_queries {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                    if let Err(error) = Self::announce_jobs(&mut tx).await {
-                        return Ok(Err(error));
-                    }
                     RetryOutcome::Rescheduled
                 };
                 tx.commit().await?;
+                if outcome == RetryOutcome::Rescheduled {
+                    self.announce_jobs();
+                }
                 Ok(Ok(outcome))
             }
 

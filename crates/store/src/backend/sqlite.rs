@@ -91,9 +91,7 @@ impl SqliteBackend {
     }
 
     /// Wake-ups for SQLite are in-process only (see `Store::job_waker`).
-    async fn announce_jobs(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
-        Ok(())
-    }
+    fn announce_jobs(&self) {}
 
     pub(crate) async fn claim_jobs(
         &self,
