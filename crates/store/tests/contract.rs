@@ -578,7 +578,11 @@ mod contract {
             let mut round_tasks = Vec::new();
             for (store, ascending) in [(&first, true), (&second, false)] {
                 for step in 0..per_round {
-                    let step = if ascending { step } else { per_round - 1 - step };
+                    let step = if ascending {
+                        step
+                    } else {
+                        per_round - 1 - step
+                    };
                     let index = round * per_round + step;
                     let store = store.clone();
                     let start = start.clone();
@@ -600,7 +604,10 @@ mod contract {
         for (index, accepted) in tasks {
             let accepted = accepted?;
             new_per_event[index] += usize::from(accepted.new);
-            ensure!(accepted.new == accepted.job.is_some(), "evt-{index}: {accepted:?}");
+            ensure!(
+                accepted.new == accepted.job.is_some(),
+                "evt-{index}: {accepted:?}"
+            );
         }
         ensure!(
             new_per_event.iter().all(|&new| new == 1),
@@ -620,7 +627,10 @@ mod contract {
         }
         for stats in [first.group_commit_stats(), second.group_commit_stats()] {
             ensure!(stats.split_batches == 0, "a batch failed: {stats:?}");
-            ensure!(stats.largest_batch > 1, "no transaction was shared: {stats:?}");
+            ensure!(
+                stats.largest_batch > 1,
+                "no transaction was shared: {stats:?}"
+            );
         }
         Ok(())
     }
@@ -2093,8 +2103,7 @@ mod contract {
             ensure!(accepted?.job.is_some());
         }
         ensure!(
-            tokio::time::timeout(Duration::from_secs(5), waker.wait(Duration::from_secs(20)))
-                .await
+            tokio::time::timeout(Duration::from_secs(5), waker.wait(Duration::from_secs(20))).await
                 == Ok(Wake::Notified),
             "the burst woke nobody"
         );
