@@ -208,8 +208,10 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         .stats
         .jobs
         .load(std::sync::atomic::Ordering::Relaxed);
+    let lookups_before = sb.engine.store.link_lookup_stats();
     sb.sync_once(ScanKind::Backfill).await?;
     let took = start.elapsed().as_secs_f64();
+    let lookups_after = sb.engine.store.link_lookup_stats();
     let cpu = cpu_seconds() - cpu0;
     let simulator_cpu = simulator_cpu_seconds() - simulator_cpu0;
     let engine_cpu = cpu - simulator_cpu;
@@ -291,6 +293,16 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
         "HTTP calls per job (both sides, reads and writes)",
         backfill_calls as f64 / jobs.max(1) as f64,
         "calls",
+        "",
+        None,
+    ));
+    let lookups = lookups_after.lookups - lookups_before.lookups;
+    let lookup_queries = lookups_after.queries - lookups_before.queries;
+    rows.push(row(
+        "backfill",
+        format!("link look-ups per query ({lookups} look-ups, grouped)"),
+        lookups as f64 / lookup_queries.max(1) as f64,
+        "look-ups",
         "",
         None,
     ));

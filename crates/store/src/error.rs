@@ -87,6 +87,10 @@ pub enum StoreError {
         "the transaction that was to store this write ended without an answer (its task panicked, or the runtime shut down); it may or may not be stored: retry it (a received event delivered again is recognised as a duplicate; a link or log line written again is harmless)"
     )]
     WriteInterrupted,
+    #[error(
+        "the query that was to answer this read ended without an answer (its task panicked, or the runtime shut down): retry it"
+    )]
+    ReadInterrupted,
 }
 
 impl StoreError {
@@ -102,7 +106,7 @@ impl StoreError {
             StoreError::Open { source, .. } | StoreError::Database { source, .. } => {
                 sqlx_error_is_transient(source)
             }
-            StoreError::WriteInterrupted => true,
+            StoreError::WriteInterrupted | StoreError::ReadInterrupted => true,
             StoreError::UnsupportedUrl { .. }
             | StoreError::Migrate(_)
             | StoreError::LeaseLost { .. }

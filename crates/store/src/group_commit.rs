@@ -1,24 +1,18 @@
 //! Group commit for the store's small, frequent writes: received webhook
 //! events ([`Store::accept_event`]), links ([`Store::save_link`]),
 //! integration log lines ([`Store::log_integration`]) and finished jobs
-//! ([`Store::complete_job`]). Concurrent calls
-//! share one write transaction (one disk sync) instead of taking one each,
-//! and every caller still gets its answer only after the transaction that
-//! holds its write has committed ("durable before acknowledged"). There is
-//! no background task: a caller queues its write, then races for the commit
-//! lock against its own answer; the winner takes the whole queue (at most
-//! [`MAX_BATCH`] writes) and commits it in a task of its own that holds the
-//! lock, so a caller that goes away (its client disconnected) cannot abort
-//! the others' commit. A batch whose transaction fails is committed again
-//! one write at a time, so one bad write fails only its own caller. This
-//! module owns the queue, the lock and the counters; the SQL is the
-//! backends' (`apply_writes`), and what a write means is the caller's.
+//! ([`Store::complete_job`]). Concurrent calls share one write transaction
+//! (one disk sync) instead of taking one each, and every caller still gets
+//! its answer only after the transaction that holds its write has
+//! committed ("durable before acknowledged"). The queue and the race for
+//! the commit are `batching`'s. A batch whose transaction fails is
+//! committed again one write at a time, so one bad write fails only its
+//! own caller. This module owns that split and the counters; the SQL is
+//! the backends' (`apply_writes`), and what a write means is the caller's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use tokio::sync::oneshot;
-
+use crate::batching::{Batcher, Reply};
 use crate::{
     Accepted, Backend, InboundEvent, IntegrationEvent, JobId, Link, NewJob, NewLink, Store,
     StoreError,
@@ -50,8 +44,6 @@ pub(crate) enum Written {
     Completed { lease_held: bool },
 }
 
-type Reply = oneshot::Sender<Result<Written, StoreError>>;
-
 /// What the group commit did since the store was opened (this handle and
 /// its clones; another process has its own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,40 +59,28 @@ pub struct GroupCommitStats {
     pub largest_batch: u64,
 }
 
-/// The queue of writes waiting for a commit, and who commits next.
-#[derive(Default)]
+/// The writes waiting for a commit, and what the commits did.
 pub(crate) struct GroupCommit {
-    queue: Mutex<Vec<(Write, Reply)>>,
-    /// Held by the task committing a batch, from taking the queue until
-    /// every caller of the batch has its answer.
-    commit_lock: Arc<tokio::sync::Mutex<()>>,
+    batcher: Batcher<Write, Written>,
     writes: AtomicU64,
     transactions: AtomicU64,
     split_batches: AtomicU64,
     largest_batch: AtomicU64,
 }
 
+impl Default for GroupCommit {
+    fn default() -> Self {
+        GroupCommit {
+            batcher: Batcher::new(MAX_BATCH, || StoreError::WriteInterrupted),
+            writes: AtomicU64::default(),
+            transactions: AtomicU64::default(),
+            split_batches: AtomicU64::default(),
+            largest_batch: AtomicU64::default(),
+        }
+    }
+}
+
 impl GroupCommit {
-    fn push(&self, item: Write) -> oneshot::Receiver<Result<Written, StoreError>> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push((item, reply));
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        answer
-    }
-
-    /// Takes up to [`MAX_BATCH`] queued writes, oldest first.
-    fn take_batch(&self) -> Vec<(Write, Reply)> {
-        let mut queue = self
-            .queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let take = queue.len().min(MAX_BATCH);
-        queue.drain(..take).collect()
-    }
-
     fn count_transaction(&self, writes: usize) {
         self.transactions.fetch_add(1, Ordering::Relaxed);
         self.largest_batch
@@ -123,35 +103,21 @@ impl Store {
     /// the commit lock is free.
     pub(crate) async fn write_grouped(&self, write: Write) -> Result<Written, StoreError> {
         let group = &self.inner.group_commit;
-        let mut answer = group.push(write);
-        loop {
-            tokio::select! {
-                biased;
-                outcome = &mut answer => {
-                    return outcome.unwrap_or(Err(StoreError::WriteInterrupted));
-                }
-                guard = group.commit_lock.clone().lock_owned() => {
-                    let batch = group.take_batch();
-                    if batch.is_empty() {
-                        // Our write was in a batch that has committed: its
-                        // answer is waiting.
-                        continue;
-                    }
-                    let store = self.clone();
-                    tokio::spawn(async move {
-                        store.commit_batch(batch).await;
-                        drop(guard);
-                    });
-                }
-            }
-        }
+        group.writes.fetch_add(1, Ordering::Relaxed);
+        group
+            .batcher
+            .submit(write, |batch| {
+                let store = self.clone();
+                async move { store.commit_batch(batch).await }
+            })
+            .await
     }
 
     /// Commits `batch` in one transaction and answers each caller; if that
     /// transaction fails, commits each write in a transaction of its own.
-    async fn commit_batch(&self, batch: Vec<(Write, Reply)>) {
+    async fn commit_batch(&self, batch: Vec<(Write, Reply<Written>)>) {
         let group = &self.inner.group_commit;
-        let (writes, replies): (Vec<Write>, Vec<Reply>) = batch.into_iter().unzip();
+        let (writes, replies): (Vec<Write>, Vec<Reply<Written>>) = batch.into_iter().unzip();
         let now = crate::now_ms();
         group.count_transaction(writes.len());
         let error = match self.apply_writes(&writes, now).await {
@@ -164,7 +130,7 @@ impl Store {
             }
             Err(error) => error,
         };
-        let replies = match <[Reply; 1]>::try_from(replies) {
+        let replies = match <[Reply<Written>; 1]>::try_from(replies) {
             Ok([reply]) => {
                 let _ = reply.send(Err(error));
                 return;

@@ -10,6 +10,7 @@
 //! are opaque JSON), and must never log or return a secret in an error.
 
 mod backend;
+mod batching;
 mod crypto;
 mod error;
 mod types;
@@ -33,6 +34,7 @@ pub use backend::{Replayed, RetryOutcome};
 pub use crypto::{Keyring, MASTER_KEY_ENV, MasterKey, PREVIOUS_MASTER_KEYS_ENV};
 pub use error::StoreError;
 pub use group_commit::GroupCommitStats;
+pub use link_lookup::LinkLookupStats;
 pub use types::*;
 
 /// Ids one query of `Store::find_links` binds at most (SQLite allows 32,766
@@ -61,8 +63,9 @@ macro_rules! on_backend {
     };
 }
 
-// After `on_backend!`, which it uses.
+// After `on_backend!`, which they use.
 mod group_commit;
+mod link_lookup;
 
 /// A group commit answered a write with another kind's outcome: a bug in
 /// the store, never the caller's input.
@@ -81,6 +84,8 @@ struct Inner {
     /// Concurrent small writes (events, links, log lines) waiting to share
     /// a transaction.
     group_commit: group_commit::GroupCommit,
+    /// Concurrent link look-ups waiting to share a query.
+    link_lookups: link_lookup::LinkLookups,
 }
 
 /// Handle to the store. Cheap to clone; all clones share one connection
@@ -243,6 +248,7 @@ impl Store {
                 keyring: RwLock::new(keyring),
                 jobs_ready,
                 group_commit: group_commit::GroupCommit::default(),
+                link_lookups: link_lookup::LinkLookups::default(),
             }),
         };
         store.check_master_key().await?;
@@ -557,16 +563,6 @@ impl Store {
             group_commit::Written::Link(link) => Ok(link),
             other => Err(unexpected_outcome("saving a link", &other)),
         }
-    }
-
-    /// The link holding `record_id` on `side`.
-    pub async fn find_link(
-        &self,
-        entity_type: &str,
-        side: System,
-        record_id: &str,
-    ) -> Result<Option<Link>, StoreError> {
-        on_backend!(self, backend => backend.find_link(entity_type, side, record_id).await)
     }
 
     /// The links holding any of `record_ids` on `side` (in no particular

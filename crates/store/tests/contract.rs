@@ -33,6 +33,7 @@ per_backend!(contract:
     location_leases_are_exclusive_until_released_or_expired,
     links_record_hashes_and_last_writer,
     links_are_found_by_many_ids_on_either_side,
+    concurrent_link_lookups_share_queries_and_see_prior_writes,
     cursors_logs_drift_and_alerts,
     waker_wakes_on_enqueue_and_polls_as_backstop,
 );
@@ -1819,6 +1820,103 @@ mod contract {
                 .find_links("t:product", System::HighLevel, &[])
                 .await?
                 .is_empty()
+        );
+        Ok(())
+    }
+
+    pub async fn concurrent_link_lookups_share_queries_and_see_prior_writes(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let link = |entity: &str, n: usize| NewLink {
+            entity_type: entity.into(),
+            highlevel_id: format!("hl-{n}"),
+            accessally_id: format!("aa-{n}"),
+            highlevel_hash: Some(format!("h{n}")),
+            accessally_hash: None,
+        };
+        let links: Vec<NewLink> = (0..100)
+            .map(|n| link(if n % 2 == 0 { "t:product" } else { "t:coupon" }, n))
+            .collect();
+        for saved in futures::future::join_all(links.iter().map(|l| store.save_link(l))).await {
+            saved?;
+        }
+        let before = store.link_lookup_stats();
+        // 300 look-ups at once: by either side, of two entity types, some
+        // of the wrong type, some unknown, every one asked three times.
+        let asks: Vec<(String, System, String, Option<String>)> = (0..100)
+            .flat_map(|n| {
+                let entity = if n % 2 == 0 { "t:product" } else { "t:coupon" };
+                let other = if n % 2 == 0 { "t:coupon" } else { "t:product" };
+                [
+                    (
+                        entity,
+                        System::HighLevel,
+                        format!("hl-{n}"),
+                        Some(format!("hl-{n}")),
+                    ),
+                    (
+                        entity,
+                        System::AccessAlly,
+                        format!("aa-{n}"),
+                        Some(format!("hl-{n}")),
+                    ),
+                    (other, System::AccessAlly, format!("aa-{n}"), None),
+                ]
+            })
+            .map(|(e, side, id, want)| (e.to_string(), side, id, want))
+            .chain((0..10).map(|n| {
+                (
+                    "t:product".into(),
+                    System::HighLevel,
+                    format!("hl-x{n}"),
+                    None,
+                )
+            }))
+            .collect();
+        let answers = futures::future::join_all(
+            asks.iter()
+                .map(|(entity, side, id, _)| store.find_link(entity, *side, id)),
+        )
+        .await;
+        for ((entity, side, id, want), answer) in asks.iter().zip(answers) {
+            let got = answer?.map(|l| l.highlevel_id);
+            ensure!(
+                &got == want,
+                "{entity} {side} {id}: {got:?}, wanted {want:?}"
+            );
+        }
+        let after = store.link_lookup_stats();
+        ensure!(after.lookups - before.lookups == asks.len() as u64);
+        let queries = after.queries - before.queries;
+        ensure!(
+            queries <= asks.len() as u64 / 4,
+            "{queries} queries for {} look-ups: they were not grouped",
+            asks.len()
+        );
+
+        // Each caller saves a link, then looks it up, all at once: a look-up
+        // asked after its write committed sees it, whatever batch it is in.
+        let results = futures::future::join_all((100..300).map(|n| {
+            let store = store.clone();
+            async move {
+                let saved = store.save_link(&link("t:product", n)).await?;
+                let found = store
+                    .find_link("t:product", System::AccessAlly, &saved.accessally_id)
+                    .await?;
+                anyhow::Ok(found.map(|l| l.id) == Some(saved.id))
+            }
+        }))
+        .await;
+        let mut missed = 0;
+        for seen in results {
+            if !seen? {
+                missed += 1;
+            }
+        }
+        ensure!(
+            missed == 0,
+            "{missed} look-ups missed a link saved before them"
         );
         Ok(())
     }

@@ -489,28 +489,6 @@ macro_rules! shared_queries {
                     .collect()
             }
 
-            pub(crate) async fn find_link(
-                &self,
-                entity_type: &str,
-                side: System,
-                record_id: &str,
-            ) -> Result<Option<Link>, StoreError> {
-                let column = match side {
-                    System::HighLevel => "highlevel_id",
-                    System::AccessAlly => "accessally_id",
-                };
-                let sql = format!(
-                    "SELECT {LINK_COLUMNS} FROM links WHERE entity_type = $1 AND {column} = $2"
-                );
-                let row = sqlx::query(&sql)
-                    .bind(entity_type)
-                    .bind(record_id)
-                    .fetch_optional(self.reader())
-                    .await
-                    .map_err(StoreError::db("reading a link"))?;
-                row.as_ref().map(Self::link_from_row).transpose()
-            }
-
             /// The links holding `record_ids` (at most a few hundred) on one side.
             pub(crate) async fn find_links(
                 &self,
