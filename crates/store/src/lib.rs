@@ -732,6 +732,17 @@ impl Store {
         on_backend!(self, backend => backend.claim_jobs(owner, scope, limit, expires, now).await)
     }
 
+    /// How the database runs a claim of `limit` jobs on the queue as it is
+    /// now (PostgreSQL's `EXPLAIN ANALYZE` of the claim statement, in a
+    /// transaction that is rolled back: nothing is claimed); None on
+    /// SQLite. For diagnosing slow claims.
+    pub async fn explain_claim(&self, limit: i64) -> Result<Option<String>, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(backend) => backend.explain_claim(limit).await.map(Some),
+        }
+    }
+
     /// Extends the lease of a job `owner` holds, for long-running work.
     pub async fn extend_job_lease(
         &self,

@@ -14,6 +14,7 @@ per_backend!(contract:
     accepted_events_of_one_record_fold_into_its_pending_job,
     two_processes_receiving_the_same_events_at_once_never_deadlock,
     planner_statistics_follow_a_table_that_grew,
+    claims_stay_cheap_when_planner_statistics_are_stale,
     a_failing_event_fails_alone_and_nothing_is_answered_before_commit,
     links_log_lines_and_events_share_transactions_and_a_clash_fails_alone,
     grouped_writes_answer_each_caller_with_its_own_row,
@@ -687,6 +688,82 @@ mod contract {
             "an unchanged table was analyzed again: {again:?}"
         );
         admin.close().await?;
+        Ok(())
+    }
+
+    /// Statistics taken when every job was done, then a burst of new
+    /// pending jobs (a reconciliation after a backfill): the claim must
+    /// still read its candidates once and fetch each by primary key. The
+    /// plan it replaced scanned every pending job and ran the candidates
+    /// again for each, and a claim took minutes at 40,000 jobs.
+    pub async fn claims_stay_cheap_when_planner_statistics_are_stale(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let store = db.open().await?;
+        let mut admin = match db.backend {
+            Backend::Postgres => {
+                let mut admin = sqlx::PgConnection::connect(&db.url).await?;
+                sqlx::query("ALTER TABLE jobs SET (autovacuum_enabled = false)")
+                    .execute(&mut admin)
+                    .await?;
+                Some(admin)
+            }
+            Backend::Sqlite => None,
+        };
+        let first: Vec<NewJob> = (0..2_000)
+            .map(|n| job(&format!("first-{n}"), Priority::Backfill))
+            .collect();
+        store.enqueue_found(&first, true).await?;
+        loop {
+            let claimed = store
+                .claim_jobs("w", &ClaimScope::Any, 500, Duration::from_secs(60))
+                .await?;
+            if claimed.is_empty() {
+                break;
+            }
+            let ids: Vec<JobId> = claimed.iter().map(|j| j.id).collect();
+            ensure!(store.complete_jobs(&ids, "w").await?.is_empty());
+        }
+        if let Some(admin) = admin.as_mut() {
+            sqlx::query("ANALYZE jobs").execute(&mut *admin).await?;
+        }
+        let second: Vec<NewJob> = (0..2_000)
+            .map(|n| job(&format!("second-{n}"), Priority::Backfill))
+            .collect();
+        store.enqueue_found(&second, true).await?;
+        // Some running, as with busy workers.
+        let held = store
+            .claim_jobs("busy", &ClaimScope::Any, 20, Duration::from_secs(60))
+            .await?;
+        ensure!(held.len() == 20);
+        if let Some(plan) = store.explain_claim(32).await? {
+            ensure!(
+                plan.contains("jobs_pkey"),
+                "the claimed rows are not fetched by primary key:\n{plan}"
+            );
+            let candidates = plan
+                .lines()
+                .find(|line| line.contains("Subquery Scan on pending_arm"))
+                .with_context(|| format!("no pending arm in the plan:\n{plan}"))?;
+            ensure!(
+                candidates.contains("loops=1)"),
+                "the candidates ran more than once:\n{plan}"
+            );
+        }
+        let claimed = store
+            .claim_jobs("w", &ClaimScope::Any, 32, Duration::from_secs(60))
+            .await?;
+        ensure!(claimed.len() == 32);
+        let held: HashSet<JobId> = held.iter().map(|j| j.id).collect();
+        ensure!(
+            claimed
+                .iter()
+                .all(|j| !held.contains(&j.id) && j.record_id.starts_with("second-"))
+        );
+        if let Some(admin) = admin {
+            admin.close().await?;
+        }
         Ok(())
     }
 

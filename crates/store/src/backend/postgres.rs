@@ -174,6 +174,77 @@ impl PgBackend {
         JobAnnouncer::announce(&self.announcer);
     }
 
+    /// The claim statement: `$1` owner, `$2` lease expiry, `$3` now, `$4`
+    /// any location, `$5` the locations, `$6` the limit.
+    ///
+    /// The candidates are read without locks, once, as an `InitPlan` (the
+    /// `ARRAY(...)`); each is then fetched by primary key and locked, and
+    /// the claimable test is repeated on it as it is locked (a row another
+    /// claim has taken since fails it); rows other claims hold are skipped:
+    /// four times the limit leaves room for those. The test is written so
+    /// that no partial index matches it (`state IN (...)` and a `CASE`,
+    /// not the `OR` of the two arms): with the planner's statistics stale
+    /// (taken when every job was done, say, before a reconciliation
+    /// enqueued thousands) an `IN (candidates)` semi-join was planned as a
+    /// scan of every pending job with the candidates run again for each
+    /// one, and one claim took minutes (docs/BENCHMARKS.md, eighth run).
+    /// Now no statistics can make it more than the candidates' index scans
+    /// and a primary-key lookup per candidate.
+    fn claim_sql() -> &'static str {
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        SQL.get_or_init(|| {
+            let returning = JOB_COLUMNS
+                .split(", ")
+                .map(|column| format!("jobs.{column}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let candidates =
+                claim_candidates_sql("($4 OR location IS NULL OR location = ANY($5))", "$6 * 4");
+            format!(
+                "WITH next AS ( \
+                   SELECT id FROM jobs \
+                   WHERE id = ANY(ARRAY(SELECT id FROM ({candidates}) AS candidates)) \
+                     AND state IN ('pending', 'running') \
+                     AND CASE WHEN state = 'pending' THEN {PENDING_CLAIMABLE_SQL} \
+                         ELSE {EXPIRED_CLAIMABLE_SQL} END \
+                   ORDER BY priority, run_at, id LIMIT $6 \
+                   FOR UPDATE SKIP LOCKED) \
+                 UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
+                   attempts = jobs.attempts + 1, updated_at = $3, \
+                   last_error = CASE WHEN jobs.state = 'running' \
+                     THEN 'lease of ' || COALESCE(jobs.lease_owner, '?') || ' expired' \
+                     ELSE jobs.last_error END \
+                 FROM next WHERE jobs.id = next.id \
+                 RETURNING {returning}"
+            )
+        })
+    }
+
+    /// How the database runs a claim of `limit` jobs on the queue as it is
+    /// now: `EXPLAIN ANALYZE` in a transaction that is rolled back, so
+    /// nothing is claimed.
+    pub(crate) async fn explain_claim(&self, limit: i64) -> Result<String, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now = crate::now_ms();
+        let lines: Vec<String> = sqlx::query_scalar(&format!(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {}",
+            Self::claim_sql()
+        ))
+        .bind("explain")
+        .bind(now)
+        .bind(now)
+        .bind(true)
+        .bind(Vec::<String>::new())
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::db("explaining a claim"))?;
+        tx.rollback()
+            .await
+            .map_err(StoreError::db("rolling back an explained claim"))?;
+        Ok(lines.join("\n"))
+    }
+
     pub(crate) async fn claim_jobs(
         &self,
         owner: &str,
@@ -186,36 +257,11 @@ impl PgBackend {
             ClaimScope::Any => (true, Vec::new()),
             ClaimScope::Locations(locations) => (false, locations.clone()),
         };
-        let returning = JOB_COLUMNS
-            .split(", ")
-            .map(|column| format!("jobs.{column}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // The candidates are read without locks; the claimable test is
-        // repeated on each row as it is locked (a row another claim has
-        // taken since fails it), and rows other claims hold are skipped:
-        // four times the limit leaves room for those.
-        let candidates =
-            claim_candidates_sql("($4 OR location IS NULL OR location = ANY($5))", "$6 * 4");
-        let sql = format!(
-            "WITH next AS ( \
-               SELECT id FROM jobs \
-               WHERE id IN (SELECT id FROM ({candidates}) AS candidates) \
-                 AND (({PENDING_CLAIMABLE_SQL}) OR ({EXPIRED_CLAIMABLE_SQL})) \
-               ORDER BY priority, run_at, id LIMIT $6 \
-               FOR UPDATE SKIP LOCKED) \
-             UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
-               attempts = jobs.attempts + 1, updated_at = $3, \
-               last_error = CASE WHEN jobs.state = 'running' \
-                 THEN 'lease of ' || COALESCE(jobs.lease_owner, '?') || ' expired' \
-                 ELSE jobs.last_error END \
-             FROM next WHERE jobs.id = next.id \
-             RETURNING {returning}"
-        );
+        let sql = Self::claim_sql();
         let mut races = 0;
         let (tx, rows) = loop {
             let mut tx = self.begin_write().await?;
-            let claimed = sqlx::query(&sql)
+            let claimed = sqlx::query(sql)
                 .bind(owner)
                 .bind(lease_expires_at)
                 .bind(now)
