@@ -14,6 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::batching::{Batcher, Reply};
 use crate::{FIND_LINKS_CHUNK, Link, Store, StoreError, System};
 
+/// The callers of one batch asking about one entity type and side: each
+/// record id asked for, with where its answer goes.
+type AskedOnOneSide = Vec<(String, Reply<Option<Link>>)>;
+
 /// One caller's question: the link holding `record_id` on `side`.
 pub(crate) struct LinkLookup {
     entity_type: String,
@@ -87,8 +91,7 @@ impl Store {
     /// a group whose query fails is asked again look-up by look-up, so each
     /// caller gets an error of its own.
     async fn answer_lookups(&self, batch: Vec<(LinkLookup, Reply<Option<Link>>)>) {
-        let mut groups: HashMap<(String, System), Vec<(String, Reply<Option<Link>>)>> =
-            HashMap::new();
+        let mut groups: HashMap<(String, System), AskedOnOneSide> = HashMap::new();
         for (lookup, reply) in batch {
             groups
                 .entry((lookup.entity_type, lookup.side))
