@@ -22,6 +22,12 @@ const CHILD_ROLE_ENV: &str = "ALLYBRIDGE_STORE_TEST_CHILD";
 const CHILD_URL_ENV: &str = "ALLYBRIDGE_STORE_TEST_URL";
 const CHILD_OWNER_ENV: &str = "ALLYBRIDGE_STORE_TEST_OWNER";
 const CHILD_OUT_ENV: &str = "ALLYBRIDGE_STORE_TEST_OUT";
+/// A folder where each worker marks itself ready, and waits for the others
+/// before it claims: both start on a level queue, however late the machine
+/// starts one of them.
+const CHILD_START_ENV: &str = "ALLYBRIDGE_STORE_TEST_START";
+/// Workers in the two-process test.
+const WORKERS: [&str; 2] = ["process-a", "process-b"];
 const LOCATIONS: [&str; 4] = ["loc-0", "loc-1", "loc-2", "loc-3"];
 
 fn child_command(db: &TestDb, role: &str, owner: &str) -> anyhow::Result<tokio::process::Command> {
@@ -74,6 +80,17 @@ async fn child_process_entry() -> anyhow::Result<()> {
 /// and the lease intervals it held to `CHILD_OUT_ENV`.
 async fn run_worker(store: &Store, owner: &str) -> anyhow::Result<()> {
     let out_path = std::env::var(CHILD_OUT_ENV).context("worker needs an output file")?;
+    let start_dir = std::env::var(CHILD_START_ENV).context("worker needs a start folder")?;
+    let start_dir = std::path::Path::new(&start_dir);
+    std::fs::write(start_dir.join(owner), "ready").context("marking the worker ready")?;
+    let waiting_since = Instant::now();
+    while WORKERS.iter().any(|other| !start_dir.join(other).exists()) {
+        ensure!(
+            waiting_since.elapsed() < Duration::from_secs(60),
+            "the other worker never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut ran = Vec::new();
     let mut held = Vec::new();
     let mut order = LOCATIONS.to_vec();
@@ -185,13 +202,21 @@ async fn two_processes_run_every_job_exactly_once(
     let started = Instant::now();
     let mut children = Vec::new();
     let mut reports = Vec::new();
-    for owner in ["process-a", "process-b"] {
+    let start_dir = std::env::temp_dir().join(format!(
+        "allybridge-workers-start-{:016x}",
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&start_dir).context("creating the workers' start folder")?;
+    for owner in WORKERS {
         let report = std::env::temp_dir().join(format!(
             "allybridge-{owner}-{:016x}.txt",
             rand::random::<u64>()
         ));
         let mut command = child_command(&db, "worker", owner)?;
-        command.env(CHILD_OUT_ENV, &report).stdout(Stdio::null());
+        command
+            .env(CHILD_OUT_ENV, &report)
+            .env(CHILD_START_ENV, &start_dir)
+            .stdout(Stdio::null());
         children.push(command.spawn().context("starting a worker process")?);
         reports.push((owner, report));
     }
@@ -200,6 +225,7 @@ async fn two_processes_run_every_job_exactly_once(
         ensure!(status.success(), "worker process failed: {status}");
     }
     let elapsed = started.elapsed();
+    let _ = std::fs::remove_dir_all(&start_dir);
 
     let mut ran_by: HashMap<&str, Vec<i64>> = HashMap::new();
     let mut intervals: HashMap<String, Vec<(u128, u128, &str)>> = HashMap::new();
@@ -226,7 +252,7 @@ async fn two_processes_run_every_job_exactly_once(
         all.len(),
         distinct.len()
     );
-    for owner in ["process-a", "process-b"] {
+    for owner in WORKERS {
         let count = ran_by.get(owner).map_or(0, Vec::len);
         ensure!(
             count >= total / 20,
