@@ -26,6 +26,8 @@ const CHILD_OUT_ENV: &str = "ALLYBRIDGE_STORE_TEST_OUT";
 /// before it claims: both start on a level queue, however late the machine
 /// starts one of them.
 const CHILD_START_ENV: &str = "ALLYBRIDGE_STORE_TEST_START";
+/// Jobs a worker claims at once.
+const CLAIM_BATCH: usize = 50;
 /// Workers in the two-process test.
 const WORKERS: [&str; 2] = ["process-a", "process-b"];
 const LOCATIONS: [&str; 4] = ["loc-0", "loc-1", "loc-2", "loc-3"];
@@ -107,7 +109,7 @@ async fn run_worker(store: &Store, owner: &str) -> anyhow::Result<()> {
             let start = micros_now();
             let scope = ClaimScope::Locations(vec![location.to_string()]);
             let jobs = store
-                .claim_jobs(owner, &scope, 50, Duration::from_secs(60))
+                .claim_jobs(owner, &scope, CLAIM_BATCH as i64, Duration::from_secs(60))
                 .await?;
             for job in &jobs {
                 ensure!(
@@ -252,10 +254,13 @@ async fn two_processes_run_every_job_exactly_once(
         all.len(),
         distinct.len()
     );
+    // Both took part (else exactly-once would prove nothing). Not a fair
+    // share: how turns go depends on the machine and, with SQLite, on a
+    // write lock without a queue (a loaded suite has seen 2 % for one).
     for owner in WORKERS {
         let count = ran_by.get(owner).map_or(0, Vec::len);
         ensure!(
-            count >= total / 20,
+            count >= CLAIM_BATCH,
             "{owner} ran only {count} of {total} jobs"
         );
     }
