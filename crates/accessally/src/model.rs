@@ -694,9 +694,14 @@ pub enum Topic {
     CouponCreated,
     CouponUpdated,
     CouponDeleted,
+    /// `webhook.test`: sent to every active subscription when a site
+    /// administrator presses "Send test event"; never subscribed to (not in
+    /// [`Topic::ALL`]), acknowledged and otherwise ignored.
+    WebhookTest,
 }
 
 impl Topic {
+    /// The topics a subscription can ask for.
     pub const ALL: [Topic; 8] = [
         Topic::OrderCompleted,
         Topic::OrderRefunded,
@@ -717,10 +722,14 @@ impl Topic {
             Self::CouponCreated => "coupon.created",
             Self::CouponUpdated => "coupon.updated",
             Self::CouponDeleted => "coupon.deleted",
+            Self::WebhookTest => "webhook.test",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
+        Self::ALL
+            .into_iter()
+            .chain([Self::WebhookTest])
+            .find(|t| t.as_str() == s)
     }
 }
 

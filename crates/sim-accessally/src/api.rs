@@ -45,12 +45,30 @@ pub fn router(sim: Arc<Sim>) -> Router<Arc<Sim>> {
         .route("/access-grants", post(create_grant))
         .route("/webhooks", get(list_webhooks).post(create_webhook))
         .route("/webhooks/{id}", delete(delete_webhook))
+        .route_layer(axum::middleware::from_fn(limit_body))
         .route_layer(from_fn_with_state(sim, require_auth))
         .method_not_allowed_fallback(no_route)
 }
 
 pub async fn no_route() -> ApiError {
     ApiError::no_route()
+}
+
+/// The largest request body the Bridge API takes, as the WordPress plugin does.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Refuses a body over [`MAX_BODY`] with 413 `allybridge_body_too_large`, nothing written.
+async fn limit_body(req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(_) => ApiError::new(
+            413,
+            "allybridge_body_too_large",
+            format!("The request body is larger than {MAX_BODY} bytes; send fewer records at once."),
+        )
+        .into_response(),
+    }
 }
 
 /// HTTP Basic with the WordPress user name and Application Password (spaces ignored, as WordPress does).

@@ -16,7 +16,7 @@ pub struct ApiError {
     pub message: String,
     /// `data.params`: field name to reason (for `rest_invalid_param`).
     pub params: BTreeMap<String, String>,
-    /// `data.missing`: missing fields (for `rest_missing_callback_param`).
+    /// Missing fields (for `rest_missing_callback_param`), written as WordPress does: `data.params`, a list.
     pub missing: Vec<String>,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
@@ -67,7 +67,7 @@ impl ApiError {
             data["params"] = json!(self.params);
         }
         if !self.missing.is_empty() {
-            data["missing"] = json!(self.missing);
+            data["params"] = json!(self.missing);
         }
         json!({ "code": self.code, "message": self.message, "data": data })
     }

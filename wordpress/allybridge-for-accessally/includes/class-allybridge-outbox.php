@@ -1,0 +1,332 @@
+<?php
+/**
+ * Outgoing events. A change writes one outbox row per subscribed webhook in
+ * the same transaction as the change itself; delivery happens after the
+ * response (a non-blocking loopback request, or inline after
+ * `fastcgi_finish_request` under PHP-FPM, with WP-Cron every minute as the
+ * backstop), so an event is never lost to a PHP fatal, a timeout or a
+ * restart: a row stays pending until a receiver answered 2xx.
+ *
+ * Each attempt is signed per Standard Webhooks (`webhook-id` the same on
+ * every retry, `webhook-timestamp` the attempt's time, `webhook-signature:
+ * v1,<base64 HMAC-SHA256 of "id.timestamp.body">`). Failed attempts are
+ * retried with exponential back-off, 5 attempts in all; a subscription
+ * whose 5 deliveries in a row failed every attempt is disabled, as
+ * WooCommerce does. One delivery worker runs at a time (a database lock).
+ *
+ * @package allybridge-for-accessally
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * The outbox and its delivery worker.
+ */
+final class Allybridge_Outbox {
+
+	const MAX_ATTEMPTS     = 5;
+	const DISABLE_AFTER    = 5;
+	const LOCK             = 'allybridge_delivery';
+	const WORKER_QUERY_VAR = 'allybridge_deliver';
+
+	/** @var bool Whether this request recorded events to deliver. */
+	private bool $pending = false;
+
+	/**
+	 * Records an event for every active subscription of its topic.
+	 *
+	 * @param string $topic Contract topic.
+	 * @param array  $data  The resource as `GET` answers it.
+	 */
+	public function record( string $topic, array $data ): void {
+		global $wpdb;
+		$hooks = $wpdb->get_results( 'SELECT id, topics FROM ' . Allybridge_Schema::table( 'webhooks' ) . " WHERE status = 'active'", ARRAY_A ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared -- no input.
+		$ids   = array();
+		foreach ( (array) $hooks as $hook ) {
+			if ( in_array( $topic, Allybridge_Values::json_list( $hook['topics'] ), true ) ) {
+				$ids[] = (int) $hook['id'];
+			}
+		}
+		$this->enqueue( $topic, $data, $ids );
+	}
+
+	/**
+	 * Records a `webhook.test` event for these subscriptions, whatever their topics (the panel's "Send test event").
+	 *
+	 * @param int[] $webhook_ids Subscriptions.
+	 */
+	public function record_test_event( array $webhook_ids ): void {
+		$this->enqueue(
+			'webhook.test',
+			array(
+				'id'      => 0,
+				'message' => __( 'A test event sent from the allybridge panel in WordPress.', 'allybridge-for-accessally' ),
+			),
+			$webhook_ids
+		);
+	}
+
+	/**
+	 * One outbox row per subscription, all with one message id.
+	 *
+	 * @param string $topic       Topic.
+	 * @param array  $data        Payload data.
+	 * @param int[]  $webhook_ids Subscriptions.
+	 */
+	private function enqueue( string $topic, array $data, array $webhook_ids ): void {
+		global $wpdb;
+		if ( ! $webhook_ids ) {
+			return;
+		}
+		$now        = Allybridge_Values::now();
+		$body       = wp_json_encode(
+			array(
+				'type'      => $topic,
+				'timestamp' => Allybridge_Values::format_date( $now ),
+				'data'      => $data,
+			)
+		);
+		$message_id = 'msg_' . wp_generate_password( 24, false );
+		foreach ( $webhook_ids as $webhook_id ) {
+			$ok = $wpdb->insert(
+				Allybridge_Schema::table( 'outbox' ),
+				array(
+					'webhook_id'       => $webhook_id,
+					'message_id'       => $message_id,
+					'topic'            => $topic,
+					'record_id'        => (int) ( $data['id'] ?? 0 ),
+					'body'             => $body,
+					'state'            => 'pending',
+					'attempts'         => 0,
+					'next_attempt_gmt' => $now,
+					'created_gmt'      => $now,
+				)
+			);
+			if ( false === $ok ) {
+				throw new Allybridge_Storage_Exception( $wpdb->last_error );
+			}
+			$this->pending = true;
+		}
+	}
+
+	/**
+	 * Asks for delivery once this request has answered.
+	 */
+	public function schedule_delivery(): void {
+		if ( $this->pending ) {
+			$this->pending = false;
+			if ( ! has_action( 'shutdown', array( $this, 'deliver_after_response' ) ) ) {
+				add_action( 'shutdown', array( $this, 'deliver_after_response' ), 100 );
+			}
+		}
+	}
+
+	/**
+	 * Shutdown hook: deliver inline after the response under PHP-FPM, else start a worker request.
+	 */
+	public function deliver_after_response(): void {
+		if ( function_exists( 'fastcgi_finish_request' ) ) {
+			fastcgi_finish_request();
+			$this->deliver_due( 20.0 );
+			return;
+		}
+		self::spawn_worker();
+	}
+
+	/**
+	 * Starts a delivery worker in another request without waiting for it.
+	 */
+	public static function spawn_worker(): void {
+		$url = add_query_arg( self::WORKER_QUERY_VAR, self::worker_token(), home_url( '/' ) );
+		wp_remote_post(
+			$url,
+			array(
+				'timeout'   => 0.5,
+				'blocking'  => false,
+				'sslverify' => apply_filters( 'https_local_ssl_verify', false ), // phpcs:ignore WordPress.NamingConventions.PrefixAllGlobals -- core filter.
+			)
+		);
+	}
+
+	/**
+	 * The token a worker request must carry (not a secret shown anywhere: derived from the site's salts).
+	 */
+	public static function worker_token(): string {
+		return substr( hash_hmac( 'sha256', 'allybridge-delivery-worker', wp_salt( 'nonce' ) ), 0, 32 );
+	}
+
+	/**
+	 * Delivers what is due, and waits for retries due within the budget.
+	 *
+	 * @param float $budget_seconds Wall time this worker may take.
+	 * @return int Deliveries attempted.
+	 */
+	public function deliver_due( float $budget_seconds ): int {
+		global $wpdb;
+		$deadline = microtime( true ) + $budget_seconds;
+		$sent     = 0;
+		do {
+			if ( '1' !== (string) $wpdb->get_var( $wpdb->prepare( 'SELECT GET_LOCK(%s, 0)', $wpdb->prefix . self::LOCK ) ) ) {
+				return $sent; // Another worker holds the lock; it will see these rows.
+			}
+			while ( microtime( true ) < $deadline ) {
+				$due = $this->due_rows();
+				if ( $due ) {
+					foreach ( $due as $row ) {
+						$this->attempt( $row );
+						++$sent;
+					}
+					continue;
+				}
+				$next = $this->seconds_to_next();
+				if ( null === $next || microtime( true ) + $next > $deadline ) {
+					break;
+				}
+				usleep( (int) ( min( max( $next, 0.05 ), 0.25 ) * 1e6 ) );
+			}
+			$wpdb->get_var( $wpdb->prepare( 'SELECT RELEASE_LOCK(%s)', $wpdb->prefix . self::LOCK ) );
+			// A row committed while the lock was held but after the last look would wait for cron: look once more.
+		} while ( microtime( true ) < $deadline && $this->due_rows( 1 ) );
+		return $sent;
+	}
+
+	/**
+	 * Sends one delivery again now (admin's Redeliver), whatever its state.
+	 *
+	 * @param int $id Outbox row.
+	 */
+	public function redeliver( int $id ): bool {
+		global $wpdb;
+		$table = Allybridge_Schema::table( 'outbox' );
+		$ok    = $wpdb->update(
+			$table,
+			array(
+				'state'            => 'pending',
+				'attempts'         => 0,
+				'next_attempt_gmt' => Allybridge_Values::now(),
+			),
+			array( 'id' => $id )
+		);
+		if ( $ok ) {
+			self::spawn_worker();
+		}
+		return (bool) $ok;
+	}
+
+	/**
+	 * @param int $limit Rows.
+	 * @return array[]
+	 */
+	private function due_rows( int $limit = 20 ): array {
+		global $wpdb;
+		$table = Allybridge_Schema::table( 'outbox' );
+		return (array) $wpdb->get_results( $wpdb->prepare( "SELECT * FROM $table WHERE state = 'pending' AND next_attempt_gmt <= %s ORDER BY next_attempt_gmt, id LIMIT %d", Allybridge_Values::now(), $limit ), ARRAY_A ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
+	}
+
+	private function seconds_to_next(): ?float {
+		global $wpdb;
+		$table = Allybridge_Schema::table( 'outbox' );
+		$next  = $wpdb->get_var( "SELECT MIN(next_attempt_gmt) FROM $table WHERE state = 'pending'" ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
+		if ( null === $next ) {
+			return null;
+		}
+		$at = DateTimeImmutable::createFromFormat( 'Y-m-d H:i:s.u', $next, new DateTimeZone( 'UTC' ) );
+		return false === $at ? 0.0 : max( 0.0, (float) $at->format( 'U.u' ) - microtime( true ) );
+	}
+
+	/**
+	 * One attempt of one delivery, and what follows from its answer.
+	 *
+	 * @param array $row Outbox row.
+	 */
+	private function attempt( array $row ): void {
+		global $wpdb;
+		$outbox  = Allybridge_Schema::table( 'outbox' );
+		$webhook = $wpdb->get_row( $wpdb->prepare( 'SELECT * FROM ' . Allybridge_Schema::table( 'webhooks' ) . ' WHERE id = %d', $row['webhook_id'] ), ARRAY_A ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared
+		if ( ! $webhook || 'active' !== $webhook['status'] ) {
+			$wpdb->update( $outbox, array( 'state' => 'cancelled', 'last_error' => 'subscription deleted or disabled' ), array( 'id' => $row['id'] ) );
+			return;
+		}
+		$timestamp = (string) time();
+		$signature = self::sign( Allybridge_Secrets::reveal( $webhook['secret'] ), $row['message_id'], $timestamp, $row['body'] );
+		$started   = microtime( true );
+		$args      = array(
+			'timeout'     => 10,
+			'redirection' => 0,
+			'headers'     => array(
+				'content-type'      => 'application/json',
+				'webhook-id'        => $row['message_id'],
+				'webhook-timestamp' => $timestamp,
+				'webhook-signature' => $signature,
+				'user-agent'        => 'allybridge-for-accessally/' . ALLYBRIDGE_VERSION,
+			),
+			'body'        => $row['body'],
+		);
+		$response  = Allybridge_Plugin::allows_local_urls() ? wp_remote_post( $webhook['url'], $args ) : wp_safe_remote_post( $webhook['url'], $args );
+		$duration  = (int) round( ( microtime( true ) - $started ) * 1000 );
+		$status    = is_wp_error( $response ) ? 0 : (int) wp_remote_retrieve_response_code( $response );
+		$ok        = $status >= 200 && $status < 300;
+		$error     = is_wp_error( $response ) ? $response->get_error_message() : ( $ok ? null : "HTTP $status" );
+		$attempts  = (int) $row['attempts'] + 1;
+		$now       = Allybridge_Values::now();
+		Allybridge_Log::write( 'webhook', $row['topic'], $webhook['url'], $status, self::record_label( $row['topic'], (int) $row['record_id'] ), $duration, $ok ? "attempt $attempts" : "attempt $attempts: " . (string) $error );
+
+		if ( $ok ) {
+			$wpdb->update( $outbox, array( 'state' => 'delivered', 'attempts' => $attempts, 'last_status' => (string) $status, 'last_error' => null, 'delivered_gmt' => $now ), array( 'id' => $row['id'] ) );
+			$wpdb->update( Allybridge_Schema::table( 'webhooks' ), array( 'failures_in_row' => 0, 'last_delivery_gmt' => $now, 'last_status' => (string) $status ), array( 'id' => $webhook['id'] ) );
+			return;
+		}
+		$last_status = 0 === $status ? 'error' : (string) $status;
+		if ( $attempts < self::MAX_ATTEMPTS ) {
+			$delay = self::retry_base_seconds() * ( 2 ** ( $attempts - 1 ) );
+			$next  = DateTimeImmutable::createFromFormat( 'U.u', sprintf( '%.6F', microtime( true ) + $delay ) );
+			$wpdb->update( $outbox, array( 'attempts' => $attempts, 'last_status' => $last_status, 'last_error' => $error, 'next_attempt_gmt' => $next ? $next->format( 'Y-m-d H:i:s.u' ) : $now ), array( 'id' => $row['id'] ) );
+			$wpdb->update( Allybridge_Schema::table( 'webhooks' ), array( 'last_delivery_gmt' => $now, 'last_status' => $last_status ), array( 'id' => $webhook['id'] ) );
+			return;
+		}
+		$wpdb->update( $outbox, array( 'state' => 'failed', 'attempts' => $attempts, 'last_status' => $last_status, 'last_error' => $error ), array( 'id' => $row['id'] ) );
+		$failures = (int) $webhook['failures_in_row'] + 1;
+		$wpdb->update(
+			Allybridge_Schema::table( 'webhooks' ),
+			array(
+				'failures_in_row'   => $failures,
+				'status'            => $failures >= self::DISABLE_AFTER ? 'disabled' : 'active',
+				'last_delivery_gmt' => $now,
+				'last_status'       => $last_status,
+			),
+			array( 'id' => $webhook['id'] )
+		);
+	}
+
+	/**
+	 * The Standard Webhooks signature.
+	 *
+	 * @param string $secret    `whsec_…`.
+	 * @param string $id        Message id.
+	 * @param string $timestamp Unix seconds.
+	 * @param string $body      Exact body bytes.
+	 */
+	public static function sign( string $secret, string $id, string $timestamp, string $body ): string {
+		$key = base64_decode( (string) preg_replace( '/^whsec_/', '', $secret ), true ); // phpcs:ignore WordPress.PHP.DiscouragedPHPFunctions.obfuscation_base64_decode
+		return 'v1,' . base64_encode( hash_hmac( 'sha256', "$id.$timestamp.$body", false === $key ? '' : $key, true ) ); // phpcs:ignore WordPress.PHP.DiscouragedPHPFunctions.obfuscation_base64_encode
+	}
+
+	/**
+	 * Seconds before the first retry; each next one waits twice as long.
+	 * 30 s by default; `ALLYBRIDGE_WEBHOOK_RETRY_BASE` (wp-config.php) changes it, e.g. for tests.
+	 */
+	public static function retry_base_seconds(): float {
+		$base = defined( 'ALLYBRIDGE_WEBHOOK_RETRY_BASE' ) ? (float) ALLYBRIDGE_WEBHOOK_RETRY_BASE : 30.0;
+		return (float) apply_filters( 'allybridge_webhook_retry_base', max( 0.05, $base ) );
+	}
+
+	/**
+	 * `order 12` from a topic and an id.
+	 *
+	 * @param string $topic Topic.
+	 * @param int    $id    Record id.
+	 */
+	public static function record_label( string $topic, int $id ): string {
+		return strtok( $topic, '.' ) . ' ' . $id;
+	}
+}
