@@ -131,6 +131,9 @@ function allybridge_dev_state(): array {
 			'discount_type' => $c['discount_type'],
 			'amount_minor'  => (int) $c['amount_minor'],
 			'currency'      => $c['currency'],
+			'amount'        => 'fixed' === $c['discount_type'] && null !== $c['currency'] ? $money( $c['amount_minor'], $c['currency'] ) : Allybridge_Values::format_decimal( (int) $c['amount_minor'], 2 ),
+			'usage_limit'   => null === $c['usage_limit'] ? null : (int) $c['usage_limit'],
+			'date_expires'  => Allybridge_Values::format_date( $c['date_expires'] ),
 			'offering_ids'  => $coupon_offerings[ $c['id'] ] ?? array(),
 			'external_ref'  => $c['external_ref'],
 		);
@@ -170,7 +173,9 @@ function allybridge_dev_state(): array {
 	foreach ( $rows( 'SELECT id, webhook_id, topic, record_id, state, attempts FROM ' . $t( 'outbox' ) . ' ORDER BY id' ) as $d ) {
 		$outbox[] = array_map( static fn( $v ) => is_numeric( $v ) ? (int) $v : $v, $d );
 	}
+	$api_writes = (int) $wpdb->get_var( 'SELECT COUNT(*) FROM ' . $t( 'log' ) . " WHERE (kind = 'api' AND method IN ('POST','PUT','DELETE')) OR kind = 'aal'" ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared -- no input.
 	return array(
+		'api_writes'    => $api_writes,
 		'offerings'     => $offerings,
 		'coupons'       => $coupons,
 		'orders'        => $orders,

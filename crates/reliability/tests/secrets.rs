@@ -56,7 +56,7 @@ async fn debug_logs_and_the_store_file_hold_no_secret() -> anyhow::Result<()> {
         ..SandboxOptions::default()
     })
     .await?;
-    let secrets = secrets_of(&sb.ghl_sim.info, &sb.aa_sim.info);
+    let secrets = secrets_of(&sb.ghl_sim.info, sb.aa_site.info());
     assert!(
         secrets.len() >= 6,
         "the run's secrets are known: {}",
@@ -76,13 +76,13 @@ async fn debug_logs_and_the_store_file_hold_no_secret() -> anyhow::Result<()> {
             "sandbox:accessally",
             store::System::AccessAlly,
             store::CredentialKind::AccessAllyAppPassword,
-            &sb.aa_sim.info["app_password"],
+            &sb.aa_site.info()["app_password"],
         ),
         (
             "sandbox:accessally",
             store::System::AccessAlly,
             store::CredentialKind::WebhookSecret,
-            &sb.aa_sim.info["webhook_secret"],
+            &sb.aa_site.info()["webhook_secret"],
         ),
     ] {
         store

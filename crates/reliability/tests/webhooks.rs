@@ -201,7 +201,7 @@ async fn bad_webhooks_are_rejected_and_nothing_is_stored() -> anyhow::Result<()>
 
     // AccessAlly.
     let secret = SecretString::from(
-        sb.aa_sim.info["webhook_secret"]
+        sb.aa_site.info()["webhook_secret"]
             .as_str()
             .unwrap_or_default()
             .to_string(),

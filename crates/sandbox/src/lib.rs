@@ -3,7 +3,10 @@
 //! HighLevel location with the simulated AccessAlly site — the product on
 //! embedded defaults. `allybridge demo` and the end-to-end tests start it
 //! the same way. Convergence is judged on the simulators' ground truth
-//! (`/__sim/state`), never on the engine's own view.
+//! (`/__sim/state`), never on the engine's own view. The AccessAlly side can
+//! also be a real WordPress site with the allybridge plugin
+//! ([`SandboxOptions::wordpress`], `wordpress/dev/up`'s JSON line): its
+//! development control API then stands in for the simulator's `/__sim/`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,6 +55,9 @@ pub struct SandboxOptions {
     /// on this runtime instead of the caller's, so that the engine's threads
     /// and theirs can be told apart (the benchmark counts CPU per thread).
     pub simulator_runtime: Option<tokio::runtime::Handle>,
+    /// A real WordPress site (the JSON line `wordpress/dev/up` prints) on
+    /// the AccessAlly side instead of the simulator.
+    pub wordpress: Option<Value>,
 }
 
 impl Default for SandboxOptions {
@@ -72,6 +78,52 @@ impl Default for SandboxOptions {
             fault_seed: None,
             settings: TenantSettings::default(),
             simulator_runtime: None,
+            wordpress: None,
+        }
+    }
+}
+
+/// The AccessAlly side: the simulator, or a real WordPress site.
+pub enum AccessAllySite {
+    Simulator(RunningSim),
+    /// `wordpress/dev/up`'s JSON line (`url`, `user`, `app_password`, `handshake`, `control_url`…).
+    WordPress(Value),
+}
+
+impl AccessAllySite {
+    /// The line `allybridge sim` (or `wordpress/dev/up`) printed for it.
+    pub fn info(&self) -> &Value {
+        match self {
+            Self::Simulator(sim) => &sim.info,
+            Self::WordPress(info) => info,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        s(self.info(), "url")
+    }
+
+    /// Where a simulator control path (`/__sim/...`) goes on this site, and
+    /// the credentials it needs. A WordPress site's control API has the
+    /// state, checkout, refund, contacts and admin edits, and nothing else.
+    fn control_url(&self, path: &str) -> Result<(String, Option<(String, String)>), SandboxError> {
+        match self {
+            Self::Simulator(sim) => Ok((format!("{}{path}", sim.url), None)),
+            Self::WordPress(info) => {
+                let rest = path.strip_prefix("/__sim").unwrap_or(path);
+                let known = ["/state", "/checkout", "/refund", "/contacts", "/admin/"]
+                    .iter()
+                    .any(|p| rest.starts_with(p));
+                if !known {
+                    return Err(SandboxError::Control(format!(
+                        "{path} has no counterpart on a WordPress site (faults and request logs are the simulator's)"
+                    )));
+                }
+                Ok((
+                    format!("{}{rest}", s(info, "control_url")),
+                    Some((s(info, "user"), s(info, "app_password"))),
+                ))
+            }
         }
     }
 }
@@ -80,7 +132,7 @@ impl Default for SandboxOptions {
 pub struct Sandbox {
     pub ghl_sim: RunningSim,
     pub ghl_state: Arc<sim_ghl::Sim>,
-    pub aa_sim: RunningSim,
+    pub aa_site: AccessAllySite,
     pub engine: Arc<Engine>,
     pub http: reqwest::Client,
     /// The daemon's URL once [`Sandbox::go_live`] ran.
@@ -124,15 +176,26 @@ impl Sandbox {
             fault_seed: options.fault_seed.map(|s| s + 1),
             ..sim_accessally::SimConfig::for_tests()
         };
-        let ((ghl_sim, ghl_state), aa_sim) = match &options.simulator_runtime {
-            None => (
+        let ((ghl_sim, ghl_state), aa_site) = match (&options.simulator_runtime, &options.wordpress)
+        {
+            (None, Some(site)) => (
                 sim_ghl::start(ghl_config).await?,
-                sim_accessally::start(aa_config).await?,
+                AccessAllySite::WordPress(site.clone()),
             ),
-            Some(runtime) => (
-                joined(runtime.spawn(sim_ghl::start(ghl_config)).await)??,
-                joined(runtime.spawn(sim_accessally::start(aa_config)).await)??,
+            (None, None) => (
+                sim_ghl::start(ghl_config).await?,
+                AccessAllySite::Simulator(sim_accessally::start(aa_config).await?),
             ),
+            (Some(runtime), site) => {
+                let ghl = joined(runtime.spawn(sim_ghl::start(ghl_config)).await)??;
+                let aa = match site {
+                    Some(site) => AccessAllySite::WordPress(site.clone()),
+                    None => AccessAllySite::Simulator(joined(
+                        runtime.spawn(sim_accessally::start(aa_config)).await,
+                    )??),
+                };
+                (ghl, aa)
+            }
         };
         let dir = tempfile::tempdir()?;
         let url = match &options.store_url {
@@ -141,12 +204,12 @@ impl Sandbox {
         };
         let store =
             store::Store::open(&url, store::Keyring::new(store::MasterKey::generate())).await?;
-        let tenant = tenant_for(&ghl_sim.info, &aa_sim.info, options.mode, &options)?;
+        let tenant = tenant_for(&ghl_sim.info, aa_site.info(), options.mode, &options)?;
         let engine = Arc::new(Engine::new(store, vec![tenant], options.engine.clone()));
         Ok(Self {
             ghl_sim,
             ghl_state,
-            aa_sim,
+            aa_site,
             engine,
             http: reqwest::Client::new(),
             server_url: None,
@@ -260,14 +323,17 @@ impl Sandbox {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, SandboxError> {
-        let base = if sim == "ghl" {
-            &self.ghl_sim.url
+        let (url, auth) = if sim == "ghl" {
+            (format!("{}{path}", self.ghl_sim.url), None)
         } else {
-            &self.aa_sim.url
+            self.aa_site.control_url(path)?
         };
         let m = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| SandboxError::Control(e.to_string()))?;
-        let mut req = self.http.request(m, format!("{base}{path}"));
+        let mut req = self.http.request(m, url);
+        if let Some((user, password)) = auth {
+            req = req.basic_auth(user, Some(password));
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -294,16 +360,22 @@ impl Sandbox {
             .await
     }
 
-    /// Write calls each simulator has served so far.
+    /// Write calls each side has served so far (a WordPress site counts
+    /// the Bridge API writes and `aal_*` commands in its integration log).
     pub async fn write_calls(&self) -> Result<(u64, u64), SandboxError> {
         let g = self
             .control("ghl", "GET", "/__sim/requests?limit=0", None)
             .await?;
-        let a = self
-            .control("accessally", "GET", "/__sim/requests?limit=0", None)
-            .await?;
         let w = |v: &Value| v["summary"]["writes"].as_u64().unwrap_or(0);
-        Ok((w(&g), w(&a)))
+        let a = match &self.aa_site {
+            AccessAllySite::Simulator(_) => w(&self
+                .control("accessally", "GET", "/__sim/requests?limit=0", None)
+                .await?),
+            AccessAllySite::WordPress(_) => self.aa_truth().await?["api_writes"]
+                .as_u64()
+                .unwrap_or(0),
+        };
+        Ok((w(&g), a))
     }
 
     /// Sets faults on both simulators.

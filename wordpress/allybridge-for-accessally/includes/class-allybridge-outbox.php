@@ -166,7 +166,7 @@ final class Allybridge_Outbox {
 		$deadline = microtime( true ) + $budget_seconds;
 		$sent     = 0;
 		do {
-			if ( '1' !== (string) $wpdb->get_var( $wpdb->prepare( 'SELECT GET_LOCK(%s, 0)', $wpdb->prefix . self::LOCK ) ) ) {
+			if ( '1' !== (string) $wpdb->get_var( $wpdb->prepare( 'SELECT GET_LOCK(%s, 0)', self::lock_name() ) ) ) {
 				return $sent; // Another worker holds the lock; it will see these rows.
 			}
 			while ( microtime( true ) < $deadline ) {
@@ -184,10 +184,20 @@ final class Allybridge_Outbox {
 				}
 				usleep( (int) ( min( max( $next, 0.05 ), 0.25 ) * 1e6 ) );
 			}
-			$wpdb->get_var( $wpdb->prepare( 'SELECT RELEASE_LOCK(%s)', $wpdb->prefix . self::LOCK ) );
+			$wpdb->get_var( $wpdb->prepare( 'SELECT RELEASE_LOCK(%s)', self::lock_name() ) );
 			// A row committed while the lock was held but after the last look would wait for cron: look once more.
 		} while ( microtime( true ) < $deadline && $this->due_rows( 1 ) );
 		return $sent;
+	}
+
+	/**
+	 * The worker lock's name. Locks are server-wide, and one database server
+	 * often holds many WordPress sites with the same table prefix: the name
+	 * is this site's own (its database and prefix), at most 64 characters.
+	 */
+	private static function lock_name(): string {
+		global $wpdb;
+		return self::LOCK . '_' . md5( DB_NAME . '|' . $wpdb->prefix );
 	}
 
 	/**

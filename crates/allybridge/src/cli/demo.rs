@@ -238,7 +238,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("could not start the sandbox (simulators, store, engine)")?;
     progress.say(&format!("HighLevel simulator:  {}", sb.ghl_sim.url));
-    progress.say(&format!("AccessAlly simulator: {}", sb.aa_sim.url));
+    progress.say(&format!("AccessAlly simulator: {}", sb.aa_site.url()));
     let tenant = sb.tenant().clone();
 
     // 1. Backfill both catalogs.
