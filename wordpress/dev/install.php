@@ -58,6 +58,20 @@ if ( is_wp_error( $created ) ) {
 	fwrite( STDERR, 'creating the Application Password failed: ' . $created->get_error_message() . "\n" );
 	exit( 1 );
 }
+// A user without the plugin's capability, for the tests of refused calls.
+$reader_id = wp_insert_user(
+	array(
+		'user_login' => 'allybridge-reader',
+		'user_email' => 'reader@example.com',
+		'user_pass'  => wp_generate_password( 32 ),
+		'role'       => 'subscriber',
+	)
+);
+$reader = is_wp_error( $reader_id ) ? $reader_id : WP_Application_Passwords::create_new_application_password( $reader_id, array( 'name' => 'tests' ) );
+if ( is_wp_error( $reader ) ) {
+	fwrite( STDERR, 'creating the reader user failed: ' . $reader->get_error_message() . "\n" );
+	exit( 1 );
+}
 echo wp_json_encode(
 	array(
 		'site'           => 'wordpress',
@@ -70,6 +84,8 @@ echo wp_json_encode(
 		'admin_password' => $admin_password,
 		'control_url'    => $allybridge_url . '/wp-json/allybridge-dev/v1',
 		'debug_log'      => WP_DEBUG_LOG,
+		'unprivileged_user'         => 'allybridge-reader',
+		'unprivileged_app_password' => $reader[0],
 	),
 	JSON_UNESCAPED_SLASHES
 ) . "\n";
