@@ -36,6 +36,8 @@ foreach ( array(
 	'standalone/class-allybridge-standalone-orders.php',
 	'standalone/class-allybridge-standalone-contacts.php',
 	'standalone/class-allybridge-checkout.php',
+	'accessally/class-allybridge-accessally-internals.php',
+	'accessally/class-allybridge-accessally-contacts.php',
 	'accessally/class-allybridge-accessally.php',
 	'class-allybridge-aal-commands.php',
 	'class-allybridge-rest.php',

@@ -15,6 +15,9 @@ require_once __DIR__ . '/includes/class-allybridge-schema.php';
 $allybridge_settings = get_option( 'allybridge_settings', array() );
 if ( is_array( $allybridge_settings ) && ! empty( $allybridge_settings['delete_data_on_uninstall'] ) ) {
 	Allybridge_Schema::drop_everything();
+	foreach ( array( 'allybridge_crm_contact_id', 'allybridge_accessally_contact_id' ) as $allybridge_meta ) {
+		delete_metadata( 'user', 0, $allybridge_meta, '', true );
+	}
 	remove_role( 'allybridge_bridge' );
 	$allybridge_admin = get_role( 'administrator' );
 	if ( $allybridge_admin ) {

@@ -9,6 +9,7 @@
 
 mod daemon;
 mod rate_budget;
+mod wordpress;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,10 +68,15 @@ struct Args {
     /// Also print the backfill's calls per simulator route (to stderr).
     #[arg(long)]
     routes: bool,
+    /// Also measure the WordPress plugin on the site whose JSON line
+    /// (`wordpress/dev/up`) is in this file: Bridge API reads and writes per
+    /// second, change → webhook latency.
+    #[arg(long)]
+    wordpress: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Only these scenarios (backfill, changes, intake, budget, daemon, footprint).
+    /// Only these scenarios (backfill, changes, intake, budget, daemon, footprint, wordpress).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -723,6 +729,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if wants("budget") {
         rate_budget::run(args.budget_locations, args.budget_seconds, &mut rows).await?;
+    }
+    if let Some(site) = &args.wordpress
+        && wants("wordpress")
+    {
+        wordpress::run(site, &mut rows).await?;
     }
     if args.json {
         let out: Vec<Value> = rows

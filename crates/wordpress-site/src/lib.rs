@@ -200,7 +200,10 @@ fn fresh_env(name: &str) -> Vec<(String, String)> {
                 .display()
                 .to_string(),
         ),
-        ("ALLYBRIDGE_WP_DB_NAME".into(), format!("allybridge_wp_{name}")),
+        (
+            "ALLYBRIDGE_WP_DB_NAME".into(),
+            format!("allybridge_wp_{name}"),
+        ),
     ]
 }
 
@@ -209,9 +212,15 @@ fn fresh_env(name: &str) -> Vec<(String, String)> {
 pub fn problems_in(log: &str) -> Vec<String> {
     log.lines()
         .filter(|line| {
-            let serious = ["PHP Warning", "PHP Notice", "PHP Fatal", "PHP Parse", "PHP Error"]
-                .iter()
-                .any(|k| line.contains(k));
+            let serious = [
+                "PHP Warning",
+                "PHP Notice",
+                "PHP Fatal",
+                "PHP Parse",
+                "PHP Error",
+            ]
+            .iter()
+            .any(|k| line.contains(k));
             let ours = line.contains("PHP Deprecated")
                 && (line.contains("/plugins/allybridge-for-accessally/")
                     || line.contains("/mu-plugins/allybridge-"));

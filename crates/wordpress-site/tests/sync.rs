@@ -48,7 +48,10 @@ async fn the_sync_converges_both_ways_on_a_real_wordpress_site() -> Result<()> {
     .await?;
     sb.sync_once(ScanKind::Backfill).await?;
     let differences = sb.differences().await?;
-    assert!(differences.is_empty(), "after the backfill: {differences:?}");
+    assert!(
+        differences.is_empty(),
+        "after the backfill: {differences:?}"
+    );
     let g = sb.ghl_truth().await?;
     assert!(
         find(&g["products"], "name", "WordPress Only Course").is_some(),
@@ -56,7 +59,10 @@ async fn the_sync_converges_both_ways_on_a_real_wordpress_site() -> Result<()> {
     );
     let a = site.state().await?;
     let offerings = a["offerings"].as_array().map_or(0, Vec::len);
-    assert!(offerings > 5, "HighLevel's catalog reached WordPress: {offerings} offerings");
+    assert!(
+        offerings > 5,
+        "HighLevel's catalog reached WordPress: {offerings} offerings"
+    );
     let grants = a["access_grants"].as_array().cloned().unwrap_or_default();
     assert!(
         grants.iter().all(|g| g["user_exists"] == true),
@@ -97,7 +103,9 @@ async fn the_sync_converges_both_ways_on_a_real_wordpress_site() -> Result<()> {
 
     // A price edited in WordPress reaches HighLevel through the plugin's webhook.
     let own_id = own["id"].as_u64().context("offering id")?;
-    let option_id = own["payment_options"][0]["id"].as_u64().context("option id")?;
+    let option_id = own["payment_options"][0]["id"]
+        .as_u64()
+        .context("option id")?;
     site.control(
         Method::PUT,
         &format!("/admin/offerings/{own_id}"),
@@ -149,6 +157,11 @@ async fn the_sync_converges_both_ways_on_a_real_wordpress_site() -> Result<()> {
     let after = sb.write_calls().await?;
     assert_eq!(before, after, "a second pass writes nothing on either side");
     let problems = site.php_problems();
-    assert!(problems.is_empty(), "PHP reported {} problems, first: {:?}", problems.len(), problems.first());
+    assert!(
+        problems.is_empty(),
+        "PHP reported {} problems, first: {:?}",
+        problems.len(),
+        problems.first()
+    );
     Ok(())
 }

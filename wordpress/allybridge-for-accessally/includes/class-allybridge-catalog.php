@@ -437,6 +437,7 @@ final class Allybridge_Catalog {
 			return $result;
 		} catch ( Allybridge_Storage_Exception $e ) {
 			$wpdb->query( 'ROLLBACK' );
+			self::forget_cached_writes();
 			if ( Allybridge_Errors::is_duplicate_key( $e->getMessage() ) ) {
 				/* translators: %s: record kind. */
 				return Allybridge_Errors::conflict( 'allybridge_conflict', sprintf( __( 'Another request changed this %s at the same moment; read it again and retry.', 'allybridge-for-accessally' ), $what ) );
@@ -444,7 +445,21 @@ final class Allybridge_Catalog {
 			return Allybridge_Errors::internal( $what );
 		} catch ( Throwable $e ) {
 			$wpdb->query( 'ROLLBACK' );
+			self::forget_cached_writes();
 			throw $e;
+		}
+	}
+
+	/**
+	 * After a rollback the object cache may still hold what the transaction
+	 * wrote (a user made for a grant): drop this request's cache so nothing
+	 * rolled back is read again.
+	 */
+	private static function forget_cached_writes(): void {
+		if ( function_exists( 'wp_cache_flush_runtime' ) ) {
+			wp_cache_flush_runtime();
+		} else {
+			wp_cache_flush();
 		}
 	}
 

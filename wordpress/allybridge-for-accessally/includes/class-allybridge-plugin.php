@@ -55,7 +55,9 @@ final class Allybridge_Plugin {
 		Allybridge_Schema::migrate();
 		$plugin = self::instance();
 		( new Allybridge_Rest( $plugin->catalog ) )->hook();
-		if ( ! Allybridge_AccessAlly::is_active() ) {
+		if ( Allybridge_AccessAlly::is_active() ) {
+			Allybridge_AccessAlly::hook();
+		} else {
 			$aal = new Allybridge_Aal_Commands( $plugin->catalog->contacts );
 			add_action( 'init', array( $aal, 'maybe_handle' ), 1 );
 		}
