@@ -175,6 +175,22 @@ pub struct Guard {
     env: Vec<(String, String)>,
 }
 
+impl Guard {
+    /// Kills the site's PHP server with SIGKILL and starts it again
+    /// (`wordpress/dev/restart`), as a crash or a machine restart would.
+    pub fn restart(&self) -> Result<(), SiteError> {
+        let script = scripts_dir().join("restart");
+        let status = std::process::Command::new(&script)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .status()
+            .map_err(|e| SiteError::Invalid(format!("running {}: {e}", script.display())))?;
+        if !status.success() {
+            return Err(SiteError::Invalid(format!("{} failed ({status})", script.display())));
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         if std::env::var_os("ALLYBRIDGE_KEEP_WORDPRESS").is_some() {

@@ -1,0 +1,136 @@
+//! The plugin's outbox on a real WordPress: an event whose deliveries fail
+//! stays in the outbox through a hard kill of the PHP server (SIGKILL, as a
+//! crash or a restart), and goes out once the receiver answers again,
+//! signed, with the same `webhook-id` it had before, and once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use reqwest::Method;
+use serde_json::{Value, json};
+use wordpress_site::{FreshSite, Site};
+
+#[derive(Clone, Default)]
+struct Receiver {
+    /// The status every delivery gets.
+    answer: Arc<AtomicU16>,
+    /// webhook-id → (attempts, accepted body).
+    seen: Arc<Mutex<HashMap<String, (u32, Option<Value>)>>>,
+}
+
+async fn receive(
+    axum::extract::State(rx): axum::extract::State<Receiver>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let status = rx.answer.load(Ordering::SeqCst);
+    let mut seen = rx.seen.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = seen.entry(id).or_default();
+    entry.0 += 1;
+    if status < 300 {
+        entry.1 = serde_json::from_slice(&body).ok();
+    }
+    axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK)
+}
+
+#[tokio::test]
+async fn undelivered_events_survive_a_killed_server_and_go_out_once() -> Result<()> {
+    let guard = match Site::fresh("outbox")? {
+        FreshSite::Ready(g) => g,
+        FreshSite::Skip(why) => {
+            eprintln!("SKIPPED: {why}");
+            return Ok(());
+        }
+    };
+    let site = &guard.site;
+    let rx = Receiver::default();
+    rx.answer.store(503, Ordering::SeqCst);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(rx.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let http = reqwest::Client::new();
+    let api = |method: Method, path: &str| {
+        http.request(method, site.api_url(path))
+            .basic_auth(&site.user, Some(&site.app_password))
+    };
+    api(Method::POST, "/webhooks")
+        .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "topics": ["coupon.created"]}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let first: Value = api(Method::POST, "/coupons")
+        .json(&json!({"code": "SURVIVOR", "amount": "10", "discount_type": "percent"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    // Wait for the first refused attempt, then kill the server mid-retries.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while rx.seen.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        if tokio::time::Instant::now() > deadline {
+            bail!("no delivery attempt arrived");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    guard.restart()?;
+    let pending: Vec<Value> = site.state().await?["outbox"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        pending.iter().any(|d| d["state"] == "pending"),
+        "the event is still in the outbox after the kill: {pending:?}"
+    );
+
+    // The receiver is back; the next change's worker delivers both.
+    rx.answer.store(204, Ordering::SeqCst);
+    let second: Value = api(Method::POST, "/coupons")
+        .json(&json!({"code": "AFTERWARDS", "amount": "5", "discount_type": "percent"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let delivered: Vec<u64> = rx
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(|(_, body)| body.as_ref()?["data"]["id"].as_u64())
+            .collect();
+        let want = [first["id"].as_u64(), second["id"].as_u64()];
+        if want.iter().all(|id| id.is_some_and(|id| delivered.contains(&id))) {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("delivered {delivered:?}, wanted {want:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = rx.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(seen.len(), 2, "one webhook-id per event, kept across retries: {:?}", seen.keys());
+    let state = site.state().await?;
+    let rows = state["outbox"].as_array().context("outbox")?;
+    assert!(
+        rows.iter().all(|d| d["state"] == "delivered"),
+        "every delivery ended delivered: {rows:?}"
+    );
+    let problems = site.php_problems();
+    assert!(problems.is_empty(), "PHP reported {} problems, first: {:?}", problems.len(), problems.first());
+    Ok(())
+}
