@@ -151,7 +151,12 @@ final class Allybridge_Plugin {
 	 * Whether this site may be used without HTTPS (a local or development environment).
 	 */
 	public static function allows_plain_http(): bool {
-		return in_array( wp_get_environment_type(), array( 'local', 'development' ), true );
+		/**
+		 * Whether the Bridge API may be called over plain HTTP: on `local` and `development` sites only, unless filtered.
+		 *
+		 * @param bool $allowed The environment's answer.
+		 */
+		return (bool) apply_filters( 'allybridge_allow_plain_http', in_array( wp_get_environment_type(), array( 'local', 'development' ), true ) );
 	}
 
 	/**
