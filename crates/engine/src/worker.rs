@@ -193,11 +193,7 @@ impl Engine {
 
     /// Runs one job's handler (no queue bookkeeping).
     pub async fn run_job(&self, job: &Job) -> Result<Action, EngineError> {
-        let tenant_name = job
-            .payload
-            .get("tenant")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
+        let tenant_name = tenant_of(job);
         let tenant = self.tenants.get(tenant_name).ok_or_else(|| {
             EngineError::Permanent(format!("job names unknown tenant `{tenant_name}`"))
         })?;
@@ -221,6 +217,16 @@ impl Engine {
             kinds::ORDER_TO_GHL => flows::orders::to_highlevel(&ctx, id).await,
             _ => flows::orders::to_accessally(&ctx, id).await,
         }
+    }
+
+    /// Whether `job`'s flow may write in this run (not a dry run, the flow in `write` mode).
+    fn writes(&self, job: &Job) -> bool {
+        !self.options.dry_run
+            && flow_of(&job.kind).is_some_and(|flow| {
+                self.tenants
+                    .get(tenant_of(job))
+                    .is_some_and(|t| t.mode(flow) == model::FlowMode::Write)
+            })
     }
 
     fn count(&self, flow: Option<Flow>, action: Action) {
@@ -342,6 +348,24 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let flow = flow_of(&job.kind);
         let worker = &self.options.worker_id;
+        // A record that waits for another one this run will not write (in
+        // observe mode or a dry run) is reported as such, not retried into
+        // a dead letter: nothing is wrong with it.
+        let result = match result {
+            Err(EngineError::Waiting(why)) if !self.writes(&job) => {
+                self.plan.push(crate::PlanEntry {
+                    tenant: tenant_of(&job).to_string(),
+                    flow: flow.unwrap_or(Flow::CouponsToAccessally),
+                    action: Action::Skip,
+                    record: job.record_id.clone(),
+                    diffs: Vec::new(),
+                    note: format!("would wait: {why} (this mode writes nothing)"),
+                    written: false,
+                });
+                Ok(Action::Skip)
+            }
+            other => other,
+        };
         match result {
             Ok(action) => {
                 self.count(flow, action);
@@ -597,4 +621,12 @@ struct Pumped {
     ran: u64,
     /// The stop signal came (rather than the queue running dry).
     stopped: bool,
+}
+
+/// The tenant a job belongs to (its payload's `tenant`).
+fn tenant_of(job: &Job) -> &str {
+    job.payload
+        .get("tenant")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
 }

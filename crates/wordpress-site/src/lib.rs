@@ -185,7 +185,10 @@ impl Guard {
             .status()
             .map_err(|e| SiteError::Invalid(format!("running {}: {e}", script.display())))?;
         if !status.success() {
-            return Err(SiteError::Invalid(format!("{} failed ({status})", script.display())));
+            return Err(SiteError::Invalid(format!(
+                "{} failed ({status})",
+                script.display()
+            )));
         }
         Ok(())
     }

@@ -45,10 +45,16 @@ fn refused(answer: &(StatusCode, Value), status: u16, code: &str, what: &str) {
 }
 
 fn counts(state: &Value) -> Vec<usize> {
-    ["offerings", "coupons", "orders", "access_grants", "contacts"]
-        .iter()
-        .map(|k| state[*k].as_array().map_or(0, Vec::len))
-        .collect()
+    [
+        "offerings",
+        "coupons",
+        "orders",
+        "access_grants",
+        "contacts",
+    ]
+    .iter()
+    .map(|k| state[*k].as_array().map_or(0, Vec::len))
+    .collect()
 }
 
 #[tokio::test]
@@ -71,10 +77,31 @@ async fn bad_input_is_refused_clearly_and_writes_nothing() -> Result<()> {
     };
 
     // Malformed JSON, labelled as JSON or not.
-    let a = call(&site, me, Method::POST, "/coupons", Some("{not json".into()), true).await?;
+    let a = call(
+        &site,
+        me,
+        Method::POST,
+        "/coupons",
+        Some("{not json".into()),
+        true,
+    )
+    .await?;
     refused(&a, 400, "rest_invalid_json", "malformed JSON");
-    let a = call(&site, me, Method::POST, "/coupons", Some("{not json".into()), false).await?;
-    refused(&a, 400, "rest_invalid_json", "malformed JSON without a content type");
+    let a = call(
+        &site,
+        me,
+        Method::POST,
+        "/coupons",
+        Some("{not json".into()),
+        false,
+    )
+    .await?;
+    refused(
+        &a,
+        400,
+        "rest_invalid_json",
+        "malformed JSON without a content type",
+    );
 
     // Wrong types, at the top and nested; a JSON string is not a number.
     let a = post("/offerings", json!({"name": 5, "payment_options": []})).await?;
@@ -102,22 +129,62 @@ async fn bad_input_is_refused_clearly_and_writes_nothing() -> Result<()> {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(missing.contains(&"code") && missing.contains(&"discount_type"), "{}", a.1);
+    assert!(
+        missing.contains(&"code") && missing.contains(&"discount_type"),
+        "{}",
+        a.1
+    );
 
     // Rules across fields, and amounts in the currency's places.
     for (what, path, body) in [
-        ("a fixed coupon without currency", "/coupons", json!({"code": "BADFIXED", "amount": "5", "discount_type": "fixed"})),
-        ("a percent over 100", "/coupons", json!({"code": "BADPCT", "amount": "150", "discount_type": "percent"})),
-        ("an expiry before the start", "/coupons", json!({"code": "BADDATE", "amount": "5", "discount_type": "percent",
-            "date_starts": "2030-01-02T00:00:00Z", "date_expires": "2030-01-01T00:00:00Z"})),
-        ("a code with a space", "/coupons", json!({"code": "TWO WORDS", "amount": "5", "discount_type": "percent"})),
-        ("a plan without its number of payments", "/offerings", json!({"name": "Plan", "payment_options": [
-            {"type": "payment_plan", "amount": "10.00", "currency": "USD", "interval": "month"}]})),
-        ("yen with decimals", "/offerings", json!({"name": "Yen", "payment_options": [
-            {"type": "one_time", "amount": "1.5", "currency": "JPY"}]})),
-        ("an empty external_ref", "/offerings", json!({"name": "Ref", "payment_options": [], "external_ref": ""})),
-        ("a grant for an unknown offering", "/access-grants", json!({"email": "a@example.com", "offering_id": 999_999_999, "source_ref": "bad:1"})),
-        ("a grant for a bad e-mail", "/access-grants", json!({"email": "not-an-email", "offering_id": 1, "source_ref": "bad:2"})),
+        (
+            "a fixed coupon without currency",
+            "/coupons",
+            json!({"code": "BADFIXED", "amount": "5", "discount_type": "fixed"}),
+        ),
+        (
+            "a percent over 100",
+            "/coupons",
+            json!({"code": "BADPCT", "amount": "150", "discount_type": "percent"}),
+        ),
+        (
+            "an expiry before the start",
+            "/coupons",
+            json!({"code": "BADDATE", "amount": "5", "discount_type": "percent",
+            "date_starts": "2030-01-02T00:00:00Z", "date_expires": "2030-01-01T00:00:00Z"}),
+        ),
+        (
+            "a code with a space",
+            "/coupons",
+            json!({"code": "TWO WORDS", "amount": "5", "discount_type": "percent"}),
+        ),
+        (
+            "a plan without its number of payments",
+            "/offerings",
+            json!({"name": "Plan", "payment_options": [
+            {"type": "payment_plan", "amount": "10.00", "currency": "USD", "interval": "month"}]}),
+        ),
+        (
+            "yen with decimals",
+            "/offerings",
+            json!({"name": "Yen", "payment_options": [
+            {"type": "one_time", "amount": "1.5", "currency": "JPY"}]}),
+        ),
+        (
+            "an empty external_ref",
+            "/offerings",
+            json!({"name": "Ref", "payment_options": [], "external_ref": ""}),
+        ),
+        (
+            "a grant for an unknown offering",
+            "/access-grants",
+            json!({"email": "a@example.com", "offering_id": 999_999_999, "source_ref": "bad:1"}),
+        ),
+        (
+            "a grant for a bad e-mail",
+            "/access-grants",
+            json!({"email": "not-an-email", "offering_id": 1, "source_ref": "bad:2"}),
+        ),
     ] {
         let a = post(path, body).await?;
         refused(&a, 400, "rest_invalid_param", what);
@@ -126,13 +193,41 @@ async fn bad_input_is_refused_clearly_and_writes_nothing() -> Result<()> {
     // Credentials: none, wrong, unknown user, and a user without the capability.
     let a = call(&site, None, Method::GET, "/offerings", None, false).await?;
     refused(&a, 401, "rest_not_logged_in", "no credentials");
-    let a = call(&site, Some((&site.user, "wrong password here")), Method::GET, "/offerings", None, false).await?;
-    refused(&a, 401, "incorrect_password", "a wrong Application Password");
-    let a = call(&site, Some(("nobody-here", "abcd efgh ijkl")), Method::GET, "/offerings", None, false).await?;
+    let a = call(
+        &site,
+        Some((&site.user, "wrong password here")),
+        Method::GET,
+        "/offerings",
+        None,
+        false,
+    )
+    .await?;
+    refused(
+        &a,
+        401,
+        "incorrect_password",
+        "a wrong Application Password",
+    );
+    let a = call(
+        &site,
+        Some(("nobody-here", "abcd efgh ijkl")),
+        Method::GET,
+        "/offerings",
+        None,
+        false,
+    )
+    .await?;
     refused(&a, 401, "invalid_username", "an unknown user");
     let reader = Some(("allybridge-reader", reader_password.as_str()));
-    let a = call(&site, reader, Method::POST, "/coupons",
-        Some(json!({"code": "READER", "amount": "5", "discount_type": "percent"}).to_string()), true).await?;
+    let a = call(
+        &site,
+        reader,
+        Method::POST,
+        "/coupons",
+        Some(json!({"code": "READER", "amount": "5", "discount_type": "percent"}).to_string()),
+        true,
+    )
+    .await?;
     refused(&a, 403, "rest_forbidden", "a user without allybridge_sync");
 
     // An oversized body.
@@ -150,12 +245,25 @@ async fn bad_input_is_refused_clearly_and_writes_nothing() -> Result<()> {
     ] {
         let body = (method == Method::PUT).then(|| json!({"name": "X"}).to_string());
         let a = call(&site, me, method.clone(), path, body, true).await?;
-        refused(&a, 404, "allybridge_invalid_id", &format!("{method} {path}"));
+        refused(
+            &a,
+            404,
+            "allybridge_invalid_id",
+            &format!("{method} {path}"),
+        );
     }
     // An unknown route and an unknown method are WordPress's own 404.
     let a = call(&site, me, Method::GET, "/nothing-here", None, false).await?;
     refused(&a, 404, "rest_no_route", "an unknown route");
-    let a = call(&site, me, Method::PATCH, "/offerings", Some("{}".into()), true).await?;
+    let a = call(
+        &site,
+        me,
+        Method::PATCH,
+        "/offerings",
+        Some("{}".into()),
+        true,
+    )
+    .await?;
     refused(&a, 404, "rest_no_route", "an unknown method");
 
     let after = site.state().await?;
@@ -163,15 +271,41 @@ async fn bad_input_is_refused_clearly_and_writes_nothing() -> Result<()> {
 
     // A unique code and reference clash: 409, the first record unchanged.
     let code = format!("ONCE{}", rand::random::<u32>());
-    let first = post("/coupons", json!({"code": code, "amount": "5", "discount_type": "percent"})).await?;
+    let first = post(
+        "/coupons",
+        json!({"code": code, "amount": "5", "discount_type": "percent"}),
+    )
+    .await?;
     assert_eq!(first.0, StatusCode::CREATED, "{}", first.1);
-    let again = post("/coupons", json!({"code": code.to_lowercase(), "amount": "9", "discount_type": "percent"})).await?;
-    refused(&again, 409, "allybridge_coupon_code_exists", "the same code in another case");
+    let again = post(
+        "/coupons",
+        json!({"code": code.to_lowercase(), "amount": "9", "discount_type": "percent"}),
+    )
+    .await?;
+    refused(
+        &again,
+        409,
+        "allybridge_coupon_code_exists",
+        "the same code in another case",
+    );
     let id = first.1["id"].as_u64().context("id")?;
-    let stored = call(&site, me, Method::GET, &format!("/coupons/{id}"), None, false).await?;
+    let stored = call(
+        &site,
+        me,
+        Method::GET,
+        &format!("/coupons/{id}"),
+        None,
+        false,
+    )
+    .await?;
     assert_eq!(stored.1["amount"], "5.00", "the first coupon is unchanged");
 
     let problems = site.php_problems();
-    assert!(problems.is_empty(), "PHP reported {} problems, first: {:?}", problems.len(), problems.first());
+    assert!(
+        problems.is_empty(),
+        "PHP reported {} problems, first: {:?}",
+        problems.len(),
+        problems.first()
+    );
     Ok(())
 }

@@ -13,12 +13,15 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use wordpress_site::{FreshSite, Site};
 
+/// Per `webhook-id`: the attempts seen and the body accepted, if any.
+type Seen = HashMap<String, (u32, Option<Value>)>;
+
 #[derive(Clone, Default)]
 struct Receiver {
     /// The status every delivery gets.
     answer: Arc<AtomicU16>,
     /// webhook-id → (attempts, accepted body).
-    seen: Arc<Mutex<HashMap<String, (u32, Option<Value>)>>>,
+    seen: Arc<Mutex<Seen>>,
 }
 
 async fn receive(
@@ -66,7 +69,9 @@ async fn undelivered_events_survive_a_killed_server_and_go_out_once() -> Result<
             .basic_auth(&site.user, Some(&site.app_password))
     };
     api(Method::POST, "/webhooks")
-        .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "topics": ["coupon.created"]}))
+        .json(
+            &json!({"url": format!("http://127.0.0.1:{port}/hook"), "topics": ["coupon.created"]}),
+        )
         .send()
         .await?
         .error_for_status()?;
@@ -114,7 +119,10 @@ async fn undelivered_events_survive_a_killed_server_and_go_out_once() -> Result<
             .filter_map(|(_, body)| body.as_ref()?["data"]["id"].as_u64())
             .collect();
         let want = [first["id"].as_u64(), second["id"].as_u64()];
-        if want.iter().all(|id| id.is_some_and(|id| delivered.contains(&id))) {
+        if want
+            .iter()
+            .all(|id| id.is_some_and(|id| delivered.contains(&id)))
+        {
             break;
         }
         if tokio::time::Instant::now() > deadline {
@@ -123,7 +131,12 @@ async fn undelivered_events_survive_a_killed_server_and_go_out_once() -> Result<
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let seen = rx.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    assert_eq!(seen.len(), 2, "one webhook-id per event, kept across retries: {:?}", seen.keys());
+    assert_eq!(
+        seen.len(),
+        2,
+        "one webhook-id per event, kept across retries: {:?}",
+        seen.keys()
+    );
     let state = site.state().await?;
     let rows = state["outbox"].as_array().context("outbox")?;
     assert!(
@@ -131,6 +144,11 @@ async fn undelivered_events_survive_a_killed_server_and_go_out_once() -> Result<
         "every delivery ended delivered: {rows:?}"
     );
     let problems = site.php_problems();
-    assert!(problems.is_empty(), "PHP reported {} problems, first: {:?}", problems.len(), problems.first());
+    assert!(
+        problems.is_empty(),
+        "PHP reported {} problems, first: {:?}",
+        problems.len(),
+        problems.first()
+    );
     Ok(())
 }

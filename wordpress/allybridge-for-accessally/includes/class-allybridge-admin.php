@@ -29,6 +29,19 @@ final class Allybridge_Admin {
 		add_action( 'admin_post_allybridge_redeliver', array( $this, 'handle_redeliver' ) );
 		add_action( 'admin_post_allybridge_test_event', array( $this, 'handle_test_event' ) );
 		add_action( 'admin_post_allybridge_settings', array( $this, 'handle_settings' ) );
+		add_filter( 'removable_query_args', array( $this, 'removable_query_args' ) );
+	}
+
+	/**
+	 * The one-time notice argument is dropped from the address bar (and from the log's page links), so a reload does not show it again.
+	 *
+	 * @param string[] $args Arguments WordPress removes.
+	 * @return string[]
+	 */
+	public function removable_query_args( $args ) {
+		$args   = (array) $args;
+		$args[] = 'allybridge_notice';
+		return $args;
 	}
 
 	public function menu(): void {
@@ -65,16 +78,17 @@ final class Allybridge_Admin {
 		$failed = (array) $wpdb->get_results( 'SELECT id, webhook_id, message_id, topic, record_id, state, attempts, last_status, last_error, created_gmt FROM ' . Allybridge_Schema::table( 'outbox' ) . " WHERE state = 'failed' OR (state = 'pending' AND attempts > 0) ORDER BY id DESC LIMIT 50", ARRAY_A ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared
 		list( $entries, $total ) = Allybridge_Log::page( $record, $paged, self::PER_PAGE );
 		$notices = array(
-			'redelivered' => __( 'The delivery was queued again and is being sent.', 'allybridge-for-accessally' ),
-			'test_sent'   => __( 'A test event was queued for every active subscription.', 'allybridge-for-accessally' ),
-			'no_hooks'    => __( 'No active webhook subscription: connect allybridge first (it subscribes when it starts).', 'allybridge-for-accessally' ),
-			'saved'       => __( 'Settings saved.', 'allybridge-for-accessally' ),
+			'redelivered'     => array( 'success', __( 'The delivery was queued again and is being sent.', 'allybridge-for-accessally' ) ),
+			'not_redelivered' => array( 'error', __( 'That delivery cannot be sent again: it is gone, or its subscription is disabled or deleted (allybridge subscribes again when it starts).', 'allybridge-for-accessally' ) ),
+			'test_sent'       => array( 'success', __( 'A test event was queued for every active subscription.', 'allybridge-for-accessally' ) ),
+			'no_hooks'        => array( 'warning', __( 'No active webhook subscription: connect allybridge first (it subscribes when it starts).', 'allybridge-for-accessally' ) ),
+			'saved'           => array( 'success', __( 'Settings saved.', 'allybridge-for-accessally' ) ),
 		);
 		?>
 		<div class="wrap allybridge-panel">
 			<h1><?php esc_html_e( 'allybridge integration', 'allybridge-for-accessally' ); ?></h1>
 			<?php if ( isset( $notices[ $notice ] ) ) : ?>
-				<div class="notice notice-success is-dismissible"><p><?php echo esc_html( $notices[ $notice ] ); ?></p></div>
+				<div class="notice notice-<?php echo esc_attr( $notices[ $notice ][0] ); ?> is-dismissible"><p><?php echo esc_html( $notices[ $notice ][1] ); ?></p></div>
 			<?php endif; ?>
 
 			<h2><?php esc_html_e( 'Connection', 'allybridge-for-accessally' ); ?></h2>
@@ -118,7 +132,7 @@ final class Allybridge_Admin {
 			<form method="post" action="<?php echo esc_url( admin_url( 'admin-post.php' ) ); ?>">
 				<input type="hidden" name="action" value="allybridge_test_event">
 				<?php wp_nonce_field( 'allybridge_test_event' ); ?>
-				<p><?php submit_button( __( 'Send test event', 'allybridge-for-accessally' ), 'secondary', 'submit', false ); ?></p>
+				<p><?php submit_button( __( 'Send test event', 'allybridge-for-accessally' ), 'secondary', 'submit', false, array( 'id' => 'allybridge-test-event' ) ); ?></p>
 			</form>
 
 			<h2><?php esc_html_e( 'Failed deliveries', 'allybridge-for-accessally' ); ?></h2>
@@ -149,7 +163,19 @@ final class Allybridge_Admin {
 								<input type="hidden" name="action" value="allybridge_redeliver">
 								<input type="hidden" name="delivery" value="<?php echo esc_attr( $row['id'] ); ?>">
 								<?php wp_nonce_field( 'allybridge_redeliver_' . $row['id'] ); ?>
-								<?php submit_button( __( 'Redeliver', 'allybridge-for-accessally' ), 'small', 'submit', false, array( 'aria-label' => sprintf( /* translators: %s: message id. */ __( 'Redeliver %s', 'allybridge-for-accessally' ), $row['message_id'] ) ) ); ?>
+								<?php
+								submit_button(
+									__( 'Redeliver', 'allybridge-for-accessally' ),
+									'small',
+									'submit',
+									false,
+									array(
+										'id'         => 'allybridge-redeliver-' . $row['id'],
+										/* translators: %s: message id. */
+										'aria-label' => sprintf( __( 'Redeliver %s', 'allybridge-for-accessally' ), $row['message_id'] ),
+									)
+								);
+								?>
 							</form>
 						</td>
 					</tr>
@@ -193,16 +219,20 @@ final class Allybridge_Admin {
 			</table>
 			<div class="tablenav"><div class="tablenav-pages">
 				<?php
+				// paginate_links() carries the current URL's arguments over: not the one-time notice.
+				$without_notice = static fn( $link ) => remove_query_arg( wp_removable_query_args(), $link );
+				add_filter( 'get_pagenum_link', $without_notice );
 				echo wp_kses_post(
 					(string) paginate_links(
 						array(
-							'base'    => add_query_arg( 'paged', '%#%', self::url( array( 'record' => $record ) ) ),
+							'base'    => add_query_arg( 'paged', '%#%', self::url( array( 'record' => rawurlencode( $record ) ) ) ),
 							'format'  => '',
 							'current' => $paged,
 							'total'   => max( 1, (int) ceil( $total / self::PER_PAGE ) ),
 						)
 					)
 				);
+				remove_filter( 'get_pagenum_link', $without_notice );
 				?>
 			</div></div>
 
@@ -213,7 +243,7 @@ final class Allybridge_Admin {
 				<?php $settings = (array) get_option( 'allybridge_settings', array() ); ?>
 				<label><input type="checkbox" name="delete_data_on_uninstall" value="1" <?php checked( ! empty( $settings['delete_data_on_uninstall'] ) ); ?>>
 					<?php esc_html_e( 'Delete all allybridge data (catalog tables, log, subscriptions) when the plugin is deleted', 'allybridge-for-accessally' ); ?></label>
-				<?php submit_button( __( 'Save', 'allybridge-for-accessally' ), 'secondary' ); ?>
+				<?php submit_button( __( 'Save', 'allybridge-for-accessally' ), 'secondary', 'submit', true, array( 'id' => 'allybridge-save-settings' ) ); ?>
 			</form>
 		</div>
 		<?php
@@ -222,8 +252,7 @@ final class Allybridge_Admin {
 	public function handle_redeliver(): void {
 		$id = isset( $_POST['delivery'] ) ? absint( $_POST['delivery'] ) : 0; // phpcs:ignore WordPress.Security.NonceVerification.Missing -- checked on the next line with the id in the action.
 		$this->guard( 'allybridge_redeliver_' . $id );
-		$this->plugin->outbox->redeliver( $id );
-		$this->back( 'redelivered' );
+		$this->back( $this->plugin->outbox->redeliver( $id ) ? 'redelivered' : 'not_redelivered' );
 	}
 
 	public function handle_test_event(): void {

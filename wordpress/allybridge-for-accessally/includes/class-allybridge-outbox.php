@@ -201,14 +201,20 @@ final class Allybridge_Outbox {
 	}
 
 	/**
-	 * Sends one delivery again now (admin's Redeliver), whatever its state.
+	 * Sends one delivery again now (admin's Redeliver), whatever its state;
+	 * false when there is no such row, or its subscription is disabled or
+	 * deleted (the worker would only cancel it, and it would leave the panel).
 	 *
 	 * @param int $id Outbox row.
 	 */
 	public function redeliver( int $id ): bool {
 		global $wpdb;
-		$table = Allybridge_Schema::table( 'outbox' );
-		$ok    = $wpdb->update(
+		$table  = Allybridge_Schema::table( 'outbox' );
+		$status = $wpdb->get_var( $wpdb->prepare( 'SELECT w.status FROM ' . $table . ' o JOIN ' . Allybridge_Schema::table( 'webhooks' ) . ' w ON w.id = o.webhook_id WHERE o.id = %d', $id ) ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared -- table names only.
+		if ( 'active' !== $status ) {
+			return false;
+		}
+		$ok = $wpdb->update(
 			$table,
 			array(
 				'state'            => 'pending',

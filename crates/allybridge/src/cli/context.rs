@@ -115,8 +115,13 @@ pub fn store_url(config: &Config) -> String {
 pub fn keyring(config: &Config) -> anyhow::Result<Keyring> {
     let path = key_file(config);
     if std::env::var_os(store::MASTER_KEY_ENV).is_none() && !path.exists() {
+        let dir = if config.base_dir == Path::new(".") {
+            String::new()
+        } else {
+            format!(" --dir {}", config.base_dir.display())
+        };
         bail!(
-            "no master key: {} does not exist and {} is not set; run `allybridge init` (it writes the key file) or set {}",
+            "no master key: {} does not exist and {} is not set; make one with `allybridge init --key-only{dir}` (credentials stored under another key stay unreadable: put that key there instead if you have it) or set {}",
             path.display(),
             store::MASTER_KEY_ENV,
             store::MASTER_KEY_ENV
@@ -680,6 +685,8 @@ pub struct Loaded {
     /// The API activity log the clients report to, with
     /// [`TenantLoad::log_calls`].
     pub activity: Option<Arc<engine::housekeeping::ActivityLog>>,
+    /// A dry run's scratch store, removed when this is dropped.
+    _dry_run_scratch: Option<tempfile::TempDir>,
 }
 
 /// Loads the configuration, opens the store and builds the engine for the
@@ -747,12 +754,54 @@ pub async fn build_engine(
         },
         None => options,
     };
+    // A dry run computes on a scratch copy of the links, so it leaves no
+    // job, log entry or dead letter in the real store; the tenants' clients
+    // keep the real store for their credentials (a refreshed OAuth pair
+    // must be kept, whatever the run).
+    let (store, dry_run_scratch) = if options.dry_run {
+        let (scratch, dir) = dry_run_store(&store).await?;
+        (scratch, Some(dir))
+    } else {
+        (store, None)
+    };
     Ok(Loaded {
         engine: Arc::new(Engine::new(store, tenants, options)),
         config,
         ghl,
         activity,
+        _dry_run_scratch: dry_run_scratch,
     })
+}
+
+/// A throwaway SQLite store holding a copy of `real`'s links, for a dry run.
+async fn dry_run_store(real: &Store) -> anyhow::Result<(Store, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().context("making a scratch folder for the dry run")?;
+    let scratch = Store::open(
+        &Store::sqlite_url(&dir.path().join("dry-run.db")),
+        store::Keyring::new(store::MasterKey::generate()),
+    )
+    .await
+    .context("opening the dry run's scratch store")?;
+    let mut after = 0;
+    loop {
+        let page = real.links(None, after, 1_000).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.id;
+        for link in &page {
+            scratch
+                .save_link(&store::NewLink {
+                    entity_type: link.entity_type.clone(),
+                    highlevel_id: link.highlevel_id.clone(),
+                    accessally_id: link.accessally_id.clone(),
+                    highlevel_hash: link.highlevel_hash.clone(),
+                    accessally_hash: link.accessally_hash.clone(),
+                })
+                .await?;
+        }
+    }
+    Ok((scratch, dir))
 }
 
 /// Parses `--flow`.

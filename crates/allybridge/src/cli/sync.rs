@@ -36,6 +36,81 @@ pub struct SyncArgs {
     /// How long to wait for jobs whose retry is due soon before ending the pass, in seconds.
     #[arg(long, default_value_t = 5)]
     pub patience: u64,
+    /// Give up when no record was done for this many seconds (a system
+    /// down or refusing), saying which system and what to check.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// Records done so far (created, updated, deleted, unchanged, dead-lettered), per flow.
+fn done(engine: &engine::Engine) -> std::collections::BTreeMap<String, u64> {
+    engine
+        .stats
+        .summary()
+        .into_iter()
+        .map(|(flow, s)| {
+            (
+                flow,
+                s.created + s.updated + s.deleted + s.skipped + s.dead_lettered,
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// Why no record moved: one read from each system of each tenant, as
+/// `check` makes them, within a few seconds; the first failure in words.
+async fn diagnose(engine: &engine::Engine) -> String {
+    use futures::TryStreamExt;
+    let limit = Duration::from_secs(5);
+    for tenant in engine.tenants.values() {
+        let ghl = tokio::time::timeout(
+            limit,
+            Box::pin(tenant.ghl.products(ghl::Priority::Live)).try_next(),
+        )
+        .await;
+        match ghl {
+            Err(_) => {
+                return format!(
+                    "[{}] HighLevel does not answer; check [tenant.ghl] base_url and the network (`allybridge check`)",
+                    tenant.name
+                );
+            }
+            Ok(Err(e)) => {
+                return format!(
+                    "[{}] HighLevel fails: {e}; run `allybridge check` (credentials: `allybridge connect ghl`)",
+                    tenant.name
+                );
+            }
+            Ok(Ok(_)) => {}
+        }
+        let aa = tokio::time::timeout(
+            limit,
+            Box::pin(
+                tenant
+                    .accessally
+                    .offerings(accessally::ListQuery::default().per_page(1)),
+            )
+            .try_next(),
+        )
+        .await;
+        match aa {
+            Err(_) => {
+                return format!(
+                    "[{}] AccessAlly does not answer; check [tenant.accessally] site_url and that the allybridge plugin is active (`allybridge check`)",
+                    tenant.name
+                );
+            }
+            Ok(Err(e)) => {
+                return format!(
+                    "[{}] AccessAlly fails: {e}; run `allybridge check` (credentials: `allybridge connect accessally`)",
+                    tenant.name
+                );
+            }
+            Ok(Ok(_)) => {}
+        }
+    }
+    "both systems answer now, yet no record moved; run `allybridge sync` again, or `allybridge check`".into()
 }
 
 pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
@@ -59,39 +134,76 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let patience = Duration::from_secs(args.patience);
     let mut enqueued = 0;
     let mut checked = 0;
-    for tenant in engine.tenants.values() {
-        for phase in PASS_PHASES {
-            let flows: Vec<Flow> = phase
-                .iter()
-                .copied()
-                .filter(|flow| {
-                    args.flow.is_none_or(|f| f == *flow) && tenant.mode(*flow) != FlowMode::Off
-                })
-                .collect();
-            if flows.is_empty() {
-                continue;
-            }
-            let names: Vec<String> = flows.iter().map(Flow::to_string).collect();
-            eprintln!(
-                "[{}] {}: scanning and syncing…",
-                tenant.name,
-                names.join(", ")
-            );
-            let phase = run_phase(&engine, tenant, ScanKind::Backfill, &flows, patience)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!("tenant `{}`, {}: {e}", tenant.name, names.join(", "))
-                })?;
-            for (flow, report) in &phase.scans {
-                enqueued += report.enqueued;
-                checked += report.checked;
+    let pass = async {
+        for tenant in engine.tenants.values() {
+            for phase in PASS_PHASES {
+                let flows: Vec<Flow> = phase
+                    .iter()
+                    .copied()
+                    .filter(|flow| {
+                        args.flow.is_none_or(|f| f == *flow) && tenant.mode(*flow) != FlowMode::Off
+                    })
+                    .collect();
+                if flows.is_empty() {
+                    continue;
+                }
+                let names: Vec<String> = flows.iter().map(Flow::to_string).collect();
                 eprintln!(
-                    "[{}] {flow}: {} checked, {} to do",
-                    tenant.name, report.checked, report.enqueued
+                    "[{}] {}: scanning and syncing…",
+                    tenant.name,
+                    names.join(", ")
                 );
+                let phase = run_phase(&engine, tenant, ScanKind::Backfill, &flows, patience)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("tenant `{}`, {}: {e}", tenant.name, names.join(", "))
+                    })?;
+                for (flow, report) in &phase.scans {
+                    enqueued += report.enqueued;
+                    checked += report.checked;
+                    eprintln!(
+                        "[{}] {flow}: {} checked, {} to do",
+                        tenant.name, report.checked, report.enqueued
+                    );
+                }
+                let ran = phase.jobs_run;
+                eprintln!("[{}] {}: {ran} jobs run", tenant.name, names.join(", "));
             }
-            let ran = phase.jobs_run;
-            eprintln!("[{}] {}: {ran} jobs run", tenant.name, names.join(", "));
+        }
+        anyhow::Ok(())
+    };
+    let stall_limit = Duration::from_secs(args.timeout.max(1));
+    let monitor = async {
+        let mut last = done(&engine);
+        let mut moved_at = Instant::now();
+        let mut shown_at = Instant::now();
+        let mut ticker = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            ticker.tick().await;
+            let now = done(&engine);
+            if now != last {
+                last = now;
+                moved_at = Instant::now();
+            }
+            if shown_at.elapsed() >= Duration::from_secs(2) && !last.is_empty() {
+                shown_at = Instant::now();
+                let parts: Vec<String> = last.iter().map(|(f, n)| format!("{f} {n}")).collect();
+                eprintln!("  … records done: {}", parts.join(", "));
+            }
+            if moved_at.elapsed() >= stall_limit {
+                return diagnose(&engine).await;
+            }
+        }
+    };
+    tokio::select! {
+        finished = pass => finished?,
+        why = monitor => {
+            eprintln!(
+                "error: gave up after {}s without progress (--timeout): {why}",
+                stall_limit.as_secs()
+            );
+            engine.store.close().await;
+            return Ok(ExitCode::from(1));
         }
     }
     let queue = engine.store.queue_stats().await?;
@@ -161,10 +273,24 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         for (flow, s) in &summary {
-            if s.created + s.updated + s.deleted + s.skipped + s.dead_lettered > 0 {
+            if s.created + s.updated + s.deleted + s.skipped + s.dead_lettered == 0 {
+                continue;
+            }
+            let writes = flow.parse::<Flow>().is_ok_and(|f| {
+                engine
+                    .tenants
+                    .values()
+                    .any(|t| t.mode(f) == FlowMode::Write)
+            });
+            if writes {
                 println!(
                     "{flow}: {} created, {} updated, {} deleted, {} unchanged, {} dead-lettered",
                     s.created, s.updated, s.deleted, s.skipped, s.dead_lettered
+                );
+            } else {
+                println!(
+                    "{flow} (observe: nothing written): would create {}, would update {}, would delete {}, {} unchanged or waiting",
+                    s.created, s.updated, s.deleted, s.skipped
                 );
             }
         }

@@ -74,7 +74,8 @@ impl Ctx<'_> {
             note: note.clone(),
             written,
         });
-        if action != Action::Skip {
+        // A dry run leaves no trace in the integration log; observe mode logs what it observed.
+        if action != Action::Skip && !self.dry_run {
             let (from, to) = direction(flow);
             let result = if written { "written" } else { "observed" };
             let detail = if diffs.is_empty() {
