@@ -20,7 +20,7 @@ final class Allybridge_Log {
 
 	/**
 	 * @param string $kind        `api`, `webhook` or `aal`.
-	 * @param string $method      HTTP method, or the topic for a delivery.
+	 * @param string $method      HTTP method, or the topic for a delivery (40 characters at most).
 	 * @param string $route       Route or URL (no query string).
 	 * @param int    $status      HTTP status (0 when none came back).
 	 * @param string $record      `offering 123`, `order 9`…
@@ -34,7 +34,7 @@ final class Allybridge_Log {
 			array(
 				'at_gmt'      => Allybridge_Values::now(),
 				'kind'        => $kind,
-				'method'      => substr( $method, 0, 10 ),
+				'method'      => substr( $method, 0, 40 ),
 				'route'       => substr( strtok( $route, '?' ), 0, 191 ),
 				'status'      => $status,
 				'record'      => substr( $record, 0, 191 ),

@@ -16,8 +16,11 @@ defined( 'ABSPATH' ) || exit;
  */
 final class Allybridge_Schema {
 
-	/** The schema version this code writes; stored in the `allybridge_db_version` option. */
-	const VERSION = 1;
+	/**
+	 * The schema version this code writes; stored in the `allybridge_db_version` option.
+	 * 1: every table. 2: the log's `method` column holds a webhook topic (40 characters).
+	 */
+	const VERSION = 2;
 
 	const TABLES = array( 'offerings', 'payment_options', 'coupons', 'coupon_offerings', 'orders', 'contacts', 'grants', 'webhooks', 'outbox', 'log' );
 
@@ -40,7 +43,8 @@ final class Allybridge_Schema {
 			return;
 		}
 		require_once ABSPATH . 'wp-admin/includes/upgrade.php';
-		dbDelta( self::version_1() );
+		// dbDelta creates what is missing and alters what changed: the tables below are always the newest version.
+		dbDelta( self::tables() );
 		update_option( 'allybridge_db_version', self::VERSION, true );
 	}
 
@@ -58,11 +62,11 @@ final class Allybridge_Schema {
 	}
 
 	/**
-	 * Version 1: every table (dbDelta syntax: two spaces after PRIMARY KEY, one field per line).
+	 * Every table as the newest version has it (dbDelta syntax: two spaces after PRIMARY KEY, one field per line).
 	 *
 	 * @return string[]
 	 */
-	private static function version_1(): array {
+	private static function tables(): array {
 		global $wpdb;
 		$c = $wpdb->get_charset_collate();
 		$t = array();
@@ -209,7 +213,7 @@ final class Allybridge_Schema {
   id bigint(20) unsigned NOT NULL AUTO_INCREMENT,
   at_gmt datetime(6) NOT NULL,
   kind varchar(12) NOT NULL,
-  method varchar(10) NOT NULL DEFAULT '',
+  method varchar(40) NOT NULL DEFAULT '',
   route varchar(191) NOT NULL,
   status int(11) NOT NULL,
   record varchar(191) NOT NULL DEFAULT '',
