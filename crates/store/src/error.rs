@@ -28,6 +28,14 @@ pub enum StoreError {
     )]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
+    #[error(
+        "the store was written by a newer allybridge (its schema is version {store}, this binary knows up to version {binary}); nothing was changed. Upgrade allybridge, or restore a backup this version made"
+    )]
+    NewerSchema { store: i64, binary: i64 },
+
+    #[error("backing up the store: {0}")]
+    Backup(String),
+
     #[error("database error while {action}: {source}")]
     Database {
         action: &'static str,
@@ -109,6 +117,8 @@ impl StoreError {
             StoreError::WriteInterrupted | StoreError::ReadInterrupted => true,
             StoreError::UnsupportedUrl { .. }
             | StoreError::Migrate(_)
+            | StoreError::NewerSchema { .. }
+            | StoreError::Backup(_)
             | StoreError::LeaseLost { .. }
             | StoreError::JobNotFound(_)
             | StoreError::NotDeadLetter { .. }

@@ -268,6 +268,18 @@ impl Store {
     }
 
     /// Closes all connections; later calls fail.
+    /// Writes a consistent copy of the store to `path` while it is in use
+    /// (a running `serve` included). SQLite only: a PostgreSQL store is
+    /// backed up with PostgreSQL's own tools, and the error says how.
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(backend) => backend.backup_to(path).await,
+            Backend::Postgres(_) => Err(StoreError::Backup(
+                "a PostgreSQL store is backed up with PostgreSQL's tools: `pg_dump --format=custom --file FILE URL`, restored with `pg_restore --dbname URL FILE` into an empty database".into(),
+            )),
+        }
+    }
+
     pub async fn close(&self) {
         on_backend!(self, backend => backend.close().await)
     }
@@ -992,6 +1004,9 @@ impl Store {
         }
     }
 
+    /// The integration log entries `query` selects, newest first. A record
+    /// id selects the record's entries whichever system's id it is: those
+    /// of the record itself and of the record linked to it.
     pub async fn integration_log(
         &self,
         query: &LogQuery,

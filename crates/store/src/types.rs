@@ -332,7 +332,11 @@ pub struct PollCursor {
 /// What happened to one record: read, created, updated, skipped, failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationEvent {
+    /// `{tenant}/{entity}` (`main/coupon`, `main/product`, `main/order`),
+    /// as jobs and links name it.
     pub entity_type: String,
+    /// The record's id on the system the change was read from (the id its
+    /// job names).
     pub record_id: String,
     pub action: String,
     pub from_system: System,
@@ -353,7 +357,11 @@ pub struct IntegrationLogEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogQuery {
     pub entity_type: Option<String>,
+    /// A record's id on either system: the entries of the record itself and
+    /// of the record linked to it on the other system.
     pub record_id: Option<String>,
+    /// Only entries of changes read from this system.
+    pub from_system: Option<System>,
     pub since: Option<DateTime<Utc>>,
     /// Only entries with an id below this (for paging back).
     pub before_id: Option<i64>,

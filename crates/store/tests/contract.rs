@@ -36,6 +36,8 @@ per_backend!(contract:
     links_are_found_by_many_ids_on_either_side,
     concurrent_link_lookups_share_queries_and_see_prior_writes,
     cursors_logs_drift_and_alerts,
+    a_record_s_log_is_found_by_its_id_on_either_system,
+    upgrading_names_log_entities_as_jobs_do,
     waker_wakes_on_enqueue_and_polls_as_backstop,
 );
 
@@ -1711,6 +1713,141 @@ mod contract {
         ensure!(
             stats.done == ran as i64 && ran > records,
             "{stats:?}, ran {ran}"
+        );
+        Ok(())
+    }
+
+    pub async fn a_record_s_log_is_found_by_its_id_on_either_system(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        // A HighLevel product and its offering 7; an order read from AccessAlly.
+        store
+            .save_link(&NewLink {
+                entity_type: "main/product".into(),
+                highlevel_id: "65a1f0".into(),
+                accessally_id: "7".into(),
+                highlevel_hash: None,
+                accessally_hash: None,
+            })
+            .await?;
+        store
+            .save_link(&NewLink {
+                entity_type: "main/order".into(),
+                highlevel_id: "inv-1".into(),
+                accessally_id: "31".into(),
+                highlevel_hash: None,
+                accessally_hash: None,
+            })
+            .await?;
+        for (entity, record, from, to) in [
+            (
+                "main/product",
+                "65a1f0",
+                System::HighLevel,
+                System::AccessAlly,
+            ),
+            ("main/product", "7", System::AccessAlly, System::HighLevel),
+            (
+                "main/product",
+                "65b2e1",
+                System::HighLevel,
+                System::AccessAlly,
+            ),
+            ("main/order", "31", System::AccessAlly, System::HighLevel),
+        ] {
+            store
+                .log_integration(&IntegrationEvent {
+                    entity_type: entity.into(),
+                    record_id: record.into(),
+                    action: "update".into(),
+                    from_system: from,
+                    to_system: to,
+                    result: "written".into(),
+                    detail: String::new(),
+                    job_id: None,
+                })
+                .await?;
+        }
+        let records = |query: LogQuery| {
+            let store = store.clone();
+            async move {
+                let mut found: Vec<String> = store
+                    .integration_log(&LogQuery { limit: 10, ..query })
+                    .await?
+                    .into_iter()
+                    .map(|e| e.event.record_id)
+                    .collect();
+                found.sort();
+                anyhow::Ok(found)
+            }
+        };
+        let by_id = |id: &str| LogQuery {
+            record_id: Some(id.into()),
+            ..LogQuery::default()
+        };
+        // Either id finds both directions of the product, and nothing else.
+        ensure!(records(by_id("65a1f0")).await? == ["65a1f0", "7"]);
+        ensure!(records(by_id("7")).await? == ["65a1f0", "7"]);
+        // The invoice's id finds the AccessAlly order it records.
+        ensure!(records(by_id("inv-1")).await? == ["31"]);
+        ensure!(records(by_id("nothing")).await?.is_empty());
+        // By entity and by the system a change was read from.
+        let of_products = records(LogQuery {
+            entity_type: Some("main/product".into()),
+            from_system: Some(System::HighLevel),
+            ..LogQuery::default()
+        })
+        .await?;
+        ensure!(of_products == ["65a1f0", "65b2e1"], "{of_products:?}");
+        let one = records(LogQuery {
+            entity_type: Some("main/product".into()),
+            ..by_id("7")
+        })
+        .await?;
+        ensure!(one == ["65a1f0", "7"], "{one:?}");
+        Ok(())
+    }
+
+    pub async fn upgrading_names_log_entities_as_jobs_do(db: &TestDb) -> anyhow::Result<()> {
+        db.apply_first_migration_only().await?;
+        for entity in [
+            "main/coupons_to_accessally",
+            "main/products_to_accessally",
+            "main/products_to_highlevel",
+            "shop/orders_to_highlevel",
+            "shop/orders_to_accessally",
+            "main/coupon",
+        ] {
+            db.execute_raw(&format!(
+                "INSERT INTO integration_log (at, entity_type, record_id, action, from_system, \
+                 to_system, result, detail) VALUES (0, '{entity}', 'r', 'create', 'highlevel', \
+                 'accessally', 'written', '')"
+            ))
+            .await?;
+        }
+        let store = db.open().await?;
+        let mut entities: Vec<String> = store
+            .integration_log(&LogQuery {
+                limit: 10,
+                ..LogQuery::default()
+            })
+            .await?
+            .into_iter()
+            .map(|e| e.event.entity_type)
+            .collect();
+        entities.sort();
+        ensure!(
+            entities
+                == [
+                    "main/coupon",
+                    "main/coupon",
+                    "main/product",
+                    "main/product",
+                    "shop/order",
+                    "shop/order",
+                ],
+            "{entities:?}"
         );
         Ok(())
     }

@@ -54,3 +54,20 @@ pub(crate) fn redact_url(url: &str) -> String {
         Err(_) => url.split('?').next().unwrap_or_default().to_string(),
     }
 }
+
+/// Refuses, before migrating anything, a store whose applied migrations
+/// include one this binary does not know: it was written by a newer
+/// allybridge, and running older code on it could half-migrate or misread
+/// it. `applied` is what the store's `_sqlx_migrations` lists (empty for a
+/// new store).
+pub(crate) fn refuse_newer_schema(
+    applied: &[i64],
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), crate::StoreError> {
+    let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+    let binary = known.iter().copied().max().unwrap_or(0);
+    match applied.iter().copied().filter(|v| !known.contains(v)).max() {
+        Some(store) => Err(crate::StoreError::NewerSchema { store, binary }),
+        None => Ok(()),
+    }
+}

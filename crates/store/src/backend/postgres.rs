@@ -86,6 +86,12 @@ impl PgBackend {
             .connect_with(options)
             .await
             .map_err(open_error)?;
+        // A new store has no migrations table yet: nothing applied.
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+        super::refuse_newer_schema(&applied, &MIGRATOR)?;
         MIGRATOR.run(&pool).await?;
         let statistics_keeper = tokio::spawn(Self::keep_planner_statistics(pool.clone()));
         Ok(PgBackend {

@@ -1496,8 +1496,12 @@ macro_rules! shared_queries {
                 let rows = sqlx::query(
                     "SELECT id, at, entity_type, record_id, action, from_system, to_system, result, \
                      detail, job_id FROM integration_log \
-                     WHERE ($1 IS NULL OR entity_type = $1) AND ($2 IS NULL OR record_id = $2) \
+                     WHERE ($1 IS NULL OR entity_type = $1) \
+                     AND ($2 IS NULL OR record_id = $2 \
+                          OR record_id IN (SELECT highlevel_id FROM links WHERE accessally_id = $2) \
+                          OR record_id IN (SELECT accessally_id FROM links WHERE highlevel_id = $2)) \
                      AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR id < $4) \
+                     AND ($6 IS NULL OR from_system = $6) \
                      ORDER BY id DESC LIMIT $5",
                 )
                 .bind(&query.entity_type)
@@ -1505,6 +1509,7 @@ macro_rules! shared_queries {
                 .bind(query.since.map(millis))
                 .bind(query.before_id)
                 .bind(query.limit)
+                .bind(query.from_system.map(System::as_str))
                 .fetch_all(self.reader())
                 .await
                 .map_err(StoreError::db("reading the integration log"))?;

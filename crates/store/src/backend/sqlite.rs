@@ -71,12 +71,37 @@ impl SqliteBackend {
             .connect_with(options.clone())
             .await
             .map_err(open_error)?;
+        // A new store has no migrations table yet: nothing applied.
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+            .fetch_all(&writer)
+            .await
+            .unwrap_or_default();
+        super::refuse_newer_schema(&applied, &MIGRATOR)?;
         MIGRATOR.run(&writer).await?;
         let readers = super::pool_options::<Sqlite>(4)
             .connect_with(options)
             .await
             .map_err(open_error)?;
         Ok(SqliteBackend { writer, readers })
+    }
+
+    /// A consistent copy of the whole database in a new file at `path`
+    /// (`VACUUM INTO`: one read transaction, so writers go on meanwhile).
+    pub(crate) async fn backup_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Backup(format!("{} is not a UTF-8 path", path.display())))?;
+        if path.exists() {
+            return Err(StoreError::Backup(format!(
+                "{target} exists already; choose a new file name (a backup never overwrites)"
+            )));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(self.reader())
+            .await
+            .map_err(|e| StoreError::Backup(format!("writing {target}: {e}")))?;
+        Ok(())
     }
 
     fn reader(&self) -> &SqlitePool {
