@@ -84,8 +84,7 @@ async fn a_store_of_a_newer_allybridge_is_refused_untouched() -> Result<()> {
     let before = std::fs::read(&path)?;
     let err = Store::open(&url(&path), Keyring::new(MasterKey::generate()))
         .await
-        .err()
-        .expect("a newer store is refused");
+        .expect_err("a newer store is refused");
     assert!(
         matches!(err, StoreError::NewerSchema { store: 9001, .. }),
         "{err}"
