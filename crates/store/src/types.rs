@@ -26,6 +26,14 @@ impl System {
             System::AccessAlly => "accessally",
         }
     }
+
+    /// The system's name as people write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::HighLevel => "HighLevel",
+            System::AccessAlly => "AccessAlly",
+        }
+    }
 }
 
 impl fmt::Display for System {
@@ -433,6 +441,13 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
+    pub const ALL: [CredentialKind; 4] = [
+        CredentialKind::HighLevelOAuth,
+        CredentialKind::HighLevelPrivateToken,
+        CredentialKind::AccessAllyAppPassword,
+        CredentialKind::WebhookSecret,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialKind::HighLevelOAuth => "highlevel_oauth",

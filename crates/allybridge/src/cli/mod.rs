@@ -2,6 +2,7 @@
 
 mod admin_password;
 mod alerting;
+mod backup;
 mod check;
 mod connect;
 mod context;
@@ -57,6 +58,10 @@ pub enum Command {
     Ops(ops::OpsArgs),
     /// One backfill / catch-up pass; --dry-run prints what would change and writes nothing.
     Sync(sync::SyncArgs),
+    /// A consistent copy of the (SQLite) store in a new file, while `serve` runs.
+    Backup(backup::BackupArgs),
+    /// Put a backup in place of the store (checked first; the store it replaces is kept).
+    Restore(backup::RestoreArgs),
     /// Read a password from stdin and print its argon2 hash for [server] admin_password_hash.
     AdminPassword(admin_password::AdminPasswordArgs),
 }
@@ -92,6 +97,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(args) => keys::run(args).await,
         Command::Ops(args) => ops::run(args).await,
         Command::Sync(args) => sync::run(args).await,
+        Command::Backup(args) => backup::backup(args).await,
+        Command::Restore(args) => backup::restore(args).await,
         Command::AdminPassword(args) => admin_password::run(args).await,
     }
 }
