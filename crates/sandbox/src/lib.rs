@@ -360,6 +360,37 @@ impl Sandbox {
             .await
     }
 
+    /// Edits the first price of the HighLevel product named `product` in the
+    /// simulator's own UI (as a user would in HighLevel): a one-time USD
+    /// price of `amount` (major units), which HighLevel announces by webhook.
+    pub async fn edit_ghl_price(&self, product: &str, amount: f64) -> Result<(), SandboxError> {
+        let g = self.ghl_truth().await?;
+        let missing =
+            || SandboxError::Control(format!("no HighLevel product `{product}` with a price"));
+        let found = g["products"]
+            .as_array()
+            .and_then(|list| list.iter().find(|p| p["name"].as_str() == Some(product)))
+            .ok_or_else(missing)?;
+        let price = g["prices"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["product"] == found["_id"]))
+            .ok_or_else(missing)?;
+        let body = json!({"name": price["name"], "type": "one_time", "currency": "USD", "amount": amount,
+                          "locationId": g["id"], "sku": price["sku"]});
+        self.control(
+            "ghl",
+            "PUT",
+            &format!(
+                "/__sim/ui/products/{}/price/{}",
+                s(found, "_id"),
+                s(price, "_id")
+            ),
+            Some(body),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Write calls each side has served so far (a WordPress site counts
     /// the Bridge API writes and `aal_*` commands in its integration log).
     pub async fn write_calls(&self) -> Result<(u64, u64), SandboxError> {
@@ -371,9 +402,9 @@ impl Sandbox {
             AccessAllySite::Simulator(_) => w(&self
                 .control("accessally", "GET", "/__sim/requests?limit=0", None)
                 .await?),
-            AccessAllySite::WordPress(_) => self.aa_truth().await?["api_writes"]
-                .as_u64()
-                .unwrap_or(0),
+            AccessAllySite::WordPress(_) => {
+                self.aa_truth().await?["api_writes"].as_u64().unwrap_or(0)
+            }
         };
         Ok((w(&g), a))
     }

@@ -22,28 +22,7 @@ async fn live_changes_arrive_and_echoes_are_dropped() -> anyhow::Result<()> {
     let (ghl_writes, _) = sb.write_calls().await?;
 
     // A price edited in HighLevel reaches the AccessAlly offering.
-    let g = sb.ghl_truth().await?;
-    let product = find(&g["products"], "name", "Composition Clinic")
-        .expect("seeded product")
-        .clone();
-    let pid = product["_id"].as_str().unwrap_or_default().to_string();
-    let price = g["prices"]
-        .as_array()
-        .and_then(|a| a.iter().find(|p| p["product"] == product["_id"]))
-        .expect("a price")
-        .clone();
-    let body = json!({"name": price["name"], "type": "one_time", "currency": "USD", "amount": 123.45,
-                      "locationId": g["id"], "sku": price["sku"]});
-    sb.control(
-        "ghl",
-        "PUT",
-        &format!(
-            "/__sim/ui/products/{pid}/price/{}",
-            price["_id"].as_str().unwrap_or("")
-        ),
-        Some(body),
-    )
-    .await?;
+    sb.edit_ghl_price("Composition Clinic", 123.45).await?;
     let arrived = sb
         .eventually(Duration::from_secs(10), |_, a| {
             find(&a["offerings"], "name", "Composition Clinic")

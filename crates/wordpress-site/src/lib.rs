@@ -18,6 +18,8 @@ pub enum SiteError {
     NotConfigured,
     #[error("ALLYBRIDGE_WORDPRESS_SITE: {0}")]
     Invalid(String),
+    #[error("the site's PHP log has {count} problems (WP_DEBUG); the first: {first}")]
+    Php { count: usize, first: String },
     #[error("control call {path} failed: {reason}")]
     Control { path: String, reason: String },
 }
@@ -81,6 +83,41 @@ impl Site {
             info,
             http: reqwest::Client::new(),
         })
+    }
+
+    /// The site of `ALLYBRIDGE_WORDPRESS_SITE`, or `None` after printing
+    /// why the test is skipped (an error under CI).
+    pub fn from_env_or_skip() -> Result<Option<Box<Site>>, SiteError> {
+        match Self::from_env()? {
+            Availability::Ready(site) => Ok(Some(site)),
+            Availability::Skip(why) => {
+                eprintln!("SKIPPED: {why}");
+                Ok(None)
+            }
+        }
+    }
+
+    /// [`Site::fresh`], or `None` after printing why the test is skipped.
+    pub fn fresh_or_skip(name: &str) -> Result<Option<Box<Guard>>, SiteError> {
+        match Self::fresh(name)? {
+            FreshSite::Ready(guard) => Ok(Some(guard)),
+            FreshSite::Skip(why) => {
+                eprintln!("SKIPPED: {why}");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Fails with the first problem when the PHP error log has any (see [`problems_in`]).
+    pub fn check_php_log(&self) -> Result<(), SiteError> {
+        let problems = self.php_problems();
+        match problems.first() {
+            None => Ok(()),
+            Some(first) => Err(SiteError::Php {
+                count: problems.len(),
+                first: first.clone(),
+            }),
+        }
     }
 
     /// A new site of its own for one test (`wordpress/dev/up` in a folder

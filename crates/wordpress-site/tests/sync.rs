@@ -13,7 +13,7 @@ use engine::scan::ScanKind;
 use reqwest::Method;
 use sandbox::{Sandbox, SandboxOptions, checkout_body};
 use serde_json::{Value, json};
-use wordpress_site::{FreshSite, Site};
+use wordpress_site::Site;
 
 fn find<'a>(list: &'a Value, key: &str, value: &str) -> Option<&'a Value> {
     list.as_array()?
@@ -23,12 +23,8 @@ fn find<'a>(list: &'a Value, key: &str, value: &str) -> Option<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_converges_both_ways_on_a_real_wordpress_site() -> Result<()> {
-    let guard = match Site::fresh("sync")? {
-        FreshSite::Ready(g) => g,
-        FreshSite::Skip(why) => {
-            eprintln!("SKIPPED: {why}");
-            return Ok(());
-        }
+    let Some(guard) = Site::fresh_or_skip("sync")? else {
+        return Ok(());
     };
     let site = &guard.site;
     // An offering that exists only in WordPress, with an order for it.
@@ -71,27 +67,7 @@ async fn the_sync_converges_both_ways_on_a_real_wordpress_site() -> Result<()> {
 
     sb.go_live().await?;
     // A price edited in HighLevel reaches the WordPress offering.
-    let product = find(&g["products"], "name", "Composition Clinic")
-        .context("seeded product")?
-        .clone();
-    let pid = product["_id"].as_str().unwrap_or_default().to_string();
-    let price = g["prices"]
-        .as_array()
-        .and_then(|a| a.iter().find(|p| p["product"] == product["_id"]))
-        .context("a price")?
-        .clone();
-    let body = json!({"name": price["name"], "type": "one_time", "currency": "USD", "amount": 123.45,
-                      "locationId": g["id"], "sku": price["sku"]});
-    sb.control(
-        "ghl",
-        "PUT",
-        &format!(
-            "/__sim/ui/products/{pid}/price/{}",
-            price["_id"].as_str().unwrap_or("")
-        ),
-        Some(body),
-    )
-    .await?;
+    sb.edit_ghl_price("Composition Clinic", 123.45).await?;
     let arrived = sb
         .eventually(Duration::from_secs(15), |_, a| {
             find(&a["offerings"], "name", "Composition Clinic")
@@ -156,12 +132,6 @@ async fn the_sync_converges_both_ways_on_a_real_wordpress_site() -> Result<()> {
     sb.sync_once(ScanKind::Backfill).await?;
     let after = sb.write_calls().await?;
     assert_eq!(before, after, "a second pass writes nothing on either side");
-    let problems = site.php_problems();
-    assert!(
-        problems.is_empty(),
-        "PHP reported {} problems, first: {:?}",
-        problems.len(),
-        problems.first()
-    );
+    site.check_php_log()?;
     Ok(())
 }
