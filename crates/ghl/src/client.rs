@@ -4,7 +4,9 @@
 //! on a 401, retries transient failures with back-off and full jitter, and
 //! turns HighLevel's error bodies into typed errors. Lists come as streams
 //! that end correctly for each envelope style and never loop on a repeated
-//! page. Never logs a token, a secret or a request body.
+//! page. Bulk product writes go through the same path (their bodies and
+//! caps are [`crate::bulk`]'s). Never logs a token, a secret or a request
+//! body.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -200,15 +202,31 @@ impl GhlClient {
         query: &Query,
         body: Option<&Value>,
     ) -> Result<Value, GhlError> {
+        self.call_retrying(op, priority, path, query, body, op.repeats_create())
+            .await
+    }
+
+    /// One operation; with `refused_only`, retried only when HighLevel
+    /// refused it (429), never after a lost answer.
+    async fn call_retrying(
+        &self,
+        op: Operation,
+        priority: Priority,
+        path: &str,
+        query: &Query,
+        body: Option<&Value>,
+        refused_only: bool,
+    ) -> Result<Value, GhlError> {
         self.check_scope(op)?;
-        if !op.repeats_create() {
+        if !refused_only {
             return self
                 .retrier
                 .run(|_attempt| self.attempt(op, priority, path, query, body))
                 .await;
         }
-        // A create whose answer was lost may have happened: only a refusal
-        // (429) is retried here; the caller looks the record up first.
+        // A create (or a relative change) whose answer was lost may have
+        // happened: only a refusal (429) is retried here; the caller looks
+        // the record up first.
         self.retrier
             .run(|_attempt| async {
                 self.attempt(op, priority, path, query, body)
@@ -737,6 +755,60 @@ impl GhlClient {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Edits products and their prices in one request (`POST
+    /// /products/bulk-update/edit`): at most [`crate::BULK_EDIT_MAX_ENTITIES`]
+    /// products and prices counted together, refused with
+    /// [`GhlError::BulkLimit`] before sending otherwise (see
+    /// [`crate::bulk::pack`]). Only the fields given change. Sending the
+    /// same edits again sets the same values, so it is retried like any
+    /// update. Answers HighLevel's `updatedCount` (the products edited);
+    /// nothing is sent for no edits.
+    pub async fn bulk_edit_products(&self, edits: &[ProductEdit]) -> Result<u64, GhlError> {
+        if edits.is_empty() {
+            return Ok(0);
+        }
+        let body = crate::bulk::edit_body(&self.location, edits)?;
+        let op = Operation::BulkEditProducts;
+        let answer = self
+            .call(
+                op,
+                Priority::Live,
+                "/products/bulk-update/edit",
+                &vec![],
+                Some(&body),
+            )
+            .await?;
+        Ok(crate::bulk::outcome(op, &answer)?.unwrap_or(edits.len() as u64))
+    }
+
+    /// One change across many products (`POST /products/bulk-update`): a
+    /// price rule, availability, collections, currency, or delete. A
+    /// relative price rule (increase or reduce) would apply twice if
+    /// repeated after a lost answer, so it is retried only when HighLevel
+    /// refused it (429). Nothing is sent for no products.
+    pub async fn bulk_update_products(
+        &self,
+        product_ids: &[String],
+        change: &BulkChange,
+    ) -> Result<(), GhlError> {
+        if product_ids.is_empty() {
+            return Ok(());
+        }
+        let body = crate::bulk::update_body(&self.location, product_ids, change)?;
+        let op = Operation::BulkUpdateProducts;
+        let answer = self
+            .call_retrying(
+                op,
+                Priority::Live,
+                "/products/bulk-update",
+                &vec![],
+                Some(&body),
+                change.repeats_change(),
+            )
+            .await?;
+        crate::bulk::outcome(op, &answer).map(|_| ())
     }
 
     // ---- orders and transactions ----

@@ -1,6 +1,7 @@
 //! The client's error: HighLevel's own answers (status, message, trace id,
 //! retryability) carried in the shared [`transport::HttpError`], plus what
-//! the client refuses before any request (a missing scope, no credentials)
+//! the client refuses before any request (a missing scope, no credentials,
+//! a bulk edit over its cap)
 //! and the alertable auth failures (a refresh token already used or revoked).
 //! Messages never contain a token, a secret or a request body.
 
@@ -50,6 +51,15 @@ pub enum GhlError {
     /// A list repeated a page it had already returned.
     #[error("HighLevel {0} returned the same page twice; stopped paging to avoid a loop")]
     PaginationLoop(&'static str),
+    /// A bulk request larger than HighLevel takes, refused before sending.
+    #[error(
+        "HighLevel {operation} takes at most {max} entities per request (each product and each of its prices count); this one has {entities}: split it"
+    )]
+    BulkLimit {
+        operation: &'static str,
+        entities: usize,
+        max: usize,
+    },
     /// The caller passed something HighLevel would refuse.
     #[error("invalid input for HighLevel {operation}: {detail}")]
     Invalid {

@@ -21,6 +21,8 @@ pub enum Operation {
     CreateProduct,
     UpdateProduct,
     DeleteProduct,
+    BulkEditProducts,
+    BulkUpdateProducts,
     ListPrices,
     GetPrice,
     CreatePrice,
@@ -69,7 +71,7 @@ macro_rules! info {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 30] = [
+    pub const ALL: [Operation; 32] = [
         Operation::ListCoupons,
         Operation::GetCoupon,
         Operation::CreateCoupon,
@@ -80,6 +82,8 @@ impl Operation {
         Operation::CreateProduct,
         Operation::UpdateProduct,
         Operation::DeleteProduct,
+        Operation::BulkEditProducts,
+        Operation::BulkUpdateProducts,
         Operation::ListPrices,
         Operation::GetPrice,
         Operation::CreatePrice,
@@ -144,6 +148,16 @@ impl Operation {
             DeleteProduct => info!(
                 "ghl.products.delete",
                 "DELETE", "/products/{productId}", "products.write", "products"
+            ),
+            // The spec gives bulkEdit no security block: the scope of its
+            // sibling bulkUpdate, which the simulator asks for too.
+            BulkEditProducts => info!(
+                "ghl.products.bulk_edit",
+                "POST", "/products/bulk-update/edit", "products.write", "products"
+            ),
+            BulkUpdateProducts => info!(
+                "ghl.products.bulk_update",
+                "POST", "/products/bulk-update", "products.write", "products"
             ),
             ListPrices => info!(
                 "ghl.prices.list",
@@ -274,6 +288,8 @@ pub fn operations_for(flow: Flow) -> &'static [Operation] {
             CreateProduct,
             UpdateProduct,
             DeleteProduct,
+            BulkEditProducts,
+            BulkUpdateProducts,
             CreatePrice,
             UpdatePrice,
             DeletePrice,
@@ -314,9 +330,30 @@ pub fn required_scopes(flows: &[(Flow, FlowMode)]) -> BTreeSet<&'static str> {
     scopes
 }
 
+/// The scopes `flow` needs when it writes beyond those it observes with:
+/// what a switch from observe to write must be granted (a new OAuth
+/// consent, or more scopes on a private token). Empty for a flow that
+/// writes only to AccessAlly.
+pub fn scopes_to_write(flow: Flow) -> BTreeSet<&'static str> {
+    let observe = required_scopes(&[(flow, FlowMode::Observe)]);
+    required_scopes(&[(flow, FlowMode::Write)])
+        .into_iter()
+        .filter(|s| !observe.contains(s))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writing_needs_write_scopes_only_where_highlevel_is_written() {
+        assert!(scopes_to_write(Flow::CouponsToAccessally).is_empty());
+        let products = scopes_to_write(Flow::ProductsToHighlevel);
+        assert!(products.contains("products.write"), "{products:?}");
+        assert!(products.iter().all(|s| !s.ends_with(".readonly")));
+        assert!(scopes_to_write(Flow::OrdersToHighlevel).contains("invoices.write"));
+    }
 
     #[test]
     fn observe_mode_needs_only_read_scopes() {
@@ -338,6 +375,29 @@ mod tests {
         assert_eq!(
             required_scopes(&[(Flow::CouponsToAccessally, FlowMode::Write)]),
             BTreeSet::from(["payments/coupons.readonly", "products.readonly"])
+        );
+    }
+
+    #[test]
+    fn bulk_writes_need_the_write_scope_of_the_products_flow() {
+        let ops = operations_for(Flow::ProductsToHighlevel);
+        for op in [
+            Operation::BulkEditProducts,
+            Operation::BulkUpdateProducts,
+            Operation::UpdateInventory,
+        ] {
+            assert!(ops.contains(&op), "{op:?}");
+            assert!(op.is_write() && !op.repeats_create(), "{op:?}");
+        }
+        let write = required_scopes(&[(Flow::ProductsToHighlevel, FlowMode::Write)]);
+        assert!(write.contains(Operation::BulkEditProducts.info().scope));
+        assert!(write.contains(Operation::BulkUpdateProducts.info().scope));
+        let observe = required_scopes(&[(Flow::ProductsToHighlevel, FlowMode::Observe)]);
+        assert!(!observe.contains("products.write"), "{observe:?}");
+        assert_eq!(
+            required_scopes(&[(Flow::ProductsToAccessally, FlowMode::Write)]),
+            BTreeSet::from(["products.readonly", "products/prices.readonly"]),
+            "reading HighLevel's catalog needs no bulk write"
         );
     }
 

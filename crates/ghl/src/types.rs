@@ -3,8 +3,11 @@
 //! answers; amounts are JSON numbers in major units (converted exactly to
 //! [`model::Money`] by the client); ids are `_id` on most records and `id`
 //! on contacts. Unknown fields are kept in `extra` where a record is
-//! written back, so nothing HighLevel holds is lost by a round trip.
+//! written back, so nothing HighLevel holds is lost by a round trip. The
+//! bulk edits and changes hold amounts as [`model::Money`]; the client
+//! writes them as numbers only in the request body.
 
+use model::{Currency, Money, Percent};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
@@ -233,6 +236,106 @@ pub struct InventoryChange {
     pub available_quantity: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allow_out_of_stock_purchases: Option<bool>,
+}
+
+/// One product of a bulk edit (`POST /products/bulk-update/edit`): its id,
+/// the product fields to change, and its prices' edits. Fields left `None`
+/// stay as HighLevel holds them: a bulk edit sets, it never clears (a
+/// product's type, or clearing a field, takes the single `PUT`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProductEdit {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub available_in_store: Option<bool>,
+    /// URL slug; HighLevel also finds a product by it.
+    pub slug: Option<String>,
+    pub collection_ids: Option<Vec<String>>,
+    pub prices: Vec<PriceEdit>,
+}
+
+/// One price of a bulk edit: its id and the fields to change (`None` stays
+/// as it is). A price's type (one-time or recurring) and description are
+/// not in the bulk edit; they take the single `PUT`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PriceEdit {
+    pub id: String,
+    pub name: Option<String>,
+    /// The amount and its currency (`amount` and `currency` on the wire).
+    pub amount: Option<Money>,
+    /// In the currency of `amount` when both are given.
+    pub compare_at_price: Option<Money>,
+    /// In the currency of `amount` when both are given.
+    pub setup_fee: Option<Money>,
+    pub recurring: Option<Recurring>,
+    pub trial_period: Option<u32>,
+    pub total_cycles: Option<u32>,
+    pub sku: Option<String>,
+    pub track_inventory: Option<bool>,
+    pub available_quantity: Option<u32>,
+    pub allow_out_of_stock_purchases: Option<bool>,
+}
+
+/// How `POST /products/bulk-update` changes every price of its products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceRule {
+    /// Adds the amount (written in the amount's currency's major units;
+    /// HighLevel adds the same number to every price, whatever its currency).
+    IncreaseByAmount(Money),
+    ReduceByAmount(Money),
+    SetNewPrice(Money),
+    IncreaseByPercent(Percent),
+    ReduceByPercent(Percent),
+}
+
+/// A [`PriceRule`] and whether HighLevel rounds the result to a whole unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceChange {
+    pub rule: PriceRule,
+    pub round_to_whole: bool,
+}
+
+/// One change `POST /products/bulk-update` makes to every product it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkChange {
+    /// A rule applied to every price's amount and/or compare-at price.
+    Prices {
+        price: Option<PriceChange>,
+        compare_at_price: Option<PriceChange>,
+    },
+    /// Shown in the store or not.
+    Availability(bool),
+    /// The products' collections, replaced.
+    Collections(Vec<String>),
+    /// Every price's currency (the amounts are not converted).
+    Currency(Currency),
+    /// The products and their prices deleted.
+    Delete,
+}
+
+impl BulkChange {
+    /// The body's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BulkChange::Prices { .. } => "bulk-update-price",
+            BulkChange::Availability(_) => "bulk-update-availability",
+            BulkChange::Collections(_) => "bulk-update-product-collection",
+            BulkChange::Currency(_) => "bulk-update-currency",
+            BulkChange::Delete => "bulk-delete-products",
+        }
+    }
+
+    /// Whether repeating the change after a lost answer would change the
+    /// records again (a relative price rule): such a request is retried only
+    /// when HighLevel refused it (429), never after a lost answer.
+    pub fn repeats_change(&self) -> bool {
+        let relative = |c: &Option<PriceChange>| {
+            c.is_some_and(|c| !matches!(c.rule, PriceRule::SetNewPrice(_)))
+        };
+        matches!(self, BulkChange::Prices { price, compare_at_price }
+            if relative(price) || relative(compare_at_price))
+    }
 }
 
 /// A product line of an order.

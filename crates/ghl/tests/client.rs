@@ -697,3 +697,253 @@ async fn a_list_that_repeats_a_page_stops_with_an_error() {
         "{result:?}"
     );
 }
+
+/// A product with `prices` prices of 10.00 USD, made through the client.
+async fn product_with_prices(
+    c: &GhlClient,
+    location: &str,
+    name: &str,
+    prices: usize,
+) -> (Product, Vec<Price>) {
+    let product = c
+        .create_product(&ProductInput {
+            name: name.into(),
+            location_id: location.into(),
+            product_type: "DIGITAL".into(),
+            description: None,
+            available_in_store: Some(false),
+            image: None,
+            slug: None,
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for i in 0..prices {
+        out.push(
+            c.create_price(
+                &product.id,
+                &PriceInput {
+                    name: format!("Price {i}"),
+                    kind: "one_time".into(),
+                    currency: "USD".into(),
+                    amount: 10.0,
+                    location_id: location.into(),
+                    recurring: None,
+                    trial_period: None,
+                    total_cycles: None,
+                    sku: None,
+                    track_inventory: None,
+                    available_quantity: None,
+                    allow_out_of_stock_purchases: None,
+                },
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    (product, out)
+}
+
+fn usd(minor: i64) -> model::Money {
+    model::Money::new(minor, model::Currency::USD)
+}
+
+async fn amount_of(c: &GhlClient, price: &Price) -> i64 {
+    let p = c
+        .get_price(&price.product, &price.id)
+        .await
+        .unwrap()
+        .unwrap();
+    ghl::client::money(&p.amount, &p.currency, "test")
+        .unwrap()
+        .minor
+}
+
+#[tokio::test]
+async fn bulk_writes_against_the_simulator() {
+    let env = sim(SimConfig {
+        rate_limits: RateLimits::unlimited(),
+        ..SimConfig::default()
+    })
+    .await;
+    let c = env.pit_client();
+    let (a, a_prices) = product_with_prices(&c, &env.location, "A", 2).await;
+    let (b, b_prices) = product_with_prices(&c, &env.location, "B", 2).await;
+
+    // Two products and four prices: one request.
+    let edits: Vec<ProductEdit> = [(&a, &a_prices, 1234), (&b, &b_prices, 2500)]
+        .into_iter()
+        .map(|(p, prices, minor)| ProductEdit {
+            id: p.id.clone(),
+            name: Some(format!("{} edited", p.name)),
+            prices: prices
+                .iter()
+                .map(|pr| PriceEdit {
+                    id: pr.id.clone(),
+                    amount: Some(usd(minor)),
+                    sku: Some(format!("{}-sku", pr.id)),
+                    ..PriceEdit::default()
+                })
+                .collect(),
+            ..ProductEdit::default()
+        })
+        .collect();
+    let before = c.calls_made();
+    assert_eq!(c.bulk_edit_products(&edits).await.unwrap(), 2);
+    assert_eq!(c.calls_made(), before + 1, "six entities, one call");
+    assert_eq!(amount_of(&c, &a_prices[1]).await, 1234);
+    assert_eq!(amount_of(&c, &b_prices[0]).await, 2500);
+    let got = c.get_product(&b.id, Priority::Live).await.unwrap().unwrap();
+    assert_eq!(got.name, "B edited");
+
+    // Over the cap: refused before any request, with the count.
+    let big: Vec<ProductEdit> = (0..31)
+        .map(|_| ProductEdit {
+            id: a.id.clone(),
+            ..ProductEdit::default()
+        })
+        .collect();
+    let before = c.calls_made();
+    match c.bulk_edit_products(&big).await {
+        Err(GhlError::BulkLimit {
+            entities: 31,
+            max: 30,
+            ..
+        }) => {}
+        other => panic!("expected BulkLimit, got {other:?}"),
+    }
+    assert_eq!(c.calls_made(), before);
+    // Nothing to send, nothing sent.
+    assert_eq!(c.bulk_edit_products(&[]).await.unwrap(), 0);
+    c.bulk_update_products(&[], &BulkChange::Delete)
+        .await
+        .unwrap();
+    assert_eq!(c.calls_made(), before);
+
+    // One change across products.
+    let ids = vec![a.id.clone(), b.id.clone()];
+    c.bulk_update_products(
+        &ids,
+        &BulkChange::Prices {
+            price: Some(PriceChange {
+                rule: PriceRule::IncreaseByAmount(usd(100)),
+                round_to_whole: false,
+            }),
+            compare_at_price: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(amount_of(&c, &a_prices[0]).await, 1334);
+    assert_eq!(amount_of(&c, &b_prices[1]).await, 2600);
+    c.bulk_update_products(&ids, &BulkChange::Availability(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_product(&a.id, Priority::Live)
+            .await
+            .unwrap()
+            .unwrap()
+            .available_in_store,
+        Some(true)
+    );
+    c.bulk_update_products(std::slice::from_ref(&a.id), &BulkChange::Delete)
+        .await
+        .unwrap();
+    assert!(
+        c.get_product(&a.id, Priority::Live)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // HighLevel's own refusal comes back as its 400.
+    let err = c
+        .bulk_update_products(
+            std::slice::from_ref(&a.id),
+            &BulkChange::Availability(false),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+
+    // The write scope is checked before sending.
+    let mut config = env.config();
+    config.granted_scopes = Some(BTreeSet::from(["products.readonly".to_string()]));
+    let token = SecretString::from(env.info["token"].as_str().unwrap().to_string());
+    let read_only = GhlClient::new(
+        config,
+        Auth::PrivateToken(token),
+        RateBudget::new(BudgetConfig::default()),
+    )
+    .unwrap();
+    assert!(matches!(
+        read_only.bulk_edit_products(&edits[1..]).await,
+        Err(GhlError::MissingScope {
+            scope: "products.write",
+            ..
+        })
+    ));
+    assert_eq!(read_only.calls_made(), 0);
+}
+
+#[tokio::test]
+async fn a_lost_bulk_answer_is_retried_only_where_repeating_is_harmless() {
+    let env = sim(SimConfig {
+        rate_limits: RateLimits::unlimited(),
+        ..SimConfig::default()
+    })
+    .await;
+    let setup = env.pit_client();
+    let (p, prices) = product_with_prices(&setup, &env.location, "Lost", 1).await;
+    // Every answer is held back past the client's timeout, after the change
+    // took effect.
+    env.control(
+        "PUT",
+        "/__sim/faults",
+        json!({"delay_rate": 1.0, "delay_ms": 400}),
+    )
+    .await;
+    let mut config = env.config();
+    config.http.request_timeout = Duration::from_millis(150);
+    config.retry.max_attempts = 3;
+    let token = SecretString::from(env.info["token"].as_str().unwrap().to_string());
+    let c = GhlClient::new(
+        config,
+        Auth::PrivateToken(token),
+        RateBudget::new(BudgetConfig::default()),
+    )
+    .unwrap();
+    // A bulk edit sets values: sent again after each lost answer.
+    let edit = ProductEdit {
+        id: p.id.clone(),
+        prices: vec![PriceEdit {
+            id: prices[0].id.clone(),
+            amount: Some(usd(1500)),
+            ..PriceEdit::default()
+        }],
+        ..ProductEdit::default()
+    };
+    assert!(c.bulk_edit_products(&[edit]).await.is_err());
+    assert_eq!(c.calls_made(), 3, "retried: the same values again");
+    // A relative rule would apply twice: sent once.
+    let increase = BulkChange::Prices {
+        price: Some(PriceChange {
+            rule: PriceRule::IncreaseByAmount(usd(100)),
+            round_to_whole: false,
+        }),
+        compare_at_price: None,
+    };
+    assert!(
+        c.bulk_update_products(std::slice::from_ref(&p.id), &increase)
+            .await
+            .is_err()
+    );
+    assert_eq!(c.calls_made(), 4, "not retried after a lost answer");
+    env.control("PUT", "/__sim/faults", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(
+        amount_of(&setup, &prices[0]).await,
+        1600,
+        "set to 15.00 (three times), then increased once"
+    );
+}

@@ -45,7 +45,12 @@ struct Harness {
 }
 
 impl Harness {
+    /// A simulator that also signs with the legacy RSA header.
     async fn start() -> Result<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(legacy_rsa_signature: bool) -> Result<Self> {
         let got: Arc<Mutex<Vec<Delivery>>> = Arc::default();
         let sink = got.clone();
         let app = Router::new().route(
@@ -64,6 +69,9 @@ impl Harness {
         let (sim, _) = sim_ghl::start(sim_ghl::SimConfig {
             webhook_url: Some(format!("{}/hook", receiver.url)),
             webhook_retry_spacing: Duration::from_millis(20),
+            // Most tests prove the RSA fallback too: deliveries that still
+            // carry the legacy header (the simulator's switch).
+            legacy_rsa_signature,
             ..Default::default()
         })
         .await?;
@@ -407,6 +415,23 @@ async fn every_delivered_event_verifies_and_types() -> Result<()> {
         assert!(!e.is_unknown(), "{e:?}");
         assert!(e.record().is_some());
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn deliveries_signed_with_ed25519_only_verify() -> Result<()> {
+    // HighLevel's deliveries today (the simulator's default): no RSA header.
+    let h = Harness::start_with(false).await?;
+    let (_, got) = h.deliveries_of(1, h.create_product("Modern")).await?;
+    let d = &got[0];
+    ensure!(d.headers.get(LEGACY_SIGNATURE_HEADER).is_none());
+    let ok = h.verifier()?.verify(&d.headers, &d.body)?;
+    assert_eq!(ok.scheme, Scheme::Ed25519);
+    assert_eq!(
+        h.verifier()?
+            .verify(&without(&d.headers, SIGNATURE_HEADER), &d.body),
+        Err(WebhookError::MissingSignature)
+    );
     Ok(())
 }
 

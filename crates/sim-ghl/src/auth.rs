@@ -20,8 +20,16 @@ use crate::Sim;
 use crate::errors::ApiError;
 use crate::routes::{self, Access};
 
-/// The only `Version` header value the v2 specs allow for these routes.
+/// The `Version` header value the v2 specs give every simulated route.
 pub const API_VERSION: &str = "2021-07-28";
+
+/// The `Version` header values the simulator accepts: the one the specs
+/// give (`2021-07-28`) and `2023-02-21`, which HighLevel's official Node SDK
+/// (`@gohighlevel/api-client`) sends on every call by default, so the real
+/// API accepts it. `2021-04-15`, which HighLevel documents for other API
+/// areas, appears in none of the specs of the routes simulated here and is
+/// refused, as a missing or unknown value is.
+pub const ACCEPTED_VERSIONS: &[&str] = &[API_VERSION, "2023-02-21"];
 
 /// Who a token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,7 +275,7 @@ pub async fn api_guard(State(sim): State<Arc<Sim>>, mut req: Request, next: Next
         .map(|v| v.to_str().unwrap_or(""))
     {
         None => return ApiError::bad_request("Version header was not found").into_response(),
-        Some(API_VERSION) => {}
+        Some(v) if ACCEPTED_VERSIONS.contains(&v) => {}
         Some(other) => {
             return ApiError::bad_request(format!(
                 "Version header value '{other}' is not supported; use {API_VERSION}"

@@ -2,12 +2,21 @@
 //! allybridge in before going live, and the ground every allybridge test
 //! and benchmark runs against.
 //!
-//! It serves coupons, products, prices, inventory, orders, transactions,
-//! contacts, invoices and OAuth with the paths, envelopes, status codes,
-//! error shapes and quirks of the official specs (`../shared/specs/ghl/`),
-//! enforces scopes, the `Version` header and the per-location rate limit,
-//! sends signed webhooks that are retried only on 429, injects faults on
-//! demand, and exposes its ground truth under `/__sim/`.
+//! It serves coupons, products, prices, inventory, the bulk product
+//! endpoints, orders, transactions, contacts, invoices and OAuth with the
+//! paths, envelopes, status codes, error shapes and quirks of the official
+//! specs (`../shared/specs/ghl/`), enforces scopes, the `Version` header
+//! (the specs' `2021-07-28`, and `2023-02-21`, which HighLevel's official
+//! Node SDK sends by default) and the per-location rate limit, sends signed
+//! webhooks that are retried only on 429, injects faults on demand, and
+//! exposes its ground truth under `/__sim/`.
+//!
+//! Webhooks are signed with `x-ghl-signature` (Ed25519) only, as HighLevel
+//! now signs them; [`SimConfig::legacy_rsa_signature`] adds the legacy
+//! `x-wh-signature` (RSA) that older deliveries carried. HighLevel does not
+//! document which webhooks its bulk product endpoints fire; the simulator
+//! fires what the single-record endpoints fire for the same change
+//! (`ProductUpdate`, `PriceUpdate`, `ProductDelete`; see [`api::products`]).
 //!
 //! It must use none of allybridge's product crates: its truth comes from
 //! the specs, checked by its own conformance tests.
@@ -60,6 +69,9 @@ pub struct SimConfig {
     pub client_secret: String,
     /// Scopes granted to the private integration tokens.
     pub private_token_scopes: Vec<String>,
+    /// Also sign deliveries with the legacy RSA `x-wh-signature`, which
+    /// HighLevel no longer sends (off: only `x-ghl-signature`, Ed25519).
+    pub legacy_rsa_signature: bool,
 }
 
 impl Default for SimConfig {
@@ -78,6 +90,7 @@ impl Default for SimConfig {
             client_id: format!("{app}-{}", sim_kit::ids::alphanumeric(8).to_lowercase()),
             client_secret: sim_kit::ids::alphanumeric(36),
             private_token_scopes: routes::all_scopes(),
+            legacy_rsa_signature: false,
         }
     }
 }
@@ -252,11 +265,13 @@ impl Sim {
             Err(_) => return,
         };
         let keys = WebhookKeys::get();
-        let headers = vec![
+        let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
             ("x-ghl-signature".to_string(), keys.sign_ed25519(&body)),
-            ("x-wh-signature".to_string(), keys.sign_rsa(&body)),
         ];
+        if self.config.legacy_rsa_signature {
+            headers.push(("x-wh-signature".to_string(), keys.sign_rsa(&body)));
+        }
         for url in urls {
             self.dispatcher.send(Delivery {
                 id: webhook_id.clone(),
@@ -299,6 +314,7 @@ impl Sim {
             "client_secret": self.config.client_secret,
             "webhook_public_key": keys.ed25519_public_pem,
             "webhook_rsa_public_key": keys.rsa_public_pem,
+            "legacy_rsa_signature": self.config.legacy_rsa_signature,
         })
     }
 }
@@ -319,6 +335,8 @@ fn api_routes() -> Router<Arc<Sim>> {
         .route("/payments/orders/{orderId}", get(payments::get_order))
         .route("/payments/transactions", get(payments::list_transactions))
         .route("/products/", get(products::list).post(products::create))
+        .route("/products/bulk-update", post(products::bulk_update))
+        .route("/products/bulk-update/edit", post(products::bulk_edit))
         .route(
             "/products/inventory",
             get(products::get_inventory).post(products::update_inventory),

@@ -1,7 +1,10 @@
 //! The table of simulated API routes with the scope and the token kinds the
 //! official specs' `security` blocks give each (`Location-Access`,
 //! `Agency-Access`, and their `-Only` forms that refuse private integration
-//! tokens). A conformance test checks this table against the specs.
+//! tokens). A conformance test checks this table against the specs. The
+//! bulk edit (`POST /products/bulk-update/edit`) has no `security` block in
+//! its spec; it asks for `products.write` on a location token, as its
+//! sibling bulk update does.
 
 /// Which kinds of token a route accepts, named as the specs' security schemes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +104,21 @@ pub const ROUTES: &[Route] = &[
     ),
     route!("GET", "/products/", "products", "products.readonly", LA),
     route!("POST", "/products/", "products", "products.write", LA),
+    route!(
+        "POST",
+        "/products/bulk-update",
+        "products",
+        "products.write",
+        L
+    ),
+    // Undocumented security (none in the spec): as the bulk update above.
+    route!(
+        "POST",
+        "/products/bulk-update/edit",
+        "products",
+        "products.write",
+        L
+    ),
     route!(
         "GET",
         "/products/inventory",

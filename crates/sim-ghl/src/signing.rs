@@ -1,7 +1,8 @@
 //! The simulator's webhook keys and signatures: `x-ghl-signature` is a
-//! base64 Ed25519 signature and `x-wh-signature` a base64 RSA-SHA256
-//! (PKCS#1 v1.5) signature, both over the exact bytes of the body sent.
-//! Keys are generated once per process and published as PEM.
+//! base64 Ed25519 signature and `x-wh-signature` (legacy, sent only when
+//! `SimConfig::legacy_rsa_signature` is on) a base64 RSA-SHA256 (PKCS#1
+//! v1.5) signature, both over the exact bytes of the body sent. Keys are
+//! generated once per process and published as PEM.
 
 use std::sync::OnceLock;
 

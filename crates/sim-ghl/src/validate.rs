@@ -160,6 +160,46 @@ impl Body {
         }
     }
 
+    pub fn opt_array(&mut self, key: &str) -> Option<Vec<Value>> {
+        match self.raw(key) {
+            Some(Value::Array(items)) => Some(items.clone()),
+            Some(_) => {
+                self.error(format!("{key} must be an array"));
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// A required array: a missing one is reported as class-validator's
+    /// `IsArray` does, and answers empty.
+    pub fn req_array(&mut self, key: &str) -> Vec<Value> {
+        if self.raw(key).is_none() {
+            self.error(format!("{key} must be an array"));
+        }
+        self.opt_array(key).unwrap_or_default()
+    }
+
+    /// Checks a nested object (`products.0`, `price`) with `check`, its
+    /// problems reported under `path` as class-validator nests them
+    /// (`products.0.name must be a string`). `None` when it is no object.
+    pub fn nested<T>(
+        &mut self,
+        path: &str,
+        value: &Value,
+        check: impl FnOnce(&mut Body) -> T,
+    ) -> Option<T> {
+        let Value::Object(map) = value else {
+            self.error(format!("{path} must be an object"));
+            return None;
+        };
+        let mut inner = Body::from_map(map.clone());
+        let out = check(&mut inner);
+        self.errors
+            .extend(inner.errors.into_iter().map(|e| format!("{path}.{e}")));
+        Some(out)
+    }
+
     pub fn opt_object(&mut self, key: &str) -> Option<Map<String, Value>> {
         match self.raw(key) {
             Some(Value::Object(m)) => Some(m.clone()),

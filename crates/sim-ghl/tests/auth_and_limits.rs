@@ -19,15 +19,31 @@ async fn version_header_is_required_and_checked() {
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["statusCode"], 400);
     assert!(body["message"].as_str().unwrap().contains("Version"));
-    let wrong = s
-        .http
-        .get(&url)
-        .bearer_auth(&s.token)
-        .header("Version", "2023-02-21")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 400);
+    // The specs' value, and the one HighLevel's official Node SDK sends by
+    // default, are accepted; anything else is refused like a missing one.
+    for (version, status) in [
+        ("2021-07-28", 200),
+        ("2023-02-21", 200),
+        ("2021-04-15", 400),
+        ("2021-07-28x", 400),
+        ("garbage", 400),
+        ("", 400),
+    ] {
+        let answer = s
+            .http
+            .get(&url)
+            .bearer_auth(&s.token)
+            .header("Version", version)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), status, "Version: {version:?}");
+        if status == 400 {
+            let body: Value = answer.json().await.unwrap();
+            assert_eq!(body["statusCode"], 400);
+            assert!(body["message"].as_str().unwrap().contains("Version"));
+        }
+    }
     assert_eq!(
         s.call(
             "GET",

@@ -63,6 +63,14 @@ const DEVIATIONS: &[(&str, &str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Routes whose spec has no `security` block, with the scope and token
+/// kind the simulator chose. The test fails once the spec documents one.
+const UNDOCUMENTED_SECURITY: &[(&str, &str, &str)] = &[(
+    "POST",
+    "/products/bulk-update/edit",
+    "the spec gives bulkEdit no security; the simulator asks for products.write on a location token, as its sibling bulkUpdate",
+)];
+
 /// Whether a violation's JSON pointer falls under a deviation's pattern.
 fn pointer_matches(pattern: &str, pointer: &str) -> bool {
     let pat: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
@@ -178,6 +186,29 @@ fn route_table_matches_the_specs_security() {
             .operation(r.method, r.path)
             .unwrap_or_else(|| panic!("{} {} is not in {}.json", r.method, r.path, r.spec));
         let security = op.raw["security"].as_array().cloned().unwrap_or_default();
+        if let Some((_, _, why)) = UNDOCUMENTED_SECURITY
+            .iter()
+            .find(|(m, p, _)| *m == r.method && *p == r.path)
+        {
+            assert!(
+                security.is_empty(),
+                "{} {} now has a documented security block; check the route table against it ({why})",
+                r.method,
+                r.path
+            );
+            assert_eq!(
+                (r.scope, r.access),
+                ("products.write", &[Access::Location][..]),
+                "{why}"
+            );
+        } else {
+            assert!(
+                !security.is_empty(),
+                "{} {} has no security block",
+                r.method,
+                r.path
+            );
+        }
         let mut schemes = Vec::new();
         for s in &security {
             for (scheme, scopes) in s.as_object().unwrap() {
@@ -215,6 +246,9 @@ fn route_table_matches_the_specs_security() {
         got.sort();
         let mut want = expected.clone();
         want.sort();
+        if security.is_empty() {
+            want.clear();
+        }
         assert_eq!(got, want, "{} {}: security schemes", r.method, r.path);
         // Every simulated route requires the Version header, as the spec does.
         let params = op.raw["parameters"].as_array().cloned().unwrap_or_default();
@@ -444,6 +478,200 @@ async fn every_answer_matches_the_official_schemas() {
         Some(json!({"altId": loc})),
         422
     );
+    // Bulk edit: products and prices, at most 30 entities counted together.
+    let edited = check!(
+        "POST",
+        "/products/bulk-update/edit",
+        "/products/bulk-update/edit",
+        Some(json!({"altId": loc, "altType": "location", "products": [
+            {"_id": pid, "name": "Bulk renamed", "availableInStore": true,
+             "seo": {"title": "t"}, "prices": [{"_id": prid, "amount": 35.5, "sku": "C-2"}]},
+        ]})),
+        201
+    );
+    assert_eq!(edited.body["updatedCount"], 1);
+    let after = s
+        .call(
+            "GET",
+            &format!("/products/{pid}/price/{prid}?locationId={loc}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (&after.body["amount"], &after.body["sku"]),
+        (&json!(35.5), &json!("C-2"))
+    );
+    // 30 entities pass; 31 (products and their prices counted together) do not.
+    let entities = |n: usize| {
+        let prices: Vec<_> = (0..n - 1).map(|_| json!({"_id": prid})).collect();
+        json!({"altId": loc, "altType": "location", "products": [{"_id": pid, "prices": prices}]})
+    };
+    check!(
+        "POST",
+        "/products/bulk-update/edit",
+        "/products/bulk-update/edit",
+        Some(entities(30)),
+        201
+    );
+    let capped = check!(
+        "POST",
+        "/products/bulk-update/edit",
+        "/products/bulk-update/edit",
+        Some(entities(31)),
+        400
+    );
+    assert!(
+        capped.body["message"].as_str().unwrap().contains("30"),
+        "{}",
+        capped.body
+    );
+    check!(
+        "POST",
+        "/products/bulk-update/edit",
+        "/products/bulk-update/edit",
+        Some(json!({"altId": loc, "altType": "location", "products": [
+            {"_id": "000000000000000000000000", "name": "x"}]})),
+        400
+    );
+    check!(
+        "POST",
+        "/products/bulk-update/edit",
+        "/products/bulk-update/edit",
+        Some(json!({"altId": loc, "altType": "location", "products": [
+            {"_id": pid, "prices": [{"_id": price_id}]}]})),
+        400
+    );
+    let invalid = check!(
+        "POST",
+        "/products/bulk-update/edit",
+        "/products/bulk-update/edit",
+        Some(
+            json!({"altId": loc, "products": [{"name": 5, "prices": [{"_id": prid, "amount": -1}]}]})
+        ),
+        422
+    );
+    let messages = invalid.body["message"].to_string();
+    for m in [
+        "altType",
+        "products.0._id",
+        "products.0.name",
+        "products.0.prices.0.amount",
+    ] {
+        assert!(messages.contains(m), "{m} not in {messages}");
+    }
+    check!(
+        "POST",
+        "/products/bulk-update/edit",
+        "/products/bulk-update/edit",
+        Some(json!({"altId": loc})),
+        422
+    );
+    let no_version = s
+        .http
+        .post(format!("{}/products/bulk-update/edit", s.url))
+        .bearer_auth(&s.token)
+        .json(&json!({"altId": loc, "altType": "location", "products": []}))
+        .send()
+        .await
+        .unwrap();
+    let a = Answer {
+        status: no_version.status().as_u16(),
+        headers: no_version.headers().clone(),
+        body: no_version.json().await.unwrap(),
+    };
+    assert_eq!(a.status, 400);
+    specs.check("POST", "/products/bulk-update/edit", &a);
+
+    // Bulk update: one change across the products named.
+    let doomed = check!(
+        "POST",
+        "/products/",
+        "/products/",
+        Some(json!({"name": "Bulk doomed", "locationId": loc, "productType": "DIGITAL"})),
+        201
+    );
+    let doomed = doomed.body["_id"].as_str().unwrap().to_string();
+    for body in [
+        json!({"type": "bulk-update-price", "productIds": [pid], "price": {"type": "INCREASE_BY_PERCENTAGE", "value": 10, "roundToWhole": true}}),
+        json!({"type": "bulk-update-price", "productIds": [pid], "compareAtPrice": {"type": "SET_NEW_PRICE", "value": 49}}),
+        json!({"type": "bulk-update-availability", "productIds": [pid], "availability": false}),
+        json!({"type": "bulk-update-product-collection", "productIds": [pid], "collectionIds": ["c1"]}),
+        json!({"type": "bulk-update-currency", "productIds": [pid], "currency": "eur"}),
+        json!({"type": "bulk-delete-products", "productIds": [doomed]}),
+    ] {
+        let mut body = body;
+        body["altId"] = json!(loc);
+        body["altType"] = json!("location");
+        check!(
+            "POST",
+            "/products/bulk-update",
+            "/products/bulk-update",
+            Some(body),
+            201
+        );
+    }
+    let after = s
+        .call(
+            "GET",
+            &format!("/products/{pid}/price/{prid}?locationId={loc}"),
+            None,
+        )
+        .await;
+    assert_eq!(after.body["amount"], 39.0, "35.50 + 10 % = 39.05, rounded");
+    assert_eq!(after.body["compareAtPrice"], 49.0);
+    assert_eq!(after.body["currency"], "EUR");
+    check!(
+        "POST",
+        "/products/bulk-update",
+        "/products/bulk-update",
+        Some(
+            json!({"altId": loc, "altType": "location", "type": "bulk-update-price", "productIds": [pid],
+                    "price": {"type": "REDUCE_BY_AMOUNT", "value": 1000}})
+        ),
+        400
+    );
+    check!(
+        "POST",
+        "/products/bulk-update",
+        "/products/bulk-update",
+        Some(
+            json!({"altId": loc, "altType": "location", "type": "bulk-delete-products", "productIds": [doomed]})
+        ),
+        400
+    );
+    check!(
+        "POST",
+        "/products/bulk-update",
+        "/products/bulk-update",
+        Some(
+            json!({"altId": loc, "altType": "location", "type": "bulk-update-price", "productIds": [pid]})
+        ),
+        422
+    );
+    check!(
+        "POST",
+        "/products/bulk-update",
+        "/products/bulk-update",
+        Some(json!({"altId": loc, "type": "bulk-everything"})),
+        422
+    );
+    check!(
+        "POST",
+        "/products/inventory",
+        "/products/inventory",
+        Some(
+            json!({"altId": loc, "altType": "location", "items": [{"priceId": "nope", "availableQuantity": 1}]})
+        ),
+        400
+    );
+    check!(
+        "POST",
+        "/products/inventory",
+        "/products/inventory",
+        Some(json!({"altId": loc, "altType": "location", "items": [{"availableQuantity": -1}]})),
+        422
+    );
+
     check!(
         "DELETE",
         "/products/{productId}/price/{priceId}",
@@ -735,7 +963,7 @@ async fn every_answer_matches_the_official_schemas() {
         specs.checked, specs.undocumented
     );
     assert!(
-        specs.checked >= 75,
+        specs.checked >= 100,
         "only {} answers validated",
         specs.checked
     );

@@ -1,5 +1,6 @@
-//! Webhooks the HighLevel simulator sends (payload shapes, both signature
-//! schemes over the exact bytes, retry only on 429) and each fault switch.
+//! Webhooks the HighLevel simulator sends (payload shapes, the Ed25519
+//! signature over the exact bytes and the legacy RSA one behind its switch,
+//! the events of bulk changes, retry only on 429) and each fault switch.
 
 mod common;
 
@@ -12,11 +13,15 @@ use serde_json::{Value, json};
 use sim_ghl::SimConfig;
 
 async fn with_receiver(script: Vec<u16>) -> (TestSim, Receiver) {
+    with_receiver_and(script, SimConfig::default()).await
+}
+
+async fn with_receiver_and(script: Vec<u16>, config: SimConfig) -> (TestSim, Receiver) {
     let r = Receiver::start(script).await;
     let s = spawn(SimConfig {
         webhook_url: Some(r.url.clone()),
         webhook_retry_spacing: Duration::from_millis(20),
-        ..SimConfig::default()
+        ..config
     })
     .await;
     (s, r)
@@ -50,8 +55,32 @@ fn verify_rsa(pem: &str, body: &[u8], sig_b64: &str) -> bool {
 }
 
 #[tokio::test]
-async fn webhooks_are_signed_over_the_exact_bytes_with_both_schemes() {
+async fn webhooks_are_signed_with_ed25519_only_by_default() {
     let (s, r) = with_receiver(vec![200]).await;
+    assert_eq!(s.info["legacy_rsa_signature"], false);
+    s.create_product("Signed course").await;
+    let got = r.wait_for(1).await;
+    let hook = &got[0];
+    let ed = hook.headers["x-ghl-signature"].to_str().unwrap();
+    let ed_pem = s.info["webhook_public_key"].as_str().unwrap();
+    assert!(verify_ed25519(ed_pem, &hook.body, ed));
+    assert!(
+        hook.headers.get("x-wh-signature").is_none(),
+        "HighLevel no longer sends the legacy RSA header"
+    );
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_over_the_exact_bytes_with_both_schemes() {
+    let (s, r) = with_receiver_and(
+        vec![200],
+        SimConfig {
+            legacy_rsa_signature: true,
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    assert_eq!(s.info["legacy_rsa_signature"], true);
     let product = s.create_product("Signed course").await;
     let got = r.wait_for(1).await;
     assert_eq!(got.len(), 1);
@@ -306,4 +335,170 @@ async fn request_log_counts_routes_and_statuses() {
     assert_eq!(summary["by_status"]["201"], 2);
     assert_eq!(summary["by_status"]["403"], 1);
     assert_eq!(log["entries"].as_array().unwrap().len(), 4);
+}
+
+/// The topics and record ids of the deliveries after the first `skip`,
+/// sorted (deliveries go out concurrently; the topic is found by the
+/// delivery's webhook id, as product payloads carry no event type).
+async fn topics_after(s: &TestSim, r: &Receiver, skip: usize, n: usize) -> Vec<(String, String)> {
+    r.wait_for(skip + n).await;
+    assert!(s.sim.dispatcher.wait_idle(Duration::from_secs(2)).await);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let got = r.received();
+    assert_eq!(got.len(), skip + n, "expected {n} more deliveries");
+    let records = s.sim.dispatcher.records();
+    let mut out: Vec<(String, String)> = got[skip..]
+        .iter()
+        .map(|h| {
+            let p: Value = serde_json::from_slice(&h.body).unwrap();
+            let topic = records
+                .iter()
+                .find(|d| d.id == p["webhookId"].as_str().unwrap())
+                .unwrap()
+                .topic
+                .clone();
+            (topic, p["_id"].as_str().unwrap().to_string())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn bulk_changes_fire_what_single_updates_fire() {
+    let (s, r) = with_receiver(vec![200]).await;
+    let a = s.create_product("A").await;
+    let b = s.create_product("B").await;
+    let (aid, bid) = (a["_id"].as_str().unwrap(), b["_id"].as_str().unwrap());
+    let a1 = s.create_price(aid, 10.0).await;
+    let b1 = s.create_price(bid, 20.0).await;
+    let b2 = s.create_price(bid, 30.0).await;
+    let (a1, b1, b2) = (
+        a1["_id"].as_str().unwrap(),
+        b1["_id"].as_str().unwrap(),
+        b2["_id"].as_str().unwrap(),
+    );
+    r.wait_for(5).await;
+
+    // A single PUT of a price: one PriceUpdate, whose payload shape the
+    // bulk edit's must share.
+    let single = s
+        .call(
+            "PUT",
+            &format!("/products/{aid}/price/{a1}"),
+            Some(
+                json!({"name": "Full", "type": "one_time", "currency": "USD", "amount": 11,
+                        "locationId": s.location, "sku": "SKU-1"}),
+            ),
+        )
+        .await;
+    assert_eq!(single.status, 200, "{}", single.body);
+    let mut seen = 5;
+    assert_eq!(
+        topics_after(&s, &r, seen, 1).await,
+        [("PriceUpdate".to_string(), a1.to_string())]
+    );
+    seen += 1;
+
+    // Bulk edit: A's name and price (ProductUpdate + PriceUpdate), B's
+    // prices only (two PriceUpdate, no ProductUpdate).
+    let edit = s
+        .call(
+            "POST",
+            "/products/bulk-update/edit",
+            Some(json!({"altId": s.location, "altType": "location", "products": [
+                {"_id": aid, "name": "A renamed", "prices": [{"_id": a1, "amount": 12.5}]},
+                {"_id": bid, "prices": [{"_id": b1, "amount": 21}, {"_id": b2, "compareAtPrice": 40}]},
+            ]})),
+        )
+        .await;
+    assert_eq!(edit.status, 201, "{}", edit.body);
+    let mut want = vec![
+        ("PriceUpdate".to_string(), a1.to_string()),
+        ("PriceUpdate".to_string(), b1.to_string()),
+        ("PriceUpdate".to_string(), b2.to_string()),
+        ("ProductUpdate".to_string(), aid.to_string()),
+    ];
+    want.sort();
+    assert_eq!(topics_after(&s, &r, seen, 4).await, want);
+    let single_payload: Value = serde_json::from_slice(&r.received()[5].body).unwrap();
+    let bulk_payload: Value = r
+        .received()
+        .iter()
+        .map(|h| serde_json::from_slice::<Value>(&h.body).unwrap())
+        .skip(seen)
+        .find(|p| p["_id"] == a1)
+        .unwrap();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&single_payload), keys(&bulk_payload));
+    assert_eq!(
+        bulk_payload["type"], "one_time",
+        "PriceUpdate carries `type`"
+    );
+    assert_eq!(bulk_payload["amount"], 12.5);
+    seen += 4;
+
+    // Bulk update: availability fires ProductUpdate per product, a price
+    // rule and a currency change PriceUpdate per price, a delete
+    // ProductDelete per product.
+    let bulk = |body: Value| {
+        let s = &s;
+        async move {
+            let a = s.call("POST", "/products/bulk-update", Some(body)).await;
+            assert_eq!(a.status, 201, "{}", a.body);
+        }
+    };
+    bulk(
+        json!({"altId": s.location, "altType": "location", "type": "bulk-update-availability",
+                "productIds": [aid, bid], "availability": true}),
+    )
+    .await;
+    let mut want = vec![
+        ("ProductUpdate".to_string(), aid.to_string()),
+        ("ProductUpdate".to_string(), bid.to_string()),
+    ];
+    want.sort();
+    assert_eq!(topics_after(&s, &r, seen, 2).await, want);
+    seen += 2;
+    bulk(
+        json!({"altId": s.location, "altType": "location", "type": "bulk-update-price",
+                "productIds": [bid], "price": {"type": "INCREASE_BY_AMOUNT", "value": 1}}),
+    )
+    .await;
+    let mut want = vec![
+        ("PriceUpdate".to_string(), b1.to_string()),
+        ("PriceUpdate".to_string(), b2.to_string()),
+    ];
+    want.sort();
+    assert_eq!(topics_after(&s, &r, seen, 2).await, want);
+    seen += 2;
+    let inventory = s
+        .call(
+            "POST",
+            "/products/inventory",
+            Some(json!({"altId": s.location, "altType": "location",
+                        "items": [{"priceId": a1, "availableQuantity": 4}, {"priceId": b1, "availableQuantity": 0}]})),
+        )
+        .await;
+    assert_eq!(inventory.status, 201, "{}", inventory.body);
+    let mut want = vec![
+        ("PriceUpdate".to_string(), a1.to_string()),
+        ("PriceUpdate".to_string(), b1.to_string()),
+    ];
+    want.sort();
+    assert_eq!(topics_after(&s, &r, seen, 2).await, want);
+    seen += 2;
+    bulk(
+        json!({"altId": s.location, "altType": "location", "type": "bulk-delete-products",
+                "productIds": [aid, aid]}),
+    )
+    .await;
+    assert_eq!(
+        topics_after(&s, &r, seen, 1).await,
+        [("ProductDelete".to_string(), aid.to_string())]
+    );
 }

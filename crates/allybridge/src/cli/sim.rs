@@ -39,6 +39,10 @@ pub struct SimArgs {
     /// Faults as JSON, e.g. '{"error_rate":0.2,"webhook_drop_rate":0.3}'.
     #[arg(long)]
     pub faults: Option<String>,
+    /// Also sign HighLevel webhooks with the legacy RSA `x-wh-signature`,
+    /// which HighLevel no longer sends (default: `x-ghl-signature` only).
+    #[arg(long)]
+    pub ghl_legacy_rsa_signature: bool,
 }
 
 fn parse_faults(args: &SimArgs) -> anyhow::Result<Faults> {
@@ -63,6 +67,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         webhook_url: args.ghl_webhook_url.clone(),
         webhook_retry_spacing: Duration::from_secs(args.webhook_retry_secs),
         access_token_ttl: Duration::from_secs(args.token_ttl_secs),
+        legacy_rsa_signature: args.ghl_legacy_rsa_signature,
         ..sim_ghl::SimConfig::default()
     };
     if args.no_rate_limits {
