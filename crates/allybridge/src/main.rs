@@ -10,7 +10,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     allocator::tune_for_a_daemon();
     let args = cli::Cli::parse();
-    cli::init_tracing(args.verbose, matches!(args.command, cli::Command::Serve(_)));
+    let daemon = matches!(args.command, cli::Command::Serve(_));
+    if !daemon {
+        cli::end_quietly_on_a_closed_pipe();
+    }
+    cli::init_tracing(args.verbose, daemon);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -39,9 +39,12 @@ key_file = "allybridge.key"
 # Address of the daemon's listener (webhooks, OAuth callback, admin page,
 # /metrics, /healthz). Loopback by default: put a reverse proxy in front.
 listen = "127.0.0.1:8940"
-# Public base URL where HighLevel and AccessAlly send webhooks
-# (PUBLIC_URL/webhooks/ghl and PUBLIC_URL/webhooks/accessally) and where the
-# OAuth redirect lands (PUBLIC_URL/oauth/callback).
+# Public base URL where HighLevel and AccessAlly send webhooks and where the
+# OAuth redirect lands (PUBLIC_URL/oauth/callback). HighLevel: set
+# PUBLIC_URL/webhooks/ghl as your marketplace app's Webhook URL. AccessAlly:
+# `allybridge serve` subscribes PUBLIC_URL/webhooks/accessally/TENANT. Without
+# it, changes arrive by polling only; `allybridge check` says whether live
+# events will arrive.
 # public_url = "https://allybridge.example.com"
 # Argon2 PHC hash of the admin page password; while unset, nobody can log in.
 # admin_password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
@@ -123,12 +126,16 @@ user = "allybridge"
 # app_password = { env = "ALLYBRIDGE_AA_APP_PASSWORD" }
 # The handshake of AccessAlly's aal_* commands (AccessAlly > Settings > Advanced).
 # handshake = { env = "ALLYBRIDGE_AA_HANDSHAKE" }
-# The whsec_ secret that verifies AccessAlly Bridge webhooks.
+# The whsec_ secret AccessAlly signs this tenant's webhooks with; `serve`
+# subscribes the site with it when public_url is set and no subscription
+# sends there yet. Unset: the site makes one and allybridge stores it.
 # webhook_secret = { env = "ALLYBRIDGE_AA_WEBHOOK_SECRET" }
 
 [tenant.flows]
 # Each flow is "off", "observe" (read-only: reports what it would do) or
-# "write". Start with observe, check the log, then switch to write.
+# "write". Start with observe, check the log, then switch to write. A flow
+# that writes to HighLevel then needs its write scopes: a new OAuth consent
+# or more scopes on a private token (`allybridge check` names them).
 coupons_to_accessally = "observe"
 products_to_accessally = "observe"
 products_to_highlevel = "observe"

@@ -219,6 +219,43 @@ impl CanonicalProduct {
     }
 }
 
+/// Pairs wanted prices with existing ones: equal ones first, then the rest
+/// in order. Returns (wanted index, existing index) pairs, then the unpaired
+/// wanted and existing indices.
+pub fn pair_prices(
+    wanted: &[CanonicalPrice],
+    existing: &[CanonicalPrice],
+) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
+    let mut used = vec![false; existing.len()];
+    let mut pairs = Vec::new();
+    let mut left = Vec::new();
+    for (i, w) in wanted.iter().enumerate() {
+        match existing
+            .iter()
+            .enumerate()
+            .position(|(j, e)| !used[j] && e == w)
+        {
+            Some(j) => {
+                used[j] = true;
+                pairs.push((i, j));
+            }
+            None => left.push(i),
+        }
+    }
+    let mut unpaired_wanted = Vec::new();
+    for i in left {
+        match (0..existing.len()).find(|j| !used[*j]) {
+            Some(j) => {
+                used[j] = true;
+                pairs.push((i, j));
+            }
+            None => unpaired_wanted.push(i),
+        }
+    }
+    let unpaired_existing = (0..existing.len()).filter(|j| !used[*j]).collect();
+    (pairs, unpaired_wanted, unpaired_existing)
+}
+
 /// An interval unit of the AccessAlly contract.
 pub fn interval_unit(unit: &str) -> Result<IntervalUnit, EngineError> {
     Ok(match unit {

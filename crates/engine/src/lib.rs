@@ -10,6 +10,7 @@
 //! drive it.
 
 pub mod canonical;
+pub mod changes;
 pub mod error;
 pub mod flows;
 pub mod housekeeping;

@@ -1,5 +1,6 @@
 //! What a flow did or, in observe mode and dry runs, would do: one entry per
-//! record with the action and the field differences. The plan is what
+//! record with the action and the changes (in words and as the raw
+//! structure). The plan is what
 //! `allybridge sync --dry-run` prints and what observe mode logs.
 
 use std::sync::{Arc, Mutex};
@@ -26,8 +27,13 @@ pub struct PlanEntry {
     pub action: Action,
     /// e.g. `coupon LAUNCH20`, `product 65a…`.
     pub record: String,
-    /// Field differences, `field: before → after`.
+    /// What changes, in words (`COURSE-001 197.00 → 149.00 USD`).
     pub diffs: Vec<String>,
+    /// The same changes as the raw structure: each differing field of the
+    /// canonical record with its value before and after (see
+    /// [`crate::changes`]); left out when the change is told in words only.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub changes: serde_json::Value,
     /// Why (for skips), or what was written.
     pub note: String,
     /// False when the flow only observed.
@@ -93,27 +99,6 @@ impl Plan {
     }
 }
 
-/// `field: before → after` for each differing field of two JSON objects.
-pub fn diff(before: &serde_json::Value, after: &serde_json::Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let empty = serde_json::Map::new();
-    let b = before.as_object().unwrap_or(&empty);
-    let a = after.as_object().unwrap_or(&empty);
-    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    for k in keys {
-        let (x, y) = (b.get(k), a.get(k));
-        if x != y {
-            let show = |v: Option<&serde_json::Value>| {
-                v.map(|v| v.to_string()).unwrap_or_else(|| "∅".into())
-            };
-            out.push(format!("{k}: {} → {}", show(x), show(y)));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +110,7 @@ mod tests {
             action: Action::Create,
             record: record.into(),
             diffs: vec![],
+            changes: serde_json::Value::Null,
             note: String::new(),
             written: true,
         }

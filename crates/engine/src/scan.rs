@@ -262,6 +262,7 @@ pub async fn scan(
                 action: Action::Skip,
                 record,
                 diffs: vec![],
+                changes: serde_json::Value::Null,
                 note: format!("skipped: {why}"),
                 written: false,
             });

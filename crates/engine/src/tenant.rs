@@ -237,6 +237,11 @@ impl Tenant {
             .unwrap_or(FlowMode::Observe)
     }
 
+    /// Every flow in the mode it runs in now.
+    pub fn modes_now(&self) -> Vec<(Flow, FlowMode)> {
+        Flow::ALL.iter().map(|f| (*f, self.mode(*f))).collect()
+    }
+
     /// The link entity type of this tenant's records of one kind.
     pub fn entity(&self, kind: &str) -> String {
         format!("{}/{kind}", self.name)

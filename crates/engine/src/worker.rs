@@ -359,6 +359,7 @@ impl Engine {
                     action: Action::Skip,
                     record: job.record_id.clone(),
                     diffs: Vec::new(),
+                    changes: serde_json::Value::Null,
                     note: format!("would wait: {why} (this mode writes nothing)"),
                     written: false,
                 });

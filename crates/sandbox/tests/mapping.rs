@@ -276,7 +276,12 @@ async fn sku_prefixes_set_later_leave_excluded_products_alone_on_both_sides() ->
         settings: course_prefix(),
         ..SandboxOptions::default()
     };
-    let tenant = tenant_for(&sb.ghl_sim.info, sb.aa_site.info(), FlowMode::Write, &options)?;
+    let tenant = tenant_for(
+        &sb.ghl_sim.info,
+        sb.aa_site.info(),
+        FlowMode::Write,
+        &options,
+    )?;
     let prefixed = Arc::new(Engine::new(
         sb.engine.store.clone(),
         vec![tenant.clone()],

@@ -1,7 +1,8 @@
 //! The HighLevel OAuth callback (`GET /oauth/callback?code=…&state=…`) for
 //! tenants with `auth = "oauth"`. A (re)connection starts on the admin page,
 //! which asks [`OAuth::start`] for a consent URL carrying a fresh, single-use
-//! `state`; the callback checks that state, exchanges the code through the
+//! `state` and the least scopes for the flows' modes at that moment (a flow
+//! switched to write on the page asks for its write scopes); the callback checks that state, exchanges the code through the
 //! tenant's own `TokenManager` (so the running client uses the new pair at
 //! once), the manager stores the pair encrypted, and the tenant's HighLevel
 //! connection is reported connected (the daemon's pollers then start its
@@ -28,8 +29,6 @@ const STATE_TTL: Duration = Duration::from_secs(15 * 60);
 pub struct OAuthTenant {
     pub tenant: String,
     pub app: ghl::OAuthApp,
-    /// The least scopes for the tenant's enabled flows.
-    pub scopes: BTreeSet<String>,
     /// The manager the tenant's HighLevel client uses.
     pub manager: Arc<ghl::TokenManager>,
 }
@@ -65,15 +64,15 @@ impl OAuth {
         self.tenants.iter().map(|t| t.tenant.as_str()).collect()
     }
 
-    /// A consent URL for `tenant` with a new single-use state.
-    pub fn start(&self, tenant: &str) -> Option<String> {
+    /// A consent URL for `tenant` asking for `scopes`, with a new
+    /// single-use state.
+    pub fn start(&self, tenant: &str, scopes: &BTreeSet<&str>) -> Option<String> {
         let t = self.tenants.iter().find(|t| t.tenant == tenant)?;
         let state = hex::encode(rand::random::<[u8; 16]>());
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.retain(|_, (_, at)| at.elapsed() < STATE_TTL);
         pending.insert(state.clone(), (t.tenant.clone(), Instant::now()));
-        let scopes: BTreeSet<&str> = t.scopes.iter().map(String::as_str).collect();
-        Some(t.app.authorize_url(&scopes, &state))
+        Some(t.app.authorize_url(scopes, &state))
     }
 
     /// Exchanges `code` for the tenant `state` was issued to; returns the tenant.

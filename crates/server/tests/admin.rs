@@ -299,13 +299,29 @@ async fn a_switch_is_kept_before_it_applies_and_refused_if_it_cannot_be() -> any
     Ok(())
 }
 
+/// The row of `flow` in the dashboard's flows table.
+fn flow_row<'a>(body: &'a str, flow: &str) -> &'a str {
+    let start = body
+        .find(&format!("data-flow=\"{flow}\""))
+        .unwrap_or_else(|| panic!("no row for {flow}"));
+    let rest = &body[start..];
+    &rest[..rest.find("</tr>").unwrap_or(rest.len())]
+}
+
 #[tokio::test]
-async fn the_log_filters_by_entity_and_record() -> anyhow::Result<()> {
+async fn the_log_filters_by_entity_and_record_id_on_either_system() -> anyhow::Result<()> {
     let app = spawn_app().await?;
-    for (entity, record) in [
-        ("main/coupons_to_accessally", "SUMMER"),
-        ("main/products_to_accessally", "p-9"),
-    ] {
+    // HighLevel product p-9 is offering 42 in AccessAlly.
+    app.store
+        .save_link(&store::NewLink {
+            entity_type: "main/product".into(),
+            highlevel_id: "p-9".into(),
+            accessally_id: "42".into(),
+            highlevel_hash: None,
+            accessally_hash: None,
+        })
+        .await?;
+    for (entity, record) in [("main/coupon", "SUMMER"), ("main/product", "p-9")] {
         app.store
             .log_integration(&store::IntegrationEvent {
                 entity_type: entity.into(),
@@ -325,10 +341,44 @@ async fn the_log_filters_by_entity_and_record() -> anyhow::Result<()> {
     assert!(all.body.contains("SUMMER") && all.body.contains("p-9"));
     let one = b.get(&app.url("/admin/log?record=p-9")).await?;
     assert!(one.body.contains("p-9") && !one.body.contains("SUMMER"));
-    let ent = b
-        .get(&app.url("/admin/log?entity=main%2Fcoupons_to_accessally"))
-        .await?;
+    // The offering's id finds the product's entries.
+    let other_side = b.get(&app.url("/admin/log?record=42")).await?;
+    assert!(
+        other_side.body.contains("p-9") && !other_side.body.contains("SUMMER"),
+        "{}",
+        other_side.body
+    );
+    let ent = b.get(&app.url("/admin/log?entity=main%2Fcoupon")).await?;
     assert!(ent.body.contains("SUMMER") && !ent.body.contains("p-9"));
+    // Each flow's last activity: the product read from HighLevel is
+    // products_to_accessally's, not products_to_highlevel's.
+    let dash = b.get(&app.url("/admin")).await?;
+    assert!(!flow_row(&dash.body, "main/products_to_accessally").contains("never"));
+    assert!(flow_row(&dash.body, "main/products_to_highlevel").contains("never"));
+    assert!(!flow_row(&dash.body, "main/coupons_to_accessally").contains("never"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_mode_switch_says_that_write_needs_the_write_scopes() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let mut b = Browser::new()?;
+    log_in(&mut b, &app, PASSWORD).await?;
+    let dash = b.get(&app.url("/admin")).await?;
+    // A flow that writes to HighLevel, observing: its write scopes are named.
+    let orders = flow_row(&dash.body, "main/orders_to_highlevel");
+    assert!(
+        orders.contains("write needs the HighLevel scopes") && orders.contains("invoices.write"),
+        "{orders}"
+    );
+    // A flow that writes only to AccessAlly needs no HighLevel scope to write.
+    let coupons = flow_row(&dash.body, "main/coupons_to_accessally");
+    assert!(!coupons.contains("write needs"), "{coupons}");
+    assert!(
+        dash.body.contains("needs its write scopes"),
+        "{}",
+        dash.body
+    );
     Ok(())
 }
 

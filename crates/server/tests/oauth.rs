@@ -9,7 +9,7 @@ use server::oauth::{OAuth, router};
 async fn the_callback_refuses_unknown_states() -> anyhow::Result<()> {
     let (listener, addr) = server::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let oauth = Arc::new(OAuth::new(Vec::new(), Default::default()));
-    assert!(oauth.start("main").is_none());
+    assert!(oauth.start("main", &Default::default()).is_none());
     tokio::spawn(server::serve_router(
         listener,
         router(oauth),

@@ -1,7 +1,11 @@
 //! `allybridge check`: a read-only health check of each tenant — both
 //! connections reachable and authenticated, the HighLevel scopes granted
-//! against the least set the enabled flows need (naming missing and extra
-//! ones), AccessAlly webhook subscriptions — and a validation of the
+//! against the least set the flows' modes need (naming missing and extra
+//! ones; the modes as the admin page may have switched them), what
+//! switching an observing flow to write would need (its write scopes: a new
+//! OAuth consent, with the admin page's address, or more scopes on a
+//! private token), whether live events will arrive from each system (see
+//! `webhooks`) — and a validation of the
 //! mapping against both catalogs, judged with the engine's own rules
 //! (coupon product restrictions that map to nothing, currencies that differ
 //! from the coupon currency, SKU and external reference collisions, names
@@ -14,7 +18,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
 use config::{Config, TenantConfig};
@@ -22,11 +25,13 @@ use engine::TenantSettings;
 use engine::flows::products;
 use engine::tenant::{CodeCase, ProductKey};
 use futures::TryStreamExt;
-use ghl::{GhlClient, GhlError, Operation, Priority};
+use ghl::{GhlClient, Priority};
 use model::{Flow, FlowMode};
 use serde_json::{Value, json};
 
-use super::context::{self, ClientTuning, ConfigArgs};
+use super::context::{self, ConfigArgs};
+use super::probe::{self, Failure};
+use super::webhooks;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -38,86 +43,6 @@ pub struct CheckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-fn tuning() -> ClientTuning {
-    ClientTuning {
-        request_timeout: Duration::from_secs(15),
-        retry: transport::RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(1),
-            max_server_wait: Duration::from_secs(2),
-        },
-        ..ClientTuning::default()
-    }
-}
-
-/// How a failed HighLevel call is read.
-enum Failure {
-    Unreachable(String),
-    Unauthenticated(String),
-    MissingScope,
-    Other,
-}
-
-fn classify(e: &GhlError) -> Failure {
-    match e {
-        GhlError::MissingScope { .. } => Failure::MissingScope,
-        GhlError::Http { source, .. } => match source.status {
-            None => Failure::Unreachable(source.message.clone()),
-            Some(401) if source.message.to_lowercase().contains("scope") => Failure::MissingScope,
-            Some(401) | Some(403) => Failure::Unauthenticated(source.message.clone()),
-            Some(_) => Failure::Other,
-        },
-        GhlError::NotConnected(_) | GhlError::RefreshRejected { .. } => {
-            Failure::Unauthenticated(e.to_string())
-        }
-        _ => Failure::Other,
-    }
-}
-
-/// A read of `scope`: (operation, path, query). Any answer but a scope refusal means granted.
-/// A probe: the operation, its concrete path and its query.
-type Probe = (Operation, String, Vec<(&'static str, String)>);
-
-fn probe(scope: &str, location: &str) -> Option<Probe> {
-    let alt = || {
-        vec![
-            ("altId", location.to_string()),
-            ("altType", "location".to_string()),
-            ("limit", "1".to_string()),
-            ("offset", "0".to_string()),
-        ]
-    };
-    Some(match scope {
-        "payments/coupons.readonly" => (
-            Operation::ListCoupons,
-            "/payments/coupon/list".into(),
-            alt(),
-        ),
-        "products.readonly" => (
-            Operation::ListProducts,
-            "/products/".into(),
-            vec![("locationId", location.to_string()), ("limit", "1".into())],
-        ),
-        "products/prices.readonly" => {
-            (Operation::GetInventory, "/products/inventory".into(), alt())
-        }
-        "payments/orders.readonly" => (Operation::ListOrders, "/payments/orders".into(), alt()),
-        "payments/transactions.readonly" => (
-            Operation::ListTransactions,
-            "/payments/transactions".into(),
-            alt(),
-        ),
-        "contacts.readonly" => (
-            Operation::GetContact,
-            "/contacts/allybridge-check-probe".into(),
-            vec![],
-        ),
-        "invoices.readonly" => (Operation::ListInvoices, "/invoices/".into(), alt()),
-        _ => return None,
-    })
 }
 
 #[derive(Default)]
@@ -138,39 +63,31 @@ async fn check_highlevel(
     let mut authenticated = true;
     let mut missing: BTreeSet<String> = BTreeSet::new();
     let mut unverified: BTreeSet<String> = BTreeSet::new();
-    // Reachability and authentication: the product list (any read would do).
-    let mut probed_scopes: BTreeSet<&str> = needed.clone();
-    probed_scopes.insert("products.readonly");
-    for scope in &probed_scopes {
-        if !reachable || !authenticated {
-            break;
-        }
-        let Some((op, path, query)) = probe(scope, location) else {
-            continue;
-        };
-        match client.call(op, Priority::Live, &path, &query, None).await {
-            Ok(_) => {}
-            Err(e) => match classify(&e) {
-                Failure::Unreachable(m) => {
-                    reachable = false;
-                    report.problems.push(format!(
-                        "HighLevel is unreachable ({m}); check [tenant.ghl] base_url and the network"
-                    ));
+    // Reachability and authentication come with the first read (the
+    // product list), then one read per scope a read can show.
+    for scope in probe::readable(&needed) {
+        match probe::scope_granted(client, &scope, location).await {
+            Ok(true) => {}
+            Ok(false) => {
+                if needed.contains(scope.as_str()) {
+                    missing.insert(scope);
                 }
-                Failure::Unauthenticated(m) => {
-                    authenticated = false;
-                    report.problems.push(format!(
-                        "HighLevel refused the credentials ({m}); reconnect with `allybridge connect ghl`"
-                    ));
-                }
-                Failure::MissingScope => {
-                    if needed.contains(scope) {
-                        missing.insert(scope.to_string());
-                    }
-                }
-                // A 404 for the probe record, a 400 … : the scope was accepted.
-                Failure::Other => {}
-            },
+            }
+            Err(Failure::Unreachable(m)) => {
+                reachable = false;
+                report.problems.push(format!(
+                    "HighLevel is unreachable ({m}); check [tenant.ghl] base_url and the network"
+                ));
+                break;
+            }
+            Err(Failure::Unauthenticated(m)) => {
+                authenticated = false;
+                report.problems.push(format!(
+                    "HighLevel refused the credentials ({m}); reconnect with `allybridge connect ghl`"
+                ));
+                break;
+            }
+            Err(_) => {}
         }
     }
     let mut extra: Vec<String> = Vec::new();
@@ -189,7 +106,7 @@ async fn check_highlevel(
         }
         None => {
             for s in &needed {
-                if probe(s, location).is_none() {
+                if probe::probe(s, location).is_none() {
                     unverified.insert(s.to_string());
                 }
             }
@@ -226,9 +143,18 @@ async fn check_highlevel(
     })
 }
 
+/// Whether allybridge knows a tenant's AccessAlly webhook secret.
+struct WebhookSecret {
+    configured: bool,
+    stored: bool,
+}
+
 async fn check_accessally(
     client: &accessally::AccessAllyClient,
     config: &Config,
+    tenant: &TenantConfig,
+    modes: &[(Flow, FlowMode)],
+    secret: WebhookSecret,
     report: &mut Report,
 ) -> (Value, bool) {
     let first = client
@@ -258,33 +184,103 @@ async fn check_accessally(
             }
         },
     };
-    let mut webhooks = Value::Null;
+    let mut out = json!({"reachable": reachable, "authenticated": authenticated});
     if authenticated {
         match client.webhooks().try_collect::<Vec<_>>().await {
             Ok(subs) => {
-                let ours: Vec<&accessally::WebhookSubscription> = match &config.server.public_url {
-                    Some(base) => subs
-                        .iter()
-                        .filter(|s| s.url.starts_with(base.as_str().trim_end_matches('/')))
-                        .collect(),
-                    None => Vec::new(),
+                let url = webhooks::accessally_url(config, &tenant.name);
+                let state = webhooks::AccessAllyState {
+                    subscription: url
+                        .as_deref()
+                        .and_then(|u| webhooks::subscription_to(&subs, u)),
+                    url,
+                    secret_known: secret.configured || secret.stored,
+                    secret_configured: secret.configured,
                 };
-                if config.server.public_url.is_some() && ours.is_empty() {
-                    report.notes.push(
-                        "no AccessAlly webhook subscription points at [server] public_url yet; `allybridge serve` creates one".into(),
-                    );
-                }
-                webhooks = json!({"subscriptions": subs.len(), "to_this_server": ours.len()});
+                let others: Vec<String> = subs
+                    .iter()
+                    .filter(|s| Some(&s.url) != state.url.as_ref())
+                    .map(|s| webhooks::shown(&s.url))
+                    .collect();
+                let live = state.live_events(config, &tenant.name, modes, &others);
+                say_live_events(&live, report);
+                out["webhooks"] = json!({"subscriptions": subs.len()});
+                out["live_events"] = live.json;
+                out["live_events"]["says"] = json!(live.says);
             }
             Err(e) => report.problems.push(format!(
-                "could not list AccessAlly webhook subscriptions: {e}"
+                "could not list the AccessAlly webhook subscriptions, so whether live events arrive is unknown: {e}"
             )),
         }
     }
-    (
-        json!({"reachable": reachable, "authenticated": authenticated, "webhooks": webhooks}),
-        authenticated,
-    )
+    (out, authenticated)
+}
+
+/// What switching observing flows to write needs: the HighLevel write
+/// scopes observing does not ask for (least privilege) and the current
+/// grant lacks (`granted`, when the connection says; a private token does
+/// not), so a new OAuth consent or more scopes on the private token.
+fn check_write_consent(
+    config: &Config,
+    t: &TenantConfig,
+    modes: &[(Flow, FlowMode)],
+    granted: Option<&Vec<Value>>,
+    report: &mut Report,
+) -> Value {
+    let has = |scope: &str| granted.is_some_and(|g| g.iter().any(|s| s == scope));
+    let mut flows = Vec::new();
+    let mut scopes: BTreeSet<&str> = BTreeSet::new();
+    for &(flow, mode) in modes {
+        if mode != FlowMode::Observe {
+            continue;
+        }
+        let lacking: Vec<&str> = ghl::scopes_to_write(flow)
+            .into_iter()
+            .filter(|s| !has(s))
+            .collect();
+        if !lacking.is_empty() {
+            flows.push(flow.as_str());
+            scopes.extend(lacking);
+        }
+    }
+    if flows.is_empty() {
+        return Value::Null;
+    }
+    let (how, link) = match t.ghl.auth {
+        config::GhlAuth::Oauth => {
+            let admin = format!(
+                "{}/admin",
+                context::daemon_url(config, config.server.listen)
+            );
+            (
+                format!(
+                    "a new HighLevel consent: set the mode, then press \"Reconnect HighLevel (OAuth)\" on the admin page ({admin}) or run `allybridge connect ghl --tenant {} --oauth`",
+                    t.name
+                ),
+                Some(admin),
+            )
+        }
+        config::GhlAuth::PrivateToken => (
+            "them added to the private integration token (HighLevel: Settings → Private Integrations), then `allybridge check`".to_string(),
+            None,
+        ),
+    };
+    let scope_list = scopes.iter().copied().collect::<Vec<_>>().join(", ");
+    report.notes.push(format!(
+        "switching {} from observe to write needs the HighLevel write scopes {scope_list}, which observing does not ask for: {how}",
+        flows.join(", ")
+    ));
+    json!({"flows": flows, "scopes": scopes, "consent": link})
+}
+
+/// One system's live events in the report: a problem when the
+/// configuration cannot work as meant, else a note.
+fn say_live_events(live: &webhooks::LiveEvents, report: &mut Report) {
+    if live.problem {
+        report.problems.push(live.says.clone());
+    } else {
+        report.notes.push(live.says.clone());
+    }
 }
 
 /// Both catalogs as `check` reads them.
@@ -556,12 +552,14 @@ fn check_grant(tenant: &TenantConfig, has_handshake: bool, report: &mut Report) 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = context::load_config(&args.config.config)?;
     let store = context::open_store(&config).await?;
-    let tuning = tuning();
+    let tuning = probe::tuning();
+    let switches = context::mode_file(&args.config).load()?;
     let mut tenants = Vec::new();
     let mut any_problem = false;
     for t in context::selected(&config, args.tenant.as_deref())? {
         let mut report = Report::default();
-        let modes = t.flows.modes();
+        // The modes the flows run in, admin page switches included.
+        let modes = context::effective_modes(&switches, t);
         let mut out = json!({"tenant": t.name});
         let ghl = match context::ghl_client(&config, &store, t, &tuning).await {
             Ok((client, granted)) => {
@@ -581,9 +579,34 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 None
             }
         };
+        out["highlevel"]["write_needs"] = check_write_consent(
+            &config,
+            t,
+            &modes,
+            out["highlevel"]["scopes"]["granted"].as_array(),
+            &mut report,
+        );
+        let live = webhooks::highlevel(&config, &modes);
+        say_live_events(&live, &mut report);
+        if out["highlevel"].is_object() {
+            out["highlevel"]["live_events"] = live.json;
+            out["highlevel"]["live_events"]["says"] = json!(live.says);
+        }
+        let secret = WebhookSecret {
+            configured: t.accessally.webhook_secret.is_some(),
+            stored: store
+                .credential(
+                    &context::connection_id(&t.name, store::System::AccessAlly),
+                    store::CredentialKind::WebhookSecret,
+                )
+                .await
+                .map(|c| c.is_some())
+                .unwrap_or(false),
+        };
         let aa = match context::accessally_client(&config, &store, t, &tuning).await {
             Ok(client) => {
-                let (value, ok) = check_accessally(&client, &config, &mut report).await;
+                let (value, ok) =
+                    check_accessally(&client, &config, t, &modes, secret, &mut report).await;
                 out["accessally"] = value;
                 ok.then_some(client)
             }
@@ -841,6 +864,52 @@ mod tests {
             notes.contains("inventory = false: availability is neither compared nor written"),
             "{notes}"
         );
+    }
+
+    #[test]
+    fn observing_flows_that_write_to_highlevel_are_told_what_write_needs() {
+        let observe = "[tenant.flows]\ncoupons_to_accessally = \"observe\"\nproducts_to_highlevel = \"observe\"\norders_to_highlevel = \"write\"\n";
+        // A private token: the scopes go on the token.
+        let t = tenant(observe);
+        let config = Config::from_str(&format!("{TENANT}{observe}")).expect("config");
+        let modes = t.flows.modes();
+        let mut report = Report::default();
+        let value = check_write_consent(&config, &t, &modes, None, &mut report);
+        assert_eq!(value["flows"], json!(["products_to_highlevel"]), "{value}");
+        assert!(
+            value["scopes"]
+                .as_array()
+                .is_some_and(|s| s.contains(&json!("products.write")))
+        );
+        let note = report.notes.join("\n");
+        assert!(note.contains("Private Integrations"), "{note}");
+        // OAuth: a new consent, with the admin page's address.
+        let oauth = TENANT.replace(
+            "auth = \"private_token\"",
+            "auth = \"oauth\"\nclient_id = \"app\"\nclient_secret = { env = \"ABT_UNIT_SECRET\" }",
+        );
+        let config = Config::from_str(&format!(
+            "[server]\npublic_url = \"https://sync.example.com/\"\n{oauth}{observe}"
+        ))
+        .expect("config");
+        let t = &config.tenants[0];
+        let mut report = Report::default();
+        check_write_consent(&config, t, &modes, None, &mut report);
+        let note = report.notes.join("\n");
+        assert!(
+            note.contains("new HighLevel consent")
+                && note.contains("https://sync.example.com/admin")
+                && note.contains("allybridge connect ghl --tenant main --oauth"),
+            "{note}"
+        );
+        // Granted already: nothing to say.
+        let granted: Vec<Value> = ghl::scopes_to_write(Flow::ProductsToHighlevel)
+            .into_iter()
+            .map(|s| json!(s))
+            .collect();
+        let mut report = Report::default();
+        let value = check_write_consent(&config, t, &modes, Some(&granted), &mut report);
+        assert!(value.is_null() && report.notes.is_empty(), "{value}");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! `allybridge connect`: stores a tenant's credentials encrypted in the
 //! store. `ghl --token` reads a private integration token (stdin or an
-//! environment variable); `ghl --oauth` prints the consent URL with the
-//! least scopes for the enabled flows, catches the redirect on a local
-//! callback, exchanges the code and stores the token pair. `accessally`
+//! environment variable), tries it with one read and stores it only if
+//! HighLevel accepts it; `ghl --oauth` prints the consent URL with the
+//! least scopes for the flows' modes (as the admin page may have switched
+//! them: a flow switched to write asks for its write scopes), catches the
+//! redirect on a local callback, exchanges the code and stores the token
+//! pair. `accessally`
 //! reads the application password (and optionally the handshake), tests
 //! them with a read call, and stores them only if the site accepts them.
 //! Secrets are never printed.
@@ -11,11 +14,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use config::{GhlAuth, TenantConfig};
 use futures::TryStreamExt;
+use secrecy::SecretString;
 use store::{Credential, CredentialKind, System};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::context::{self, ClientTuning, ConfigArgs};
+use super::probe::{self, Failure};
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
@@ -89,6 +95,39 @@ async fn catch_code(listener: tokio::net::TcpListener, state: &str) -> anyhow::R
     }
 }
 
+/// What one read with a token showed, when HighLevel accepted it.
+struct Accepted {
+    /// The scope of that read, when the token is not granted it.
+    lacking: Option<String>,
+}
+
+/// Tries a private integration token with one read (the product list of
+/// the tenant's location) before anything is stored: a token HighLevel
+/// refuses, or a HighLevel that cannot be reached, is an error that says
+/// nothing was stored.
+async fn try_token(t: &TenantConfig, token: SecretString) -> anyhow::Result<Accepted> {
+    let client = context::ghl_client_with_token(t, token, &probe::tuning())?;
+    let scope = "products.readonly";
+    match probe::scope_granted(&client, scope, &t.ghl.location_id).await {
+        Ok(true) => Ok(Accepted { lacking: None }),
+        // Refused for the scope only: HighLevel knows the token.
+        Ok(false) => Ok(Accepted {
+            lacking: Some(scope.to_string()),
+        }),
+        Err(Failure::Unreachable(m)) => bail!(
+            "could not reach HighLevel at {} ({m}); check [tenant.ghl] base_url and the network; nothing was stored",
+            t.ghl.base_url
+        ),
+        Err(Failure::Unauthenticated(m)) => bail!(
+            "HighLevel refused the token for location {} ({m}); check that it is the private integration token of that location, copied whole; nothing was stored",
+            t.ghl.location_id
+        ),
+        Err(_) => bail!(
+            "HighLevel answered the token's test read with an error; try again later; nothing was stored"
+        ),
+    }
+}
+
 pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
     let config = context::load_config(&args.config.config)?;
     let store = context::open_store(&config).await?;
@@ -107,6 +146,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
                     token_env.as_deref(),
                     "the HighLevel private integration token",
                 )?;
+                let accepted = try_token(t, secret.clone()).await?;
                 store
                     .upsert_connection(&connection, System::HighLevel, &t.ghl.location_id, &t.name)
                     .await?;
@@ -123,13 +163,32 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
                     )
                     .await?;
                 println!(
-                    "Stored the private integration token of tenant `{}` (encrypted). Set [tenant.ghl] auth = \"private_token\" and run `allybridge check`.",
-                    t.name
+                    "HighLevel accepted the private integration token of tenant `{}`; stored it encrypted{}.",
+                    t.name,
+                    if t.ghl.private_token.is_some() {
+                        " (it is used instead of [tenant.ghl] private_token)"
+                    } else {
+                        ""
+                    }
                 );
+                if let Some(scope) = accepted.lacking {
+                    println!(
+                        "It is not granted `{scope}`: add the scopes the flows need to the private integration in HighLevel (`allybridge check` lists them)."
+                    );
+                }
+                if t.ghl.auth == GhlAuth::PrivateToken {
+                    println!("Next: `allybridge check`.");
+                } else {
+                    println!(
+                        "Tenant `{}` uses OAuth: set [tenant.ghl] auth = \"private_token\" in the configuration to use this token, then run `allybridge check`.",
+                        t.name
+                    );
+                }
             } else if oauth {
                 let redirect = format!("http://{callback_addr}/oauth/callback");
                 let app = context::oauth_app(&config, t, redirect)?;
-                let scopes = ghl::required_scopes(&t.flows.modes());
+                let modes = context::effective_modes(&context::mode_file(&args.config).load()?, t);
+                let scopes = ghl::required_scopes(&modes);
                 let state = format!("{:016x}", rand::random::<u64>());
                 let listener = tokio::net::TcpListener::bind(callback_addr)
                     .await

@@ -276,14 +276,20 @@ pub fn default_redirect_uri(config: &Config) -> String {
 /// The daemon's callback: `{public_url}/oauth/callback`, else on the
 /// address it listens on (an unspecified IP is reached as 127.0.0.1).
 pub fn redirect_uri(config: &Config, listen: std::net::SocketAddr) -> String {
+    format!("{}/oauth/callback", daemon_url(config, listen))
+}
+
+/// Where the daemon is reached: `{public_url}`, else the address it
+/// listens on (an unspecified IP is reached as 127.0.0.1).
+pub fn daemon_url(config: &Config, listen: std::net::SocketAddr) -> String {
     match &config.server.public_url {
-        Some(u) => format!("{}/oauth/callback", u.as_str().trim_end_matches('/')),
+        Some(u) => u.as_str().trim_end_matches('/').to_string(),
         None => {
             let mut at = listen;
             if at.ip().is_unspecified() {
                 at.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
             }
-            format!("http://{at}/oauth/callback")
+            format!("http://{at}")
         }
     }
 }
@@ -408,6 +414,53 @@ pub async fn ghl_parts(
     ghl_parts_with(config, store, tenant, tuning, &TenantLoad::default()).await
 }
 
+/// The HighLevel client settings of a tenant, tuned.
+fn ghl_config(tenant: &TenantConfig, tuning: &ClientTuning) -> ghl::GhlConfig {
+    let mut ghl_config = ghl::GhlConfig::new(
+        tenant.ghl.base_url.as_str().trim_end_matches('/'),
+        tenant.ghl.location_id.clone(),
+    );
+    ghl_config.http.request_timeout = tuning.request_timeout;
+    ghl_config.http.observer = tuning.observer.clone();
+    ghl_config.retry = tuning.retry;
+    ghl_config
+}
+
+/// A HighLevel client with an explicit private integration token (used by
+/// `connect` to try a token before storing it).
+pub fn ghl_client_with_token(
+    tenant: &TenantConfig,
+    token: SecretString,
+    tuning: &ClientTuning,
+) -> anyhow::Result<ghl::GhlClient> {
+    ghl::GhlClient::new(
+        ghl_config(tenant, tuning),
+        ghl::Auth::PrivateToken(token),
+        ghl::RateBudget::new(ghl::BudgetConfig::default()),
+    )
+    .context("could not build the HighLevel client")
+}
+
+/// Each flow of `tenant` in the mode it runs in: the configured one, or the
+/// one switched on the admin page while the configuration still says what
+/// it overrode.
+pub fn effective_modes(
+    switches: &config::modes::Switches,
+    tenant: &TenantConfig,
+) -> Vec<(Flow, FlowMode)> {
+    tenant
+        .flows
+        .modes()
+        .into_iter()
+        .map(|(flow, configured)| {
+            (
+                flow,
+                config::modes::effective(switches, &tenant.name, flow, configured),
+            )
+        })
+        .collect()
+}
+
 /// [`ghl_parts`], built as `load` says.
 pub async fn ghl_parts_with(
     config: &Config,
@@ -416,13 +469,7 @@ pub async fn ghl_parts_with(
     tuning: &ClientTuning,
     load: &TenantLoad,
 ) -> anyhow::Result<GhlParts> {
-    let mut ghl_config = ghl::GhlConfig::new(
-        tenant.ghl.base_url.as_str().trim_end_matches('/'),
-        tenant.ghl.location_id.clone(),
-    );
-    ghl_config.http.request_timeout = tuning.request_timeout;
-    ghl_config.http.observer = tuning.observer.clone();
-    ghl_config.retry = tuning.retry;
+    let mut ghl_config = ghl_config(tenant, tuning);
     let connection = connection_id(&tenant.name, System::HighLevel);
     let mut connected = true;
     let (auth, granted) = match tenant.ghl.auth {
@@ -657,17 +704,13 @@ pub async fn build_tenant_parts(
             name: tenant.name.clone(),
             ghl: Arc::new(parts.client),
             accessally: Arc::new(accessally),
-            modes: tenant
-                .flows
-                .modes()
+            modes: effective_modes(&load.switches, tenant)
                 .into_iter()
-                .map(|(flow, configured)| {
-                    let mode =
-                        config::modes::effective(&load.switches, &tenant.name, flow, configured);
-                    if mode != configured {
+                .inspect(|(flow, mode)| {
+                    let configured = tenant.flows.mode(*flow);
+                    if *mode != configured {
                         tracing::info!(tenant = %tenant.name, flow = flow.as_str(), ?mode, ?configured, "flow mode switched on the admin page applies");
                     }
-                    (flow, mode)
                 })
                 .collect(),
             settings: settings(tenant)?,

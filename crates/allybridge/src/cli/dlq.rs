@@ -80,10 +80,11 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
             } else {
                 for j in &jobs {
                     println!(
-                        "{:>6}  {:<24} {:<28} {}",
+                        "{:>6}  {:<16} {:<26} {:<22} {}",
                         j.id,
-                        j.kind,
+                        j.entity_type,
                         j.record_id,
+                        j.kind,
                         j.dead_reason
                             .as_deref()
                             .or(j.last_error.as_deref())

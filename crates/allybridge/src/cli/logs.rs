@@ -1,11 +1,13 @@
 //! `allybridge logs`: the integration log — what happened to each record
 //! (read, created, updated, skipped, failed) — newest last, filtered by
-//! entity and record id; `--follow` keeps printing new entries. Reads the
-//! store only.
+//! entity (`TENANT/coupon`, `TENANT/product`, `TENANT/order`: the names
+//! `dlq` and the admin page use) and by a record's id on either system;
+//! `--follow` keeps printing new entries. Reads the store only.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::bail;
 use clap::Args;
 use serde_json::json;
 use store::{IntegrationLogEntry, LogQuery};
@@ -16,10 +18,10 @@ use super::context::{self, ConfigArgs};
 pub struct LogsArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// Only this entity type (e.g. `main/coupon`).
+    /// Only this entity: TENANT/coupon, TENANT/product or TENANT/order (e.g. `main/coupon`), as `dlq` names them.
     #[arg(long)]
     pub entity: Option<String>,
-    /// Only this record id.
+    /// Only this record: its id on either system (HighLevel's or AccessAlly's).
     #[arg(long)]
     pub id: Option<String>,
     /// How many of the latest entries.
@@ -60,8 +62,30 @@ fn print(e: &IntegrationLogEntry, as_json: bool) {
     }
 }
 
+/// The entity names of the configured tenants, as the store writes them.
+fn entity_names(config: &config::Config) -> Vec<String> {
+    use engine::flows::entities;
+    config
+        .tenants
+        .iter()
+        .flat_map(|t| {
+            [entities::COUPON, entities::PRODUCT, entities::ORDER]
+                .map(|e| format!("{}/{e}", t.name))
+        })
+        .collect()
+}
+
 pub async fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let config = context::load_config(&args.config.config)?;
+    if let Some(entity) = &args.entity {
+        let names = entity_names(&config);
+        if !names.contains(entity) {
+            bail!(
+                "no entity `{entity}`; the entities are {}",
+                names.join(", ")
+            );
+        }
+    }
     let store = context::open_store(&config).await?;
     let query = |limit: i64| LogQuery {
         entity_type: args.entity.clone(),

@@ -12,10 +12,12 @@ mod init;
 mod keys;
 mod logs;
 mod ops;
+mod probe;
 mod reconcile;
 mod serve;
 mod sim;
 mod sync;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -66,8 +68,31 @@ pub enum Command {
     AdminPassword(admin_password::AdminPasswordArgs),
 }
 
+/// Lets a closed stdout end the process quietly, as it ends `head` or
+/// `grep`: SIGPIPE gets its default action back (Rust ignores it, so every
+/// `println!` after the reader went away would panic with "Broken pipe").
+/// Not for the daemon, which must outlive whoever reads its output.
+pub fn end_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    {
+        // SAFETY: called first thing in `main`, before any other thread
+        // runs; setting a signal's disposition to its default has no other
+        // effect.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+}
+
+/// Whether log lines get ANSI colours: only on a terminal, and never when
+/// `NO_COLOR` is set to anything but the empty string (no-color.org).
+pub fn colour_logs(on_a_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    on_a_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Logs to stderr: `ALLYBRIDGE_LOG` (EnvFilter syntax) if set, else by
-/// verbosity; the daemon logs at info by default.
+/// verbosity; the daemon logs at info by default. Colours as
+/// [`colour_logs`] says.
 pub fn init_tracing(verbose: u8, daemon: bool) {
     let default = match verbose {
         0 if daemon => "info",
@@ -77,8 +102,13 @@ pub fn init_tracing(verbose: u8, daemon: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ALLYBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = colour_logs(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -100,5 +130,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::backup(args).await,
         Command::Restore(args) => backup::restore(args).await,
         Command::AdminPassword(args) => admin_password::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::colour_logs;
+
+    #[test]
+    fn colours_only_on_a_terminal_and_never_with_no_color() {
+        assert!(colour_logs(true, None));
+        assert!(colour_logs(true, Some(OsStr::new(""))));
+        assert!(!colour_logs(true, Some(OsStr::new("1"))));
+        assert!(!colour_logs(false, None));
+        assert!(!colour_logs(false, Some(OsStr::new("1"))));
     }
 }

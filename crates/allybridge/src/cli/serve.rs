@@ -1,6 +1,8 @@
 //! `allybridge serve`: the daemon. The HTTP server on `[server] listen`
 //! (webhooks, `/healthz`, `/readyz`, `/metrics`) with verifiers built from
-//! the configuration and store, the engine's workers, pollers (HighLevel
+//! the configuration and store (each site subscribed at start-up when
+//! `[server] public_url` is set and no subscription sends there, see
+//! `webhooks`), the engine's workers, pollers (HighLevel
 //! coupons every `coupon_poll_interval`, products and orders on their own
 //! intervals) and the reconciler every `reconcile_interval`; the admin
 //! page under `/admin` (only on a loopback address unless `[server]
@@ -28,6 +30,7 @@ use clap::Args;
 use config::{Config, TenantConfig};
 use engine::scan::{ScanKind, scan};
 use engine::{Engine, EngineOptions, Tenant};
+use futures::TryStreamExt;
 use model::{Flow, FlowMode};
 use secrecy::SecretString;
 use server::health::{ConnectionState, Connections, source_of};
@@ -36,6 +39,7 @@ use tokio::sync::watch;
 
 use super::alerting::{self, AlertWatch};
 use super::context::{self, ConfigArgs, TenantGhl};
+use super::webhooks;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -87,44 +91,77 @@ fn ghl_verifier(tenants: &[&TenantConfig]) -> anyhow::Result<ghl::webhook::Webho
         .context("could not load HighLevel's webhook key")
 }
 
-/// The AccessAlly webhook secret of a tenant: config, else store, else a
-/// new subscription to `public_url` (its secret is then stored).
+/// The AccessAlly webhook secret of a tenant — `[tenant.accessally]
+/// webhook_secret`, else the one stored — with, when `[server] public_url`
+/// is set, a subscription sending to the tenant's URL: created at start-up
+/// when the site has none (signed with the known secret, or with one the
+/// site makes, which is then stored), so that setting a secret never
+/// leaves the site without a subscription.
 async fn accessally_secret(
     config: &Config,
     store: &Store,
     t: &TenantConfig,
     tenant: &Tenant,
 ) -> anyhow::Result<Option<SecretString>> {
-    if let Some(r) = &t.accessally.webhook_secret {
-        return Ok(Some(config.secret(r).with_context(|| {
-            format!("tenant `{}`: [tenant.accessally] webhook_secret", t.name)
-        })?));
-    }
-    let connection = context::connection_id(&t.name, System::AccessAlly);
-    if let Some(c) = store
-        .credential(&connection, CredentialKind::WebhookSecret)
-        .await?
-    {
-        return Ok(Some(c.secret));
-    }
-    let Some(base) = &config.server.public_url else {
-        return Ok(None);
-    };
-    let url = format!(
-        "{}/webhooks/accessally/{}",
-        base.as_str().trim_end_matches('/'),
-        t.name
-    );
-    let sub = tenant
+    let configured = t
         .accessally
-        .create_webhook(&url, &accessally::Topic::ALL, None)
+        .webhook_secret
+        .as_ref()
+        .map(|r| {
+            config
+                .secret(r)
+                .with_context(|| format!("tenant `{}`: [tenant.accessally] webhook_secret", t.name))
+        })
+        .transpose()?;
+    let connection = context::connection_id(&t.name, System::AccessAlly);
+    let known = match configured {
+        Some(secret) => Some(secret),
+        None => store
+            .credential(&connection, CredentialKind::WebhookSecret)
+            .await?
+            .map(|c| c.secret),
+    };
+    let Some(url) = webhooks::accessally_url(config, &t.name) else {
+        return Ok(known);
+    };
+    // The site being down does not stop the daemon: its changes still
+    // arrive by polling, and the next start subscribes.
+    let subscriptions: Vec<accessally::WebhookSubscription> = match tenant
+        .accessally
+        .webhooks()
+        .try_collect()
         .await
-        .with_context(|| {
-            format!(
-                "tenant `{}`: could not subscribe AccessAlly webhooks to {url}",
-                t.name
-            )
-        })?;
+    {
+        Ok(subs) => subs,
+        Err(e) => {
+            tracing::warn!(tenant = %t.name, error = %e, "could not list the AccessAlly webhook subscriptions; AccessAlly changes arrive by polling until the next start subscribes");
+            return Ok(known);
+        }
+    };
+    if let Some(sub) = webhooks::subscription_to(&subscriptions, &url) {
+        if known.is_none() {
+            tracing::warn!(
+                tenant = %t.name, subscription = sub.id, %url,
+                "an AccessAlly subscription sends here but its secret is unknown, so its events are refused; set [tenant.accessally] webhook_secret, or delete the subscription and restart"
+            );
+        }
+        return Ok(known);
+    }
+    let sub = match tenant
+        .accessally
+        .create_webhook(&url, &accessally::Topic::ALL, known.as_ref())
+        .await
+    {
+        Ok(sub) => sub,
+        Err(e) => {
+            tracing::warn!(tenant = %t.name, %url, error = %e, "could not subscribe AccessAlly webhooks; AccessAlly changes arrive by polling until the next start subscribes");
+            return Ok(known);
+        }
+    };
+    tracing::info!(tenant = %t.name, %url, "subscribed AccessAlly webhooks");
+    if known.is_some() {
+        return Ok(known);
+    }
     let Some(secret) = sub.secret else {
         return Ok(None);
     };
@@ -136,7 +173,6 @@ async fn accessally_secret(
         secret.clone(),
     )
     .await?;
-    tracing::info!(tenant = %t.name, %url, "subscribed AccessAlly webhooks");
     Ok(Some(secret))
 }
 
@@ -373,10 +409,6 @@ fn oauth_tenants(
         tenants.push(server::oauth::OAuthTenant {
             tenant: p.tenant.clone(),
             app,
-            scopes: ghl::required_scopes(&t.flows.modes())
-                .into_iter()
-                .map(String::from)
-                .collect(),
             manager: manager.clone(),
         });
     }
@@ -563,7 +595,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None => tracing::warn!(
                 tenant = %t.name,
-                "no AccessAlly webhook secret and no [server] public_url: AccessAlly webhooks are refused; changes arrive by polling"
+                "no AccessAlly webhook secret: AccessAlly webhooks are refused and changes arrive by polling; `allybridge check` says why and what to do"
             ),
         }
     }

@@ -18,19 +18,15 @@ use accessally::CouponInput;
 use chrono::Utc;
 use ghl::Priority;
 use model::Flow;
-use serde_json::json;
 
-use super::{Ctx, entities};
+use super::{Ctx, Record, entities};
 use crate::canonical::{CanonicalCoupon, same_code};
+use crate::changes::Changes;
 use crate::error::EngineError;
-use crate::plan::{Action, diff};
+use crate::plan::Action;
 use crate::tenant::Tenant;
 
 const FLOW: Flow = Flow::CouponsToAccessally;
-
-fn view(c: &CanonicalCoupon) -> serde_json::Value {
-    serde_json::to_value(c).unwrap_or_default()
-}
 
 fn input(c: &CanonicalCoupon, external_ref: &str) -> Result<CouponInput, EngineError> {
     let date = |s: &Option<String>| s.as_deref().and_then(crate::canonical::parse_date);
@@ -119,7 +115,7 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
     let Some(coupon) = t.ghl.get_coupon(id).await? else {
         return disable(ctx, id, link).await;
     };
-    let record = format!("coupon {}", coupon.code);
+    let record = Record::new(id, format!("coupon {}", coupon.code));
     let mut linked = HashMap::new();
     for pid in &coupon.product_ids {
         if let Some(l) = ctx.link_by_ghl(entities::PRODUCT, pid).await? {
@@ -192,7 +188,7 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                     )
                     .await;
             }
-            let diffs = diff(&view(&before), &view(&canon));
+            let changes = Changes::coupon(Some(&before), &canon);
             if ctx.writes(FLOW) {
                 let written = t
                     .accessally
@@ -209,11 +205,11 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                 )
                 .await?;
             }
-            ctx.report(FLOW, Action::Update, record, diffs, "coupon updated")
+            ctx.report_changes(FLOW, Action::Update, record, changes, "coupon updated")
                 .await
         }
         None => {
-            let diffs = diff(&json!({}), &view(&canon));
+            let changes = Changes::coupon(None, &canon);
             if ctx.writes(FLOW) {
                 let written = match t
                     .accessally
@@ -243,7 +239,7 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                 )
                 .await?;
             }
-            ctx.report(FLOW, Action::Create, record, diffs, "coupon created")
+            ctx.report_changes(FLOW, Action::Create, record, changes, "coupon created")
                 .await
         }
     }
@@ -267,7 +263,7 @@ async fn disable(
     id: &str,
     link: Option<store::Link>,
 ) -> Result<Action, EngineError> {
-    let record = format!("coupon {id}");
+    let record = Record::new(id, format!("coupon {id}"));
     let Some(link) = link else {
         return ctx
             .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
@@ -307,7 +303,7 @@ async fn disable(
         FLOW,
         Action::Delete,
         record,
-        vec![format!("date_expires: → {}", crate::canonical::second(now))],
+        vec![format!("expires → {}", crate::canonical::second(now))],
         "HighLevel coupon deleted: AccessAlly coupon disabled",
     )
     .await

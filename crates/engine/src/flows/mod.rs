@@ -3,7 +3,11 @@
 //! observes (or in a dry run), reports what it would do. Writes are
 //! idempotent under retry: targets are found by link first, then by a
 //! natural key (coupon code, `external_ref`, product slug, invoice name,
-//! grant `source_ref`) before anything is created.
+//! grant `source_ref`) before anything is created. Each outcome goes to the
+//! plan and the integration log, which names the record as its job does
+//! (`{tenant}/{entity}` and the id it was read by); a record written is
+//! announced with one info line telling the change in words, the raw
+//! structure at debug level ([`crate::changes`]).
 
 pub mod coupons;
 pub mod orders;
@@ -12,6 +16,7 @@ pub mod products;
 use model::{Flow, FlowMode};
 use store::{Link, NewLink, Store, System};
 
+use crate::changes::Changes;
 use crate::error::EngineError;
 use crate::plan::{Action, Plan, PlanEntry};
 use crate::tenant::Tenant;
@@ -25,12 +30,41 @@ pub mod kinds {
     pub const ORDER_TO_AA: &str = "order.to_accessally";
 }
 
-/// Link entity names (prefixed with the tenant).
+/// Entity names (prefixed with the tenant): what jobs, links and the
+/// integration log call a record (`main/coupon`).
 pub mod entities {
     pub const COUPON: &str = "coupon";
     pub const PRODUCT: &str = "product";
     pub const ORDER: &str = "order";
     pub const GRANT: &str = "grant";
+}
+
+/// The entity of the records a flow moves (both product flows move
+/// products, both order flows orders; the direction is the flow's).
+pub fn entity_of(flow: Flow) -> &'static str {
+    match flow {
+        Flow::CouponsToAccessally => entities::COUPON,
+        Flow::ProductsToAccessally | Flow::ProductsToHighlevel => entities::PRODUCT,
+        Flow::OrdersToHighlevel | Flow::OrdersToAccessally => entities::ORDER,
+    }
+}
+
+/// The record a handler works on: its id on the system it is read from
+/// (the id its job names, what the integration log keeps and `logs --id`
+/// finds) and how a person knows it (`coupon LAUNCH20`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub id: String,
+    pub label: String,
+}
+
+impl Record {
+    pub fn new(id: impl Into<String>, label: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            label: label.into(),
+        }
+    }
 }
 
 /// What a handler works with.
@@ -54,13 +88,28 @@ impl Ctx<'_> {
     }
 
     /// Records the outcome in the plan and, for writes and failures, the
-    /// integration log.
+    /// integration log; the changes are told in words only.
     pub async fn report(
         &self,
         flow: Flow,
         action: Action,
-        record: String,
+        record: Record,
         diffs: Vec<String>,
+        note: impl Into<String>,
+    ) -> Result<Action, EngineError> {
+        self.report_changes(flow, action, record, Changes::words(diffs), note)
+            .await
+    }
+
+    /// [`Ctx::report`] with the changes in words and as the raw structure.
+    /// A record written is announced with one info line in words (the raw
+    /// structure at debug level).
+    pub async fn report_changes(
+        &self,
+        flow: Flow,
+        action: Action,
+        record: Record,
+        changes: Changes,
         note: impl Into<String>,
     ) -> Result<Action, EngineError> {
         let note = note.into();
@@ -69,24 +118,56 @@ impl Ctx<'_> {
             tenant: self.tenant.name.clone(),
             flow,
             action,
-            record: record.clone(),
-            diffs: diffs.clone(),
+            record: record.label.clone(),
+            diffs: changes.lines.clone(),
+            changes: changes.raw.clone(),
             note: note.clone(),
             written,
         });
+        let (from, to) = direction(flow);
+        if written {
+            let done = match action {
+                Action::Create => "created",
+                Action::Update => "updated",
+                Action::Delete => "deleted",
+                Action::Skip => "left alone",
+            };
+            let what = if changes.lines.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", changes.lines.join("; "))
+            };
+            tracing::info!(
+                tenant = %self.tenant.name,
+                flow = flow.as_str(),
+                record_id = %record.id,
+                "{} {done} in {}{what}",
+                record.label,
+                to.name()
+            );
+            if !changes.raw.is_null() {
+                tracing::debug!(
+                    tenant = %self.tenant.name,
+                    flow = flow.as_str(),
+                    record_id = %record.id,
+                    changes = %changes.raw,
+                    "{} {done}: the raw changes",
+                    record.label
+                );
+            }
+        }
         // A dry run leaves no trace in the integration log; observe mode logs what it observed.
         if action != Action::Skip && !self.dry_run {
-            let (from, to) = direction(flow);
             let result = if written { "written" } else { "observed" };
-            let detail = if diffs.is_empty() {
-                note
+            let detail = if changes.lines.is_empty() {
+                format!("{}: {note}", record.label)
             } else {
-                format!("{note} [{}]", diffs.join("; "))
+                format!("{}: {note} [{}]", record.label, changes.lines.join("; "))
             };
             self.store
                 .log_integration(&store::IntegrationEvent {
-                    entity_type: format!("{}/{}", self.tenant.name, flow),
-                    record_id: record,
+                    entity_type: self.tenant.entity(entity_of(flow)),
+                    record_id: record.id,
                     action: format!("{action:?}").to_lowercase(),
                     from_system: from,
                     to_system: to,
@@ -100,7 +181,7 @@ impl Ctx<'_> {
     }
 
     /// Reports a skip of a record the tenant's `sku_prefixes` leave out.
-    pub async fn skip_excluded(&self, flow: Flow, record: String) -> Result<Action, EngineError> {
+    pub async fn skip_excluded(&self, flow: Flow, record: Record) -> Result<Action, EngineError> {
         let reason = format!("skipped: {}", self.tenant.settings.excluded_reason());
         self.report(flow, Action::Skip, record, vec![], reason)
             .await
@@ -115,7 +196,7 @@ impl Ctx<'_> {
         ghl_id: &str,
         aa_id: &str,
         hash: String,
-        record: String,
+        record: Record,
     ) -> Result<Action, EngineError> {
         if self.writes(flow) {
             self.save_link(entity, ghl_id, aa_id, Some(hash.clone()), Some(hash))
@@ -130,19 +211,19 @@ impl Ctx<'_> {
     pub async fn log_conflict(
         &self,
         flow: Flow,
-        record: &str,
+        record: &Record,
         detail: &str,
     ) -> Result<(), EngineError> {
         let (from, to) = direction(flow);
         self.store
             .log_integration(&store::IntegrationEvent {
-                entity_type: format!("{}/{}", self.tenant.name, flow),
-                record_id: record.to_string(),
+                entity_type: self.tenant.entity(entity_of(flow)),
+                record_id: record.id.clone(),
                 action: "conflict".into(),
                 from_system: from,
                 to_system: to,
                 result: "resolved by policy".into(),
-                detail: detail.to_string(),
+                detail: format!("{}: {detail}", record.label),
                 job_id: self.job_id,
             })
             .await?;

@@ -22,7 +22,7 @@ use ghl::types::{ContactUpsert, InvoiceInput, InvoiceItemInput, PaymentInput};
 use model::Flow;
 use serde_json::json;
 
-use super::{Ctx, entities};
+use super::{Ctx, Record, entities};
 use crate::canonical::content_hash;
 use crate::error::EngineError;
 use crate::plan::Action;
@@ -46,7 +46,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     let order_id: u64 = id
         .parse()
         .map_err(|_| EngineError::Permanent(format!("`{id}` is not an AccessAlly order id")))?;
-    let record = format!("order {order_id}");
+    let record = Record::new(id, format!("order {order_id}"));
     let order = match t.accessally.get_order(order_id).await {
         Ok(o) => o,
         Err(e) if super::aa_missing(&e) => {
@@ -257,7 +257,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
 pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
     const FLOW: Flow = Flow::OrdersToAccessally;
     let t = ctx.tenant;
-    let record = format!("order {id}");
+    let record = Record::new(id, format!("order {id}"));
     let Some(order) = t.ghl.get_order(id, Priority::Live).await? else {
         return ctx
             .report(FLOW, Action::Skip, record, vec![], "order not found")
@@ -385,7 +385,7 @@ async fn grant_by_bridge(
 ) -> Result<Action, EngineError> {
     const FLOW: Flow = Flow::OrdersToAccessally;
     let t = ctx.tenant;
-    let record = format!("order {id}");
+    let record = Record::new(id, format!("order {id}"));
     let diffs: Vec<String> = offerings
         .iter()
         .map(|o| format!("grant offering {o} to {email}"))
@@ -445,7 +445,7 @@ async fn grant_by_genpass(
 ) -> Result<Action, EngineError> {
     const FLOW: Flow = Flow::OrdersToAccessally;
     let t = ctx.tenant;
-    let record = format!("order {id}");
+    let record = Record::new(id, format!("order {id}"));
     let Some(contact) = crm_contact_of(t, email).await? else {
         return Err(EngineError::Permanent(format!(
             "order {id}: grant_via = \"aal_genpass\" names the buyer by their contact id in the AccessAlly site's CRM, which the Bridge API shows only on the buyer's site orders, and no AccessAlly order of {email} names one; grant this buyer with [tenant.orders] grant_via = \"bridge\", or replay this dead letter once {email} has an order at the site"

@@ -23,17 +23,13 @@ use futures::TryStreamExt;
 use ghl::Priority;
 use ghl::types::{PriceInput, ProductInput, Recurring};
 use model::Flow;
-use serde_json::json;
 
-use super::{Ctx, entities};
-use crate::canonical::{CanonicalPrice, CanonicalProduct, PriceKind, interval_unit};
+use super::{Ctx, Record, entities};
+use crate::canonical::{CanonicalPrice, CanonicalProduct, PriceKind, interval_unit, pair_prices};
+use crate::changes::Changes;
 use crate::error::EngineError;
-use crate::plan::{Action, diff};
+use crate::plan::Action;
 use crate::tenant::{ConflictPolicy, DeletePolicy, ProductKey, Tenant};
-
-fn view(p: &CanonicalProduct) -> serde_json::Value {
-    serde_json::to_value(p).unwrap_or_default()
-}
 
 /// The slug allybridge gives a HighLevel product it creates for an offering:
 /// its natural key (HighLevel finds products by id or slug).
@@ -79,43 +75,6 @@ fn option_input(p: &CanonicalPrice, id: Option<u64>) -> Result<PaymentOptionInpu
         sku: p.sku.clone(),
         trial_days: p.trial_days,
     })
-}
-
-/// Pairs wanted prices with existing ones: equal ones first, then the rest
-/// in order. Returns (wanted index, existing index) pairs, then the unpaired
-/// wanted and existing indices.
-fn pair_prices(
-    wanted: &[CanonicalPrice],
-    existing: &[CanonicalPrice],
-) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
-    let mut used = vec![false; existing.len()];
-    let mut pairs = Vec::new();
-    let mut left = Vec::new();
-    for (i, w) in wanted.iter().enumerate() {
-        match existing
-            .iter()
-            .enumerate()
-            .position(|(j, e)| !used[j] && e == w)
-        {
-            Some(j) => {
-                used[j] = true;
-                pairs.push((i, j));
-            }
-            None => left.push(i),
-        }
-    }
-    let mut unpaired_wanted = Vec::new();
-    for i in left {
-        match (0..existing.len()).find(|j| !used[*j]) {
-            Some(j) => {
-                used[j] = true;
-                pairs.push((i, j));
-            }
-            None => unpaired_wanted.push(i),
-        }
-    }
-    let unpaired_existing = (0..existing.len()).filter(|j| !used[*j]).collect();
-    (pairs, unpaired_wanted, unpaired_existing)
 }
 
 async fn ghl_product_with_prices(
@@ -262,7 +221,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         return removed_in_ghl(ctx, id, link).await;
     };
     let canon = CanonicalProduct::from_ghl(&product, &prices)?;
-    let record = format!("product {}", product.name);
+    let record = Record::new(id, format!("product {}", product.name));
     if !t.settings.includes_skus(canon.skus()) {
         return ctx.skip_excluded(FLOW, record).await;
     }
@@ -309,7 +268,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         adopted = existing.is_some();
     }
     let Some(current) = existing else {
-        let diffs = diff(&json!({}), &view(&canon.synced(fields)));
+        let changes = Changes::product(None, &canon.synced(fields));
         if ctx.writes(FLOW) {
             // Prices and availability the tenant does not sync are not
             // written, not even on create.
@@ -354,7 +313,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             .await?;
         }
         return ctx
-            .report(FLOW, Action::Create, record, diffs, "offering created")
+            .report_changes(FLOW, Action::Create, record, changes, "offering created")
             .await;
     };
     let before = CanonicalProduct::from_accessally(&current);
@@ -401,7 +360,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         let note = format!("{what}; HighLevel wins by policy {policy:?}");
         ctx.log_conflict(FLOW, &record, &note).await?;
     }
-    let diffs = diff(&view(&before.synced(fields)), &view(&canon.synced(fields)));
+    let changes = Changes::product(Some(&before.synced(fields)), &canon.synced(fields));
     if ctx.writes(FLOW) {
         let options = if fields.price {
             let (pairs, new_ones, _) = pair_prices(&canon.prices, &before.prices);
@@ -457,7 +416,8 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
     } else {
         "offering updated"
     };
-    ctx.report(FLOW, Action::Update, record, diffs, note).await
+    ctx.report_changes(FLOW, Action::Update, record, changes, note)
+        .await
 }
 
 /// An offering reduced to one payment option (to find an option's id).
@@ -473,7 +433,7 @@ async fn removed_in_ghl(
     link: Option<store::Link>,
 ) -> Result<Action, EngineError> {
     const FLOW: Flow = Flow::ProductsToAccessally;
-    let record = format!("product {id}");
+    let record = Record::new(id, format!("product {id}"));
     let Some(link) = link else {
         return ctx
             .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
@@ -644,7 +604,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     const FLOW: Flow = Flow::ProductsToHighlevel;
     let t = ctx.tenant;
     let fields = t.settings.product_fields;
-    let record = format!("offering {id}");
+    let record = Record::new(id, format!("offering {id}"));
     let offering_id: u64 = id
         .parse()
         .map_err(|_| EngineError::Permanent(format!("`{id}` is not an AccessAlly offering id")))?;
@@ -700,7 +660,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         Err(e) => return Err(e.into()),
     };
     let canon = CanonicalProduct::from_accessally(&offering);
-    let record = format!("offering {}", offering.name);
+    let record = Record::new(id, format!("offering {}", offering.name));
     if !t.settings.includes_skus(canon.skus()) {
         return ctx.skip_excluded(FLOW, record).await;
     }
@@ -748,7 +708,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     // The availability written on prices, when the tenant syncs it.
     let stock = fields.inventory.then_some(canon.availability);
     let Some((product, prices)) = current else {
-        let diffs = diff(&json!({}), &view(&canon.synced(fields)));
+        let changes = Changes::product(None, &canon.synced(fields));
         if ctx.writes(FLOW) {
             // The slug is the natural key a retry finds the product by.
             let created = t.ghl.create_product(&product_input).await?;
@@ -772,7 +732,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
             .await?;
         }
         return ctx
-            .report(FLOW, Action::Create, record, diffs, "product created")
+            .report_changes(FLOW, Action::Create, record, changes, "product created")
             .await;
     };
     let before = CanonicalProduct::from_ghl(&product, &prices)?;
@@ -812,7 +772,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         let note = format!("{what}; AccessAlly wins by policy {policy:?}");
         ctx.log_conflict(FLOW, &record, &note).await?;
     }
-    let diffs = diff(&view(&before.synced(fields)), &view(&canon.synced(fields)));
+    let changes = Changes::product(Some(&before.synced(fields)), &canon.synced(fields));
     if ctx.writes(FLOW) {
         let product_changed = before.name != canon.name
             || before.description != canon.description
@@ -889,7 +849,8 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     } else {
         "product updated"
     };
-    ctx.report(FLOW, Action::Update, record, diffs, note).await
+    ctx.report_changes(FLOW, Action::Update, record, changes, note)
+        .await
 }
 
 /// Availability as AccessAlly writes it, for callers outside this module.

@@ -501,7 +501,13 @@ async fn oauth_start(
     if !admin.csrf_ok(&headers, &form) {
         return forbidden();
     }
-    match admin.oauth.as_ref().and_then(|o| o.start(&tenant)) {
+    // The scopes of the modes the flows run in now, switches included.
+    let scopes = admin
+        .engine
+        .tenant(&tenant)
+        .map(|t| ghl::required_scopes(&t.modes_now()))
+        .unwrap_or_default();
+    match admin.oauth.as_ref().and_then(|o| o.start(&tenant, &scopes)) {
         Some(url) => secure(Redirect::to(&url).into_response()),
         None => secure((StatusCode::NOT_FOUND, "this tenant does not use OAuth").into_response()),
     }

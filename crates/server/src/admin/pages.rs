@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
+use engine::flows::{direction, entity_of};
 use maud::{DOCTYPE, Markup, html};
 use model::{Flow, FlowMode};
 use store::{ApiActivityQuery, LogQuery, StoreError};
@@ -89,10 +90,10 @@ pub async fn dashboard(
     let mut flows = Vec::new();
     for tenant in admin.engine.tenants.values() {
         for flow in Flow::ALL {
-            let entity = format!("{}/{}", tenant.name, flow.as_str());
             let last = store
                 .integration_log(&LogQuery {
-                    entity_type: Some(entity),
+                    entity_type: Some(tenant.entity(entity_of(flow))),
+                    from_system: Some(direction(flow).0),
                     limit: 1,
                     ..LogQuery::default()
                 })
@@ -108,6 +109,11 @@ pub async fn dashboard(
         .map(|o| o.tenant_names().into_iter().map(String::from).collect())
         .unwrap_or_default();
     let log = log_table(admin, filter).await?;
+    let writes_to_highlevel: Vec<&str> = Flow::ALL
+        .iter()
+        .filter(|f| !ghl::scopes_to_write(**f).is_empty())
+        .map(|f| f.as_str())
+        .collect();
     let body = html! {
         header {
             h1 { "allybridge" }
@@ -167,11 +173,33 @@ pub async fn dashboard(
                             }
                             " " button type="submit" { "Set" }
                         }
+                        @let to_write = ghl::scopes_to_write(*flow);
+                        @if *mode != FlowMode::Write && !to_write.is_empty() {
+                            br;
+                            small.write-needs-consent {
+                                "write needs the HighLevel scopes " (to_write.into_iter().collect::<Vec<_>>().join(", "))
+                                @if oauth_tenants.contains(tenant) {
+                                    ": a new consent. After setting write, press "
+                                    form.inline method="post" action=(format!("/admin/oauth/{tenant}")) {
+                                        (csrf_field(csrf)) button type="submit" { "Reconnect HighLevel (OAuth)" }
+                                    }
+                                    " and approve them."
+                                } @else {
+                                    " on the private integration token (HighLevel: Settings → Private Integrations)."
+                                }
+                            }
+                        }
                     }
                     td { (c.created) } td { (c.updated) } td { (c.deleted) } td { (c.skipped) } td { (c.retried) } td { (c.dead_lettered) }
                     td { (last.clone().unwrap_or_else(|| "never".into())) }
                 }
             }
+        }
+        p.write-consent {
+            "Least privilege: while a flow observes, allybridge holds only the HighLevel read scopes it needs. "
+            "Switching a flow that writes to HighLevel (" (writes_to_highlevel.join(", ")) ") from observe to write needs its write scopes: "
+            "for an OAuth tenant a new consent — set the mode, then press Reconnect HighLevel (OAuth) — and for a private token, the scopes added to the token in HighLevel. "
+            "Until then its writes are refused for the missing scope."
         }
         p {
             "Counts are since the daemon started, for all tenants. "
@@ -183,9 +211,9 @@ pub async fn dashboard(
 
         h2 #log { "Integration log" }
         form method="get" action="/admin" hx-get="/admin/log" hx-target="#log-table" hx-swap="innerHTML" {
-            label { "Entity " input type="text" name="entity" placeholder="tenant/flow" value=(filter.entity.clone().unwrap_or_default()); }
+            label { "Entity " input type="text" name="entity" placeholder="main/coupon" title="tenant/coupon, tenant/product or tenant/order, as in `allybridge logs` and `allybridge dlq`" value=(filter.entity.clone().unwrap_or_default()); }
             " "
-            label { "Record id " input type="text" name="record" value=(filter.record.clone().unwrap_or_default()); }
+            label { "Record id " input type="text" name="record" placeholder="either system's id" title="a record's id on HighLevel or AccessAlly: its entries and those of the record linked to it" value=(filter.record.clone().unwrap_or_default()); }
             " " button type="submit" { "Filter" }
         }
         div #log-table hx-get=(log_url(filter)) hx-trigger="every 3s" hx-swap="innerHTML" { (log) }
