@@ -44,11 +44,7 @@ where
             let request = make(i);
             async move {
                 let response = request.send().await?;
-                anyhow::ensure!(
-                    response.status().is_success(),
-                    "HTTP {}",
-                    response.status()
-                );
+                anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
                 let _ = response.bytes().await?;
                 Ok(())
             }
@@ -73,8 +69,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub async fn run(site_file: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(site_file)
         .with_context(|| format!("reading {site_file} (wordpress/dev/up's JSON line)"))?;
-    let info: Value = serde_json::from_str(text.trim()).context("not wordpress/dev/up's JSON line")?;
-    let field = |k: &str| info[k].as_str().map(str::to_string).with_context(|| format!("no `{k}`"));
+    let info: Value =
+        serde_json::from_str(text.trim()).context("not wordpress/dev/up's JSON line")?;
+    let field = |k: &str| {
+        info[k]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("no `{k}`"))
+    };
     let site = Site {
         url: field("url")?,
         user: field("user")?,
@@ -95,18 +97,48 @@ pub async fn run(site_file: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         ids.push(created["id"].as_u64().context("id")?);
     }
     let reads = throughput(2_000, |i| {
-        site.request(reqwest::Method::GET, &format!("/offerings/{}", ids[i % ids.len()]))
+        site.request(
+            reqwest::Method::GET,
+            &format!("/offerings/{}", ids[i % ids.len()]),
+        )
     })
     .await?;
-    rows.push(row("wordpress", "Bridge API reads (one offering), 8 clients", reads, "req/s", "-", None));
-    let pages = throughput(300, |_| site.request(reqwest::Method::GET, "/offerings?per_page=100")).await?;
-    rows.push(row("wordpress", "Bridge API list pages of 100, 8 clients", pages, "req/s", "-", None));
+    rows.push(row(
+        "wordpress",
+        "Bridge API reads (one offering), 8 clients",
+        reads,
+        "req/s",
+        "-",
+        None,
+    ));
+    let pages = throughput(300, |_| {
+        site.request(reqwest::Method::GET, "/offerings?per_page=100")
+    })
+    .await?;
+    rows.push(row(
+        "wordpress",
+        "Bridge API list pages of 100, 8 clients",
+        pages,
+        "req/s",
+        "-",
+        None,
+    ));
     let writes = throughput(500, |i| {
-        site.request(reqwest::Method::PUT, &format!("/offerings/{}", ids[i % ids.len()]))
-            .json(&json!({"description": format!("write {i}")}))
+        site.request(
+            reqwest::Method::PUT,
+            &format!("/offerings/{}", ids[i % ids.len()]),
+        )
+        .json(&json!({"description": format!("write {i}")}))
     })
     .await?;
-    rows.push(row("wordpress", "Bridge API writes (offering update), 8 clients", writes, "req/s", "-", None));
+    rows.push(row(
+        "wordpress",
+        "Bridge API writes (offering update), 8 clients",
+        writes,
+        "req/s",
+        "-",
+        None,
+    ));
 
     // Change → webhook latency: a receiver on loopback, one change at a time.
     let arrivals: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
@@ -117,8 +149,13 @@ pub async fn run(site_file: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
             let seen = seen.clone();
             async move {
                 let v: Value = serde_json::from_slice(&body).unwrap_or_default();
-                let marker = v["data"]["description"].as_str().unwrap_or_default().to_string();
-                seen.lock().unwrap_or_else(|e| e.into_inner()).push((marker, Instant::now()));
+                let marker = v["data"]["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                seen.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((marker, Instant::now()));
                 axum::http::StatusCode::NO_CONTENT
             }
         }),
@@ -138,11 +175,14 @@ pub async fn run(site_file: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     for i in 0..100 {
         let marker = format!("latency {i} {}", rand::random::<u32>());
         let sent = Instant::now();
-        site.request(reqwest::Method::PUT, &format!("/offerings/{}", ids[i % ids.len()]))
-            .json(&json!({"description": marker}))
-            .send()
-            .await?
-            .error_for_status()?;
+        site.request(
+            reqwest::Method::PUT,
+            &format!("/offerings/{}", ids[i % ids.len()]),
+        )
+        .json(&json!({"description": marker}))
+        .send()
+        .await?
+        .error_for_status()?;
         let deadline = sent + Duration::from_secs(30);
         loop {
             let arrived = arrivals
@@ -155,18 +195,40 @@ pub async fn run(site_file: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
                 latencies.push(at.duration_since(sent).as_secs_f64() * 1000.0);
                 break;
             }
-            anyhow::ensure!(Instant::now() < deadline, "the webhook for change {i} never arrived");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the webhook for change {i} never arrived"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
     latencies.sort_by(f64::total_cmp);
-    rows.push(row("wordpress", "change in WordPress → webhook received, p50", percentile(&latencies, 0.5), "ms", "-", None));
-    rows.push(row("wordpress", "change in WordPress → webhook received, p99", percentile(&latencies, 0.99), "ms", "-", None));
-    site.request(reqwest::Method::DELETE, &format!("/webhooks/{}", hook["id"]))
-        .send()
-        .await?;
+    rows.push(row(
+        "wordpress",
+        "change in WordPress → webhook received, p50",
+        percentile(&latencies, 0.5),
+        "ms",
+        "-",
+        None,
+    ));
+    rows.push(row(
+        "wordpress",
+        "change in WordPress → webhook received, p99",
+        percentile(&latencies, 0.99),
+        "ms",
+        "-",
+        None,
+    ));
+    site.request(
+        reqwest::Method::DELETE,
+        &format!("/webhooks/{}", hook["id"]),
+    )
+    .send()
+    .await?;
     for id in ids {
-        site.request(reqwest::Method::DELETE, &format!("/offerings/{id}")).send().await?;
+        site.request(reqwest::Method::DELETE, &format!("/offerings/{id}"))
+            .send()
+            .await?;
     }
     Ok(())
 }
