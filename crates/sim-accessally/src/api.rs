@@ -61,11 +61,16 @@ pub const MAX_BODY: usize = 1024 * 1024;
 async fn limit_body(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
         Err(_) => ApiError::new(
             413,
             "allybridge_body_too_large",
-            format!("The request body is larger than {MAX_BODY} bytes; send fewer records at once."),
+            format!(
+                "The request body is larger than {MAX_BODY} bytes; send fewer records at once."
+            ),
         )
         .into_response(),
     }
@@ -344,12 +349,10 @@ async fn delete_coupon(State(sim): Shared, path: IdPath) -> ApiResult {
 
 async fn list_orders(State(sim): Shared, RawQuery(raw): RawQuery, headers: HeaderMap) -> ApiResult {
     let query = Query::parse(raw.as_deref())?;
-    let statuses: Option<Vec<String>> = query.get("status").map(|s| {
-        s.split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect()
-    });
+    // Comma-separated, nothing else (the contract's pattern): no spaces, no empty items.
+    let statuses: Option<Vec<String>> = query
+        .get("status")
+        .map(|s| s.split(',').map(str::to_string).collect());
     if let Some(bad) = statuses
         .iter()
         .flatten()
@@ -424,14 +427,12 @@ async fn list_webhooks(
 
 async fn create_webhook(State(sim): Shared, body: Bytes) -> ApiResult {
     let body = parse_object(&body)?;
-    let mut r = Reader::new(&body);
+    let mut r = Reader::new(&body).nullable(&[]);
     let url = r.string("url");
-    if let Field::Set(u) = &url {
-        let ok = url::Url::parse(u)
-            .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
-        if !ok {
-            r.fail("url", "url must be an absolute http(s) URL.");
-        }
+    if let Field::Set(u) = &url
+        && !is_webhook_url(u)
+    {
+        r.fail("url", "url must be an absolute http(s) URL.");
     }
     let topics = r.strings("topics");
     if let Field::Set(t) = &topics {
@@ -446,7 +447,7 @@ async fn create_webhook(State(sim): Shared, body: Bytes) -> ApiResult {
     }
     let secret = r.string("secret");
     if let Field::Set(s) = &secret
-        && (s.len() < 22 || crate::signing::secret_key(s).is_none())
+        && crate::signing::secret_key(s).is_none_or(|key| key.len() < 12)
     {
         r.fail(
             "secret",
@@ -479,6 +480,81 @@ async fn create_webhook(State(sim): Shared, body: Bytes) -> ApiResult {
     let json = World::webhook_json(&hook, false, true);
     world.webhooks.insert(hook.id, hook);
     Ok(json_answer(201, json))
+}
+
+/// The contract's `WebhookInput.url` pattern: `http://` or `https://` (any
+/// case); a host of dot-separated labels of letters, digits, `_` and `-`
+/// (no hyphen at either end; a final dot allowed); an optional port from 0 to 65535; then
+/// path segments, query and fragment in RFC 3986 characters or `%` and two
+/// hex digits.
+fn is_webhook_url(u: &str) -> bool {
+    let Some(rest) = ["http://", "https://"].iter().find_map(|scheme| {
+        u.get(..scheme.len())
+            .filter(|head| head.eq_ignore_ascii_case(scheme))
+            .map(|_| &u[scheme.len()..])
+    }) else {
+        return false;
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if !host.split('.').all(label_ok) {
+        return false;
+    }
+    if let Some(p) = port
+        && !(matches!(p.len(), 1..=5)
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65_535))
+    {
+        return false;
+    }
+    // Path (segments), then `?query`, then `#fragment`: `?` and `/` are
+    // plain characters after the first `?`, `#` only starts the fragment.
+    let (before_fragment, fragment) = match tail.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (tail, None),
+    };
+    let (path, query) = match before_fragment.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (before_fragment, None),
+    };
+    let chars_ok = |part: &str, extra: &[u8]| {
+        let bytes = part.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b == b'%' {
+                let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+                continue;
+            }
+            if !(b.is_ascii_alphanumeric()
+                || b"._~!$&'()*+,;=:@-".contains(&b)
+                || extra.contains(&b))
+            {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    };
+    chars_ok(path, b"/")
+        && query.is_none_or(|q| chars_ok(q, b"/?"))
+        && fragment.is_none_or(|f| chars_ok(f, b"/?"))
 }
 
 async fn delete_webhook(State(sim): Shared, path: IdPath) -> ApiResult {

@@ -12,6 +12,11 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::values::parse_date;
 
+/// The largest id the contract allows (`maximum`: 2^53 - 1, exact in every JSON reader).
+pub const MAX_ID: u64 = 9_007_199_254_740_991;
+/// The largest count (`trial_days`, `quantity`, `usage_limit` …) the contract allows.
+pub const MAX_COUNT: i64 = 2_147_483_647;
+
 /// A field that may be absent, explicitly null, or set.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Field<T> {
@@ -58,6 +63,10 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 pub struct Reader<'a> {
     obj: &'a Map<String, Value>,
     prefix: String,
+    /// With `Some`, the only fields that may be `null` (the contract's
+    /// `nullable` ones): a `null` elsewhere is a value of the wrong type, as
+    /// WordPress's schema validation reads it. `None` lets every field be null.
+    null_ok: Option<&'static [&'static str]>,
     pub invalid: BTreeMap<String, String>,
     pub missing: Vec<String>,
 }
@@ -71,9 +80,16 @@ impl<'a> Reader<'a> {
         Self {
             obj,
             prefix: prefix.to_string(),
+            null_ok: None,
             invalid: BTreeMap::new(),
             missing: Vec::new(),
         }
+    }
+
+    /// Only `keys` may be `null`; any other field sent as `null` is invalid.
+    pub fn nullable(mut self, keys: &'static [&'static str]) -> Self {
+        self.null_ok = Some(keys);
+        self
     }
 
     fn name(&self, key: &str) -> String {
@@ -90,8 +106,14 @@ impl<'a> Reader<'a> {
         if !required {
             return;
         }
+        let strict = self.null_ok.is_some();
         match (self.obj.get(key), field) {
             (None, _) => {
+                let name = self.name(key);
+                self.missing.push(name);
+            }
+            // WordPress reads a required field sent as `null` as missing.
+            (Some(Value::Null), _) if strict => {
                 let name = self.name(key);
                 self.missing.push(name);
             }
@@ -111,6 +133,10 @@ impl<'a> Reader<'a> {
     ) -> Field<T> {
         match self.obj.get(key) {
             None => Field::Absent,
+            Some(Value::Null) if self.null_ok.is_some_and(|keys| !keys.contains(&key)) => {
+                self.fail(key, format!("{} is not of type {kind}.", self.name(key)));
+                Field::Absent
+            }
             Some(Value::Null) => Field::Null,
             Some(v) => match read(v) {
                 Some(t) => Field::Set(t),
@@ -132,15 +158,27 @@ impl<'a> Reader<'a> {
 
     /// An integer of at least `min`.
     pub fn integer(&mut self, key: &str, min: i64) -> Field<i64> {
+        self.integer_in(key, min, i64::MAX)
+    }
+
+    /// An integer from `min` to `max`.
+    pub fn integer_in(&mut self, key: &str, min: i64, max: i64) -> Field<i64> {
         let field = self.get(key, "integer", Value::as_i64);
-        if let Field::Set(n) = field
-            && n < min
-        {
-            self.fail(
-                key,
-                format!("{} must be greater than or equal to {min}", self.name(key)),
-            );
-            return Field::Absent;
+        if let Field::Set(n) = field {
+            if n < min {
+                self.fail(
+                    key,
+                    format!("{} must be greater than or equal to {min}", self.name(key)),
+                );
+                return Field::Absent;
+            }
+            if n > max {
+                self.fail(
+                    key,
+                    format!("{} must be less than or equal to {max}", self.name(key)),
+                );
+                return Field::Absent;
+            }
         }
         field
     }
@@ -153,14 +191,29 @@ impl<'a> Reader<'a> {
         self.get(key, "array", |v| v.as_array().cloned())
     }
 
-    /// An array of integers of at least 1 (ids).
+    /// An array of ids (integers from 1 to [`MAX_ID`]).
     pub fn ids(&mut self, key: &str) -> Field<Vec<u64>> {
         self.get(key, "array of integer", |v| {
             v.as_array()?
                 .iter()
-                .map(|x| x.as_u64().filter(|n| *n >= 1))
+                .map(|x| x.as_u64().filter(|n| (1..=MAX_ID).contains(n)))
                 .collect::<Option<Vec<_>>>()
         })
+    }
+
+    /// Checks that a string field has `min` to `max` characters (Unicode
+    /// scalar values, as JSON Schema's `minLength`/`maxLength` count them).
+    pub fn length(&mut self, key: &str, field: &Field<String>, min: usize, max: usize) -> bool {
+        let Field::Set(s) = field else {
+            return true;
+        };
+        let n = s.chars().count();
+        if n < min || n > max {
+            let name = self.name(key);
+            self.fail(key, format!("{name} must be {min} to {max} characters."));
+            return false;
+        }
+        true
     }
 
     pub fn strings(&mut self, key: &str) -> Field<Vec<String>> {
@@ -201,12 +254,22 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Merges another reader's problems into this one.
+    /// Merges a nested reader's problems into this one. For a nested object
+    /// of the contract (a strict reader), a missing property makes the
+    /// field invalid, as WordPress reports it (`rest_invalid_param`); only
+    /// top-level fields are `rest_missing_callback_param`.
     pub fn absorb(&mut self, other: Reader<'_>) {
         for (k, v) in other.invalid {
             self.invalid.entry(k).or_insert(v);
         }
-        self.missing.extend(other.missing);
+        if other.null_ok.is_some() {
+            for name in other.missing {
+                let reason = format!("{name} is a required property.");
+                self.invalid.entry(name).or_insert(reason);
+            }
+        } else {
+            self.missing.extend(other.missing);
+        }
     }
 
     /// The first error to report: missing fields win over invalid ones, as in WordPress.

@@ -18,8 +18,30 @@ pub fn is_currency(s: &str) -> bool {
     s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-/// Parses a non-negative decimal string into units of `10^-decimals`.
-/// Extra decimals are accepted only when they are zeros.
+/// White space as ECMA-262's `\s` reads it (what the contract's patterns
+/// mean): the characters the contract lists in its `name` and `code` patterns.
+pub fn is_white_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202F}'
+                | '\u{205F}'
+                | '\u{3000}'
+                | '\u{FEFF}'
+    )
+}
+
+/// Whether `s` has no character but white space (an empty string is blank).
+pub fn is_blank(s: &str) -> bool {
+    s.chars().all(is_white_space)
+}
+
+/// Parses a non-negative decimal string into units of `10^-decimals`: at
+/// most 12 digits before the point and 3 after (the contract's pattern);
+/// decimals past `decimals` are accepted only when they are zeros.
 pub fn parse_decimal(s: &str, decimals: u32) -> Result<i64, String> {
     let (int_part, frac_part) = match s.split_once('.') {
         Some((i, f)) => (i, f),
@@ -31,6 +53,9 @@ pub fn parse_decimal(s: &str, decimals: u32) -> Result<i64, String> {
         || !digits_only(frac_part)
         || (s.contains('.') && frac_part.is_empty())
     {
+        return Err(format!("`{s}` is not a decimal amount like `49.00`"));
+    }
+    if frac_part.len() > 3 {
         return Err(format!("`{s}` is not a decimal amount like `49.00`"));
     }
     if int_part.len() > 12 {
@@ -102,9 +127,24 @@ mod tests {
         assert!(parse_decimal(".5", 2).is_err());
         assert!(parse_decimal("1e3", 2).is_err());
         assert!(parse_decimal("9999999999999", 2).is_err());
+        assert!(parse_decimal("1.5000", 2).is_err());
+        assert_eq!(
+            parse_decimal("999999999999.999", 3),
+            Ok(999_999_999_999_999)
+        );
         assert_eq!(format_decimal(4950, 2), "49.50");
         assert_eq!(format_decimal(7, 3), "0.007");
         assert_eq!(format_decimal(1200, 0), "1200");
+    }
+
+    #[test]
+    fn white_space_is_ecma_262s() {
+        assert!(is_blank(" \t\u{A0}\u{FEFF}\u{3000}"));
+        assert!(is_blank(""));
+        // Not white space for ECMA-262, though Rust's `char::is_whitespace` or Python's `\s` say so.
+        assert!(!is_blank("\u{85}"));
+        assert!(!is_blank("\u{1C}"));
+        assert!(!is_blank(" a "));
     }
 
     #[test]

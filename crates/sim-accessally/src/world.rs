@@ -11,8 +11,11 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::input::{Field, Reader};
-use crate::values::{currency_exponent, format_date, format_money, is_currency, parse_decimal};
+use crate::input::{Field, MAX_COUNT, MAX_ID, Reader};
+use crate::values::{
+    currency_exponent, format_date, format_money, is_blank, is_currency, is_white_space,
+    parse_decimal,
+};
 
 /// An event a change causes: a webhook topic and the resource as `GET` shows it.
 #[derive(Debug, Clone)]
@@ -334,13 +337,7 @@ impl World {
 
     fn read_external_ref(r: &mut Reader<'_>) -> Field<String> {
         let f = r.string("external_ref");
-        if let Field::Set(s) = &f
-            && (s.is_empty() || s.len() > MAX_REF)
-        {
-            r.fail(
-                "external_ref",
-                format!("external_ref must be 1 to {MAX_REF} characters."),
-            );
+        if !r.length("external_ref", &f, 1, MAX_REF) {
             return Field::Absent;
         }
         f
@@ -351,13 +348,8 @@ impl World {
         r: &mut Reader<'_>,
         existing: Option<&Offering>,
     ) -> Field<Vec<PaymentOption>> {
-        let list = match r.array("payment_options") {
-            Field::Set(list) => list,
-            Field::Null => {
-                r.fail("payment_options", "payment_options is not of type array.");
-                return Field::Absent;
-            }
-            Field::Absent => return Field::Absent,
+        let Field::Set(list) = r.array("payment_options") else {
+            return Field::Absent;
         };
         let mut options = Vec::new();
         let mut kept_ids = BTreeSet::new();
@@ -370,16 +362,22 @@ impl World {
                 );
                 continue;
             };
-            let mut pr = Reader::nested(obj, &prefix);
-            let id = pr.integer("id", 1);
+            let mut pr = Reader::nested(obj, &prefix).nullable(&[
+                "sku",
+                "number_of_payments",
+                "interval",
+                "interval_count",
+            ]);
+            let id = pr.integer_in("id", 1, MAX_ID as i64);
             let kind = pr.one_of("type", &["one_time", "payment_plan", "recurring"]);
             let amount = pr.string("amount");
             let currency = pr.string("currency");
             let sku = pr.string("sku");
-            let trial_days = pr.integer("trial_days", 0);
-            let payments = pr.integer("number_of_payments", 2);
+            pr.length("sku", &sku, 0, MAX_REF);
+            let trial_days = pr.integer_in("trial_days", 0, MAX_COUNT);
+            let payments = pr.integer_in("number_of_payments", 2, MAX_COUNT);
             let interval = pr.one_of("interval", &["day", "week", "month", "year"]);
-            let interval_count = pr.integer("interval_count", 1);
+            let interval_count = pr.integer_in("interval_count", 1, MAX_COUNT);
             pr.require("type", &kind, true);
             pr.require("amount", &amount, true);
             pr.require("currency", &currency, true);
@@ -474,10 +472,14 @@ impl World {
     fn read_availability(r: &mut Reader<'_>) -> Field<Option<i64>> {
         match r.object("availability") {
             Field::Set(obj) => {
-                let mut ar = Reader::nested(&obj, "availability.");
+                let mut ar = Reader::nested(&obj, "availability.").nullable(&["quantity"]);
                 let unlimited = ar.boolean("unlimited");
-                let quantity = ar.integer("quantity", 0);
+                let quantity = ar.integer_in("quantity", 0, MAX_COUNT);
                 ar.require("unlimited", &unlimited, true);
+                // Present, though null when unlimited (the contract requires both).
+                if !obj.contains_key("quantity") {
+                    ar.require("quantity", &quantity, true);
+                }
                 let result = match (unlimited, quantity) {
                     (Field::Set(true), _) => Some(None),
                     (Field::Set(false), Field::Set(q)) => Some(Some(q)),
@@ -493,11 +495,7 @@ impl World {
                 r.absorb(ar);
                 result.map_or(Field::Absent, Field::Set)
             }
-            Field::Null => {
-                r.fail("availability", "availability is not of type object.");
-                Field::Absent
-            }
-            Field::Absent => Field::Absent,
+            Field::Null | Field::Absent => Field::Absent,
         }
     }
 
@@ -538,15 +536,12 @@ impl World {
             None => None,
         };
         let creating = existing.is_none();
-        let mut r = Reader::new(body);
+        let mut r = Reader::new(body).nullable(&["external_ref"]);
         let name = r.string("name");
         if let Field::Set(n) = &name
-            && n.trim().is_empty()
+            && is_blank(n)
         {
             r.fail("name", "name must not be empty.");
-        }
-        if matches!(name, Field::Null) {
-            r.fail("name", "name is not of type string.");
         }
         let description = r.string("description");
         let status = r.one_of("status", &["publish", "draft"]);
@@ -603,9 +598,8 @@ impl World {
         }
         match forms {
             Field::Set(v) => o.order_form_ids = dedup(v),
-            Field::Null => o.order_form_ids.clear(),
-            Field::Absent if creating => o.order_form_ids = vec![self.new_id()],
-            Field::Absent => {}
+            Field::Null | Field::Absent if creating => o.order_form_ids = vec![self.new_id()],
+            Field::Null | Field::Absent => {}
         }
         if let Some(v) = tags.into_option() {
             o.access_tags = v.unwrap_or_default();
@@ -695,16 +689,19 @@ impl World {
             None => None,
         };
         let creating = existing.is_none();
-        let mut r = Reader::new(body);
+        let mut r = Reader::new(body).nullable(&[
+            "currency",
+            "date_starts",
+            "date_expires",
+            "usage_limit",
+            "usage_limit_per_user",
+            "external_ref",
+        ]);
         let code = r.string("code");
-        match &code {
-            Field::Set(c)
-                if c.trim().is_empty() || c.len() > 100 || c.chars().any(char::is_whitespace) =>
-            {
-                r.fail("code", "code must be 1 to 100 characters without spaces.")
-            }
-            Field::Null => r.fail("code", "code is not of type string."),
-            _ => {}
+        if let Field::Set(c) = &code
+            && (c.is_empty() || c.chars().count() > 100 || c.chars().any(is_white_space))
+        {
+            r.fail("code", "code must be 1 to 100 characters without spaces.")
         }
         let amount = r.string("amount");
         let discount_type = r.one_of("discount_type", &["percent", "fixed"]);
@@ -716,8 +713,8 @@ impl World {
         }
         let date_starts = r.date("date_starts");
         let date_expires = r.date("date_expires");
-        let usage_limit = r.integer("usage_limit", 1);
-        let per_user = r.integer("usage_limit_per_user", 1);
+        let usage_limit = r.integer_in("usage_limit", 1, MAX_COUNT);
+        let per_user = r.integer_in("usage_limit_per_user", 1, MAX_COUNT);
         let first_payment_only = r.boolean("first_payment_only");
         let offering_ids = r.ids("offering_ids");
         if let Field::Set(ids) = &offering_ids
@@ -726,11 +723,6 @@ impl World {
             r.fail("offering_ids", format!("{bad} is not an offering id."));
         }
         let external_ref = Self::read_external_ref(&mut r);
-        for (key, null_ok) in [("amount", false), ("discount_type", false)] {
-            if !null_ok && matches!(body.get(key), Some(Value::Null)) {
-                r.fail(key, format!("{key} must not be null."));
-            }
-        }
         r.require("code", &code, creating);
         r.require("amount", &amount, creating);
         r.require("discount_type", &discount_type, creating);
@@ -925,25 +917,20 @@ impl World {
         body: &Map<String, Value>,
         now: DateTime<Utc>,
     ) -> Result<(Value, bool), ApiError> {
-        let mut r = Reader::new(body);
+        let mut r = Reader::new(body).nullable(&[]);
         let email = r.string("email");
         if let Field::Set(e) = &email
-            && !looks_like_email(e)
+            && (!looks_like_email(e) || e.chars().count() > MAX_REF)
         {
             r.fail("email", "email is not a valid email address.");
         }
         let first = r.string("first_name");
+        r.length("first_name", &first, 0, MAX_REF);
         let last = r.string("last_name");
-        let offering_id = r.integer("offering_id", 1);
+        r.length("last_name", &last, 0, MAX_REF);
+        let offering_id = r.integer_in("offering_id", 1, MAX_ID as i64);
         let source_ref = r.string("source_ref");
-        if let Field::Set(s) = &source_ref
-            && (s.is_empty() || s.len() > MAX_REF)
-        {
-            r.fail(
-                "source_ref",
-                format!("source_ref must be 1 to {MAX_REF} characters."),
-            );
-        }
+        r.length("source_ref", &source_ref, 1, MAX_REF);
         r.require("email", &email, true);
         r.require("offering_id", &offering_id, true);
         r.require("source_ref", &source_ref, true);

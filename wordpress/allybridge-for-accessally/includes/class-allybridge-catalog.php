@@ -73,7 +73,7 @@ final class Allybridge_Catalog {
 			}
 		}
 		$invalid = array();
-		if ( array_key_exists( 'name', $body ) && '' === trim( (string) $body['name'] ) ) {
+		if ( array_key_exists( 'name', $body ) && Allybridge_Values::is_blank( (string) $body['name'] ) ) {
 			$invalid['name'] = __( 'name must not be empty.', 'allybridge-for-accessally' );
 		}
 		$options = null;
@@ -209,7 +209,7 @@ final class Allybridge_Catalog {
 			}
 		}
 		$invalid = array();
-		if ( isset( $body['code'] ) && ( '' === trim( $body['code'] ) || preg_match( '/\s/u', $body['code'] ) ) ) {
+		if ( isset( $body['code'] ) && ( '' === $body['code'] || mb_strlen( $body['code'] ) > 100 || Allybridge_Values::has_white_space( $body['code'] ) ) ) {
 			$invalid['code'] = __( 'code must be 1 to 100 characters without spaces.', 'allybridge-for-accessally' );
 		}
 		if ( isset( $body['offering_ids'] ) ) {
@@ -358,7 +358,7 @@ final class Allybridge_Catalog {
 		if ( ! Allybridge_Values::looks_like_email( $body['email'] ) ) {
 			$invalid['email'] = __( 'email is not a valid email address.', 'allybridge-for-accessally' );
 		}
-		if ( '' === $body['source_ref'] || strlen( $body['source_ref'] ) > self::MAX_REF ) {
+		if ( '' === $body['source_ref'] || mb_strlen( $body['source_ref'] ) > self::MAX_REF ) {
 			/* translators: %d: maximum length. */
 			$invalid['source_ref'] = sprintf( __( 'source_ref must be 1 to %d characters.', 'allybridge-for-accessally' ), self::MAX_REF );
 		}
@@ -513,7 +513,7 @@ final class Allybridge_Catalog {
 	}
 
 	private function check_external_ref( array $body, array &$invalid ): void {
-		if ( isset( $body['external_ref'] ) && ( '' === $body['external_ref'] || strlen( $body['external_ref'] ) > self::MAX_REF ) ) {
+		if ( isset( $body['external_ref'] ) && ( '' === $body['external_ref'] || mb_strlen( $body['external_ref'] ) > self::MAX_REF ) ) {
 			/* translators: %d: maximum length. */
 			$invalid['external_ref'] = sprintf( __( 'external_ref must be 1 to %d characters.', 'allybridge-for-accessally' ), self::MAX_REF );
 		}

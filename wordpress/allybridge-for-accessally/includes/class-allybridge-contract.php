@@ -4,9 +4,12 @@
  * simulator and the allybridge client share) turned into WordPress REST
  * argument schemas, so the routes validate exactly what the contract
  * writes down and nothing is typed twice: `$ref`s resolved, `nullable`
- * written as WordPress's `[type, 'null']`, `allOf` merged, and a strict
- * type check in front of WordPress's own validation (a JSON `"5"` is not
- * an integer, `1` is not a boolean).
+ * written as WordPress's `[type, 'null']`, `allOf` merged, patterns
+ * anchored as ECMA-262 reads `$`, and a strict type check in front of
+ * WordPress's own validation (a JSON `"5"` is not an integer, `1` is not a
+ * boolean, `{}` is not an array, `null` only where the contract says
+ * `nullable`). Rules the contract states with `oneOf`/`not` or in words
+ * are the catalog's to check.
  *
  * @package allybridge-for-accessally
  */
@@ -20,6 +23,9 @@ final class Allybridge_Contract {
 
 	/** @var array|null The decoded contract. */
 	private static ?array $spec = null;
+
+	/** @var WeakMap|null Each request's JSON body decoded with objects kept as objects. */
+	private static ?WeakMap $raw_bodies = null;
 
 	/**
 	 * The decoded contract.
@@ -89,6 +95,73 @@ final class Allybridge_Contract {
 	}
 
 	/**
+	 * Whether a request body is well-formed JSON that is not an object
+	 * (`[]`, `5`, `"a"`, `null`): WordPress would read it as no fields, or
+	 * warn while reading it, so the Bridge API refuses it first.
+	 *
+	 * @param string $body Request body.
+	 */
+	public static function is_json_but_not_object( string $body ): bool {
+		if ( '' === trim( $body ) ) {
+			return false;
+		}
+		json_decode( $body, true );
+		return JSON_ERROR_NONE === json_last_error() && '{' !== substr( ltrim( $body ), 0, 1 );
+	}
+
+	/**
+	 * Body fields sent as `null` that the contract does not make nullable
+	 * (WordPress skips validation for a `null` argument), checked before the
+	 * route's handler runs.
+	 *
+	 * @param string          $operation_id Contract operation id.
+	 * @param WP_REST_Request $request      Request.
+	 * @return WP_Error|null The error to answer; null when there is none.
+	 */
+	public static function refused_nulls( string $operation_id, WP_REST_Request $request ): ?WP_Error {
+		$body = $request->get_json_params();
+		if ( ! is_array( $body ) ) {
+			return null;
+		}
+		$refused = array();
+		foreach ( self::args( $operation_id ) as $name => $schema ) {
+			if ( 'validate_body_arg' !== ( $schema['validate_callback'][1] ?? '' ) || ! array_key_exists( $name, $body ) || null !== $body[ $name ] ) {
+				continue;
+			}
+			$types = (array) ( $schema['type'] ?? array() );
+			if ( $types && ! in_array( 'null', $types, true ) ) {
+				/* translators: 1: field, 2: type list. */
+				$refused[ $name ] = sprintf( __( '%1$s is not of type %2$s.', 'allybridge-for-accessally' ), $name, implode( ',', $types ) );
+			}
+		}
+		return $refused ? Allybridge_Errors::invalid_params( $refused ) : null;
+	}
+
+	/**
+	 * The request's JSON body with JSON objects as `stdClass` (WordPress's
+	 * own reading turns `{}` and `[]` into the same empty PHP array). PHP
+	 * cannot hold an object property whose name starts with a NUL byte: a
+	 * body with such a (necessarily unknown) field is read as WordPress reads
+	 * it, objects as arrays.
+	 *
+	 * @param WP_REST_Request $request Request.
+	 * @return mixed The decoded body; null when there is none or it is not JSON.
+	 */
+	private static function raw_body( WP_REST_Request $request ) {
+		self::$raw_bodies ??= new WeakMap();
+		if ( ! isset( self::$raw_bodies[ $request ] ) ) {
+			$body    = (string) $request->get_body();
+			$decoded = '' === $body ? null : json_decode( $body );
+			if ( JSON_ERROR_INVALID_PROPERTY_NAME === json_last_error() ) {
+				$decoded = json_decode( $body, true );
+			}
+			// Wrapped, so that a body of JSON `null` is cached too.
+			self::$raw_bodies[ $request ] = array( $decoded );
+		}
+		return self::$raw_bodies[ $request ][0];
+	}
+
+	/**
 	 * A query parameter: WordPress's own validation (query strings are text).
 	 *
 	 * @param mixed           $value   Value.
@@ -111,7 +184,12 @@ final class Allybridge_Contract {
 	public static function validate_body_arg( $value, $request, $param ) {
 		$attributes = $request->get_attributes();
 		$schema     = $attributes['args'][ $param ] ?? array();
-		$strict     = self::strict_types( $value, $schema, $param );
+		$raw        = self::raw_body( $request );
+		if ( $raw instanceof stdClass && property_exists( $raw, $param ) ) {
+			$strict = self::strict_types( $raw->$param, $schema, $param, true );
+		} else {
+			$strict = self::strict_types( $value, $schema, $param, false );
+		}
 		if ( true !== $strict ) {
 			return $strict;
 		}
@@ -119,14 +197,18 @@ final class Allybridge_Contract {
 	}
 
 	/**
-	 * Checks JSON types without WordPress's coercions from text.
+	 * Checks JSON types without WordPress's coercions from text, on the
+	 * value as sent: with `$objects`, JSON objects are `stdClass` and JSON
+	 * arrays PHP arrays; without, both are PHP arrays (as WordPress reads
+	 * them) and an empty one passes for either.
 	 *
-	 * @param mixed  $value  Value.
-	 * @param array  $schema WordPress schema.
-	 * @param string $name   Field path for the message.
+	 * @param mixed  $value   Value.
+	 * @param array  $schema  WordPress schema.
+	 * @param string $name    Field path for the message.
+	 * @param bool   $objects Whether JSON objects were decoded as `stdClass`.
 	 * @return true|WP_Error
 	 */
-	private static function strict_types( $value, array $schema, string $name ) {
+	private static function strict_types( $value, array $schema, string $name, bool $objects ) {
 		$types = (array) ( $schema['type'] ?? array() );
 		if ( $types ) {
 			$ok = false;
@@ -137,8 +219,8 @@ final class Allybridge_Contract {
 					'integer' => is_int( $value ),
 					'number'  => is_int( $value ) || is_float( $value ),
 					'boolean' => is_bool( $value ),
-					'array'   => is_array( $value ) && array_is_list( $value ),
-					'object'  => is_array( $value ) && ( ! array_is_list( $value ) || array() === $value ),
+					'array'   => is_array( $value ) && ( $objects || array_is_list( $value ) ),
+					'object'  => $value instanceof stdClass || ( ! $objects && is_array( $value ) && ( ! array_is_list( $value ) || array() === $value ) ),
 					default   => true,
 				};
 			}
@@ -147,17 +229,18 @@ final class Allybridge_Contract {
 				return new WP_Error( 'rest_invalid_type', sprintf( __( '%1$s is not of type %2$s.', 'allybridge-for-accessally' ), $name, implode( ',', $types ) ), array( 'param' => $name ) );
 			}
 		}
+		$fields = $value instanceof stdClass ? get_object_vars( $value ) : $value;
 		if ( is_array( $value ) && array_is_list( $value ) && isset( $schema['items'] ) ) {
 			foreach ( $value as $i => $item ) {
-				$check = self::strict_types( $item, $schema['items'], $name . '[' . $i . ']' );
+				$check = self::strict_types( $item, $schema['items'], $name . '[' . $i . ']', $objects );
 				if ( true !== $check ) {
 					return $check;
 				}
 			}
-		} elseif ( is_array( $value ) && isset( $schema['properties'] ) ) {
+		} elseif ( is_array( $fields ) && isset( $schema['properties'] ) ) {
 			foreach ( $schema['properties'] as $key => $sub ) {
-				if ( array_key_exists( $key, $value ) ) {
-					$check = self::strict_types( $value[ $key ], $sub, $name . '[' . $key . ']' );
+				if ( array_key_exists( $key, $fields ) ) {
+					$check = self::strict_types( $fields[ $key ], $sub, $name . '[' . $key . ']', $objects );
 					if ( true !== $check ) {
 						return $check;
 					}
@@ -229,12 +312,15 @@ final class Allybridge_Contract {
 				case 'maxLength':
 				case 'minItems':
 				case 'maxItems':
-				case 'pattern':
 				case 'format':
 				case 'default':
 				case 'description':
 				case 'required':
 					$out[ $key ] = $value;
+					break;
+				case 'pattern':
+					// WordPress matches with PCRE, whose `$` also matches before a final newline; the contract's (ECMA-262) does not.
+					$out['pattern'] = preg_replace( '/(?<!\\\\)\\$\\z/', '\\\\z', $value );
 					break;
 				default:
 					break;

@@ -71,7 +71,11 @@ final class Allybridge_Rest {
 			$path,
 			array(
 				'methods'             => $method,
-				'callback'            => $callback,
+				'callback'            => static function ( WP_REST_Request $request ) use ( $operation_id, $callback ) {
+					// WordPress does not validate a field sent as null: the contract allows null only where it says `nullable`.
+					$refused = Allybridge_Contract::refused_nulls( $operation_id, $request );
+					return null === $refused ? $callback( $request ) : $refused;
+				},
 				'permission_callback' => array( $this, 'permission' ),
 				'args'                => Allybridge_Contract::args( $operation_id ),
 			)
@@ -143,6 +147,10 @@ final class Allybridge_Rest {
 			/* translators: %d: bytes. */
 			return new WP_Error( 'allybridge_body_too_large', sprintf( __( 'The request body is larger than %d bytes; send fewer records at once.', 'allybridge-for-accessally' ), self::MAX_BODY ), array( 'status' => 413 ) );
 		}
+		if ( null === $result && in_array( $request->get_method(), array( 'POST', 'PUT' ), true ) && Allybridge_Contract::is_json_but_not_object( $body ) ) {
+			// WordPress would read it as no fields (and warn while sanitizing a JSON string); malformed JSON stays WordPress's to refuse.
+			return new WP_Error( 'rest_invalid_json', __( 'The request body must be a JSON object.', 'allybridge-for-accessally' ), array( 'status' => 400 ) );
+		}
 		return $result;
 	}
 
@@ -167,7 +175,9 @@ final class Allybridge_Rest {
 				$record = rtrim( $m[1], 's' ) . ' ' . $id;
 			}
 		} elseif ( '/allybridge/v1/access-grants' === $route ) {
-			$record = 'grant ' . (string) ( $request->get_json_params()['source_ref'] ?? '' );
+			$params = $request->get_json_params();
+			$ref    = is_array( $params ) && is_string( $params['source_ref'] ?? null ) ? $params['source_ref'] : '';
+			$record = 'grant ' . $ref;
 		}
 		Allybridge_Log::write( 'api', $request->get_method(), $route, $response->get_status(), $record, (int) round( ( microtime( true ) - $this->started ) * 1000 ) );
 		update_option( 'allybridge_last_call', gmdate( 'c' ), false );
@@ -370,7 +380,7 @@ final class Allybridge_Rest {
 		$body    = $this->body( $request );
 		$invalid = array();
 		$parts   = wp_parse_url( (string) $body['url'] );
-		if ( ! is_array( $parts ) || ! in_array( strtolower( $parts['scheme'] ?? '' ), array( 'http', 'https' ), true ) || empty( $parts['host'] ) ) {
+		if ( ! is_array( $parts ) || ! in_array( strtolower( $parts['scheme'] ?? '' ), array( 'http', 'https' ), true ) || '' === (string) ( $parts['host'] ?? '' ) ) {
 			$invalid['url'] = __( 'url must be an absolute http(s) URL.', 'allybridge-for-accessally' );
 		}
 		$topics = array_values( array_unique( (array) $body['topics'] ) );

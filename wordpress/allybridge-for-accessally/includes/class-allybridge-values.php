@@ -16,6 +16,30 @@ defined( 'ABSPATH' ) || exit;
 final class Allybridge_Values {
 
 	/**
+	 * White space as ECMA-262's `\s` reads it (the characters the contract's
+	 * `name` and `code` patterns list), as a PCRE character-class body.
+	 */
+	const WHITE_SPACE = '\x{9}-\x{D}\x{20}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}';
+
+	/**
+	 * Whether a string has no character but white space (an empty one has none).
+	 *
+	 * @param string $text Text.
+	 */
+	public static function is_blank( string $text ): bool {
+		return 1 !== preg_match( '/[^' . self::WHITE_SPACE . ']/u', $text );
+	}
+
+	/**
+	 * Whether a string has a white-space character.
+	 *
+	 * @param string $text Text.
+	 */
+	public static function has_white_space( string $text ): bool {
+		return 1 === preg_match( '/[' . self::WHITE_SPACE . ']/u', $text );
+	}
+
+	/**
 	 * Decimal places of a currency's minor unit (ISO 4217).
 	 *
 	 * @param string $currency Upper-case ISO code.
@@ -36,23 +60,25 @@ final class Allybridge_Values {
 	 * @param mixed $value Candidate.
 	 */
 	public static function is_currency( $value ): bool {
-		return is_string( $value ) && 1 === preg_match( '/^[A-Z]{3}$/', $value );
+		return is_string( $value ) && 1 === preg_match( '/^[A-Z]{3}$/D', $value );
 	}
 
 	/**
-	 * Parses `49.00` into minor units at `$decimals` places.
+	 * Parses `49.00` into minor units at `$decimals` places: at most 12
+	 * digits before the point and 3 after (the contract's pattern); decimals
+	 * past `$decimals` only when they are zeros.
 	 *
 	 * @param string $text     Decimal text.
 	 * @param int    $decimals Places of the minor unit.
 	 * @return int|string The amount, or the reason it is refused.
 	 */
 	public static function parse_decimal( string $text, int $decimals ) {
-		if ( 1 !== preg_match( '/^([0-9]+)(?:\.([0-9]+))?$/', $text, $m ) ) {
+		if ( 1 !== preg_match( '/^([0-9]+)(?:\.([0-9]{1,3}))?$/D', $text, $m ) ) {
 			return sprintf( '`%s` is not a decimal amount like `49.00`', $text );
 		}
 		$int_part  = $m[1];
 		$frac_part = rtrim( $m[2] ?? '', '0' );
-		if ( strlen( ltrim( $int_part, '0' ) ) > 12 ) {
+		if ( strlen( $int_part ) > 12 ) {
 			return 'amount is too large';
 		}
 		if ( strlen( $frac_part ) > $decimals ) {
@@ -118,7 +144,7 @@ final class Allybridge_Values {
 		if ( ! is_string( $text ) ) {
 			return null;
 		}
-		$pattern = '/^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$/';
+		$pattern = '/^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$/D';
 		if ( 1 !== preg_match( $pattern, $text, $m ) ) {
 			return null;
 		}
