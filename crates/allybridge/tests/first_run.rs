@@ -127,3 +127,73 @@ async fn sync_gives_up_on_a_refusing_system_within_its_timeout_and_names_it() {
     );
     eprintln!("gave up after {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_dropped_and_replayed_in_bulk_by_flow_with_a_confirmation() {
+    let h = Harness::start(Seed::Empty).await;
+    let store = h.store().await;
+    for (kind, entity, record) in [
+        ("coupon.to_accessally", "main/coupon", "c1"),
+        ("coupon.to_accessally", "main/coupon", "c2"),
+        ("order.to_highlevel", "main/order", "o1"),
+    ] {
+        let job = store::NewJob {
+            kind: kind.into(),
+            entity_type: entity.into(),
+            record_system: store::System::HighLevel,
+            record_id: record.into(),
+            location: None,
+            dedupe_key: format!("test:{record}"),
+            priority: store::Priority::Live,
+            run_at: chrono::Utc::now(),
+            payload: serde_json::json!({}),
+        };
+        store.enqueue(&job).await.expect("enqueue");
+    }
+    let claimed = store
+        .claim_jobs("test", &store::ClaimScope::Any, 10, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    for j in &claimed {
+        store
+            .dead_letter_job(j.id, "test", "permanent: the test says so")
+            .await
+            .expect("dead letter");
+    }
+    store.close().await;
+    let count = |out: &std::process::Output| common::json_out(out).as_array().map_or(0, Vec::len);
+
+    // Without a terminal and without --yes, nothing is done.
+    let out = h
+        .run(&["dlq", "drop", "--all", "--flow", "coupons_to_accessally"])
+        .await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--yes"), "{}", text(&out.stderr));
+    assert_eq!(count(&h.run(&["dlq", "list", "--json"]).await), 3);
+
+    let out = h
+        .run(&[
+            "dlq",
+            "drop",
+            "--all",
+            "--flow",
+            "coupons_to_accessally",
+            "--yes",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 dead letters dropped"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(count(&h.run(&["dlq", "list", "--json"]).await), 1);
+
+    let out = h.run(&["dlq", "replay", "--all", "--yes"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(count(&h.run(&["dlq", "list", "--json"]).await), 0);
+    let out = h
+        .run(&["dlq", "drop", "--flow", "orders_to_highlevel"])
+        .await;
+    assert!(!out.status.success(), "--flow goes with --all");
+}

@@ -28,10 +28,70 @@ pub enum DlqAction {
     List,
     /// One dead letter in full (payload, errors, attempts).
     Show { id: i64 },
-    /// Queue a dead letter again.
-    Replay { id: i64 },
-    /// Delete a dead letter for good.
-    Drop { id: i64 },
+    /// Queue a dead letter again (or, with --all, every one, of a flow with --flow).
+    Replay(Pick),
+    /// Delete a dead letter for good (or, with --all, every one, of a flow with --flow).
+    Drop(Pick),
+}
+
+/// One dead letter by id, or all of them (of one flow), confirmed.
+#[derive(Debug, Args)]
+pub struct Pick {
+    /// The dead letter's id (`allybridge dlq list`).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<i64>,
+    /// Every dead letter (asks for confirmation unless --yes).
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: only the dead letters of this flow (e.g. orders_to_highlevel).
+    #[arg(long, requires = "all", value_parser = context::parse_flow)]
+    pub flow: Option<model::Flow>,
+    /// With --all: do it without asking.
+    #[arg(long, requires = "all")]
+    pub yes: bool,
+}
+
+/// The dead letters `pick` names (checked to be dead letters), after confirmation for --all.
+async fn picked(store: &store::Store, pick: &Pick, verb: &str) -> anyhow::Result<Vec<i64>> {
+    if let Some(id) = pick.id {
+        match store.job(id).await? {
+            Some(j) if j.state == store::JobState::Dead => return Ok(vec![id]),
+            Some(j) => bail!(
+                "job {id} is not a dead letter (it is {}); `allybridge dlq list` shows the dead letters",
+                j.state.as_str()
+            ),
+            None => bail!("there is no job {id}; `allybridge dlq list` shows the dead letters"),
+        }
+    }
+    let ids: Vec<i64> = context::all_dead_letters(store)
+        .await?
+        .into_iter()
+        .filter(|j| {
+            pick.flow
+                .is_none_or(|f| engine::worker::flow_of(&j.kind) == Some(f))
+        })
+        .map(|j| j.id)
+        .collect();
+    if ids.is_empty() || pick.yes {
+        return Ok(ids);
+    }
+    let which = pick.flow.map(|f| format!(" of {f}")).unwrap_or_default();
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "{verb} {} dead letters{which}? Nothing was done: confirm with --yes (no terminal to ask on)",
+            ids.len()
+        );
+    }
+    eprint!(
+        "{verb} {} dead letters{which}? Type yes to confirm: ",
+        ids.len()
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        bail!("nothing was done");
+    }
+    Ok(ids)
 }
 
 pub fn job_json(job: &store::Job, full: bool) -> Value {
@@ -59,16 +119,6 @@ pub fn job_json(job: &store::Job, full: bool) -> Value {
 pub async fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
     let config = context::load_config(&args.config.config)?;
     let store = context::open_store(&config).await?;
-    let dead = |job: &Option<store::Job>, id: i64| -> anyhow::Result<()> {
-        match job {
-            Some(j) if j.state == store::JobState::Dead => Ok(()),
-            Some(j) => bail!(
-                "job {id} is not a dead letter (it is {}); `allybridge dlq list` shows the dead letters",
-                j.state.as_str()
-            ),
-            None => bail!("there is no job {id}; `allybridge dlq list` shows the dead letters"),
-        }
-    };
     match args.action {
         DlqAction::List => {
             let jobs = context::all_dead_letters(&store).await?;
@@ -98,9 +148,14 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
             }
         }
         DlqAction::Show { id } => {
-            let job = store.job(id).await?;
-            dead(&job, id)?;
-            if let Some(j) = job {
+            let pick = Pick {
+                id: Some(id),
+                all: false,
+                flow: None,
+                yes: false,
+            };
+            picked(&store, &pick, "Show").await?;
+            if let Some(j) = store.job(id).await? {
                 let v = job_json(&j, true);
                 if args.json {
                     println!("{v}");
@@ -109,28 +164,35 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        DlqAction::Replay { id } => {
-            dead(&store.job(id).await?, id)?;
-            let r = store.replay_dead_letter(id).await?;
+        DlqAction::Replay(pick) => {
+            let ids = picked(&store, &pick, "Replay").await?;
+            let mut replayed = Vec::new();
+            for id in &ids {
+                let r = store.replay_dead_letter(*id).await?;
+                replayed.push(json!({"replayed": id, "job_id": r.job_id, "merged": r.merged}));
+            }
             if args.json {
-                println!(
-                    "{}",
-                    json!({"replayed": id, "job_id": r.job_id, "merged": r.merged})
-                );
+                println!("{}", Value::Array(replayed));
+            } else if ids.is_empty() {
+                println!("No dead letters to replay.");
             } else {
                 println!(
-                    "Dead letter {id} is queued again as job {}; `allybridge serve` or `allybridge sync` runs it.",
-                    r.job_id
+                    "{} dead letters queued again; `allybridge serve` or `allybridge sync` runs them.",
+                    ids.len()
                 );
             }
         }
-        DlqAction::Drop { id } => {
-            dead(&store.job(id).await?, id)?;
-            store.drop_dead_letter(id).await?;
+        DlqAction::Drop(pick) => {
+            let ids = picked(&store, &pick, "Drop").await?;
+            for id in &ids {
+                store.drop_dead_letter(*id).await?;
+            }
             if args.json {
-                println!("{}", json!({"dropped": id}));
+                println!("{}", json!({"dropped": ids}));
+            } else if ids.is_empty() {
+                println!("No dead letters to drop.");
             } else {
-                println!("Dead letter {id} dropped.");
+                println!("{} dead letters dropped.", ids.len());
             }
         }
     }
