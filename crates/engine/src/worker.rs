@@ -3,7 +3,9 @@
 //! successes (through the store's group commit, with the job's own links
 //! and log lines), retries transient failures with exponential back-off
 //! and full jitter, and dead-letters permanent ones with the reason.
-//! Counts what it did.
+//! The AccessAlly → HighLevel product jobs of one tenant claimed together
+//! run as one batch whose updates go out in HighLevel bulk edits; a lone
+//! job runs at once, as every other job does. Counts what it did.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -202,13 +204,7 @@ impl Engine {
         if tenant.mode(flow) == model::FlowMode::Off {
             return Ok(Action::Skip);
         }
-        let ctx = Ctx {
-            store: &self.store,
-            tenant,
-            plan: &self.plan,
-            dry_run: self.options.dry_run,
-            job_id: Some(job.id),
-        };
+        let ctx = self.ctx(tenant, job);
         let id = job.record_id.as_str();
         match job.kind.as_str() {
             kinds::COUPON_TO_AA => flows::coupons::sync(&ctx, id).await,
@@ -217,6 +213,125 @@ impl Engine {
             kinds::ORDER_TO_GHL => flows::orders::to_highlevel(&ctx, id).await,
             _ => flows::orders::to_accessally(&ctx, id).await,
         }
+    }
+
+    /// What a handler of `job` works with.
+    fn ctx<'a>(&'a self, tenant: &'a Tenant, job: &Job) -> Ctx<'a> {
+        Ctx {
+            store: &self.store,
+            tenant,
+            plan: &self.plan,
+            dry_run: self.options.dry_run,
+            job_id: Some(job.id),
+        }
+    }
+
+    /// Splits the jobs of one claim into what runs together: the
+    /// AccessAlly → HighLevel product jobs of one tenant (one location)
+    /// that may write form one unit, whose updates go out in bulk edits
+    /// ([`Engine::run_product_batch`]); every other job, and a lone product
+    /// job, is a unit of its own and runs at once as it always did.
+    fn units(&self, jobs: Vec<Job>) -> Vec<Vec<Job>> {
+        let mut units: Vec<Vec<Job>> = Vec::with_capacity(jobs.len());
+        let mut batch_of: HashMap<String, usize> = HashMap::new();
+        for job in jobs {
+            if job.kind != kinds::PRODUCT_TO_GHL || !self.writes(&job) {
+                units.push(vec![job]);
+                continue;
+            }
+            match batch_of.get(tenant_of(&job)) {
+                Some(&at) => units[at].push(job),
+                None => {
+                    batch_of.insert(tenant_of(&job).to_string(), units.len());
+                    units.push(vec![job]);
+                }
+            }
+        }
+        units
+    }
+
+    /// Runs one unit of [`Engine::units`]: a lone job, or a product batch.
+    async fn run_unit(&self, mut unit: Vec<Job>) -> Vec<(Job, Result<Action, EngineError>)> {
+        if unit.len() == 1
+            && let Some(job) = unit.pop()
+        {
+            return vec![self.run_claimed(job).await];
+        }
+        let live = unit.iter().any(|j| j.priority == Priority::Live);
+        let budget_priority = if live {
+            ghl::Priority::Live
+        } else {
+            ghl::Priority::Backfill
+        };
+        let results = ghl::with_priority(budget_priority, self.run_product_batch(&unit)).await;
+        {
+            let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            for job in &unit {
+                busy.remove(&job.dedupe_key);
+            }
+        }
+        self.stats
+            .jobs
+            .fetch_add(unit.len() as u64, Ordering::Relaxed);
+        unit.into_iter().zip(results).collect()
+    }
+
+    /// The AccessAlly → HighLevel product jobs of one tenant claimed
+    /// together: each plans its record (reads, skips, creates and deletes
+    /// happen there, as for a lone job), then the updates left are written
+    /// together ([`flows::products::write_updates`]). Outcomes in the order
+    /// of `jobs`.
+    async fn run_product_batch(&self, jobs: &[Job]) -> Vec<Result<Action, EngineError>> {
+        let Some(tenant) = jobs.first().and_then(|j| self.tenants.get(tenant_of(j))) else {
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                out.push(self.run_job(job).await);
+            }
+            return out;
+        };
+        let plans: Vec<_> = jobs
+            .iter()
+            .map(|job| {
+                let ctx = self.ctx(tenant, job);
+                let id = job.record_id.clone();
+                async move { flows::products::plan_to_highlevel(&ctx, &id).await }
+            })
+            .collect();
+        let planned: Vec<Result<flows::products::Planned, EngineError>> =
+            futures::stream::iter(plans)
+                .buffered(self.options.concurrency.max(1))
+                .collect()
+                .await;
+        let mut results: Vec<Option<Result<Action, EngineError>>> = Vec::new();
+        let mut updates = Vec::new();
+        let mut update_at = Vec::new();
+        for (i, (job, plan)) in jobs.iter().zip(planned).enumerate() {
+            match plan {
+                Ok(flows::products::Planned::Done(action)) => results.push(Some(Ok(action))),
+                Ok(flows::products::Planned::Update(update)) => {
+                    results.push(None);
+                    updates.push((self.ctx(tenant, job), *update));
+                    update_at.push(i);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let written = flows::products::write_updates(updates).await;
+        for (i, result) in update_at.into_iter().zip(written) {
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(result);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(EngineError::Waiting(
+                        "its batch ended without its outcome; it runs again".into(),
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// Whether `job`'s flow may write in this run (not a dry run, the flow in `write` mode).
@@ -409,10 +524,14 @@ impl Engine {
     /// and records each outcome; returns how many were claimed.
     pub async fn run_round(&self) -> Result<usize, EngineError> {
         let (claimed, jobs) = self.claim_runnable(self.options.batch).await?;
-        let outcomes: Vec<Result<(), EngineError>> = futures::stream::iter(jobs)
-            .map(|job| async move {
-                let (job, result) = self.run_claimed(job).await;
-                self.finish(job, result).await
+        let outcomes: Vec<Result<(), EngineError>> = futures::stream::iter(self.units(jobs))
+            .map(|unit| async move {
+                let mut recorded = Ok(());
+                for (job, result) in self.run_unit(unit).await {
+                    let outcome = self.finish(job, result).await;
+                    recorded = recorded.and(outcome);
+                }
+                recorded
             })
             .buffer_unordered(self.options.concurrency.max(1))
             .collect()
@@ -446,7 +565,7 @@ impl Engine {
             .clamp(1, i64::try_from(concurrency).unwrap_or(i64::MAX));
         let mut running = futures::stream::FuturesUnordered::new();
         let mut finishing = futures::stream::FuturesUnordered::new();
-        let mut ready: std::collections::VecDeque<Job> = std::collections::VecDeque::new();
+        let mut ready: std::collections::VecDeque<Vec<Job>> = std::collections::VecDeque::new();
         let mut claim: Option<futures::future::BoxFuture<'_, _>> = None;
         let mut ran = 0u64;
         // The last claim found fewer jobs than it asked for: claim again
@@ -457,8 +576,8 @@ impl Engine {
         let mut failure: Option<EngineError> = None;
         loop {
             while running.len() < concurrency {
-                let Some(job) = ready.pop_front() else { break };
-                running.push(self.run_claimed(job));
+                let Some(unit) = ready.pop_front() else { break };
+                running.push(self.run_unit(unit));
             }
             let may_claim = !stopped && failure.is_none();
             if claim.is_none() && may_claim && !queue_drained && ready.is_empty() {
@@ -477,14 +596,16 @@ impl Engine {
                     match claimed {
                         Ok((claimed, jobs)) => {
                             queue_drained = i64::try_from(claimed).unwrap_or(i64::MAX) < claim_limit;
-                            ready.extend(jobs);
+                            ready.extend(self.units(jobs));
                         }
                         Err(error) => failure = Some(error),
                     }
                 }
-                Some((job, result)) = running.next(), if !running.is_empty() => {
-                    ran += 1;
-                    finishing.push(self.finish(job, result));
+                Some(outcomes) = running.next(), if !running.is_empty() => {
+                    for (job, result) in outcomes {
+                        ran += 1;
+                        finishing.push(self.finish(job, result));
+                    }
                 }
                 Some(recorded) = finishing.next(), if !finishing.is_empty() => {
                     queue_drained = false;

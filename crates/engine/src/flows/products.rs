@@ -15,13 +15,20 @@
 //! other side (once, with the conflict policy choosing whose content wins)
 //! after the references allybridge writes on what it creates
 //! (`external_ref`, slug) found nothing.
+//!
+//! AccessAlly → HighLevel is planned first ([`plan_to_highlevel`]) and the
+//! update of a linked product written after ([`PendingUpdate`]): alone
+//! with single calls, or, for the updates of one location that were ready
+//! together, in bulk edits of at most 30 products and prices
+//! ([`write_updates`]). Creates stay single calls: HighLevel has no bulk
+//! create.
 
 use accessally::{
     Availability, Interval, ListQuery, OfferingInput, PaymentKind, PaymentOptionInput,
 };
 use futures::TryStreamExt;
 use ghl::Priority;
-use ghl::types::{PriceInput, ProductInput, Recurring};
+use ghl::types::{PriceEdit, PriceInput, ProductEdit, ProductInput, Recurring};
 use model::Flow;
 
 use super::{Ctx, Record, entities};
@@ -599,8 +606,21 @@ fn held_by_ghl(canon: &CanonicalProduct, prices: usize) -> CanonicalProduct {
     held
 }
 
-/// AccessAlly offering `id` → its HighLevel product, prices and inventory.
+/// AccessAlly offering `id` → its HighLevel product, prices and inventory,
+/// written at once (one job, or a batch's record written alone).
 pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
+    match plan_to_highlevel(ctx, id).await? {
+        Planned::Done(action) => Ok(action),
+        Planned::Update(update) => write_alone(ctx, *update).await,
+    }
+}
+
+/// AccessAlly offering `id` → its HighLevel product: everything but the
+/// update of a linked product is done here (reads, skips, deletes,
+/// creates, conflicts); that update is returned unwritten, for the caller
+/// to write alone ([`PendingUpdate::write_singly`]) or in a bulk edit with
+/// others ([`PendingUpdate::bulk_edit`]), then [`PendingUpdate::finish`].
+pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, EngineError> {
     const FLOW: Flow = Flow::ProductsToHighlevel;
     let t = ctx.tenant;
     let fields = t.settings.product_fields;
@@ -616,12 +636,14 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
             let Some(link) = link else {
                 return ctx
                     .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
-                    .await;
+                    .await
+                    .map(Planned::Done);
             };
             if link.accessally_hash.as_deref() == Some("deleted") {
                 return ctx
                     .report(FLOW, Action::Skip, record, vec![], "already handled")
-                    .await;
+                    .await
+                    .map(Planned::Done);
             }
             // A product sku_prefixes excludes is never touched, not even to delete it.
             if !ghl_product_included(t, &link.highlevel_id, Priority::Live).await? {
@@ -640,7 +662,10 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
                     link.highlevel_id,
                     t.settings.excluded_reason()
                 );
-                return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
+                return ctx
+                    .report(FLOW, Action::Skip, record, vec![], note)
+                    .await
+                    .map(Planned::Done);
             }
             if ctx.writes(FLOW) {
                 t.ghl.delete_product(&link.highlevel_id).await?;
@@ -655,14 +680,15 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
             }
             return ctx
                 .report(FLOW, Action::Delete, record, vec![], "product deleted")
-                .await;
+                .await
+                .map(Planned::Done);
         }
         Err(e) => return Err(e.into()),
     };
     let canon = CanonicalProduct::from_accessally(&offering);
     let record = Record::new(id, format!("offering {}", offering.name));
     if !t.settings.includes_skus(canon.skus()) {
-        return ctx.skip_excluded(FLOW, record).await;
+        return ctx.skip_excluded(FLOW, record).await.map(Planned::Done);
     }
     let hash = canon.hash(fields);
     if link
@@ -671,7 +697,8 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
     {
         return ctx
             .report(FLOW, Action::Skip, record, vec![], "unchanged")
-            .await;
+            .await
+            .map(Planned::Done);
     }
     // The target: by link, by the id in external_ref, else by our slug.
     let mut target = link.as_ref().map(|l| l.highlevel_id.clone());
@@ -733,14 +760,16 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         }
         return ctx
             .report_changes(FLOW, Action::Create, record, changes, "product created")
-            .await;
+            .await
+            .map(Planned::Done);
     };
     let before = CanonicalProduct::from_ghl(&product, &prices)?;
     let before_hash = before.hash(fields);
     if before_hash == hash {
         return ctx
             .already_equal(FLOW, entities::PRODUCT, &product.id, id, hash, record)
-            .await;
+            .await
+            .map(Planned::Done);
     }
     // Changed on both sides since the last sync, or, paired by name for the
     // first time, different on both sides with no sync to tell which
@@ -767,90 +796,352 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         if yields(policy, false, aa_newer) {
             let note = format!("{what}; HighLevel wins by policy {policy:?}");
             ctx.log_conflict(FLOW, &record, &note).await?;
-            return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
+            return ctx
+                .report(FLOW, Action::Skip, record, vec![], note)
+                .await
+                .map(Planned::Done);
         }
         let note = format!("{what}; AccessAlly wins by policy {policy:?}");
         ctx.log_conflict(FLOW, &record, &note).await?;
     }
     let changes = Changes::product(Some(&before.synced(fields)), &canon.synced(fields));
-    if ctx.writes(FLOW) {
-        let product_changed = before.name != canon.name
-            || before.description != canon.description
-            || before.published != canon.published;
-        if product_changed {
-            // An update replaces the product: keep its own slug and type.
-            product_input.slug = product.slug.clone();
-            product_input.product_type = product.product_type.clone();
-            product_input.image = product.image.clone();
-            t.ghl.update_product(&product.id, &product_input).await?;
-        }
-        let existing: Vec<CanonicalPrice> = prices
-            .iter()
-            .map(|p| {
-                CanonicalProduct::from_ghl(&product, std::slice::from_ref(p))
-                    .map(|c| c.prices.into_iter().next())
-            })
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .collect();
-        let availability_changed = fields.inventory && before.availability != canon.availability;
-        let mut left = prices.len();
-        if fields.price {
-            let (pairs, new_ones, gone) = pair_prices(&canon.prices, &existing);
-            for (w, e) in pairs {
-                if existing[e] != canon.prices[w] || availability_changed {
-                    let p = &canon.prices[w];
-                    t.ghl
-                        .update_price(
-                            &product.id,
-                            &prices[e].id,
-                            &price_input(p, &location, stock, &prices[e].name)?,
-                        )
-                        .await?;
-                }
-            }
-            for w in new_ones {
-                let p = &canon.prices[w];
-                t.ghl
-                    .create_price(
-                        &product.id,
-                        &price_input(p, &location, stock, &price_name(p))?,
-                    )
-                    .await?;
-            }
-            for e in gone {
-                t.ghl.delete_price(&product.id, &prices[e].id).await?;
-            }
-            left = canon.prices.len();
-        } else if availability_changed {
-            // Only the availability: each price written back as it is.
-            for (price, own) in prices.iter().zip(&existing) {
-                t.ghl
-                    .update_price(
-                        &product.id,
-                        &price.id,
-                        &price_input(own, &location, stock, &price.name)?,
-                    )
-                    .await?;
-            }
-        }
-        ctx.save_link(
-            entities::PRODUCT,
-            &product.id,
-            id,
-            Some(held_by_ghl(&canon, left).hash(fields)),
-            Some(hash),
-        )
-        .await?;
+    if !ctx.writes(FLOW) {
+        return ctx
+            .report_changes(FLOW, Action::Update, record, changes, update_note(adopted))
+            .await
+            .map(Planned::Done);
     }
-    let note = if adopted {
+    let product_changed = before.name != canon.name
+        || before.description != canon.description
+        || before.published != canon.published;
+    let product_put = product_changed.then(|| {
+        // An update replaces the product: keep its own slug and type.
+        product_input.slug = product.slug.clone();
+        product_input.product_type = product.product_type.clone();
+        product_input.image = product.image.clone();
+        product_input
+    });
+    let existing: Vec<CanonicalPrice> = prices
+        .iter()
+        .map(|p| {
+            CanonicalProduct::from_ghl(&product, std::slice::from_ref(p))
+                .map(|c| c.prices.into_iter().next())
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let availability_changed = fields.inventory && before.availability != canon.availability;
+    let mut price_puts = Vec::new();
+    let mut price_creates = Vec::new();
+    let mut price_deletes = Vec::new();
+    let mut left = prices.len();
+    if fields.price {
+        let (pairs, new_ones, gone) = pair_prices(&canon.prices, &existing);
+        for (w, e) in pairs {
+            if existing[e] != canon.prices[w] || availability_changed {
+                let p = &canon.prices[w];
+                price_puts.push(PricePut {
+                    current: prices[e].clone(),
+                    money: p.money()?,
+                    input: price_input(p, &location, stock, &prices[e].name)?,
+                });
+            }
+        }
+        for w in new_ones {
+            let p = &canon.prices[w];
+            price_creates.push(price_input(p, &location, stock, &price_name(p))?);
+        }
+        price_deletes = gone.into_iter().map(|e| prices[e].id.clone()).collect();
+        left = canon.prices.len();
+    } else if availability_changed {
+        // Only the availability: each price written back as it is.
+        for (price, own) in prices.iter().zip(&existing) {
+            price_puts.push(PricePut {
+                current: price.clone(),
+                money: own.money()?,
+                input: price_input(own, &location, stock, &price.name)?,
+            });
+        }
+    }
+    Ok(Planned::Update(Box::new(PendingUpdate {
+        offering_id: id.to_string(),
+        record,
+        changes,
+        note: update_note(adopted),
+        product,
+        product_put,
+        price_puts,
+        price_creates,
+        price_deletes,
+        ghl_hash: held_by_ghl(&canon, left).hash(fields),
+        aa_hash: hash,
+    })))
+}
+
+fn update_note(adopted: bool) -> &'static str {
+    if adopted {
         "product (paired by name) updated"
     } else {
         "product updated"
-    };
-    ctx.report_changes(FLOW, Action::Update, record, changes, note)
+    }
+}
+
+/// What [`plan_to_highlevel`] found for one offering.
+pub enum Planned {
+    /// Nothing (more) to write: the outcome, reported.
+    Done(Action),
+    /// A linked product to update, not written yet.
+    Update(Box<PendingUpdate>),
+}
+
+/// One price to set whole (a `PUT`), with what HighLevel holds now.
+struct PricePut {
+    current: ghl::types::Price,
+    money: model::Money,
+    input: PriceInput,
+}
+
+impl PricePut {
+    /// The same change as a bulk price edit, when it is one: a bulk edit
+    /// sets only the fields it carries, so a change of the price's type or
+    /// one that clears a field (trial, cycles, sku, quantity) takes the
+    /// single `PUT`.
+    fn bulk(&self) -> Option<PriceEdit> {
+        let (now, to) = (&self.current, &self.input);
+        let clears = (now.trial_period.is_some_and(|d| d > 0) && to.trial_period.is_none())
+            || (now.total_cycles.is_some() && to.total_cycles.is_none())
+            || (now.sku.is_some() && to.sku.is_none())
+            || (now.recurring.is_some() && to.recurring.is_none())
+            || (now.available_quantity.is_some() && to.available_quantity.is_none());
+        if now.kind != to.kind || clears {
+            return None;
+        }
+        Some(PriceEdit {
+            id: now.id.clone(),
+            name: Some(to.name.clone()),
+            amount: Some(self.money),
+            recurring: to.recurring.clone(),
+            trial_period: to.trial_period,
+            total_cycles: to.total_cycles,
+            sku: to.sku.clone(),
+            track_inventory: to.track_inventory,
+            available_quantity: to.available_quantity,
+            allow_out_of_stock_purchases: to.allow_out_of_stock_purchases,
+            ..PriceEdit::default()
+        })
+    }
+}
+
+/// The update of one linked HighLevel product, computed from its offering
+/// and not written yet: what single calls would write, and the link hashes
+/// and report that follow once it is written ([`PendingUpdate::finish`]).
+pub struct PendingUpdate {
+    offering_id: String,
+    record: Record,
+    changes: Changes,
+    note: &'static str,
+    product: ghl::types::Product,
+    /// The product's own fields, replaced whole, when they changed.
+    product_put: Option<ProductInput>,
+    price_puts: Vec<PricePut>,
+    price_creates: Vec<PriceInput>,
+    price_deletes: Vec<String>,
+    ghl_hash: String,
+    aa_hash: String,
+}
+
+impl PendingUpdate {
+    /// The AccessAlly offering this update comes from.
+    pub fn offering_id(&self) -> &str {
+        &self.offering_id
+    }
+
+    /// The whole update as one entry of a bulk edit, when a bulk edit can
+    /// carry it: no price created or deleted (no bulk create exists), no
+    /// field cleared, no type changed, and small enough for one request.
+    pub fn bulk_edit(&self) -> Option<ProductEdit> {
+        if !self.price_creates.is_empty() || !self.price_deletes.is_empty() {
+            return None;
+        }
+        let mut edit = ProductEdit {
+            id: self.product.id.clone(),
+            ..ProductEdit::default()
+        };
+        if let Some(put) = &self.product_put {
+            let had_description = self
+                .product
+                .description
+                .as_deref()
+                .is_some_and(|d| !d.is_empty());
+            let description = put.description.clone().unwrap_or_default();
+            if description.is_empty() && had_description {
+                return None;
+            }
+            edit.name = Some(put.name.clone());
+            edit.description = Some(description);
+            edit.available_in_store = put.available_in_store;
+        }
+        edit.prices = self
+            .price_puts
+            .iter()
+            .map(PricePut::bulk)
+            .collect::<Option<Vec<_>>>()?;
+        (ghl::bulk::entities(std::slice::from_ref(&edit)) <= ghl::BULK_EDIT_MAX_ENTITIES)
+            .then_some(edit)
+    }
+
+    /// Writes the update with single calls: the product's `PUT`, each
+    /// price's `PUT`, create and delete. Each sets absolute values or finds
+    /// its record gone, so a retry after a lost answer is harmless.
+    pub async fn write_singly(&self, ctx: &Ctx<'_>) -> Result<(), EngineError> {
+        let ghl = &ctx.tenant.ghl;
+        let product = &self.product.id;
+        if let Some(put) = &self.product_put {
+            ghl.update_product(product, put).await?;
+        }
+        for put in &self.price_puts {
+            ghl.update_price(product, &put.current.id, &put.input)
+                .await?;
+        }
+        for create in &self.price_creates {
+            ghl.create_price(product, create).await?;
+        }
+        for price in &self.price_deletes {
+            ghl.delete_price(product, price).await?;
+        }
+        Ok(())
+    }
+
+    /// After the update was written (alone or in a bulk edit): saves the
+    /// link with the hashes both sides now hold and reports the update.
+    pub async fn finish(self, ctx: &Ctx<'_>) -> Result<Action, EngineError> {
+        ctx.save_link(
+            entities::PRODUCT,
+            &self.product.id,
+            &self.offering_id,
+            Some(self.ghl_hash),
+            Some(self.aa_hash),
+        )
+        .await?;
+        ctx.report_changes(
+            Flow::ProductsToHighlevel,
+            Action::Update,
+            self.record,
+            self.changes,
+            self.note,
+        )
         .await
+    }
+}
+
+/// Writes the pending updates of one tenant's products that were ready
+/// together: those a bulk edit can carry go in bulk edits of at most
+/// [`ghl::BULK_EDIT_MAX_ENTITIES`] products and prices each ([`ghl::bulk::pack`]),
+/// the others with single calls. A bulk edit HighLevel refuses (one bad
+/// record refuses all of it) is written again record by record, so only
+/// the record that fails alone fails; one that failed for a reason a
+/// retry may cure fails each of its records with a retryable error (a
+/// bulk edit sets absolute values: sent again, it changes nothing more).
+/// Links are saved, and outcomes reported, only for what was written.
+/// Answers the outcomes in the order of `updates`.
+pub async fn write_updates(
+    updates: Vec<(Ctx<'_>, PendingUpdate)>,
+) -> Vec<Result<Action, EngineError>> {
+    let count = updates.len();
+    let mut in_bulk = Vec::new();
+    let mut alone = Vec::new();
+    for (i, (ctx, update)) in updates.into_iter().enumerate() {
+        match update.bulk_edit() {
+            Some(edit) => in_bulk.push((i, ctx, update, edit)),
+            None => alone.push((i, ctx, update)),
+        }
+    }
+    let mut packs = Vec::new();
+    match ghl::bulk::pack(in_bulk.iter().map(|b| b.3.clone()).collect()) {
+        Ok(edits) => {
+            // `pack` keeps the order and each product whole.
+            let mut members = in_bulk.into_iter();
+            for pack in edits {
+                let taken: Vec<_> = members.by_ref().take(pack.len()).collect();
+                packs.push((pack, taken));
+            }
+        }
+        Err(_) => alone.extend(in_bulk.into_iter().map(|(i, ctx, u, _)| (i, ctx, u))),
+    }
+    let singles = futures::future::join_all(
+        alone
+            .into_iter()
+            .map(|(i, ctx, update)| async move { vec![(i, write_alone(&ctx, update).await)] }),
+    );
+    let bulks = futures::future::join_all(packs.into_iter().map(|(pack, members)| async move {
+        let Some(tenant) = members.first().map(|m| m.1.tenant) else {
+            return Vec::new();
+        };
+        match tenant.ghl.bulk_edit_products(&pack).await {
+            Ok(_) => {
+                let mut out = Vec::with_capacity(members.len());
+                for (i, ctx, update, _) in members {
+                    out.push((i, update.finish(&ctx).await));
+                }
+                out
+            }
+            Err(e) => {
+                let error = EngineError::from(e);
+                if error.is_retryable() {
+                    let why = error.to_string();
+                    let mut out = Vec::with_capacity(members.len());
+                    let mut first = Some(error);
+                    for (i, _, update, _) in members {
+                        out.push((
+                            i,
+                            Err(first.take().unwrap_or_else(|| {
+                                EngineError::Waiting(format!(
+                                    "the bulk edit that carried {} failed ({why}); it is sent again",
+                                    update.record.label
+                                ))
+                            })),
+                        ));
+                    }
+                    return out;
+                }
+                tracing::warn!(
+                    tenant = %tenant.name,
+                    products = members.len(),
+                    error = %error,
+                    "HighLevel refused a bulk edit; writing its products one by one"
+                );
+                let mut out = Vec::with_capacity(members.len());
+                for (i, ctx, update, _) in members {
+                    out.push((i, write_alone(&ctx, update).await));
+                }
+                out
+            }
+        }
+    }));
+    let (singles, bulks) = futures::join!(singles, bulks);
+    let mut results: Vec<Option<Result<Action, EngineError>>> = (0..count).map(|_| None).collect();
+    for (i, result) in singles.into_iter().chain(bulks).flatten() {
+        if let Some(slot) = results.get_mut(i) {
+            *slot = Some(result);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(EngineError::Waiting(
+                    "its update was not written in its batch; it runs again".into(),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// One pending update written with single calls, then finished.
+async fn write_alone(ctx: &Ctx<'_>, update: PendingUpdate) -> Result<Action, EngineError> {
+    update.write_singly(ctx).await?;
+    update.finish(ctx).await
 }
 
 /// Availability as AccessAlly writes it, for callers outside this module.
@@ -921,6 +1212,112 @@ mod tests {
             (Some(false), None)
         );
         assert_eq!(limited.amount, 19.99);
+        Ok(())
+    }
+
+    fn pending(
+        product: serde_json::Value,
+        prices: &[(serde_json::Value, PriceInput)],
+    ) -> PendingUpdate {
+        let product: ghl::types::Product =
+            serde_json::from_value(product).expect("a product as HighLevel answers it");
+        PendingUpdate {
+            offering_id: "7".into(),
+            record: Record::new("7", "offering 7"),
+            changes: Changes::default(),
+            note: update_note(false),
+            product,
+            product_put: None,
+            price_puts: prices
+                .iter()
+                .map(|(current, input)| PricePut {
+                    current: serde_json::from_value(current.clone())
+                        .expect("a price as HighLevel answers it"),
+                    money: model::Money::new(1999, model::Currency::USD),
+                    input: input.clone(),
+                })
+                .collect(),
+            price_creates: Vec::new(),
+            price_deletes: Vec::new(),
+            ghl_hash: String::new(),
+            aa_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_what_a_bulk_edit_can_carry_goes_in_one() -> Result<(), EngineError> {
+        let product = serde_json::json!({"_id": "p1", "locationId": "loc", "name": "Kit",
+            "description": "Paints", "productType": "DIGITAL"});
+        let price = |extra: serde_json::Value| {
+            let mut p = serde_json::json!({"_id": "pr1", "name": "Once", "type": "one_time",
+                "currency": "USD", "amount": 10, "sku": "A-1"});
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                p[k] = v.clone();
+            }
+            p
+        };
+        let input = price_input(&one_time("A-1"), "loc", None, "Once")?;
+        // A new amount: one bulk entry, the price with its absolute values.
+        let update = pending(
+            product.clone(),
+            &[(price(serde_json::json!({})), input.clone())],
+        );
+        let edit = update.bulk_edit().expect("a bulk edit carries an amount");
+        assert_eq!((edit.id.as_str(), edit.prices.len()), ("p1", 1));
+        assert_eq!(
+            edit.prices[0].amount,
+            Some(model::Money::new(1999, model::Currency::USD))
+        );
+        assert_eq!(edit.prices[0].sku.as_deref(), Some("A-1"));
+        assert_eq!(edit.name, None, "the product's own fields did not change");
+        // A type change, or a field cleared, takes the single PUT.
+        let recurring = price(serde_json::json!({"type": "recurring",
+            "recurring": {"interval": "month", "intervalCount": 1}}));
+        assert!(
+            pending(product.clone(), &[(recurring, input.clone())])
+                .bulk_edit()
+                .is_none()
+        );
+        let trial = price(serde_json::json!({"trialPeriod": 7}));
+        assert!(
+            pending(product.clone(), &[(trial, input.clone())])
+                .bulk_edit()
+                .is_none()
+        );
+        let no_sku = PriceInput {
+            sku: None,
+            ..input.clone()
+        };
+        assert!(
+            pending(product.clone(), &[(price(serde_json::json!({})), no_sku)])
+                .bulk_edit()
+                .is_none()
+        );
+        // A cleared description, or a price created or deleted, too.
+        let mut cleared = pending(product.clone(), &[]);
+        cleared.product_put = Some(ProductInput {
+            name: "Kit".into(),
+            location_id: "loc".into(),
+            product_type: "DIGITAL".into(),
+            description: Some(String::new()),
+            available_in_store: Some(true),
+            image: None,
+            slug: None,
+        });
+        assert!(cleared.bulk_edit().is_none());
+        let mut created = pending(product.clone(), &[]);
+        created.price_creates.push(input.clone());
+        assert!(created.bulk_edit().is_none());
+        // More prices than one request holds.
+        let many: Vec<_> = (0..ghl::BULK_EDIT_MAX_ENTITIES)
+            .map(|i| {
+                (
+                    price(serde_json::json!({"_id": format!("pr{i}")})),
+                    input.clone(),
+                )
+            })
+            .collect();
+        assert!(pending(product, &many).bulk_edit().is_none());
         Ok(())
     }
 

@@ -1,0 +1,408 @@
+//! Bulk writes to HighLevel (issue 23), end to end against both
+//! simulators: AccessAlly → HighLevel product updates that are ready
+//! together go out in bulk edits of at most 30 products and prices, a
+//! refused record fails alone, a lost answer converges with no duplicate,
+//! a second pass writes nothing, and the echo webhooks of a bulk edit write
+//! nothing back. Every check reads the simulators' ground truth and request
+//! logs, never the engine's own view.
+
+use std::time::Duration;
+
+use engine::flows::products::{Planned, plan_to_highlevel, write_updates};
+use engine::flows::{Ctx, kinds};
+use engine::scan::ScanKind;
+use engine::worker::EngineOptions;
+use sandbox::{Sandbox, SandboxOptions};
+use serde_json::{Value, json};
+use sim_kit::Faults;
+
+/// Offerings made for these tests, each with two one-time prices.
+const OFFERINGS: usize = 20;
+const BULK_EDIT: &str = "POST /products/bulk-update/edit";
+const PRICE_PUT: &str = "PUT /products/{productId}/price/{priceId}";
+
+fn options() -> SandboxOptions {
+    let mut options = SandboxOptions::default();
+    // One claim takes every product job of a pass, so the 60 entities of
+    // a pass need more than one bulk edit: the cap is exercised.
+    options.engine = EngineOptions {
+        concurrency: 32,
+        batch: 64,
+        ..options.engine
+    };
+    options
+}
+
+fn name(i: usize) -> String {
+    format!("Bulk Course {i:02}")
+}
+
+/// Starts the sandbox, adds the test's offerings to AccessAlly and syncs
+/// everything once.
+async fn synced(options: SandboxOptions) -> anyhow::Result<Sandbox> {
+    let sb = Sandbox::start(options).await?;
+    for i in 0..OFFERINGS {
+        sb.control(
+            "accessally",
+            "POST",
+            "/__sim/admin/offerings",
+            Some(json!({
+                "name": name(i), "description": "Made for the bulk test.", "status": "publish",
+                "availability": {"unlimited": true, "quantity": null},
+                "payment_options": [
+                    {"type": "one_time", "amount": "97.00", "currency": "USD", "sku": format!("BULK-{i}-A")},
+                    {"type": "one_time", "amount": "197.00", "currency": "USD", "sku": format!("BULK-{i}-B")},
+                ],
+            })),
+        )
+        .await?;
+    }
+    sb.sync_once(ScanKind::Backfill).await?;
+    let diffs = sb.differences().await?;
+    anyhow::ensure!(diffs.is_empty(), "not converged:\n{}", diffs.join("\n"));
+    Ok(sb)
+}
+
+/// The test's offerings in AccessAlly's ground truth.
+async fn test_offerings(sb: &Sandbox) -> anyhow::Result<Vec<Value>> {
+    let a = sb.aa_truth().await?;
+    let list: Vec<Value> = a["offerings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| {
+            o["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Bulk Course"))
+        })
+        .collect();
+    anyhow::ensure!(list.len() == OFFERINGS, "{} test offerings", list.len());
+    Ok(list)
+}
+
+/// Changes both prices of every test offering in AccessAlly (as an
+/// administrator would), keeping the payment options (their ids).
+async fn change_prices(sb: &Sandbox, a: &str, b: &str) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for o in test_offerings(sb).await? {
+        let options: Vec<Value> = o["payment_options"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                let sku = p["sku"].as_str().unwrap_or("");
+                let amount = if sku.ends_with("-A") { a } else { b };
+                json!({"id": p["id"], "type": "one_time", "amount": amount, "currency": "USD", "sku": sku})
+            })
+            .collect();
+        sb.control(
+            "accessally",
+            "PUT",
+            &format!("/__sim/admin/offerings/{}", o["id"]),
+            Some(json!({"payment_options": options})),
+        )
+        .await?;
+        ids.push(o["id"].to_string());
+    }
+    Ok(ids)
+}
+
+/// HighLevel's request log: calls per route and status (`"201"`).
+async fn ghl_calls(sb: &Sandbox) -> anyhow::Result<Value> {
+    Ok(sb
+        .control("ghl", "GET", "/__sim/requests?limit=0", None)
+        .await?["summary"]
+        .clone())
+}
+
+async fn clear_ghl_log(sb: &Sandbox) -> anyhow::Result<()> {
+    sb.control("ghl", "DELETE", "/__sim/requests", None).await?;
+    Ok(())
+}
+
+fn count(summary: &Value, route: &str) -> u64 {
+    summary["by_route"][route].as_u64().unwrap_or(0)
+}
+
+/// Products and prices HighLevel holds.
+async fn ghl_counts(sb: &Sandbox) -> anyhow::Result<(usize, usize)> {
+    let g = sb.ghl_truth().await?;
+    let len = |k: &str| g[k].as_array().map_or(0, Vec::len);
+    Ok((len("products"), len("prices")))
+}
+
+async fn no_dead_letters(sb: &Sandbox) -> anyhow::Result<()> {
+    let dead = sb.engine.store.dead_letters(0, 100).await?;
+    anyhow::ensure!(
+        dead.is_empty(),
+        "dead letters: {:?}",
+        dead.iter()
+            .map(|j| (&j.record_id, &j.dead_reason))
+            .collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_change_across_products_goes_out_in_bulk_edits_under_the_cap() -> anyhow::Result<()>
+{
+    let sb = synced(options()).await?;
+    let counts = ghl_counts(&sb).await?;
+    clear_ghl_log(&sb).await?;
+    change_prices(&sb, "89.00", "179.00").await?;
+    let enqueued = sb.sync_once(ScanKind::Backfill).await?;
+    assert_eq!(enqueued as usize, OFFERINGS, "one job per changed offering");
+    let diffs = sb.differences().await?;
+    assert!(diffs.is_empty(), "not converged:\n{}", diffs.join("\n"));
+    no_dead_letters(&sb).await?;
+    assert_eq!(ghl_counts(&sb).await?, counts, "no product or price added");
+    let calls = ghl_calls(&sb).await?;
+    println!("HighLevel calls for a price change across {OFFERINGS} products: {calls}");
+    // 20 products with 2 prices each are 60 entities: 2 bulk edits at
+    // least. The simulator refuses a bulk edit over 30 entities with a
+    // 400: every one answered 201, so none carried more.
+    let bulk = count(&calls, BULK_EDIT);
+    assert!((2..=4).contains(&bulk), "{bulk} bulk edits for 60 entities");
+    let by_status = |s: &str| calls["by_status"][s].as_u64().unwrap_or(0);
+    assert_eq!(by_status("400"), 0, "no request refused: {calls}");
+    assert_eq!(by_status("422"), 0, "no request refused: {calls}");
+    assert_eq!(count(&calls, PRICE_PUT), 0, "no price written alone");
+    assert_eq!(
+        calls["writes"].as_u64(),
+        Some(bulk),
+        "the bulk edits are the only writes"
+    );
+
+    // A second pass finds nothing to write.
+    let writes = sb.write_calls().await?;
+    let again = sb.sync_once(ScanKind::Backfill).await?;
+    assert_eq!(again, 0, "nothing changed, nothing enqueued");
+    sb.sync_once(ScanKind::Reconcile).await?;
+    assert_eq!(
+        sb.write_calls().await?,
+        writes,
+        "a second pass writes nothing"
+    );
+    Ok(())
+}
+
+/// The context a handler of the sandbox's tenant works with, outside a job.
+fn ctx(sb: &Sandbox) -> Ctx<'_> {
+    Ctx {
+        store: &sb.engine.store,
+        tenant: sb.tenant(),
+        plan: &sb.engine.plan,
+        dry_run: false,
+        job_id: None,
+    }
+}
+
+/// Plans the updates of `ids` as a batch would, before anything is written.
+async fn plan_all<'a>(
+    sb: &'a Sandbox,
+    ids: &[String],
+) -> anyhow::Result<Vec<(Ctx<'a>, engine::flows::products::PendingUpdate)>> {
+    let mut updates = Vec::new();
+    for id in ids {
+        match plan_to_highlevel(&ctx(sb), id).await? {
+            Planned::Update(update) => updates.push((ctx(sb), *update)),
+            Planned::Done(action) => anyhow::bail!("offering {id}: {action:?}, not an update"),
+        }
+    }
+    Ok(updates)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_highlevel_refuses_fails_alone_and_its_batch_is_written() -> anyhow::Result<()> {
+    let sb = synced(options()).await?;
+    let ids = change_prices(&sb, "88.00", "178.00").await?;
+    let updates = plan_all(&sb, &ids).await?;
+    // Between the plan and the write, one product goes away in HighLevel:
+    // the bulk edit carrying it is refused whole (400, not found).
+    let gone = &ids[3];
+    let link = ctx(&sb)
+        .link_by_aa("product", gone)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("offering {gone} has no link"))?;
+    let g = sb.ghl_truth().await?;
+    sb.control(
+        "ghl",
+        "DELETE",
+        &format!(
+            "/__sim/ui/products/{}?locationId={}",
+            link.highlevel_id,
+            g["id"].as_str().unwrap_or("")
+        ),
+        None,
+    )
+    .await?;
+    clear_ghl_log(&sb).await?;
+    let results = write_updates(updates).await;
+    assert_eq!(results.len(), ids.len());
+    for (id, result) in ids.iter().zip(&results) {
+        if id == gone {
+            let err = result.as_ref().expect_err("the product is gone");
+            assert!(!err.is_retryable(), "dead-lettered, not retried: {err}");
+        } else {
+            assert!(result.is_ok(), "offering {id}: {result:?}");
+        }
+    }
+    let calls = ghl_calls(&sb).await?;
+    assert!(
+        calls["by_status"]["400"].as_u64().unwrap_or(0) >= 1,
+        "a bulk edit was refused: {calls}"
+    );
+    // Everything else is in HighLevel, and linked with the new hashes:
+    // only the missing product differs.
+    let diffs = sb.differences().await?;
+    assert!(
+        diffs.len() == 1
+            && diffs
+                .iter()
+                .all(|d| d.contains("Bulk Course 03") || d.contains(gone)),
+        "only the refused record differs:\n{}",
+        diffs.join("\n")
+    );
+    for id in ids.iter().filter(|id| *id != gone) {
+        let link = ctx(&sb).link_by_aa("product", id).await?;
+        let written = plan_to_highlevel(&ctx(&sb), id).await?;
+        assert!(
+            matches!(written, Planned::Done(engine::Action::Skip)),
+            "offering {id} is written and linked ({link:?})"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_to_a_bulk_edit_converges_with_no_duplicate() -> anyhow::Result<()> {
+    let sb = synced(options()).await?;
+    let counts = ghl_counts(&sb).await?;
+    let ids = change_prices(&sb, "87.00", "177.00").await?;
+    let updates = plan_all(&sb, &ids).await?;
+    // Every answer comes after the client stopped waiting: the bulk edits
+    // take effect, their answers are lost.
+    let slow = Faults {
+        delay_rate: 1.0,
+        delay_ms: 2_500,
+        ..Faults::default()
+    };
+    sb.control(
+        "ghl",
+        "PUT",
+        "/__sim/faults",
+        Some(serde_json::to_value(&slow)?),
+    )
+    .await?;
+    clear_ghl_log(&sb).await?;
+    let results = write_updates(updates).await;
+    sb.control(
+        "ghl",
+        "PUT",
+        "/__sim/faults",
+        Some(serde_json::to_value(Faults::default())?),
+    )
+    .await?;
+    for r in &results {
+        let err = r.as_ref().expect_err("no answer came");
+        assert!(err.is_retryable(), "tried again, not dead-lettered: {err}");
+    }
+    // The bulk edits took effect though no answer came (a lost answer is
+    // not logged by the simulator: the client hung up before it).
+    let diffs = sb.differences().await?;
+    assert!(
+        diffs.is_empty(),
+        "written unanswered:\n{}",
+        diffs.join("\n")
+    );
+    // The jobs run again (here: a pass finds the links out of date): they
+    // find HighLevel as written, save the links, and write nothing.
+    let writes = sb.write_calls().await?;
+    sb.sync_once(ScanKind::Reconcile).await?;
+    assert_eq!(sb.write_calls().await?, writes, "nothing written twice");
+    let diffs = sb.differences().await?;
+    assert!(diffs.is_empty(), "not converged:\n{}", diffs.join("\n"));
+    no_dead_letters(&sb).await?;
+    assert_eq!(
+        ghl_counts(&sb).await?,
+        counts,
+        "no duplicate product or price"
+    );
+    let links_current = sb.sync_once(ScanKind::Backfill).await?;
+    assert_eq!(links_current, 0, "the links hold what was written");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_echo_webhooks_of_a_bulk_edit_write_nothing_back() -> anyhow::Result<()> {
+    let mut sb = synced(options()).await?;
+    sb.go_live().await?;
+    // AccessAlly's own webhooks are held back, so that the jobs of this
+    // change are enqueued together below and run as one batch.
+    let quiet = Faults {
+        webhook_drop_rate: 1.0,
+        ..Faults::default()
+    };
+    sb.control(
+        "accessally",
+        "PUT",
+        "/__sim/faults",
+        Some(serde_json::to_value(&quiet)?),
+    )
+    .await?;
+    let ids = change_prices(&sb, "86.00", "176.00").await?;
+    clear_ghl_log(&sb).await?;
+    let (_, aa_writes) = sb.write_calls().await?;
+    let back_before = sb.engine.stats.summary()["products_to_accessally"].clone();
+    let jobs: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            engine::worker::job(
+                sb.tenant(),
+                kinds::PRODUCT_TO_GHL,
+                id,
+                store::Priority::Live,
+            )
+        })
+        .collect();
+    sb.engine.store.enqueue_batch(&jobs).await?;
+    let converged = sb
+        .eventually(Duration::from_secs(20), |g, a| {
+            sandbox::compare(g, a).is_empty()
+        })
+        .await?;
+    assert!(converged, "HighLevel took the change");
+    let calls = ghl_calls(&sb).await?;
+    assert!(count(&calls, BULK_EDIT) >= 2, "written in bulk: {calls}");
+    // HighLevel fires a PriceUpdate per price edited; each becomes a job
+    // that finds its product as it was written, and writes nothing.
+    let mut echoes = 0;
+    for _ in 0..100 {
+        echoes = sb.engine.stats.summary()["products_to_accessally"].skipped - back_before.skipped;
+        if echoes >= OFFERINGS as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(echoes >= OFFERINGS as u64, "{echoes} echo jobs ran");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sb.write_calls().await?.1,
+        aa_writes,
+        "no write back to AccessAlly"
+    );
+    let summary = sb.engine.stats.summary();
+    let back = &summary["products_to_accessally"];
+    assert_eq!(
+        (back.updated, back.created, back.dead_lettered),
+        (
+            back_before.updated,
+            back_before.created,
+            back_before.dead_lettered
+        ),
+        "the echoes changed nothing: {summary:?}"
+    );
+    Ok(())
+}
