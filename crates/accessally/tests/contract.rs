@@ -803,7 +803,7 @@ async fn orders_list_and_get_on(t: &Target) -> Result<()> {
     }
     if t.control_base.is_some() {
         let mine: Vec<Order> = c
-            .orders(ListQuery::default().filter("email", &buyer.to_uppercase()))
+            .orders(ListQuery::default().filter("email", buyer.to_uppercase()))
             .try_collect()
             .await?;
         assert_eq!(mine.len(), 3, "{mine:?}");
