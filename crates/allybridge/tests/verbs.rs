@@ -215,38 +215,12 @@ async fn logs_and_dead_letters_list_show_replay_drop() {
     assert!(filtered.iter().all(|l| l["record_id"] == record.as_str()));
 
     // Two dead letters, made the way a worker makes them.
-    let store = h.store().await;
-    let mut ids = Vec::new();
-    for record in ["r1", "r2"] {
-        let job = store::NewJob {
-            kind: "coupon.to_accessally".into(),
-            entity_type: "main/coupon".into(),
-            record_system: store::System::HighLevel,
-            record_id: record.into(),
-            location: None,
-            dedupe_key: format!("test:{record}"),
-            priority: store::Priority::Live,
-            run_at: chrono::Utc::now(),
-            payload: serde_json::json!({}),
-        };
-        ids.push(store.enqueue(&job).await.expect("enqueue").job_id);
-    }
-    let claimed = store
-        .claim_jobs(
-            "test",
-            &store::ClaimScope::Any,
-            10,
-            std::time::Duration::from_secs(60),
-        )
-        .await
-        .expect("claim");
-    for j in &claimed {
-        store
-            .dead_letter_job(j.id, "test", "permanent: the test says so")
-            .await
-            .expect("dead letter");
-    }
-    store.close().await;
+    let ids = h
+        .dead_letters(&[
+            ("coupon.to_accessally", "main/coupon", "r1"),
+            ("coupon.to_accessally", "main/coupon", "r2"),
+        ])
+        .await;
     let list = json_out(&h.run(&["dlq", "list", "--json"]).await);
     assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
     let (a, b) = (ids[0].to_string(), ids[1].to_string());

@@ -346,6 +346,44 @@ impl Harness {
     }
 
     /// The store the binary uses, opened with the key file.
+    /// Makes dead letters the way a worker does (enqueue, claim, dead-letter),
+    /// one per `(kind, entity type, record id)`; returns their ids.
+    pub async fn dead_letters(&self, jobs: &[(&str, &str, &str)]) -> Vec<i64> {
+        let store = self.store().await;
+        let mut ids = Vec::new();
+        for (kind, entity, record) in jobs {
+            let job = store::NewJob {
+                kind: (*kind).into(),
+                entity_type: (*entity).into(),
+                record_system: store::System::HighLevel,
+                record_id: (*record).into(),
+                location: None,
+                dedupe_key: format!("test:{record}"),
+                priority: store::Priority::Live,
+                run_at: chrono::Utc::now(),
+                payload: serde_json::json!({}),
+            };
+            ids.push(store.enqueue(&job).await.expect("enqueue").job_id);
+        }
+        let claimed = store
+            .claim_jobs(
+                "test",
+                &store::ClaimScope::Any,
+                100,
+                Duration::from_secs(60),
+            )
+            .await
+            .expect("claim");
+        for j in &claimed {
+            store
+                .dead_letter_job(j.id, "test", "permanent: the test says so")
+                .await
+                .expect("dead letter");
+        }
+        store.close().await;
+        ids
+    }
+
     pub async fn store(&self) -> store::Store {
         let key = store::MasterKey::load_file(&self.path("allybridge.key")).expect("key file");
         store::Store::open(
