@@ -151,10 +151,27 @@ pub fn highlevel(config: &Config, modes: &[(Flow, FlowMode)]) -> LiveEvents {
             Some(url),
         ),
     };
+    let says = format!("{says}{}", signature_note(config));
     LiveEvents {
         says,
         problem: false,
         json: json!({"arrive": Value::Null, "url": url, "events": events}),
+    }
+}
+
+/// HighLevel signs webhooks with `x-ghl-signature` (Ed25519) and is
+/// retiring the RSA `x-wh-signature`; without `[tenant.ghl]
+/// webhook_public_key`, `serve` can verify only the RSA header, so
+/// deliveries that carry only the new one are refused.
+fn signature_note(config: &Config) -> &'static str {
+    if config
+        .tenants
+        .iter()
+        .any(|t| t.ghl.webhook_public_key.is_some())
+    {
+        ""
+    } else {
+        ". Note: no [tenant.ghl] webhook_public_key is set, so `serve` verifies HighLevel webhooks only by the legacy RSA x-wh-signature, which HighLevel is retiring; deliveries signed only with x-ghl-signature (Ed25519) would be refused: set webhook_public_key to the Ed25519 public key HighLevel gives for your app"
     }
 }
 
@@ -270,6 +287,18 @@ mod tests {
         assert_eq!(human(Duration::from_secs(240)), "4m");
         assert_eq!(human(Duration::from_secs(3_600)), "1h");
         assert_eq!(human(Duration::from_secs(90)), "90s");
+    }
+
+    #[test]
+    fn check_warns_when_no_ed25519_key_is_set() {
+        let without = Config::from_str(crate::cli::context::TEST_TENANT).expect("valid");
+        assert!(signature_note(&without).contains("webhook_public_key"));
+        let with = Config::from_str(&crate::cli::context::TEST_TENANT.replace(
+            "[tenant.ghl]\n",
+            "[tenant.ghl]\nwebhook_public_key = \"-----BEGIN PUBLIC KEY-----\"\n",
+        ))
+        .expect("valid");
+        assert_eq!(signature_note(&with), "");
     }
 
     #[test]
