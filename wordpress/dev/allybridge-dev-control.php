@@ -94,16 +94,12 @@ function allybridge_dev_state(): array {
 	global $wpdb;
 	$t    = static fn( string $name ) => $wpdb->prefix . 'allybridge_' . $name;
 	$rows = static fn( string $sql ) => (array) $wpdb->get_results( $sql, ARRAY_A ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared -- no input.
-	$money = static function ( $minor, string $currency ): string {
-		$places = Allybridge_Values::currency_exponent( $currency );
-		return Allybridge_Values::format_decimal( (int) $minor, $places );
-	};
 	$options = array();
 	foreach ( $rows( 'SELECT * FROM ' . $t( 'payment_options' ) . ' ORDER BY offering_id, position, id' ) as $p ) {
 		$options[ $p['offering_id'] ][] = array(
 			'id'       => (int) $p['id'],
 			'type'     => $p['type'],
-			'amount'   => $money( $p['amount_minor'], $p['currency'] ),
+			'amount'   => Allybridge_Values::format_money( (int) $p['amount_minor'], $p['currency'] ),
 			'currency' => $p['currency'],
 			'sku'      => $p['sku'],
 		);
@@ -131,7 +127,7 @@ function allybridge_dev_state(): array {
 			'discount_type' => $c['discount_type'],
 			'amount_minor'  => (int) $c['amount_minor'],
 			'currency'      => $c['currency'],
-			'amount'        => 'fixed' === $c['discount_type'] && null !== $c['currency'] ? $money( $c['amount_minor'], $c['currency'] ) : Allybridge_Values::format_decimal( (int) $c['amount_minor'], 2 ),
+			'amount'        => 'fixed' === $c['discount_type'] && null !== $c['currency'] ? Allybridge_Values::format_money( (int) $c['amount_minor'], $c['currency'] ) : Allybridge_Values::format_decimal( (int) $c['amount_minor'], 2 ),
 			'usage_limit'   => null === $c['usage_limit'] ? null : (int) $c['usage_limit'],
 			'date_expires'  => Allybridge_Values::format_date( $c['date_expires'] ),
 			'offering_ids'  => $coupon_offerings[ $c['id'] ] ?? array(),
@@ -144,7 +140,7 @@ function allybridge_dev_state(): array {
 			'id'       => (int) $o['id'],
 			'status'   => $o['status'],
 			'email'    => $o['email'],
-			'total'    => $money( $o['total_minor'], $o['currency'] ),
+			'total'    => Allybridge_Values::format_money( (int) $o['total_minor'], $o['currency'] ),
 			'currency' => $o['currency'],
 		);
 	}

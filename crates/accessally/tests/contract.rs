@@ -99,28 +99,17 @@ impl Target {
 
     /// The site of `wordpress/dev/up`, from its JSON line or a file holding it.
     async fn wordpress(line_or_path: &str) -> Result<Self> {
-        let text = if line_or_path.trim_start().starts_with('{') {
-            line_or_path.to_string()
-        } else {
-            std::fs::read_to_string(line_or_path)
-                .with_context(|| format!("reading ALLYBRIDGE_WORDPRESS_SITE file {line_or_path}"))?
-        };
-        let info: Value = serde_json::from_str(text.trim())
-            .context("ALLYBRIDGE_WORDPRESS_SITE is not wordpress/dev/up's JSON line")?;
-        let field = |k: &str| info[k].as_str().map(str::to_string);
+        let site = wordpress_site::Site::parse(line_or_path)?;
         let mut t = Self {
             name: "wordpress".into(),
-            site: field("url")
-                .context("url")?
-                .trim_end_matches('/')
-                .to_string(),
-            user: field("user").context("user")?,
-            app_password: field("app_password").context("app_password")?,
-            handshake: field("handshake"),
+            handshake: site.info["handshake"].as_str().map(str::to_string),
+            site: site.url,
+            user: site.user,
+            app_password: site.app_password,
             contact_id: None,
             receiver_host: "127.0.0.1".into(),
             sim: None,
-            control_base: field("control_url"),
+            control_base: Some(site.control_url),
             http: reqwest::Client::new(),
         };
         t.contact_id = t.new_contact().await?;

@@ -102,10 +102,17 @@ async fn diagnose(engine: &engine::Engine) -> String {
                 );
             }
             Ok(Err(e)) => {
-                return format!(
-                    "[{}] HighLevel fails: {e}; run `allybridge check` (credentials: `allybridge connect ghl`)",
-                    tenant.name
-                );
+                // Read as `check` reads a failed call.
+                let what = match super::probe::classify(&e) {
+                    super::probe::Failure::Unreachable(m) => format!(
+                        "HighLevel is unreachable ({m}); check [tenant.ghl] base_url and the network"
+                    ),
+                    super::probe::Failure::Unauthenticated(m) => format!(
+                        "HighLevel refused the credentials ({m}); reconnect with `allybridge connect ghl`"
+                    ),
+                    _ => format!("HighLevel fails: {e}"),
+                };
+                return format!("[{}] {what} (`allybridge check` tells more)", tenant.name);
             }
             Ok(Ok(_)) => {}
         }
