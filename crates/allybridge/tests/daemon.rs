@@ -40,6 +40,26 @@ async fn readiness(h: &Harness, url: &str, tenant: &str, system: &str) -> String
         .unwrap_or_default()
 }
 
+/// One sample of the daemon's `/metrics`, e.g.
+/// `allybridge_connection_up{tenant="main",system="highlevel"}`.
+async fn metric(h: &Harness, url: &str, sample: &str) -> Option<f64> {
+    let text = h
+        .http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn connection_up(tenant: &str, system: &str) -> String {
+    format!("allybridge_connection_up{{tenant=\"{tenant}\",system=\"{system}\"}}")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unconnected_oauth_tenant_starts_reported_and_connects_through_the_callback()
 -> anyhow::Result<()> {
@@ -74,6 +94,15 @@ async fn an_unconnected_oauth_tenant_starts_reported_and_connects_through_the_ca
     assert_eq!(
         readiness(&h, &daemon.url, "main", "highlevel").await,
         "connected"
+    );
+    // Prometheus sees the same.
+    assert_eq!(
+        metric(&h, &daemon.url, &connection_up("later", "highlevel")).await,
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&h, &daemon.url, &connection_up("main", "highlevel")).await,
+        Some(1.0)
     );
 
     // The other tenant runs meanwhile; the unconnected one is left alone.
@@ -140,6 +169,10 @@ async fn an_unconnected_oauth_tenant_starts_reported_and_connects_through_the_ca
     );
     let differences = later.converge(&h.http, Duration::from_secs(30)).await;
     assert!(differences.is_empty(), "later: {differences:?}");
+    assert_eq!(
+        metric(&h, &daemon.url, &connection_up("later", "highlevel")).await,
+        Some(1.0)
+    );
     assert_eq!(
         readiness(&h, &daemon.url, "later", "highlevel").await,
         "connected"

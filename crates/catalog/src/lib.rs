@@ -200,6 +200,73 @@ pub fn used_by(flow: Flow) -> impl Iterator<Item = &'static Entry> {
     })
 }
 
+/// Whether a concrete path (no query string) fits a template's path part:
+/// the same segments, a `{name}` segment standing for any one segment.
+fn fits(template: &str, path: &str) -> bool {
+    let template = template.split(['?', '#']).next().unwrap_or("");
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) if ts.starts_with('{') && ts.ends_with('}') => {
+                if ps.is_empty() {
+                    return false;
+                }
+            }
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The name of the action a call was: `method` and a concrete `path`
+/// (without its query string, as the clients report calls) against the
+/// catalog's path templates. Where one path serves several actions told
+/// apart only by the query string (AccessAlly's `?aal_*` commands), the
+/// name they share (`accessally.aal`); `None` for a call the catalog does
+/// not know. A literal segment wins over a `{name}` one
+/// (`/products/inventory` is not `/products/{productId}`).
+pub fn action_name(system: System, method: &str, path: &str) -> Option<String> {
+    let fitting: Vec<&Entry> = entries()
+        .iter()
+        .filter(|e| e.system == system && e.kind == Kind::Action)
+        .filter(|e| {
+            e.method
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(method))
+        })
+        .filter(|e| e.path.as_deref().is_some_and(|t| fits(t, path)))
+        .collect();
+    let literal = |e: &&Entry| {
+        e.path
+            .as_deref()
+            .map_or(0, |p| p.matches('/').count() - p.matches('{').count())
+    };
+    let most = fitting.iter().map(literal).max()?;
+    let best: Vec<&str> = fitting
+        .iter()
+        .filter(|e| literal(e) == most)
+        .map(|e| e.id.as_str())
+        .collect();
+    let first = best.first()?;
+    if best.len() == 1 {
+        return Some((*first).to_string());
+    }
+    // The dot-separated prefix every candidate shares.
+    let mut shared: Vec<&str> = first.split('.').collect();
+    for id in &best[1..] {
+        let parts: Vec<&str> = id.split('.').collect();
+        let same = shared
+            .iter()
+            .zip(&parts)
+            .take_while(|(a, b)| a == b)
+            .count();
+        shared.truncate(same);
+    }
+    (!shared.is_empty()).then(|| shared.join("."))
+}
+
 #[cfg(test)]
 mod generate;
 

@@ -329,3 +329,47 @@ fn entries_serialise_with_the_documented_field_names() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_call_is_named_by_the_action_whose_template_it_fits() {
+    let name = |system, method, path| action_name(system, method, path);
+    assert_eq!(
+        name(
+            System::Accessally,
+            "GET",
+            "/wp-json/allybridge/v1/offerings/42"
+        )
+        .as_deref(),
+        Some("accessally.offerings.get-offering")
+    );
+    assert_eq!(
+        name(
+            System::Accessally,
+            "put",
+            "/wp-json/allybridge/v1/coupons/7"
+        )
+        .as_deref(),
+        Some("accessally.coupons.update-coupon")
+    );
+    // The `aal_*` commands share one path; the query tells them apart.
+    assert_eq!(
+        name(System::Accessally, "POST", "/").as_deref(),
+        Some("accessally.aal")
+    );
+    // A literal segment beats a placeholder.
+    let inventory = name(System::Highlevel, "GET", "/products/inventory");
+    let product = name(System::Highlevel, "GET", "/products/p-1");
+    assert!(inventory.is_some() && product.is_some());
+    assert_ne!(inventory, product);
+    // An empty segment is no id, and unknown calls have no name.
+    assert_eq!(
+        name(
+            System::Accessally,
+            "GET",
+            "/wp-json/allybridge/v1/offerings/"
+        ),
+        None
+    );
+    assert_eq!(name(System::Highlevel, "GET", "/no/such/thing"), None);
+    assert_eq!(name(System::Highlevel, "PATCH", "/products/p-1"), None);
+}

@@ -15,6 +15,7 @@ pub mod error;
 pub mod flows;
 pub mod housekeeping;
 pub mod intake;
+pub mod metrics;
 pub mod plan;
 pub mod scan;
 pub mod tenant;

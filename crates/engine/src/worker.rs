@@ -172,6 +172,9 @@ pub struct Engine {
     pub options: EngineOptions,
     pub plan: Plan,
     pub stats: Arc<Stats>,
+    /// What `/metrics` shows; the clients' calls reach it when they were
+    /// built with it as their observer (see [`Engine::with_metrics`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Records (dedupe keys) a job of this process is working on: a second
     /// job for the same record waits, so two never write the same record.
     busy: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -185,8 +188,16 @@ impl Engine {
             plan: Plan::new(options.keep_plan),
             options,
             stats: Arc::new(Stats::new()),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             busy: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
+    }
+
+    /// Uses `metrics` (the one the tenants' clients report their calls to)
+    /// instead of a fresh set.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn tenant(&self, name: &str) -> Option<&Tenant> {
@@ -485,6 +496,13 @@ impl Engine {
         match result {
             Ok(action) => {
                 self.count(flow, action);
+                if action != Action::Skip
+                    && self.writes(&job)
+                    && let Some(flow) = flow
+                {
+                    let since = (Utc::now() - job.created_at).to_std().unwrap_or_default();
+                    self.metrics.observe_write(flow, since);
+                }
                 match self.store.complete_job(job.id, worker).await {
                     // Its lease ran out while it ran and another worker
                     // took it: that one records the outcome.

@@ -171,6 +171,11 @@ impl GhlClient {
         &self.location
     }
 
+    /// This location's rate budget as this client's budget knows it.
+    pub fn budget_snapshot(&self) -> crate::budget::BudgetSnapshot {
+        self.budget.snapshot(&self.location)
+    }
+
     /// HTTP requests sent so far (retries included).
     pub fn calls_made(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)

@@ -19,7 +19,7 @@ pub mod types;
 pub mod webhook;
 
 pub use auth::{Auth, MemoryTokenStore, OAuthApp, TokenManager, TokenPair, TokenStore};
-pub use budget::{BudgetConfig, Priority, RateBudget, with_priority};
+pub use budget::{BudgetConfig, BudgetSnapshot, Priority, RateBudget, with_priority};
 pub use bulk::BULK_EDIT_MAX_ENTITIES;
 pub use client::{GhlClient, GhlConfig};
 pub use error::GhlError;

@@ -204,8 +204,19 @@ impl Sandbox {
         };
         let store =
             store::Store::open(&url, store::Keyring::new(store::MasterKey::generate())).await?;
-        let tenant = tenant_for(&ghl_sim.info, aa_site.info(), options.mode, &options)?;
-        let engine = Arc::new(Engine::new(store, vec![tenant], options.engine.clone()));
+        // The clients report their calls to the engine's metrics, as the daemon's do.
+        let metrics = Arc::new(engine::metrics::Metrics::new());
+        let tenant = tenant_observed(
+            "sandbox",
+            &ghl_sim.info,
+            aa_site.info(),
+            options.mode,
+            &options,
+            transport::Observer::new(metrics.clone()),
+        )?;
+        let engine = Arc::new(
+            Engine::new(store, vec![tenant], options.engine.clone()).with_metrics(metrics),
+        );
         Ok(Self {
             ghl_sim,
             ghl_state,
@@ -625,7 +636,27 @@ pub fn tenant_named(
     mode: FlowMode,
     options: &SandboxOptions,
 ) -> Result<Tenant, SandboxError> {
+    tenant_observed(
+        name,
+        ghl_info,
+        aa_info,
+        mode,
+        options,
+        transport::Observer::default(),
+    )
+}
+
+/// Like [`tenant_named`], with both clients reporting their calls to `observer`.
+pub fn tenant_observed(
+    name: &str,
+    ghl_info: &Value,
+    aa_info: &Value,
+    mode: FlowMode,
+    options: &SandboxOptions,
+    observer: transport::Observer,
+) -> Result<Tenant, SandboxError> {
     let mut ghl_config = ghl::GhlConfig::new(s(ghl_info, "url"), s(ghl_info, "location_id"));
+    ghl_config.http.observer = observer.clone();
     ghl_config.retry = transport::RetryPolicy {
         max_attempts: 6,
         base_delay: Duration::from_millis(20),
@@ -654,6 +685,7 @@ pub fn tenant_named(
         url::Url::parse(&s(aa_info, "url")).map_err(|e| SandboxError::Control(e.to_string()))?;
     let http = transport::HttpConfig {
         request_timeout: options.client_timeout,
+        observer,
         ..transport::HttpConfig::default()
     };
     let accessally = accessally::AccessAllyClient::new(accessally::AccessAllyConfig {

@@ -11,10 +11,10 @@ pub mod admin;
 pub mod health;
 pub mod oauth;
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -101,7 +101,12 @@ fn answer(intake: Intake) -> Response {
 }
 
 async fn ghl_webhook(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
     let intake = s.app.receiver.highlevel(&headers, &body).await;
+    s.app
+        .engine
+        .metrics
+        .observe_webhook("highlevel", intake.status, started.elapsed());
     if signature_refused(&intake) {
         s.webhooks.ghl_rejected.fetch_add(1, Ordering::Relaxed);
     }
@@ -114,7 +119,12 @@ async fn accessally_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let started = Instant::now();
     let intake = s.app.receiver.accessally(&tenant, &headers, &body).await;
+    s.app
+        .engine
+        .metrics
+        .observe_webhook("accessally", intake.status, started.elapsed());
     if signature_refused(&intake) {
         s.webhooks
             .accessally_rejected
@@ -147,58 +157,57 @@ async fn ready(State(s): State<Shared>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// The OpenMetrics text of the engine's metrics, with the state families
+/// (queue, dead letters, drift, rate budgets, connections, per-flow counts)
+/// read from the store and the live objects now.
 async fn metrics(State(shared): State<Shared>) -> Response {
-    let s = &shared.app;
-    let mut out = String::new();
-    let _ = writeln!(out, "# TYPE allybridge_webhooks_rejected_total counter");
-    for (source, n) in [
-        ("highlevel", &shared.webhooks.ghl_rejected),
-        ("accessally", &shared.webhooks.accessally_rejected),
-    ] {
-        let _ = writeln!(
-            out,
-            "allybridge_webhooks_rejected_total{{source=\"{source}\"}} {}",
-            n.load(Ordering::Relaxed)
+    let engine = &shared.app.engine;
+    let metrics = &engine.metrics;
+    metrics.set_records(&engine.stats.summary());
+    match engine.store.queue_stats().await {
+        Ok(q) => metrics.set_queue(q.pending, q.running, q.dead),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the store did not answer; the queue's gauges keep their last values")
+        }
+    }
+    for (name, tenant) in &engine.tenants {
+        let budget = tenant.ghl.budget_snapshot();
+        metrics.set_rate_budget(
+            name,
+            tenant.ghl.location_id(),
+            budget.max.saturating_sub(budget.in_window),
+            budget.max,
+            budget.daily_remaining.unwrap_or(budget.daily_limit),
+        );
+        match engine.store.drift_reports(Some(name), 1).await {
+            Ok(reports) => {
+                if let Some(latest) = reports.first() {
+                    metrics.set_drift(name, latest.drifted);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %name, error = %e, "metrics: could not read the latest drift report")
+            }
+        }
+    }
+    for c in shared.connections.snapshot() {
+        metrics.set_connection(
+            &c.tenant,
+            &c.system.to_string(),
+            c.state == health::ConnectionState::Connected,
         );
     }
-    let _ = writeln!(out, "# TYPE allybridge_jobs_total counter");
-    let _ = writeln!(
-        out,
-        "allybridge_jobs_total {}",
-        s.engine.stats.jobs.load(Ordering::Relaxed)
+    metrics.set_webhooks_rejected(
+        shared.webhooks.ghl_rejected.load(Ordering::Relaxed),
+        shared.webhooks.accessally_rejected.load(Ordering::Relaxed),
     );
-    let _ = writeln!(out, "# TYPE allybridge_records_total counter");
-    for (flow, c) in s.engine.stats.summary() {
-        for (action, n) in [
-            ("created", c.created),
-            ("updated", c.updated),
-            ("deleted", c.deleted),
-            ("skipped", c.skipped),
-            ("retried", c.retried),
-            ("dead_lettered", c.dead_lettered),
-        ] {
-            let _ = writeln!(
-                out,
-                "allybridge_records_total{{flow=\"{flow}\",action=\"{action}\"}} {n}"
-            );
-        }
-    }
-    if let Ok(q) = s.engine.store.queue_stats().await {
-        let _ = writeln!(out, "# TYPE allybridge_queue_jobs gauge");
-        for (state, n) in [
-            ("pending", q.pending),
-            ("running", q.running),
-            ("dead", q.dead),
-        ] {
-            let _ = writeln!(out, "allybridge_queue_jobs{{state=\"{state}\"}} {n}");
-        }
-    }
+    let text = metrics.render();
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            engine::metrics::CONTENT_TYPE,
         )],
-        out,
+        text,
     )
         .into_response()
 }

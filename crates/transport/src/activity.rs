@@ -39,6 +39,18 @@ pub trait CallObserver: Send + Sync {
     fn observe(&self, call: CallRecord);
 }
 
+/// Several observers, each told of every call (the daemon's API activity
+/// log and its metrics).
+pub struct Fanout(pub Vec<Arc<dyn CallObserver>>);
+
+impl CallObserver for Fanout {
+    fn observe(&self, call: CallRecord) {
+        for observer in &self.0 {
+            observer.observe(call.clone());
+        }
+    }
+}
+
 /// The observer a client reports to, if any (compared by identity).
 #[derive(Clone, Default)]
 pub struct Observer(Option<Arc<dyn CallObserver>>);
@@ -123,5 +135,15 @@ mod tests {
         assert!(!built, "a record was built for nobody");
         assert_eq!(Observer::default(), Observer::default());
         assert_ne!(observer, Observer::default());
+    }
+
+    #[test]
+    fn a_fanout_tells_each_of_its_observers() {
+        let (a, b) = (Arc::new(Collect::default()), Arc::new(Collect::default()));
+        let fanout = Observer::new(Arc::new(Fanout(vec![a.clone(), b.clone()])));
+        fanout.report(call);
+        for seen in [&a, &b] {
+            assert_eq!(seen.0.lock().unwrap_or_else(|e| e.into_inner()).len(), 1);
+        }
     }
 }

@@ -15,7 +15,7 @@ pub mod error;
 pub mod redact;
 pub mod retry;
 
-pub use activity::{CallObserver, CallRecord, Observer};
+pub use activity::{CallObserver, CallRecord, Fanout, Observer};
 pub use client::{HttpConfig, build_client};
 pub use error::{HttpError, HttpErrorKind, parse_retry_after, request_id};
 pub use redact::{Redacted, redact_headers, redact_url};

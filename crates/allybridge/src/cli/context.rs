@@ -760,11 +760,16 @@ pub async fn build_engine(
 ) -> anyhow::Result<Loaded> {
     let store = open_store(&config).await?;
     let mut tuning = ClientTuning::default();
+    // Every call the clients make reaches the metrics, and the API
+    // activity log when the command keeps one.
+    let metrics = Arc::new(engine::metrics::Metrics::new());
+    let mut observers: Vec<Arc<dyn transport::CallObserver>> = vec![metrics.clone()];
     let activity = load.log_calls.then(|| {
         let (log, _writer) = engine::housekeeping::ActivityLog::start(store.clone());
-        tuning.observer = transport::Observer::new(log.clone());
+        observers.push(log.clone());
         log
     });
+    tuning.observer = transport::Observer::new(Arc::new(transport::Fanout(observers)));
     let mut tenants = Vec::new();
     let mut ghl = Vec::new();
     for t in selected(&config, only)? {
@@ -808,7 +813,7 @@ pub async fn build_engine(
         (store, None)
     };
     Ok(Loaded {
-        engine: Arc::new(Engine::new(store, tenants, options)),
+        engine: Arc::new(Engine::new(store, tenants, options).with_metrics(metrics)),
         config,
         ghl,
         activity,
