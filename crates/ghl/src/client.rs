@@ -75,6 +75,40 @@ pub fn error_message(body: &Value) -> String {
     }
 }
 
+/// An operation of the catalog that has no [`Operation`] of its own
+/// (see [`GhlClient::call_unlisted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnlistedOperation {
+    /// Its catalog id, e.g. `ghl.products.get-product-store-stats`.
+    pub id: &'static str,
+    pub method: &'static str,
+    /// The scope the spec requires, when it names one.
+    pub scope: Option<&'static str>,
+}
+
+/// What the send path needs to know of the operation it performs.
+struct Call {
+    id: &'static str,
+    method: &'static str,
+    scope: Option<&'static str>,
+    is_write: bool,
+    /// Retried only when refused (429), never after a lost answer.
+    refused_only: bool,
+}
+
+impl From<Operation> for Call {
+    fn from(op: Operation) -> Self {
+        let info = op.info();
+        Call {
+            id: info.id,
+            method: info.method,
+            scope: Some(info.scope),
+            is_write: op.is_write(),
+            refused_only: op.repeats_create(),
+        }
+    }
+}
+
 /// A client for one HighLevel location.
 pub struct GhlClient {
     http: reqwest::Client,
@@ -188,12 +222,17 @@ impl GhlClient {
 
     /// Fails before any request if the connection lacks the scope.
     pub fn check_scope(&self, op: Operation) -> Result<(), GhlError> {
-        let info = op.info();
-        match &self.granted {
-            Some(granted) if !granted.contains(info.scope) => Err(GhlError::MissingScope {
-                operation: info.id,
-                scope: info.scope,
-            }),
+        self.check_scope_of(&Call::from(op))
+    }
+
+    fn check_scope_of(&self, call: &Call) -> Result<(), GhlError> {
+        match (&self.granted, call.scope) {
+            (Some(granted), Some(scope)) if !granted.contains(scope) => {
+                Err(GhlError::MissingScope {
+                    operation: call.id,
+                    scope,
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -207,26 +246,64 @@ impl GhlClient {
         query: &Query,
         body: Option<&Value>,
     ) -> Result<Value, GhlError> {
-        self.call_retrying(op, priority, path, query, body, op.repeats_create())
+        self.call_retrying(&Call::from(op), priority, path, query, body)
             .await
     }
 
-    /// One operation; with `refused_only`, retried only when HighLevel
+    /// The smallest call of the read `op` (see [`crate::probe_for`]): one
+    /// row of a list, or a made-up id where the path needs one. It shows
+    /// whether the connection works and holds `op`'s scope; its answer is
+    /// of no other use.
+    pub async fn probe(&self, op: Operation) -> Result<Value, GhlError> {
+        let ids = vec!["allybridge-check-probe"; op.path_params()];
+        let mut query = self.located(op);
+        if op.path_params() == 0 {
+            query.push(("limit", "1".to_string()));
+        }
+        self.call(op, Priority::Live, &op.path_with(&ids), &query, None)
+            .await
+    }
+
+    /// An operation this client has no typed method for (`allybridge ops
+    /// run` of any catalog action), on the same token, refresh, rate budget,
+    /// retries and observer as every other call. `path` is concrete; the
+    /// location's query parameters are the caller's. Anything but a GET is
+    /// retried only when HighLevel refused it (429), never after a lost
+    /// answer: what it does is unknown, so it may not be safe to repeat.
+    pub async fn call_unlisted(
+        &self,
+        operation: UnlistedOperation,
+        path: &str,
+        query: &Query,
+        body: Option<&Value>,
+    ) -> Result<Value, GhlError> {
+        let is_read = operation.method.eq_ignore_ascii_case("GET");
+        let call = Call {
+            id: operation.id,
+            method: operation.method,
+            scope: operation.scope,
+            is_write: !is_read,
+            refused_only: !is_read,
+        };
+        self.call_retrying(&call, Priority::Live, path, query, body)
+            .await
+    }
+
+    /// One call; with `refused_only`, retried only when HighLevel
     /// refused it (429), never after a lost answer.
     async fn call_retrying(
         &self,
-        op: Operation,
+        call: &Call,
         priority: Priority,
         path: &str,
         query: &Query,
         body: Option<&Value>,
-        refused_only: bool,
     ) -> Result<Value, GhlError> {
-        self.check_scope(op)?;
-        if !refused_only {
+        self.check_scope_of(call)?;
+        if !call.refused_only {
             return self
                 .retrier
-                .run(|_attempt| self.attempt(op, priority, path, query, body))
+                .run(|_attempt| self.attempt(call, priority, path, query, body))
                 .await;
         }
         // A create (or a relative change) whose answer was lost may have
@@ -234,7 +311,7 @@ impl GhlClient {
         // the record up first.
         self.retrier
             .run(|_attempt| async {
-                self.attempt(op, priority, path, query, body)
+                self.attempt(call, priority, path, query, body)
                     .await
                     .map_err(RefusedOnly)
             })
@@ -244,18 +321,17 @@ impl GhlClient {
 
     async fn attempt(
         &self,
-        op: Operation,
+        call: &Call,
         priority: Priority,
         path: &str,
         query: &Query,
         body: Option<&Value>,
     ) -> Result<Value, GhlError> {
-        let info = op.info();
         let mut token = self.auth.token().await?;
         let mut refreshed = false;
         loop {
             let (status, headers, answer) =
-                self.send(op, priority, path, query, body, &token).await?;
+                self.send(call, priority, path, query, body, &token).await?;
             if status == 401
                 && !refreshed
                 && let Some(fresh) = self.auth.after_unauthorized(&token).await
@@ -276,7 +352,7 @@ impl GhlClient {
                 .with_request_id(trace)
                 .with_retry_after(transport::parse_retry_after(&headers));
             return Err(GhlError::Http {
-                operation: info.id,
+                operation: call.id,
                 source: error,
             });
         }
@@ -284,16 +360,19 @@ impl GhlClient {
 
     async fn send(
         &self,
-        op: Operation,
+        call: &Call,
         priority: Priority,
         path: &str,
         query: &Query,
         body: Option<&Value>,
         token: &SecretString,
     ) -> Result<(u16, http::HeaderMap, Value), GhlError> {
-        let info = op.info();
-        let method =
-            reqwest::Method::from_bytes(info.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let method = reqwest::Method::from_bytes(call.method.as_bytes()).map_err(|_| {
+            GhlError::Decode {
+                operation: call.id,
+                detail: format!("`{}` is not an HTTP method", call.method),
+            }
+        })?;
         let mut request = self
             .http
             .request(method, format!("{}{}", self.base, path))
@@ -311,7 +390,7 @@ impl GhlClient {
             .acquire(&self.location, crate::budget::effective_priority(priority))
             .await?;
         self.calls.fetch_add(1, Ordering::Relaxed);
-        if op.is_write() {
+        if call.is_write {
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
         let started = Instant::now();
@@ -319,7 +398,7 @@ impl GhlClient {
             self.observer.report(|| transport::CallRecord {
                 system: "highlevel",
                 location: Some(self.location.clone()),
-                method: info.method.to_string(),
+                method: call.method.to_ascii_uppercase(),
                 path: transport::CallRecord::path_only(path),
                 status,
                 latency: started.elapsed(),
@@ -335,7 +414,7 @@ impl GhlClient {
                 drop(permit);
                 report(None, None);
                 return Err(GhlError::Http {
-                    operation: info.id,
+                    operation: call.id,
                     source: HttpError::from_reqwest(e),
                 });
             }
@@ -345,11 +424,11 @@ impl GhlClient {
         permit.answered(&headers, status);
         report(Some(status), Some(&headers));
         let bytes = response.bytes().await.map_err(|e| GhlError::Http {
-            operation: info.id,
+            operation: call.id,
             source: HttpError::from_reqwest(e),
         })?;
         tracing::debug!(
-            op = info.id,
+            op = call.id,
             status,
             latency_ms = started.elapsed().as_millis() as u64,
             remaining = headers
@@ -366,7 +445,7 @@ impl GhlClient {
                 Err(_) if !(200..300).contains(&status) => Value::Null,
                 Err(e) => {
                     return Err(GhlError::Decode {
-                        operation: info.id,
+                        operation: call.id,
                         detail: format!("the body is not JSON: {e}"),
                     });
                 }
@@ -477,11 +556,20 @@ impl GhlClient {
         }))
     }
 
-    fn alt(&self) -> Query {
-        vec![
-            ("altId", self.location.clone()),
-            ("altType", "location".into()),
-        ]
+    /// The query parameters that name this client's location for `op`, as
+    /// the operations table says the spec wants them.
+    fn located(&self, op: Operation) -> Query {
+        op.location_query()
+            .iter()
+            .map(|name| {
+                let value = if *name == "altType" {
+                    "location".to_string()
+                } else {
+                    self.location.clone()
+                };
+                (*name, value)
+            })
+            .collect()
     }
 
     // ---- coupons ----
@@ -490,20 +578,20 @@ impl GhlClient {
         self.paged(
             Operation::ListCoupons,
             priority,
-            "/payments/coupon/list".into(),
-            self.alt(),
+            Operation::ListCoupons.path_with(&[]),
+            self.located(Operation::ListCoupons),
             DATA_TOTAL_COUNT,
         )
     }
 
     pub async fn get_coupon(&self, id: &str) -> Result<Option<Coupon>, GhlError> {
-        let mut q = self.alt();
+        let mut q = self.located(Operation::GetCoupon);
         q.push(("id", id.to_string()));
         Self::none_if_missing(
             self.call_typed(
                 Operation::GetCoupon,
                 Priority::Live,
-                "/payments/coupon",
+                &Operation::GetCoupon.path_with(&[]),
                 &q,
                 None,
                 None,
@@ -513,13 +601,13 @@ impl GhlClient {
     }
 
     pub async fn get_coupon_by_code(&self, code: &str) -> Result<Option<Coupon>, GhlError> {
-        let mut q = self.alt();
+        let mut q = self.located(Operation::GetCoupon);
         q.push(("code", code.to_string()));
         Self::none_if_missing(
             self.call_typed(
                 Operation::GetCoupon,
                 Priority::Live,
-                "/payments/coupon",
+                &Operation::GetCoupon.path_with(&[]),
                 &q,
                 None,
                 None,
@@ -543,7 +631,7 @@ impl GhlClient {
         self.call_typed(
             Operation::CreateCoupon,
             Priority::Live,
-            "/payments/coupon",
+            &Operation::CreateCoupon.path_with(&[]),
             &vec![],
             Some(&body),
             None,
@@ -556,7 +644,7 @@ impl GhlClient {
         self.call_typed(
             Operation::UpdateCoupon,
             Priority::Live,
-            "/payments/coupon",
+            &Operation::UpdateCoupon.path_with(&[]),
             &vec![],
             Some(&body),
             None,
@@ -569,7 +657,7 @@ impl GhlClient {
         self.call(
             Operation::DeleteCoupon,
             Priority::Live,
-            "/payments/coupon",
+            &Operation::DeleteCoupon.path_with(&[]),
             &vec![],
             Some(&body),
         )
@@ -586,8 +674,8 @@ impl GhlClient {
         self.paged(
             Operation::ListProducts,
             priority,
-            "/products/".into(),
-            vec![("locationId", self.location.clone())],
+            Operation::ListProducts.path_with(&[]),
+            self.located(Operation::ListProducts),
             PRODUCTS,
         )
     }
@@ -597,8 +685,8 @@ impl GhlClient {
         id: &str,
         priority: Priority,
     ) -> Result<Option<Product>, GhlError> {
-        let q = vec![("locationId", self.location.clone())];
-        let path = format!("/products/{}", encode(id));
+        let q = self.located(Operation::GetProduct);
+        let path = Operation::GetProduct.path_with(&[id]);
         Self::none_if_missing(
             self.call_typed(Operation::GetProduct, priority, &path, &q, None, None)
                 .await,
@@ -610,7 +698,7 @@ impl GhlClient {
         self.call_typed(
             Operation::CreateProduct,
             Priority::Live,
-            "/products/",
+            &Operation::CreateProduct.path_with(&[]),
             &vec![],
             Some(&body),
             None,
@@ -624,7 +712,7 @@ impl GhlClient {
         input: &ProductInput,
     ) -> Result<Product, GhlError> {
         let body = serde_json::to_value(input).unwrap_or_default();
-        let path = format!("/products/{}", encode(id));
+        let path = Operation::UpdateProduct.path_with(&[id]);
         self.call_typed(
             Operation::UpdateProduct,
             Priority::Live,
@@ -637,8 +725,8 @@ impl GhlClient {
     }
 
     pub async fn delete_product(&self, id: &str) -> Result<(), GhlError> {
-        let q = vec![("locationId", self.location.clone())];
-        let path = format!("/products/{}", encode(id));
+        let q = self.located(Operation::DeleteProduct);
+        let path = Operation::DeleteProduct.path_with(&[id]);
         match self
             .call(Operation::DeleteProduct, Priority::Live, &path, &q, None)
             .await
@@ -656,8 +744,8 @@ impl GhlClient {
         self.paged(
             Operation::ListPrices,
             priority,
-            format!("/products/{}/price", encode(product_id)),
-            vec![("locationId", self.location.clone())],
+            Operation::ListPrices.path_with(&[product_id]),
+            self.located(Operation::ListPrices),
             PRICES,
         )
     }
@@ -667,12 +755,8 @@ impl GhlClient {
         product_id: &str,
         price_id: &str,
     ) -> Result<Option<Price>, GhlError> {
-        let q = vec![("locationId", self.location.clone())];
-        let path = format!(
-            "/products/{}/price/{}",
-            encode(product_id),
-            encode(price_id)
-        );
+        let q = self.located(Operation::GetPrice);
+        let path = Operation::GetPrice.path_with(&[product_id, price_id]);
         Self::none_if_missing(
             self.call_typed(Operation::GetPrice, Priority::Live, &path, &q, None, None)
                 .await,
@@ -685,7 +769,7 @@ impl GhlClient {
         input: &PriceInput,
     ) -> Result<Price, GhlError> {
         let body = serde_json::to_value(input).unwrap_or_default();
-        let path = format!("/products/{}/price", encode(product_id));
+        let path = Operation::CreatePrice.path_with(&[product_id]);
         self.call_typed(
             Operation::CreatePrice,
             Priority::Live,
@@ -704,11 +788,7 @@ impl GhlClient {
         input: &PriceInput,
     ) -> Result<Price, GhlError> {
         let body = serde_json::to_value(input).unwrap_or_default();
-        let path = format!(
-            "/products/{}/price/{}",
-            encode(product_id),
-            encode(price_id)
-        );
+        let path = Operation::UpdatePrice.path_with(&[product_id, price_id]);
         self.call_typed(
             Operation::UpdatePrice,
             Priority::Live,
@@ -721,12 +801,8 @@ impl GhlClient {
     }
 
     pub async fn delete_price(&self, product_id: &str, price_id: &str) -> Result<(), GhlError> {
-        let q = vec![("locationId", self.location.clone())];
-        let path = format!(
-            "/products/{}/price/{}",
-            encode(product_id),
-            encode(price_id)
-        );
+        let q = self.located(Operation::DeletePrice);
+        let path = Operation::DeletePrice.path_with(&[product_id, price_id]);
         match self
             .call(Operation::DeletePrice, Priority::Live, &path, &q, None)
             .await
@@ -743,8 +819,8 @@ impl GhlClient {
         self.paged(
             Operation::GetInventory,
             priority,
-            "/products/inventory".into(),
-            self.alt(),
+            Operation::GetInventory.path_with(&[]),
+            self.located(Operation::GetInventory),
             INVENTORY,
         )
     }
@@ -754,7 +830,7 @@ impl GhlClient {
         self.call(
             Operation::UpdateInventory,
             Priority::Live,
-            "/products/inventory",
+            &Operation::UpdateInventory.path_with(&[]),
             &vec![],
             Some(&body),
         )
@@ -780,7 +856,7 @@ impl GhlClient {
             .call(
                 op,
                 Priority::Live,
-                "/products/bulk-update/edit",
+                &op.path_with(&[]),
                 &vec![],
                 Some(&body),
             )
@@ -805,12 +881,14 @@ impl GhlClient {
         let op = Operation::BulkUpdateProducts;
         let answer = self
             .call_retrying(
-                op,
+                &Call {
+                    refused_only: change.repeats_change(),
+                    ..Call::from(op)
+                },
                 Priority::Live,
-                "/products/bulk-update",
+                &Operation::BulkUpdateProducts.path_with(&[]),
                 &vec![],
                 Some(&body),
-                change.repeats_change(),
             )
             .await?;
         crate::bulk::outcome(op, &answer).map(|_| ())
@@ -825,15 +903,15 @@ impl GhlClient {
         self.paged(
             Operation::ListOrders,
             priority,
-            "/payments/orders".into(),
-            self.alt(),
+            Operation::ListOrders.path_with(&[]),
+            self.located(Operation::ListOrders),
             DATA_TOTAL_COUNT,
         )
     }
 
     pub async fn get_order(&self, id: &str, priority: Priority) -> Result<Option<Order>, GhlError> {
-        let q = vec![("altId", self.location.clone())];
-        let path = format!("/payments/orders/{}", encode(id));
+        let q = self.located(Operation::GetOrder);
+        let path = Operation::GetOrder.path_with(&[id]);
         Self::none_if_missing(
             self.call_typed(Operation::GetOrder, priority, &path, &q, None, None)
                 .await,
@@ -842,12 +920,12 @@ impl GhlClient {
 
     /// The transactions recorded for an order or invoice.
     pub async fn transactions_for(&self, entity_id: &str) -> Result<Vec<Transaction>, GhlError> {
-        let mut q = self.alt();
+        let mut q = self.located(Operation::ListTransactions);
         q.push(("entityId", entity_id.to_string()));
         let stream = self.paged(
             Operation::ListTransactions,
             Priority::Live,
-            "/payments/transactions".into(),
+            Operation::ListTransactions.path_with(&[]),
             q,
             DATA_TOTAL_COUNT,
         );
@@ -863,7 +941,7 @@ impl GhlClient {
             .call(
                 Operation::UpsertContact,
                 Priority::Live,
-                "/contacts/upsert",
+                &Operation::UpsertContact.path_with(&[]),
                 &vec![],
                 Some(&body),
             )
@@ -877,7 +955,7 @@ impl GhlClient {
     }
 
     pub async fn get_contact(&self, id: &str) -> Result<Option<Contact>, GhlError> {
-        let path = format!("/contacts/{}", encode(id));
+        let path = Operation::GetContact.path_with(&[id]);
         Self::none_if_missing(
             self.call_typed(
                 Operation::GetContact,
@@ -901,7 +979,7 @@ impl GhlClient {
             .call_typed(
                 Operation::SearchContacts,
                 Priority::Live,
-                "/contacts/search",
+                &Operation::SearchContacts.path_with(&[]),
                 &vec![],
                 Some(&body),
                 Some("contacts"),
@@ -919,7 +997,7 @@ impl GhlClient {
         contact_id: &str,
         tags: &[String],
     ) -> Result<Vec<String>, GhlError> {
-        let path = format!("/contacts/{}/tags", encode(contact_id));
+        let path = Operation::AddContactTags.path_with(&[contact_id]);
         let body = json!({"tags": tags});
         self.call_typed(
             Operation::AddContactTags,
@@ -933,7 +1011,7 @@ impl GhlClient {
     }
 
     pub async fn add_note(&self, contact_id: &str, text: &str) -> Result<String, GhlError> {
-        let path = format!("/contacts/{}/notes", encode(contact_id));
+        let path = Operation::AddContactNote.path_with(&[contact_id]);
         let body = json!({"body": text});
         let answer = self
             .call(
@@ -977,7 +1055,7 @@ impl GhlClient {
         self.call_typed(
             Operation::CreateInvoice,
             Priority::Live,
-            "/invoices/",
+            &Operation::CreateInvoice.path_with(&[]),
             &vec![],
             Some(&body),
             None,
@@ -986,13 +1064,13 @@ impl GhlClient {
     }
 
     pub async fn get_invoice(&self, id: &str) -> Result<Option<Invoice>, GhlError> {
-        let path = format!("/invoices/{}", encode(id));
+        let path = Operation::GetInvoice.path_with(&[id]);
         Self::none_if_missing(
             self.call_typed(
                 Operation::GetInvoice,
                 Priority::Live,
                 &path,
-                &self.alt(),
+                &self.located(Operation::GetInvoice),
                 None,
                 None,
             )
@@ -1006,14 +1084,14 @@ impl GhlClient {
         search: Option<&str>,
         priority: Priority,
     ) -> impl Stream<Item = Result<Invoice, GhlError>> + 'a {
-        let mut q = self.alt();
+        let mut q = self.located(Operation::ListInvoices);
         if let Some(s) = search {
             q.push(("search", s.to_string()));
         }
         self.paged(
             Operation::ListInvoices,
             priority,
-            "/invoices/".into(),
+            Operation::ListInvoices.path_with(&[]),
             q,
             INVOICES,
         )
@@ -1032,7 +1110,7 @@ impl GhlClient {
         invoice_id: &str,
         input: &PaymentInput,
     ) -> Result<Invoice, GhlError> {
-        let path = format!("/invoices/{}/record-payment", encode(invoice_id));
+        let path = Operation::RecordInvoicePayment.path_with(&[invoice_id]);
         let mut body = json!({"altId": self.location, "altType": "location", "mode": input.mode, "notes": input.notes});
         if let Some(a) = input.amount {
             body["amount"] = json!(a);
@@ -1071,7 +1149,7 @@ impl transport::Retryable for RefusedOnly {
 }
 
 /// Percent-encodes one path segment.
-fn encode(segment: &str) -> String {
+pub(crate) fn encode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

@@ -21,6 +21,6 @@ pub mod webhook;
 pub use auth::{Auth, MemoryTokenStore, OAuthApp, TokenManager, TokenPair, TokenStore};
 pub use budget::{BudgetConfig, BudgetSnapshot, Priority, RateBudget, with_priority};
 pub use bulk::BULK_EDIT_MAX_ENTITIES;
-pub use client::{GhlClient, GhlConfig};
+pub use client::{GhlClient, GhlConfig, UnlistedOperation};
 pub use error::GhlError;
-pub use operations::{Operation, operations_for, required_scopes, scopes_to_write};
+pub use operations::{Operation, operations_for, probe_for, required_scopes, scopes_to_write};

@@ -248,6 +248,36 @@ impl Operation {
         }
     }
 
+    /// The concrete path: the table's template with each `{name}` filled,
+    /// in order, by `args` percent-encoded as a path segment. A template's
+    /// placeholders and `args` always agree in number (a test checks each
+    /// call site's operation); a missing argument leaves the segment empty,
+    /// which HighLevel answers with a 404 rather than reaching another record.
+    pub fn path_with(self, args: &[&str]) -> String {
+        let template = self.info().path;
+        let mut args = args.iter();
+        let mut out = String::with_capacity(template.len() + 24);
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let Some(close) = rest[open..].find('}') else {
+                break;
+            };
+            if let Some(arg) = args.next() {
+                out.push_str(&crate::client::encode(arg));
+            }
+            rest = &rest[open + close + 1..];
+        }
+        out.push_str(rest);
+        debug_assert!(args.next().is_none(), "{}: more arguments than placeholders", self.info().id);
+        out
+    }
+
+    /// How many `{name}` placeholders the path has.
+    pub fn path_params(self) -> usize {
+        self.info().path.matches('{').count()
+    }
+
     /// Whether repeating the operation after a lost answer could create a
     /// second record (a create, a payment, a note). The client retries these
     /// only when HighLevel refused them outright (429); the caller retries
@@ -269,6 +299,40 @@ impl Operation {
         let info = self.info();
         info.method != "GET" && !matches!(self, Operation::SearchContacts)
     }
+
+    /// The query parameters that name the location, as the spec lists them
+    /// for this operation (`altType` carries `location`, the others the
+    /// location id); empty where the location goes in the body or the
+    /// token says it.
+    pub fn location_query(self) -> &'static [&'static str] {
+        use Operation::*;
+        match self {
+            ListCoupons | GetCoupon | GetInventory | ListTransactions | GetInvoice
+            | ListInvoices => &["altId", "altType"],
+            ListOrders | GetOrder => &["altId"],
+            ListProducts | GetProduct | DeleteProduct | ListPrices | GetPrice | DeletePrice => {
+                &["locationId"]
+            }
+            _ => &[],
+        }
+    }
+}
+
+/// The read `check` tries to see whether `scope` is granted: the first
+/// read of the table with that scope and no path parameter, else the first
+/// with one (tried with a made-up id: a 404 still shows the scope was
+/// accepted). `None` for a scope no read has (a write scope cannot be
+/// tried without writing).
+pub fn probe_for(scope: &str) -> Option<Operation> {
+    let reads = || {
+        Operation::ALL
+            .into_iter()
+            .filter(move |op| !op.is_write() && op.info().scope == scope)
+            .filter(|op| *op != Operation::SearchContacts)
+    };
+    reads()
+        .find(|op| op.path_params() == 0)
+        .or_else(|| reads().next())
 }
 
 /// The operations a flow performs, reads and writes.
@@ -345,6 +409,35 @@ pub fn scopes_to_write(flow: Flow) -> BTreeSet<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_filled_from_the_table_with_encoded_segments() {
+        assert_eq!(Operation::ListProducts.path_with(&[]), "/products/");
+        assert_eq!(Operation::GetProduct.path_with(&["p 1/x"]), "/products/p%201%2Fx");
+        assert_eq!(
+            Operation::UpdatePrice.path_with(&["p1", "pr?2"]),
+            "/products/p1/price/pr%3F2"
+        );
+        assert_eq!(
+            Operation::RecordInvoicePayment.path_with(&["inv-1"]),
+            "/invoices/inv-1/record-payment"
+        );
+    }
+
+    #[test]
+    fn each_readable_scope_is_probed_by_a_read_of_that_scope() {
+        assert_eq!(probe_for("products.readonly"), Some(Operation::ListProducts));
+        assert_eq!(probe_for("products/prices.readonly"), Some(Operation::GetInventory));
+        assert_eq!(probe_for("contacts.readonly"), Some(Operation::GetContact));
+        assert_eq!(probe_for("invoices.readonly"), Some(Operation::ListInvoices));
+        assert_eq!(probe_for("products.write"), None);
+        for op in Operation::ALL {
+            if let Some(probe) = probe_for(op.info().scope) {
+                assert!(!probe.is_write());
+                assert_eq!(probe.info().scope, op.info().scope);
+            }
+        }
+    }
 
     #[test]
     fn writing_needs_write_scopes_only_where_highlevel_is_written() {

@@ -1,7 +1,8 @@
 //! The client's operation table agrees with the official specs: every
-//! operation exists at its method and path, and its scope is the one the
+//! operation exists at its method and path, its scope is the one the
 //! spec's `security` block names (or, where the spec has none, the one
-//! chosen in `UNDOCUMENTED_SECURITY`, checked to be still undocumented).
+//! chosen in `UNDOCUMENTED_SECURITY`, checked to be still undocumented),
+//! and the query parameters it names the location with are the spec's.
 
 use std::path::PathBuf;
 
@@ -40,6 +41,29 @@ fn every_operation_and_scope_is_in_the_specs() {
             .flatten()
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
+        let query: Vec<(&str, bool)> = found.raw["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| Some((p["name"].as_str()?, p["required"] == true)))
+            .collect();
+        for name in op.location_query() {
+            assert!(
+                query.iter().any(|(n, _)| n == name),
+                "{}: the spec has no query parameter {name}: {query:?}",
+                info.id
+            );
+        }
+        for (name, _) in query.iter().filter(|(n, required)| {
+            *required && matches!(*n, "altId" | "altType" | "locationId")
+        }) {
+            assert!(
+                op.location_query().contains(name),
+                "{}: the spec requires the query parameter {name}",
+                info.id
+            );
+        }
         if let Some((_, scope, why)) = UNDOCUMENTED_SECURITY.iter().find(|(o, ..)| *o == op) {
             assert!(
                 scopes.is_empty(),
