@@ -368,7 +368,45 @@ async fn ops_lists_the_catalog_and_runs_a_read() {
         .await;
     assert_eq!(missing.status.code(), Some(1));
     assert!(text(&missing.stderr).contains("productId"));
+
+    // An action the client has no typed method for goes through the same
+    // client: its answer (the simulator does not serve it) is HighLevel's,
+    // named by the catalog id.
+    let unlisted = h
+        .run(&[
+            "ops",
+            "run",
+            "ghl.products.get-product-store-stats",
+            "--param",
+            "storeId=store-1",
+        ])
+        .await;
+    assert_eq!(unlisted.status.code(), Some(1));
+    assert!(
+        text(&unlisted.stderr).contains("ghl.products.get-product-store-stats"),
+        "{}",
+        text(&unlisted.stderr)
+    );
     assert_eq!(h.writes().await, (0, 0));
+
+    // Both runs are in the API activity log, without their query strings.
+    let store = h.store().await;
+    let calls = store
+        .api_activity(&store::ApiActivityQuery {
+            system: Some(store::System::HighLevel),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("the API activity log");
+    store.close().await;
+    let seen = |path: &str, status: u16| {
+        calls
+            .iter()
+            .any(|c| c.call.path == path && c.call.status == Some(status))
+    };
+    assert!(seen(&format!("/products/{id}"), 200), "{calls:?}");
+    assert!(seen("/products/store/store-1/stats", 404), "{calls:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

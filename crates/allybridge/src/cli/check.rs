@@ -55,7 +55,6 @@ async fn check_highlevel(
     client: &GhlClient,
     granted: Option<&BTreeSet<String>>,
     modes: &[(Flow, FlowMode)],
-    location: &str,
     report: &mut Report,
 ) -> Value {
     let needed: BTreeSet<&str> = ghl::required_scopes(modes);
@@ -66,7 +65,7 @@ async fn check_highlevel(
     // Reachability and authentication come with the first read (the
     // product list), then one read per scope a read can show.
     for scope in probe::readable(&needed) {
-        match probe::scope_granted(client, &scope, location).await {
+        match probe::scope_granted(client, &scope).await {
             Ok(true) => {}
             Ok(false) => {
                 if needed.contains(scope.as_str()) {
@@ -106,7 +105,7 @@ async fn check_highlevel(
         }
         None => {
             for s in &needed {
-                if probe::probe(s, location).is_none() {
+                if ghl::probe_for(s).is_none() {
                     unverified.insert(s.to_string());
                 }
             }
@@ -563,14 +562,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let mut out = json!({"tenant": t.name});
         let ghl = match context::ghl_client(&config, &store, t, &tuning).await {
             Ok((client, granted)) => {
-                out["highlevel"] = check_highlevel(
-                    &client,
-                    granted.as_ref(),
-                    &modes,
-                    &t.ghl.location_id,
-                    &mut report,
-                )
-                .await;
+                out["highlevel"] =
+                    check_highlevel(&client, granted.as_ref(), &modes, &mut report).await;
                 let usable = out["highlevel"]["authenticated"] == true;
                 usable.then_some(client)
             }

@@ -108,7 +108,7 @@ struct Accepted {
 async fn try_token(t: &TenantConfig, token: SecretString) -> anyhow::Result<Accepted> {
     let client = context::ghl_client_with_token(t, token, &probe::tuning())?;
     let scope = "products.readonly";
-    match probe::scope_granted(&client, scope, &t.ghl.location_id).await {
+    match probe::scope_granted(&client, scope).await {
         Ok(true) => Ok(Accepted { lacking: None }),
         // Refused for the scope only: HighLevel knows the token.
         Ok(false) => Ok(Accepted {

@@ -3,20 +3,19 @@
 //! listed, described, and (`run`) one action performed ad hoc. `run`
 //! builds the path from the entry's template and `--param`s. A HighLevel
 //! action fills `locationId`/`altId` from the tenant and calls through the
-//! tenant's client (same rate budget, retries and scope check) when the
-//! operation is one the client knows, or else through the same token and
-//! rate budget. An AccessAlly Bridge API action, or a documented `aal_*`
-//! command, goes through the tenant's AccessAlly client (same credentials,
-//! timeouts and retries). Writes are refused unless `--yes` is given.
+//! tenant's client (token refresh, rate budget, retries, scope check), as
+//! its own operation or as an unlisted one. An AccessAlly Bridge API
+//! action, or a documented `aal_*` command, goes through the tenant's
+//! AccessAlly client (same credentials, timeouts and retries). Every call
+//! is written to the API activity log. Writes are refused unless `--yes`
+//! is given.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use model::Flow;
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::context::{self, ClientTuning, ConfigArgs};
@@ -163,80 +162,6 @@ fn known_operation(entry: &catalog::Entry) -> Option<ghl::Operation> {
     })
 }
 
-async fn token(auth: &ghl::Auth) -> anyhow::Result<SecretString> {
-    match auth {
-        ghl::Auth::PrivateToken(t) => Ok(t.clone()),
-        ghl::Auth::OAuth { manager, key } => Ok(manager.access_token(key).await?),
-    }
-}
-
-/// A call outside the client's typed operations, on the same token and rate budget.
-async fn raw_call(
-    parts: &context::GhlParts,
-    base: &str,
-    location: &str,
-    method: &str,
-    path: &str,
-    query: &[(&'static str, String)],
-    body: Option<&Value>,
-) -> anyhow::Result<Value> {
-    let http = transport::build_client(&transport::HttpConfig::default())
-        .context("could not build the HTTP client")?;
-    let method = reqwest::Method::from_bytes(method.as_bytes())
-        .with_context(|| format!("`{method}` is not an HTTP method"))?;
-    let retry_safe = method == reqwest::Method::GET;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let token = token(&parts.auth).await?;
-        let mut request = http
-            .request(method.clone(), format!("{base}{path}"))
-            .header("Version", ghl::client::API_VERSION)
-            .header("Accept", "application/json")
-            .bearer_auth(token.expose_secret())
-            .query(query);
-        if let Some(b) = body {
-            request = request.json(b);
-        }
-        let permit = parts.budget.acquire(location, ghl::Priority::Live).await?;
-        let response = request.send().await;
-        let response = match response {
-            Ok(r) => r,
-            Err(e) if retry_safe && attempt < 4 => {
-                drop(permit);
-                tracing::debug!(error = %e, "retrying");
-                tokio::time::sleep(Duration::from_millis(300 * attempt)).await;
-                continue;
-            }
-            Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "HighLevel could not be reached: {}",
-                    transport::HttpError::from_reqwest(e)
-                ));
-            }
-        };
-        let status = response.status().as_u16();
-        permit.answered(response.headers(), status);
-        let retry_after = transport::parse_retry_after(response.headers());
-        let bytes = response.bytes().await.unwrap_or_default();
-        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if (status == 429 || (status >= 500 && retry_safe)) && attempt < 4 {
-            let wait = retry_after
-                .unwrap_or(Duration::from_millis(300 * attempt))
-                .min(Duration::from_secs(10));
-            tokio::time::sleep(wait).await;
-            continue;
-        }
-        if !(200..300).contains(&status) {
-            bail!(
-                "HighLevel answered {status}: {}",
-                ghl::client::error_message(&answer)
-            );
-        }
-        return Ok(answer);
-    }
-}
-
 fn system_name(system: catalog::System) -> &'static str {
     match system {
         catalog::System::Highlevel => "HighLevel",
@@ -244,7 +169,10 @@ fn system_name(system: catalog::System) -> &'static str {
     }
 }
 
-/// Performs a HighLevel action for tenant `t`.
+/// Performs a HighLevel action for tenant `t` through the tenant's client:
+/// its typed operation when it has one, else as an unlisted operation of
+/// the catalog; either way with the client's token refresh, rate budget,
+/// retries and scope check.
 async fn run_highlevel(
     config: &config::Config,
     store: &store::Store,
@@ -252,23 +180,15 @@ async fn run_highlevel(
     entry: &'static catalog::Entry,
     given: &BTreeMap<String, String>,
     body: Option<&Value>,
+    tuning: &ClientTuning,
 ) -> anyhow::Result<Value> {
-    let id = &entry.id;
-    let parts = context::ghl_parts(config, store, t, &ClientTuning::default()).await?;
+    let parts = context::ghl_parts(config, store, t, tuning).await?;
     let location = t.ghl.location_id.clone();
     let (path, query) = build_request(entry, given, &|name| match name {
         "locationId" | "altId" => Some(location.clone()),
         "altType" => Some("location".to_string()),
         _ => None,
     })?;
-    if let Some(scope) = &entry.scope
-        && let Some(granted) = &parts.granted
-        && !granted.contains(scope)
-    {
-        bail!(
-            "{id} needs the scope `{scope}`, which this connection was not granted; reconnect with it (`allybridge connect ghl --oauth`)"
-        );
-    }
     Ok(match known_operation(entry) {
         Some(op) => {
             parts
@@ -277,16 +197,15 @@ async fn run_highlevel(
                 .await?
         }
         None => {
-            raw_call(
-                &parts,
-                t.ghl.base_url.as_str().trim_end_matches('/'),
-                &location,
-                entry.method.as_deref().unwrap_or("GET"),
-                &path,
-                &query,
-                body,
-            )
-            .await?
+            let operation = ghl::UnlistedOperation {
+                id: entry.id.as_str(),
+                method: entry.method.as_deref().unwrap_or("GET"),
+                scope: entry.scope.as_deref(),
+            };
+            parts
+                .client
+                .call_unlisted(operation, &path, &query, body)
+                .await?
         }
     })
 }
@@ -354,8 +273,9 @@ async fn run_accessally(
     entry: &'static catalog::Entry,
     given: &BTreeMap<String, String>,
     body: Option<&Value>,
+    tuning: &ClientTuning,
 ) -> anyhow::Result<Value> {
-    let client = context::accessally_client(config, store, t, &ClientTuning::default()).await?;
+    let client = context::accessally_client(config, store, t, tuning).await?;
     if let Some((command, contact)) = aal_command(entry, given)? {
         client.run_command(&command, &contact).await?;
         return Ok(json!({"sent": command.name(), "contactId": contact}));
@@ -462,15 +382,26 @@ pub async fn run(args: OpsArgs) -> anyhow::Result<ExitCode> {
                 bail!("several tenants are configured; choose one with --tenant");
             };
             let store = context::open_store(&config).await?;
+            // The call goes in the API activity log, as the daemon's do.
+            let (log, writer) = engine::housekeeping::ActivityLog::start(store.clone());
+            let tuning = ClientTuning {
+                observer: transport::Observer::new(log),
+                ..ClientTuning::default()
+            };
             let answer = match entry.system {
                 catalog::System::Highlevel => {
-                    run_highlevel(&config, &store, t, entry, &given, body.as_ref()).await?
+                    run_highlevel(&config, &store, t, entry, &given, body.as_ref(), &tuning).await
                 }
                 catalog::System::Accessally => {
-                    run_accessally(&config, &store, t, entry, &given, body.as_ref()).await?
+                    run_accessally(&config, &store, t, entry, &given, body.as_ref(), &tuning).await
                 }
             };
+            // The log's writer ends once the last client holding it is gone,
+            // after writing what it was told.
+            drop(tuning);
+            let _ = writer.await;
             store.close().await;
+            let answer = answer?;
             println!("{}", serde_json::to_string_pretty(&json!(answer))?);
             Ok(ExitCode::SUCCESS)
         }

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ghl::{GhlClient, GhlError, Operation, Priority};
+use ghl::{GhlClient, GhlError};
 
 use super::context::ClientTuning;
 
@@ -50,63 +50,15 @@ pub fn classify(e: &GhlError) -> Failure {
     }
 }
 
-/// A read of one scope: the operation, its concrete path and its query.
-pub type Probe = (Operation, String, Vec<(&'static str, String)>);
-
-/// The read that shows whether `scope` is granted, for the scopes a read
-/// can show (write scopes cannot be probed without writing).
-pub fn probe(scope: &str, location: &str) -> Option<Probe> {
-    let alt = || {
-        vec![
-            ("altId", location.to_string()),
-            ("altType", "location".to_string()),
-            ("limit", "1".to_string()),
-            ("offset", "0".to_string()),
-        ]
-    };
-    Some(match scope {
-        "payments/coupons.readonly" => (
-            Operation::ListCoupons,
-            "/payments/coupon/list".into(),
-            alt(),
-        ),
-        "products.readonly" => (
-            Operation::ListProducts,
-            "/products/".into(),
-            vec![("locationId", location.to_string()), ("limit", "1".into())],
-        ),
-        "products/prices.readonly" => {
-            (Operation::GetInventory, "/products/inventory".into(), alt())
-        }
-        "payments/orders.readonly" => (Operation::ListOrders, "/payments/orders".into(), alt()),
-        "payments/transactions.readonly" => (
-            Operation::ListTransactions,
-            "/payments/transactions".into(),
-            alt(),
-        ),
-        "contacts.readonly" => (
-            Operation::GetContact,
-            "/contacts/allybridge-check-probe".into(),
-            vec![],
-        ),
-        "invoices.readonly" => (Operation::ListInvoices, "/invoices/".into(), alt()),
-        _ => return None,
-    })
-}
-
 /// Reads with `client` whether `scope` is granted: `Ok(true)` granted,
 /// `Ok(false)` refused for the scope, `Err` for a call that shows nothing
 /// about the scope (unreachable, credentials refused). A scope no read can
 /// show counts as granted.
-pub async fn scope_granted(
-    client: &GhlClient,
-    scope: &str,
-    location: &str,
-) -> Result<bool, Failure> {
-    let Some((op, path, query)) = probe(scope, location) else {
+pub async fn scope_granted(client: &GhlClient, scope: &str) -> Result<bool, Failure> {
+    let Some(op) = ghl::probe_for(scope) else {
         return Ok(true);
     };
-    match client.call(op, Priority::Live, &path, &query, None).await {
+    match client.probe(op).await {
         Ok(_) => Ok(true),
         Err(e) => match classify(&e) {
             Failure::MissingScope => Ok(false),
@@ -124,7 +76,7 @@ pub fn readable(needed: &BTreeSet<&str>) -> Vec<String> {
     out.extend(
         needed
             .iter()
-            .filter(|s| **s != "products.readonly" && probe(s, "").is_some())
+            .filter(|s| **s != "products.readonly" && ghl::probe_for(s).is_some())
             .map(|s| s.to_string()),
     );
     out
