@@ -180,7 +180,13 @@ async fn an_unconnected_oauth_tenant_starts_reported_and_connects_through_the_ca
     let page = b.get(&daemon.url("/admin")).await?;
     assert!(!page.body.contains("not connected"), "{}", page.body);
     // The calls that synced it are in the API activity log, without secrets.
-    assert!(page.body.contains("Recent API calls"), "{}", page.body);
+    let calls = b.get(&daemon.url("/admin/api")).await?;
+    assert!(
+        calls.body.contains("Latest calls") && calls.body.contains("HighLevel · "),
+        "{}",
+        calls.body
+    );
+    assert!(!calls.body.contains(&access) && !calls.body.contains(&refresh));
     assert!(!page.body.contains(&access) && !page.body.contains(&refresh));
     assert_eq!(daemon.stop().await, Some(0));
     let store = h.store().await;
@@ -342,7 +348,7 @@ async fn the_alert_watch_announces_a_dead_letter_and_drift_once_then_their_resol
 /// The mode selected for `flow` (`tenant/flow`) on the admin page.
 fn selected_mode(page: &str, flow: &str) -> Option<String> {
     let row = &page[page.find(&format!("data-flow=\"{flow}\""))?..];
-    let row = &row[..row.find("</tr>")?];
+    let row = &row[..row.find("</article>")?];
     let selected = row.find(" selected")?;
     let value = row[..selected].rfind("value=\"")? + "value=\"".len();
     Some(row[value..].split('"').next()?.to_string())

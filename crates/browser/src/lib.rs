@@ -4,7 +4,8 @@
 //! headless with a fresh `--user-data-dir` and flags that keep it off the
 //! network by itself, and a small driver for its websocket: open a page,
 //! call a protocol method, evaluate JavaScript, wait until an expression
-//! holds, navigate, and read the events the browser sent (for example
+//! holds, navigate, size the window, take a whole-page screenshot, and
+//! read the events the browser sent (for example
 //! `Network.requestWillBeSent`). Every wait is bounded. It knows nothing
 //! of what a test checks.
 
@@ -12,6 +13,7 @@ use std::collections::VecDeque;
 use std::process::Stdio;
 use std::time::Duration;
 
+use base64::Engine as _;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -77,6 +79,8 @@ pub enum BrowserError {
     NoAnswer { method: String, timeout: Duration },
     #[error("{method} answered without `{field}`")]
     Missing { method: String, field: String },
+    #[error("{method} answered with data that is not base64: {detail}")]
+    NotBase64 { method: String, detail: String },
     #[error("the page threw evaluating `{expression}`: {detail}")]
     Script { expression: String, detail: String },
     #[error("navigating to {url} failed: {reason}")]
@@ -319,6 +323,58 @@ impl Browser {
         .map(drop)
     }
 
+    /// Lays the page out as a `width` CSS pixels wide window (a phone's
+    /// when `mobile`: touch, viewport meta honoured), `height` high, at one
+    /// device pixel per CSS pixel.
+    pub async fn set_viewport(
+        &mut self,
+        width: u32,
+        height: u32,
+        mobile: bool,
+    ) -> Result<(), BrowserError> {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The whole page (not only the window) as a PNG at the current
+    /// viewport's width, with its height in CSS pixels.
+    pub async fn screenshot_full_page(&mut self) -> Result<Screenshot, BrowserError> {
+        let metrics = self.call("Page.getLayoutMetrics", json!({})).await?;
+        let size = &metrics["cssContentSize"];
+        let (Some(width), Some(height)) = (size["width"].as_f64(), size["height"].as_f64()) else {
+            return Err(BrowserError::Missing {
+                method: "Page.getLayoutMetrics".into(),
+                field: "cssContentSize".into(),
+            });
+        };
+        let shot = self
+            .call(
+                "Page.captureScreenshot",
+                json!({
+                    "format": "png",
+                    "captureBeyondViewport": true,
+                    "clip": { "x": 0, "y": 0, "width": width, "height": height, "scale": 1 },
+                }),
+            )
+            .await?;
+        let data = field(&shot, "Page.captureScreenshot", "data")?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_bytes())
+            .map_err(|e| BrowserError::NotBase64 {
+                method: "Page.captureScreenshot".into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Screenshot {
+            png,
+            width: width.ceil() as u32,
+            height: height.ceil() as u32,
+        })
+    }
+
     /// Removes and returns the events named `method` received so far (in
     /// order), for example `Network.requestWillBeSent` once `Network.enable`
     /// was called. Other events are kept.
@@ -346,6 +402,13 @@ impl Browser {
         }
         let _ = self.profile.close();
     }
+}
+
+/// A PNG of a whole page and its size in CSS pixels.
+pub struct Screenshot {
+    pub png: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// A string field of a protocol answer.

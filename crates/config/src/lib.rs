@@ -1,6 +1,7 @@
 //! `allybridge.toml`, parsed once into typed structs: unknown keys are
 //! errors that name the key and its line, `ALLYBRIDGE_*` environment
-//! variables override the top-level scalars, durations are written like
+//! variables override the top-level scalars (and `[server]
+//! trusted_proxies`, as a comma-separated list), durations are written like
 //! `"5m"`, and secrets appear only as references (`{ env = "NAME" }` or
 //! `{ file = "path" }`) resolved on demand into `SecretString`s. It also
 //! owns the commented template `allybridge init` writes, and the small
@@ -10,6 +11,7 @@
 
 mod duration;
 pub mod modes;
+mod proxies;
 mod schema;
 mod secret;
 mod template;
@@ -18,6 +20,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use duration::{DurationError, HumanDuration};
+pub use proxies::{IpRange, IpRangeError};
 pub use schema::{
     AccessAllyConfig, AlertsConfig, CodeCase, Config, ConflictPolicy, DeletePolicy, EngineConfig,
     FlowsConfig, GhlAuth, GhlConfig, GrantVia, MappingConfig, OrdersConfig, PaymentMode,
@@ -35,6 +38,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     (
         "ALLYBRIDGE_SERVER_ADMIN_PASSWORD_HASH",
         "server.admin_password_hash",
+    ),
+    (
+        "ALLYBRIDGE_SERVER_TRUSTED_PROXIES",
+        "server.trusted_proxies",
     ),
     ("ALLYBRIDGE_ENGINE_WORKERS", "engine.workers"),
     (
@@ -191,6 +198,10 @@ impl Config {
             "server.public_url" => self.server.public_url = Some(url(value)?),
             "server.admin_password_hash" => {
                 self.server.admin_password_hash = Some(value.to_string())
+            }
+            "server.trusted_proxies" => {
+                self.server.trusted_proxies =
+                    proxies::parse_list(value).map_err(|e| e.to_string())?
             }
             "engine.workers" => self.engine.workers = num(value, "a whole number of workers")?,
             "engine.coupon_poll_interval" => self.engine.coupon_poll_interval = dur(value)?,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::duration::HumanDuration;
+use crate::proxies::IpRange;
 use crate::secret::SecretRef;
 
 /// The whole configuration file.
@@ -73,6 +74,11 @@ pub struct ServerConfig {
     /// admin page refuses every login while unset.
     #[serde(default)]
     pub admin_password_hash: Option<String>,
+    /// The reverse proxies (addresses or CIDR ranges) whose
+    /// `X-Forwarded-For` names the client: the admin login limit and the
+    /// logs use the client address it gives only for a peer in this list.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +87,7 @@ impl Default for ServerConfig {
             listen: defaults::listen(),
             public_url: None,
             admin_password_hash: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

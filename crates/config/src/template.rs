@@ -15,7 +15,8 @@ pub(crate) const TEMPLATE: &str = r#"# allybridge.toml: keeps a HighLevel sub-ac
 # Environment variables override these settings:
 #   ALLYBRIDGE_LOG, ALLYBRIDGE_STORE_URL, ALLYBRIDGE_STORE_KEY_FILE,
 #   ALLYBRIDGE_SERVER_LISTEN, ALLYBRIDGE_SERVER_PUBLIC_URL,
-#   ALLYBRIDGE_SERVER_ADMIN_PASSWORD_HASH, ALLYBRIDGE_ENGINE_WORKERS,
+#   ALLYBRIDGE_SERVER_ADMIN_PASSWORD_HASH,
+#   ALLYBRIDGE_SERVER_TRUSTED_PROXIES (comma-separated), ALLYBRIDGE_ENGINE_WORKERS,
 #   ALLYBRIDGE_ENGINE_COUPON_POLL_INTERVAL, ALLYBRIDGE_ENGINE_PRODUCT_POLL_INTERVAL,
 #   ALLYBRIDGE_ENGINE_ORDER_POLL_INTERVAL, ALLYBRIDGE_ENGINE_RECONCILE_INTERVAL,
 #   ALLYBRIDGE_ENGINE_MAX_ATTEMPTS, ALLYBRIDGE_ENGINE_WORKER_ID (or its
@@ -48,6 +49,13 @@ listen = "127.0.0.1:8940"
 # public_url = "https://allybridge.example.com"
 # Argon2 PHC hash of the admin page password; while unset, nobody can log in.
 # admin_password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+# The reverse proxies in front of `listen` (IP addresses or CIDR ranges)
+# whose X-Forwarded-For header names the client: the admin login limit and
+# the logs then use the client's address, not the proxy's. The rightmost
+# address in the header that is not itself a trusted proxy is the client;
+# from any other peer the header is ignored. Empty: it is never believed.
+# With nginx on this machine (deploy/nginx/allybridge.conf): ["127.0.0.1", "::1"].
+# trusted_proxies = ["127.0.0.1", "::1"]
 
 [engine]
 # Jobs processed at the same time, across all tenants.

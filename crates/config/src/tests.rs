@@ -146,6 +146,52 @@ fn environment_overrides_top_level_scalars() -> anyhow::Result<()> {
 }
 
 #[test]
+fn trusted_proxies_are_addresses_or_ranges_checked_with_their_line() -> anyhow::Result<()> {
+    assert!(Config::from_str(MINIMAL)?.server.trusted_proxies.is_empty());
+    let text = format!("[server]\ntrusted_proxies = [\"127.0.0.1\", \"fd00::/8\"]\n{MINIMAL}");
+    let config = Config::from_str(&text)?;
+    let shown: Vec<String> = config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["127.0.0.1", "fd00::/8"]);
+
+    let bad = format!("[server]\ntrusted_proxies = [\"10.1.2.3/8\"]\n{MINIMAL}");
+    let message = error_text(Config::from_str(&bad));
+    assert!(
+        message.contains("line 2") && message.contains("10.0.0.0/8"),
+        "{message}"
+    );
+
+    let env = |name: &str| {
+        (name == "ALLYBRIDGE_SERVER_TRUSTED_PROXIES").then(|| "10.0.0.0/8, ::1".to_string())
+    };
+    let config = Config::from_str_with_env(&text, env)?;
+    let shown: Vec<String> = config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        shown,
+        ["10.0.0.0/8", "::1"],
+        "the variable replaces the list"
+    );
+    let bad = |name: &str| {
+        (name == "ALLYBRIDGE_SERVER_TRUSTED_PROXIES").then(|| "127.0.0.1,proxy".to_string())
+    };
+    let message = error_text(Config::from_str_with_env(MINIMAL, bad));
+    assert!(
+        message.contains("ALLYBRIDGE_SERVER_TRUSTED_PROXIES") && message.contains("`proxy`"),
+        "{message}"
+    );
+    Ok(())
+}
+
+#[test]
 fn load_reads_a_file_and_the_process_environment() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("allybridge-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -407,6 +453,7 @@ fn every_commented_option_in_the_template_is_valid() -> anyhow::Result<()> {
     assert!(config.alerts.smtp.is_some());
     assert!(config.alerts.webhook_url.is_some());
     assert!(config.server.admin_password_hash.is_some());
+    assert!(!config.server.trusted_proxies.is_empty());
     assert!(config.tenants[0].accessally.webhook_secret.is_some());
     Ok(())
 }

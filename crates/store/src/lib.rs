@@ -37,8 +37,8 @@ pub use group_commit::GroupCommitStats;
 pub use link_lookup::LinkLookupStats;
 pub use types::*;
 
-/// Ids one query of `Store::find_links` binds at most (SQLite allows 32,766
-/// parameters; PostgreSQL 65,535). A power of two: see `find_links`.
+/// Ids one query's `IN (…)` list binds at most (SQLite allows 32,766
+/// parameters; PostgreSQL 65,535). A power of two: see `id_chunks`.
 const FIND_LINKS_CHUNK: usize = 512;
 
 /// Which database a store runs on.
@@ -216,6 +216,36 @@ fn now_ms() -> i64 {
 
 fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `ids` without repeats, in chunks of at most [`FIND_LINKS_CHUNK`] for one
+/// query's `IN (…)` each, every chunk padded with its last id to a power
+/// of two: a query per list length would be another statement for each
+/// connection to prepare and keep in its cache.
+fn id_chunks<'a>(ids: &[&'a str]) -> Vec<Vec<&'a str>> {
+    let mut ids: Vec<&str> = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.chunks(FIND_LINKS_CHUNK)
+        .map(|chunk| {
+            let mut padded = chunk.to_vec();
+            padded.resize(chunk.len().next_power_of_two(), chunk[chunk.len() - 1]);
+            padded
+        })
+        .collect()
+}
+
+/// A time bucket's length in milliseconds; a bucket shorter than one is refused.
+fn bucket_ms(bucket: Duration) -> Result<i64, StoreError> {
+    match duration_ms(bucket) {
+        ms if ms >= 1 => Ok(ms),
+        _ => Err(StoreError::Invalid {
+            what: "time bucket",
+            why: format!(
+                "{bucket:?} is shorter than a millisecond; count per hour, minute or second"
+            ),
+        }),
+    }
 }
 
 fn credential_cell<'a>(row_key: &'a [&'a str]) -> CellAddress<'a> {
@@ -587,18 +617,10 @@ impl Store {
         side: System,
         record_ids: &[&str],
     ) -> Result<Vec<Link>, StoreError> {
-        let mut ids: Vec<&str> = record_ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(FIND_LINKS_CHUNK) {
-            // Padded with its last id to a power of two: a query per list
-            // length would be another statement for each connection to
-            // prepare and keep in its cache.
-            let mut padded = chunk.to_vec();
-            padded.resize(chunk.len().next_power_of_two(), chunk[chunk.len() - 1]);
+        let mut out = Vec::with_capacity(record_ids.len());
+        for chunk in id_chunks(record_ids) {
             out.extend(
-                on_backend!(self, backend => backend.find_links(entity_type, side, &padded).await)?,
+                on_backend!(self, backend => backend.find_links(entity_type, side, &chunk).await)?,
             );
         }
         Ok(out)
@@ -633,6 +655,12 @@ impl Store {
 
     pub async fn link_count(&self) -> Result<i64, StoreError> {
         on_backend!(self, backend => backend.count("links").await)
+    }
+
+    /// How many links each entity type has (`main/product` → 120), by
+    /// entity type; entity types without a link are left out.
+    pub async fn link_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        on_backend!(self, backend => backend.link_counts().await)
     }
 
     // ---- inbox ------------------------------------------------------------
@@ -1012,6 +1040,66 @@ impl Store {
         query: &LogQuery,
     ) -> Result<Vec<IntegrationLogEntry>, StoreError> {
         on_backend!(self, backend => backend.integration_log(query).await)
+    }
+
+    /// The newest integration log entry of each of `record_ids` of
+    /// `entity_type` (as the records' jobs name them); records never logged
+    /// are left out. For naming records (a dead letter's) by what the log
+    /// told of them.
+    pub async fn latest_log_entries(
+        &self,
+        entity_type: &str,
+        record_ids: &[&str],
+    ) -> Result<Vec<IntegrationLogEntry>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in id_chunks(record_ids) {
+            found.extend(
+                on_backend!(self, backend => backend.latest_log_entries(entity_type, &chunk).await)?,
+            );
+        }
+        Ok(found)
+    }
+
+    /// When the newest integration log entry of `entity_type` read from
+    /// `from_system` (one flow's, of one tenant) was written; None if never.
+    pub async fn last_logged(
+        &self,
+        entity_type: &str,
+        from_system: System,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at = on_backend!(self, backend => backend.last_logged(entity_type, from_system).await)?;
+        types::from_millis_opt(at)
+    }
+
+    /// What became of records since `since` (see [`Outcome`]), counted per
+    /// time bucket of `bucket`, entity and the system the records were read
+    /// from; oldest bucket first, buckets without any record left out.
+    /// Computed from the integration log and the job queue, so it survives
+    /// restarts (and covers the 7 days finished jobs are kept).
+    pub async fn record_activity(
+        &self,
+        since: DateTime<Utc>,
+        bucket: Duration,
+    ) -> Result<Vec<ActivityCount>, StoreError> {
+        let bucket = bucket_ms(bucket)?;
+        on_backend!(self, backend => backend.record_activity(millis(since), bucket).await)
+    }
+
+    /// Jobs waiting, running or dead, counted per entity, kind and state.
+    pub async fn open_job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        on_backend!(self, backend => backend.open_job_counts().await)
+    }
+
+    /// API calls since `since`, counted per time bucket of `bucket`, system
+    /// and location (with the failed and rate-limited among them); oldest
+    /// bucket first, buckets without a call left out.
+    pub async fn api_call_counts(
+        &self,
+        since: DateTime<Utc>,
+        bucket: Duration,
+    ) -> Result<Vec<ApiCallCount>, StoreError> {
+        let bucket = bucket_ms(bucket)?;
+        on_backend!(self, backend => backend.api_call_counts(millis(since), bucket).await)
     }
 
     /// Records API calls in one transaction (each path is stored without

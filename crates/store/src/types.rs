@@ -368,12 +368,97 @@ pub struct LogQuery {
     /// A record's id on either system: the entries of the record itself and
     /// of the record linked to it on the other system.
     pub record_id: Option<String>,
+    /// A record's id on either system (as `record_id`), or text the entry
+    /// tells — a name, SKU, coupon code or e-mail — in any case: the
+    /// entries that match either.
+    pub search: Option<String>,
     /// Only entries of changes read from this system.
     pub from_system: Option<System>,
     pub since: Option<DateTime<Utc>>,
     /// Only entries with an id below this (for paging back).
     pub before_id: Option<i64>,
     pub limit: i64,
+}
+
+/// What became of records, as [`ActivityCount`] counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Written to the other system (a log line with result `written`).
+    Written,
+    /// What a flow in `observe` mode would have written (result `observed`).
+    Observed,
+    /// A job that finished without a log line: the record was already in
+    /// line, left out by the mapping, or needed nothing (a dry run's jobs
+    /// count here too).
+    Skipped,
+    /// A job that became a dead letter and still is one.
+    Failed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Written,
+        Outcome::Observed,
+        Outcome::Skipped,
+        Outcome::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Written => "written",
+            Outcome::Observed => "observed",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<Self, StoreError> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == text)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown outcome {text:?}")))
+    }
+}
+
+/// How many records of one entity, read from one system, had one outcome
+/// in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityCount {
+    /// The bucket's start: a multiple of the bucket's length since the Unix epoch.
+    pub bucket: DateTime<Utc>,
+    /// `{tenant}/{entity}`, as jobs, links and the integration log name it.
+    pub entity_type: String,
+    /// The system the records were read from.
+    pub from_system: System,
+    pub outcome: Outcome,
+    pub count: i64,
+}
+
+/// How many jobs of one kind and entity are in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCount {
+    pub entity_type: String,
+    pub kind: String,
+    pub state: JobState,
+    pub count: i64,
+}
+
+/// The API calls to one system (and location) in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiCallCount {
+    /// The bucket's start: a multiple of the bucket's length since the Unix epoch.
+    pub bucket: DateTime<Utc>,
+    pub system: System,
+    pub location: Option<String>,
+    pub calls: i64,
+    /// Calls answered 4xx or 5xx, or not answered at all.
+    pub failed: i64,
+    /// Calls answered 429 (rate-limited), among the failed.
+    pub limited: i64,
 }
 
 /// One API call made by allybridge. Never bodies, never secrets: the path is

@@ -38,6 +38,10 @@ per_backend!(contract:
     cursors_logs_drift_and_alerts,
     a_record_s_log_is_found_by_its_id_on_either_system,
     upgrading_names_log_entities_as_jobs_do,
+    the_log_is_searched_by_name_sku_code_e_mail_and_id_and_paged,
+    records_are_named_by_their_latest_log_entry,
+    outcomes_per_hour_come_from_the_log_and_the_queue_and_survive_a_restart,
+    links_open_jobs_and_api_calls_are_counted,
     waker_wakes_on_enqueue_and_polls_as_backstop,
 );
 
@@ -1806,6 +1810,542 @@ mod contract {
         })
         .await?;
         ensure!(one == ["65a1f0", "7"], "{one:?}");
+        Ok(())
+    }
+
+    fn log_line(
+        entity: &str,
+        record: &str,
+        from: System,
+        result: &str,
+        detail: &str,
+    ) -> IntegrationEvent {
+        let to = match from {
+            System::HighLevel => System::AccessAlly,
+            System::AccessAlly => System::HighLevel,
+        };
+        IntegrationEvent {
+            entity_type: entity.into(),
+            record_id: record.into(),
+            action: "update".into(),
+            from_system: from,
+            to_system: to,
+            result: result.into(),
+            detail: detail.into(),
+            job_id: None,
+        }
+    }
+
+    pub async fn the_log_is_searched_by_name_sku_code_e_mail_and_id_and_paged(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        store
+            .save_link(&NewLink {
+                entity_type: "main/product".into(),
+                highlevel_id: "65a1f0".into(),
+                accessally_id: "7".into(),
+                highlevel_hash: None,
+                accessally_hash: None,
+            })
+            .await?;
+        let hl = System::HighLevel;
+        let lines = [
+            log_line(
+                "main/product",
+                "65a1f0",
+                hl,
+                "written",
+                "product Watercolour: offering updated [COURSE-001 197.00 → 149.00 USD]",
+            ),
+            log_line(
+                "main/coupon",
+                "c-1",
+                hl,
+                "written",
+                "coupon LAUNCH20: coupon created [discount 20%]",
+            ),
+            log_line(
+                "main/order",
+                "31",
+                System::AccessAlly,
+                "observed",
+                "order 31: would record the payment [contact: Ana.Buyer@Example.com]",
+            ),
+            log_line(
+                "main/order",
+                "32",
+                System::AccessAlly,
+                "observed",
+                "order 32: would record the payment [contact: bo@example.com; discount 100%]",
+            ),
+            log_line(
+                "main/product",
+                "9",
+                System::AccessAlly,
+                "written",
+                "offering Ink_Wash: product updated [COURSE_2 trial 0 → 14 days]",
+            ),
+        ];
+        for line in &lines {
+            store.log_integration(line).await?;
+        }
+        let search = |text: &str| {
+            let store = store.clone();
+            let text = text.to_string();
+            async move {
+                let mut found: Vec<String> = store
+                    .integration_log(&LogQuery {
+                        search: Some(text),
+                        limit: 10,
+                        ..LogQuery::default()
+                    })
+                    .await?
+                    .into_iter()
+                    .map(|e| e.event.record_id)
+                    .collect();
+                found.sort();
+                anyhow::Ok(found)
+            }
+        };
+        // A name, a SKU, a coupon code and an e-mail, in any case.
+        ensure!(search("watercolour").await? == ["65a1f0"]);
+        ensure!(search("course-001").await? == ["65a1f0"]);
+        ensure!(search("launch20").await? == ["c-1"]);
+        ensure!(search("ana.buyer@example.COM").await? == ["31"]);
+        // A record's id on either system finds both directions of it.
+        ensure!(search("7").await? == ["65a1f0"], "{:?}", search("7").await?);
+        ensure!(search("65a1f0").await? == ["65a1f0"]);
+        // Wildcards are taken literally.
+        ensure!(
+            search("100%").await? == ["32"],
+            "{:?}",
+            search("100%").await?
+        );
+        ensure!(search("Ink_Wash").await? == ["9"]);
+        ensure!(search("Ink%Wash").await?.is_empty());
+        ensure!(
+            search("course_").await? == ["9"],
+            "{:?}",
+            search("course_").await?
+        );
+        ensure!(search("nothing like it").await?.is_empty());
+        // With the other filters, and paged back by id, newest first.
+        let observed = store
+            .integration_log(&LogQuery {
+                search: Some("would record".into()),
+                from_system: Some(System::AccessAlly),
+                limit: 1,
+                ..LogQuery::default()
+            })
+            .await?;
+        ensure!(observed.len() == 1 && observed[0].event.record_id == "32");
+        let older = store
+            .integration_log(&LogQuery {
+                search: Some("would record".into()),
+                before_id: Some(observed[0].id),
+                limit: 5,
+                ..LogQuery::default()
+            })
+            .await?;
+        ensure!(
+            older
+                .iter()
+                .map(|e| e.event.record_id.as_str())
+                .collect::<Vec<_>>()
+                == ["31"],
+            "{older:?}"
+        );
+        Ok(())
+    }
+
+    pub async fn records_are_named_by_their_latest_log_entry(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let hl = System::HighLevel;
+        ensure!(store.last_logged("main/product", hl).await?.is_none());
+        store
+            .log_integration(&log_line(
+                "main/product",
+                "p-1",
+                hl,
+                "written",
+                "product Old name: created",
+            ))
+            .await?;
+        store
+            .log_integration(&log_line(
+                "main/product",
+                "p-1",
+                hl,
+                "written",
+                "product New name: updated",
+            ))
+            .await?;
+        store
+            .log_integration(&log_line(
+                "main/product",
+                "p-2",
+                hl,
+                "observed",
+                "product Second: would create",
+            ))
+            .await?;
+        store
+            .log_integration(&log_line(
+                "main/coupon",
+                "p-1",
+                hl,
+                "written",
+                "coupon SAME-ID: created",
+            ))
+            .await?;
+        let before = Utc::now();
+        store
+            .log_integration(&log_line(
+                "main/product",
+                "7",
+                System::AccessAlly,
+                "written",
+                "offering Seven: updated",
+            ))
+            .await?;
+        let mut latest: Vec<(String, String)> = store
+            .latest_log_entries("main/product", &["p-1", "p-2", "p-3"])
+            .await?
+            .into_iter()
+            .map(|e| (e.event.record_id, e.event.detail))
+            .collect();
+        latest.sort();
+        ensure!(
+            latest
+                == [
+                    ("p-1".to_string(), "product New name: updated".to_string()),
+                    (
+                        "p-2".to_string(),
+                        "product Second: would create".to_string()
+                    ),
+                ],
+            "{latest:?}"
+        );
+        ensure!(
+            store
+                .latest_log_entries("main/product", &[])
+                .await?
+                .is_empty()
+        );
+        // Each flow's newest entry: entity and the system read from.
+        let from_aa = store
+            .last_logged("main/product", System::AccessAlly)
+            .await?
+            .context("logged")?;
+        ensure!(from_aa.timestamp_millis() >= before.timestamp_millis());
+        ensure!(store.last_logged("main/product", hl).await?.is_some());
+        ensure!(store.last_logged("main/order", hl).await?.is_none());
+        Ok(())
+    }
+
+    pub async fn outcomes_per_hour_come_from_the_log_and_the_queue_and_survive_a_restart(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        let hour = Duration::from_secs(3600);
+        let since = Utc::now() - chrono::Duration::hours(24);
+        ensure!(store.record_activity(since, hour).await?.is_empty());
+        ensure!(matches!(
+            store
+                .record_activity(since, Duration::from_micros(10))
+                .await,
+            Err(StoreError::Invalid { .. })
+        ));
+        let new_job = |record: &str, system: System| {
+            NewJob::now(
+                "product.to_accessally",
+                "main/product",
+                system,
+                record,
+                Priority::Live,
+            )
+        };
+        // Three jobs: one writes (its log line names it), one finds nothing
+        // to do (a skip), one dies.
+        for record in ["written", "skipped", "dead"] {
+            store.enqueue(&new_job(record, System::HighLevel)).await?;
+        }
+        let jobs = store
+            .claim_jobs("w", &ClaimScope::Any, 10, Duration::from_secs(60))
+            .await?;
+        ensure!(jobs.len() == 3);
+        for job in &jobs {
+            match job.record_id.as_str() {
+                "written" => {
+                    store
+                        .log_integration(&IntegrationEvent {
+                            job_id: Some(job.id),
+                            ..log_line(
+                                "main/product",
+                                "written",
+                                System::HighLevel,
+                                "written",
+                                "product W: updated",
+                            )
+                        })
+                        .await?;
+                    store.complete_job(job.id, "w").await?;
+                }
+                "skipped" => store.complete_job(job.id, "w").await?,
+                _ => {
+                    store
+                        .dead_letter_job(job.id, "w", "AccessAlly answered 500")
+                        .await?
+                }
+            }
+        }
+        // Observe mode's lines, from both systems, and a conflict, which is no outcome.
+        store
+            .log_integration(&log_line(
+                "main/order",
+                "31",
+                System::AccessAlly,
+                "observed",
+                "order 31: would record",
+            ))
+            .await?;
+        store
+            .log_integration(&log_line(
+                "main/order",
+                "32",
+                System::AccessAlly,
+                "observed",
+                "order 32: would record",
+            ))
+            .await?;
+        store
+            .log_integration(&log_line(
+                "main/product",
+                "x",
+                System::HighLevel,
+                "resolved by policy",
+                "conflict",
+            ))
+            .await?;
+        // A line from two days ago is outside the window.
+        store
+            .log_integration(&log_line(
+                "main/coupon",
+                "old",
+                System::HighLevel,
+                "written",
+                "coupon OLD: created",
+            ))
+            .await?;
+        db.execute_raw("UPDATE integration_log SET at = at - 172800000 WHERE record_id = 'old'")
+            .await?;
+
+        let counted = |activity: Vec<ActivityCount>| {
+            let mut out: Vec<(String, System, Outcome, i64)> = activity
+                .into_iter()
+                .map(|a| (a.entity_type, a.from_system, a.outcome, a.count))
+                .collect();
+            out.sort_by(|a, b| (&a.0, a.1.as_str(), a.2).cmp(&(&b.0, b.1.as_str(), b.2)));
+            out
+        };
+        let activity = store.record_activity(since, hour).await?;
+        let now_bucket = Utc::now().timestamp_millis() / 3_600_000 * 3_600_000;
+        ensure!(
+            activity
+                .iter()
+                .all(|a| a.bucket.timestamp_millis() % 3_600_000 == 0
+                    && a.bucket.timestamp_millis() >= now_bucket - 3_600_000),
+            "{activity:?}"
+        );
+        let expected = vec![
+            (
+                "main/order".to_string(),
+                System::AccessAlly,
+                Outcome::Observed,
+                2,
+            ),
+            (
+                "main/product".to_string(),
+                System::HighLevel,
+                Outcome::Written,
+                1,
+            ),
+            (
+                "main/product".to_string(),
+                System::HighLevel,
+                Outcome::Skipped,
+                1,
+            ),
+            (
+                "main/product".to_string(),
+                System::HighLevel,
+                Outcome::Failed,
+                1,
+            ),
+        ];
+        let mut sorted_expected = expected.clone();
+        sorted_expected.sort_by(|a, b| (&a.0, a.1.as_str(), a.2).cmp(&(&b.0, b.1.as_str(), b.2)));
+        let got = counted(activity);
+        ensure!(got == sorted_expected, "{got:?}");
+        // Two days back, the old line counts too; a restart changes nothing.
+        store.close().await;
+        let store = db.open().await?;
+        let longer = counted(
+            store
+                .record_activity(Utc::now() - chrono::Duration::days(3), hour)
+                .await?,
+        );
+        ensure!(
+            longer.len() == 5
+                && longer
+                    .iter()
+                    .any(|(e, _, o, n)| e == "main/coupon" && *o == Outcome::Written && *n == 1),
+            "{longer:?}"
+        );
+        ensure!(counted(store.record_activity(since, hour).await?) == sorted_expected);
+        // A replayed dead letter is no longer a failure.
+        let dead = store.dead_letters(0, 10).await?;
+        store.replay_dead_letter(dead[0].id).await?;
+        ensure!(
+            !counted(store.record_activity(since, hour).await?)
+                .iter()
+                .any(|(_, _, o, _)| *o == Outcome::Failed)
+        );
+        Ok(())
+    }
+
+    pub async fn links_open_jobs_and_api_calls_are_counted(db: &TestDb) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        ensure!(store.link_counts().await?.is_empty());
+        for (entity, n) in [("main/product", 3), ("main/grant", 2), ("shop/product", 1)] {
+            for i in 0..n {
+                store
+                    .save_link(&NewLink {
+                        entity_type: entity.into(),
+                        highlevel_id: format!("h{i}"),
+                        accessally_id: format!("{i}"),
+                        highlevel_hash: None,
+                        accessally_hash: None,
+                    })
+                    .await?;
+            }
+        }
+        let links = store.link_counts().await?;
+        ensure!(
+            links
+                == [
+                    ("main/grant".to_string(), 2),
+                    ("main/product".to_string(), 3),
+                    ("shop/product".to_string(), 1)
+                ],
+            "{links:?}"
+        );
+
+        for record in ["a", "b", "c"] {
+            store
+                .enqueue(&NewJob::now(
+                    "coupon.to_accessally",
+                    "main/coupon",
+                    System::HighLevel,
+                    record,
+                    Priority::Live,
+                ))
+                .await?;
+        }
+        store
+            .enqueue(&NewJob::now(
+                "order.to_highlevel",
+                "main/order",
+                System::AccessAlly,
+                "31",
+                Priority::Live,
+            ))
+            .await?;
+        let claimed = store
+            .claim_jobs("w", &ClaimScope::Any, 2, Duration::from_secs(60))
+            .await?;
+        ensure!(claimed.len() == 2);
+        store.dead_letter_job(claimed[0].id, "w", "refused").await?;
+        let mut counts: Vec<(String, JobState, i64)> = store
+            .open_job_counts()
+            .await?
+            .into_iter()
+            .map(|c| (c.kind, c.state, c.count))
+            .collect();
+        counts.sort_by_key(|(k, s, _)| (k.clone(), s.as_str()));
+        let total: i64 = counts.iter().map(|(_, _, n)| n).sum();
+        ensure!(total == 4, "{counts:?}");
+        ensure!(
+            counts
+                .iter()
+                .any(|(_, s, n)| *s == JobState::Dead && *n == 1),
+            "{counts:?}"
+        );
+        ensure!(
+            counts
+                .iter()
+                .any(|(_, s, n)| *s == JobState::Running && *n == 1),
+            "{counts:?}"
+        );
+        ensure!(
+            counts
+                .iter()
+                .filter(|(_, s, _)| *s == JobState::Pending)
+                .map(|(_, _, n)| n)
+                .sum::<i64>()
+                == 2,
+            "{counts:?}"
+        );
+
+        let call = |status: Option<u16>, location: Option<&str>| ApiCall {
+            system: if location.is_some() {
+                System::HighLevel
+            } else {
+                System::AccessAlly
+            },
+            location: location.map(str::to_string),
+            method: "GET".into(),
+            path: "/products/?token=x".into(),
+            status,
+            latency_ms: 12,
+            rate_remaining: Some(90),
+        };
+        store
+            .log_api_calls(&[
+                call(Some(200), Some("loc-1")),
+                call(Some(429), Some("loc-1")),
+                call(None, Some("loc-1")),
+                call(Some(200), Some("loc-2")),
+                call(Some(500), None),
+            ])
+            .await?;
+        let since = Utc::now() - chrono::Duration::hours(1);
+        let mut counts: Vec<(Option<String>, i64, i64, i64)> = store
+            .api_call_counts(since, Duration::from_secs(3600))
+            .await?
+            .into_iter()
+            .map(|c| (c.location, c.calls, c.failed, c.limited))
+            .collect();
+        counts.sort();
+        ensure!(
+            counts
+                == [
+                    (None, 1, 1, 0),
+                    (Some("loc-1".to_string()), 3, 2, 1),
+                    (Some("loc-2".to_string()), 1, 0, 0),
+                ],
+            "{counts:?}"
+        );
+        ensure!(
+            store
+                .api_call_counts(
+                    Utc::now() + chrono::Duration::hours(1),
+                    Duration::from_secs(3600)
+                )
+                .await?
+                .is_empty()
+        );
         Ok(())
     }
 

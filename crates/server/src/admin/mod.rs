@@ -1,17 +1,31 @@
-//! The admin page under `/admin`: connections and their health (as the
-//! daemon's [`Connections`](crate::health::Connections) table says), each
-//! tenant's flows with a mode switch, counts and last activity, the live
-//! integration log (htmx polling, filters), dead letters with replay and
-//! drop, the latest drift report, each location's rate budget, and the
-//! alerts sent. Server-rendered with maud; htmx is vendored into the binary.
-//! Every page needs a session (argon2-checked password; a client address
+//! The admin area under `/admin`, a page per subject: the dashboard (per
+//! tenant: records linked per kind, connections and their health as the
+//! daemon's [`Connections`](crate::health::Connections) table says, each
+//! flow with its mode switch, state and last 24 hours as a chart, each
+//! location's rate budget and daily quota), the integration log (searched,
+//! paged, live), dead letters with replay and drop (one, ticked or all),
+//! drift, API calls and the alerts sent. This module owns the routes, the
+//! handlers and the session and CSRF checks; the markup is maud, server-
+//! rendered (charts as inline SVG), with one stylesheet, a small script and
+//! the vendored htmx compiled into the binary and nothing loaded from
+//! elsewhere (the CSP says so).
+//! Every page needs a session (argon2-checked password; a client address —
+//! the peer's, or the one a trusted proxy forwards for, see [`client_addr`] —
 //! with too many failed logins in a window is answered 429 until the window
 //! moves on); every form carries the session's CSRF token. It reads the engine and store and changes only
 //! flow modes (kept across restarts through a [`ModeStore`] when the daemon
 //! gives one) and dead letters; every free text is scrubbed of secrets.
 
+mod assets;
 pub mod auth;
+mod charts;
+pub mod client_addr;
+mod dashboard;
+mod dead_letters;
+mod log;
 mod pages;
+mod reports;
+mod words;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -26,15 +40,11 @@ use axum::routing::{get, post};
 use engine::Engine;
 use model::{Flow, FlowMode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
 use crate::WebhookStats;
 use crate::health::Connections;
 use crate::oauth::OAuth;
 use auth::{LOGIN_COOKIE, LoginLimit, LoginLimiter, SESSION_COOKIE, Sessions};
-
-/// The vendored htmx (Zero-Clause BSD; see `assets/htmx.LICENSE`).
-const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.js");
 
 /// One HighLevel location's rate budget, as the tenant's client draws on it.
 #[derive(Clone)]
@@ -74,6 +84,9 @@ pub struct AdminConfig {
     pub modes: Option<Arc<dyn ModeStore>>,
     /// Failed logins allowed per client address.
     pub login_limit: LoginLimit,
+    /// `[server] trusted_proxies`: peers whose `X-Forwarded-For` names the
+    /// client (see [`client_addr`]).
+    pub trusted_proxies: Vec<config::IpRange>,
 }
 
 impl Default for AdminConfig {
@@ -87,6 +100,7 @@ impl Default for AdminConfig {
             connections: Arc::default(),
             modes: None,
             login_limit: LoginLimit::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -161,16 +175,23 @@ impl Admin {
 
 pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()
-        .route("/admin", get(dashboard))
-        .route("/admin/", get(dashboard))
+        .route("/admin", get(dashboard_page))
+        .route("/admin/", get(dashboard_page))
         .route("/admin/login", get(login_page).post(login))
         .route("/admin/logout", post(logout))
-        .route("/admin/log", get(log_fragment))
+        .route("/admin/log", get(log_page))
+        .route("/admin/log/live", get(log_live))
+        .route("/admin/log/{id}", get(log_entry))
         .route("/admin/modes", post(set_mode))
+        .route("/admin/dlq", get(dlq_page))
+        .route("/admin/dlq/bulk", post(dlq_bulk))
         .route("/admin/dlq/{id}/replay", post(replay))
         .route("/admin/dlq/{id}/drop", post(drop_letter))
+        .route("/admin/drift", get(drift_page))
+        .route("/admin/api", get(api_page))
+        .route("/admin/alerts", get(alerts_page))
         .route("/admin/oauth/{tenant}", post(oauth_start))
-        .route("/admin/assets/htmx.min.js", get(htmx))
+        .route("/admin/assets/{name}", get(assets::serve))
         .with_state(admin)
 }
 
@@ -186,7 +207,8 @@ fn secure(mut r: Response) -> Response {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
         ),
     );
     r
@@ -204,15 +226,9 @@ fn back_to_dashboard() -> Response {
     secure(Redirect::to("/admin").into_response())
 }
 
-async fn htmx() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        HTMX,
-    )
-        .into_response()
+/// Back to the dead letters page, saying what was done (`replayed=3`).
+fn back_to_dead_letters(done: &str) -> Response {
+    secure(Redirect::to(&format!("/admin/dlq?{done}")).into_response())
 }
 
 async fn login_page(State(admin): State<Arc<Admin>>) -> Response {
@@ -231,20 +247,19 @@ fn login_form(admin: &Admin, status: StatusCode, error: Option<&str>) -> Respons
     r
 }
 
-/// The address failed logins are counted against: the connection's peer
-/// (the daemon serves with it); all unknown peers share one count.
-fn client_ip(peer: Option<&ConnectInfo<std::net::SocketAddr>>) -> std::net::IpAddr {
-    peer.map(|ConnectInfo(a)| a.ip())
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
-}
-
 async fn login(
     State(admin): State<Arc<Admin>>,
     peer: Option<axum::Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let client = client_ip(peer.as_ref().map(|axum::Extension(c)| c));
+    // Failed logins are counted against the client's address: the peer's
+    // (the daemon serves with it), or the one a trusted proxy forwards for.
+    let client = client_addr::client_addr(
+        peer.map(|axum::Extension(ConnectInfo(a))| a.ip()),
+        &headers,
+        &admin.config.trusted_proxies,
+    );
     if let Some(wait) = admin.logins.check(client) {
         let limit = admin.logins.limit();
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -325,22 +340,9 @@ async fn logout(
     r
 }
 
-/// Filters of the integration log.
-#[derive(Debug, Default, Deserialize)]
-pub struct LogFilter {
-    pub entity: Option<String>,
-    pub record: Option<String>,
-}
-
-async fn dashboard(
-    State(admin): State<Arc<Admin>>,
-    headers: HeaderMap,
-    Query(filter): Query<LogFilter>,
-) -> Response {
-    let Some(csrf) = admin.session(&headers) else {
-        return to_login();
-    };
-    match pages::dashboard(&admin, &csrf, &filter).await {
+/// Answers a page: it, or a 503 saying the store did not answer (scrubbed).
+fn page_response(admin: &Admin, built: Result<maud::Markup, store::StoreError>) -> Response {
+    match built {
         Ok(m) => html(StatusCode::OK, m),
         Err(e) => {
             tracing::warn!(error = %e, "admin page: the store does not answer");
@@ -352,21 +354,137 @@ async fn dashboard(
     }
 }
 
-async fn log_fragment(
+impl Admin {
+    /// The frame every page shares, for the session whose CSRF token is `csrf`.
+    async fn chrome<'a>(&self, csrf: &'a str) -> Result<pages::Chrome<'a>, store::StoreError> {
+        let dead = self.engine.store.queue_stats().await?.dead;
+        Ok(pages::Chrome { csrf, dead })
+    }
+}
+
+async fn dashboard_page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    let Some(csrf) = admin.session(&headers) else {
+        return to_login();
+    };
+    let built = async {
+        let chrome = admin.chrome(&csrf).await?;
+        dashboard::dashboard(&admin, &chrome).await
+    };
+    page_response(&admin, built.await)
+}
+
+async fn log_page(
     State(admin): State<Arc<Admin>>,
     headers: HeaderMap,
-    Query(filter): Query<LogFilter>,
+    Query(filter): Query<log::LogFilter>,
+) -> Response {
+    let Some(csrf) = admin.session(&headers) else {
+        return to_login();
+    };
+    let built = async {
+        let chrome = admin.chrome(&csrf).await?;
+        log::log_page(&admin, &chrome, &filter).await
+    };
+    page_response(&admin, built.await)
+}
+
+/// The log's entries alone, for the page's live refresh (htmx).
+async fn log_live(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Query(filter): Query<log::LogFilter>,
 ) -> Response {
     if admin.session(&headers).is_none() {
-        return secure((StatusCode::UNAUTHORIZED, "log in again").into_response());
+        let mut r = secure((StatusCode::UNAUTHORIZED, "log in again").into_response());
+        // htmx follows this to the login page instead of swapping the text in.
+        r.headers_mut()
+            .insert("hx-redirect", HeaderValue::from_static("/admin/login"));
+        return r;
     }
-    match pages::log_table(&admin, &filter).await {
-        Ok(m) => html(StatusCode::OK, m),
-        Err(e) => html(
-            StatusCode::SERVICE_UNAVAILABLE,
-            pages::error(&admin.scrub(&e.to_string())),
-        ),
+    page_response(&admin, log::entries(&admin, &filter).await)
+}
+
+async fn log_entry(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(csrf) = admin.session(&headers) else {
+        return to_login();
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return secure((StatusCode::BAD_REQUEST, "not a log entry id").into_response());
+    };
+    let built = async {
+        let chrome = admin.chrome(&csrf).await?;
+        Ok(match log::entry_page(&admin, &chrome, id).await? {
+            Some(page) => (StatusCode::OK, page),
+            None => (
+                StatusCode::NOT_FOUND,
+                pages::not_found(
+                    &chrome,
+                    pages::Tab::Log,
+                    &format!("There is no log entry {id}."),
+                ),
+            ),
+        })
+    };
+    match built.await {
+        Ok((status, page)) => html(status, page),
+        Err(e) => page_response(&admin, Err(e)),
     }
+}
+
+async fn dlq_page(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Query(view): Query<dead_letters::DlqView>,
+) -> Response {
+    let Some(csrf) = admin.session(&headers) else {
+        return to_login();
+    };
+    let built = async {
+        let chrome = admin.chrome(&csrf).await?;
+        dead_letters::dead_letters_page(&admin, &chrome, &view).await
+    };
+    page_response(&admin, built.await)
+}
+
+async fn drift_page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    let Some(csrf) = admin.session(&headers) else {
+        return to_login();
+    };
+    let built = async {
+        let chrome = admin.chrome(&csrf).await?;
+        reports::drift_page(&admin, &chrome).await
+    };
+    page_response(&admin, built.await)
+}
+
+async fn api_page(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Query(view): Query<reports::ApiView>,
+) -> Response {
+    let Some(csrf) = admin.session(&headers) else {
+        return to_login();
+    };
+    let built = async {
+        let chrome = admin.chrome(&csrf).await?;
+        reports::api_page(&admin, &chrome, &view).await
+    };
+    page_response(&admin, built.await)
+}
+
+async fn alerts_page(State(admin): State<Arc<Admin>>, headers: HeaderMap) -> Response {
+    let Some(csrf) = admin.session(&headers) else {
+        return to_login();
+    };
+    let built = async {
+        let chrome = admin.chrome(&csrf).await?;
+        reports::alerts_page(&admin, &chrome).await
+    };
+    page_response(&admin, built.await)
 }
 
 /// A flow mode by its name in the configuration.
@@ -453,7 +571,7 @@ async fn replay(
     match admin.engine.store.replay_dead_letter(id).await {
         Ok(_) => {
             tracing::info!(job = id, "dead letter replayed from the admin page");
-            back_to_dashboard()
+            back_to_dead_letters("replayed=1")
         }
         Err(e) => secure(
             (
@@ -480,7 +598,7 @@ async fn drop_letter(
     match admin.engine.store.drop_dead_letter(id).await {
         Ok(()) => {
             tracing::info!(job = id, "dead letter dropped from the admin page");
-            back_to_dashboard()
+            back_to_dead_letters("dropped=1")
         }
         Err(e) => secure(
             (
@@ -490,6 +608,87 @@ async fn drop_letter(
                 .into_response(),
         ),
     }
+}
+
+/// Replays or drops the dead letters ticked on the page (`action` =
+/// `replay` / `drop`, each `ids`), or every one (`replay_all` /
+/// `drop_all`); back to the page saying how many.
+async fn dlq_bulk(
+    State(admin): State<Arc<Admin>>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let form: HashMap<String, String> =
+        fields.iter().filter(|(k, _)| k != "ids").cloned().collect();
+    if !admin.csrf_ok(&headers, &form) {
+        return forbidden();
+    }
+    let store = &admin.engine.store;
+    let (replay, all) = match form.get("action").map(String::as_str) {
+        Some("replay") => (true, false),
+        Some("drop") => (false, false),
+        Some("replay_all") => (true, true),
+        Some("drop_all") => (false, true),
+        _ => {
+            return secure(
+                (
+                    StatusCode::BAD_REQUEST,
+                    "unknown action: use the buttons of the dead letters page",
+                )
+                    .into_response(),
+            );
+        }
+    };
+    let ids: Vec<store::JobId> = if all {
+        let mut ids = Vec::new();
+        let mut after = 0;
+        loop {
+            match store.dead_letters(after, 500).await {
+                Ok(page) if page.is_empty() => break,
+                Ok(page) => {
+                    after = page.last().map_or(after, |j| j.id);
+                    ids.extend(page.iter().map(|j| j.id));
+                }
+                Err(e) => return page_response(&admin, Err(e)),
+            }
+        }
+        ids
+    } else {
+        let mut ids = Vec::new();
+        for (_, v) in fields.iter().filter(|(k, _)| k == "ids") {
+            match v.parse() {
+                Ok(id) => ids.push(id),
+                Err(_) => return bad_id(),
+            }
+        }
+        ids
+    };
+    if ids.is_empty() && !all {
+        return back_to_dead_letters("none=1");
+    }
+    let mut done = 0u64;
+    let mut failed = 0u64;
+    for id in &ids {
+        let outcome = if replay {
+            store.replay_dead_letter(*id).await.map(drop)
+        } else {
+            store.drop_dead_letter(*id).await
+        };
+        match outcome {
+            Ok(()) => done += 1,
+            Err(e) => {
+                tracing::warn!(job = id, error = %admin.scrub(&e.to_string()), "dead letter not replayed or dropped from the admin page");
+                failed += 1;
+            }
+        }
+    }
+    let verb = if replay { "replayed" } else { "dropped" };
+    tracing::info!(
+        count = done,
+        failed,
+        "dead letters {verb} from the admin page"
+    );
+    back_to_dead_letters(&format!("{verb}={done}&failed={failed}"))
 }
 
 async fn oauth_start(

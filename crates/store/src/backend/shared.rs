@@ -13,6 +13,35 @@ pub(crate) const JOB_COLUMNS: &str = "id, kind, entity_type, record_system, reco
 pub(crate) const LINK_COLUMNS: &str = "id, entity_type, highlevel_id, accessally_id, \
      highlevel_hash, accessally_hash, last_written_to, last_written_at, created_at, updated_at";
 
+/// Columns of `integration_log`, as `log_entry_from_row` reads them.
+pub(crate) const LOG_COLUMNS: &str =
+    "id, at, entity_type, record_id, action, from_system, to_system, result, detail, job_id";
+
+/// Whether a log line's `record_id` is the record `param` names on either
+/// system: the id itself, or the id of the record linked to it.
+pub(crate) fn record_on_either_system(param: &str) -> String {
+    format!(
+        "(record_id = {param} \
+          OR record_id IN (SELECT highlevel_id FROM links WHERE accessally_id = {param}) \
+          OR record_id IN (SELECT accessally_id FROM links WHERE highlevel_id = {param}))"
+    )
+}
+
+/// A `LIKE … ESCAPE '!'` pattern matching lower-cased text that contains
+/// `text` (in any case), its wildcards taken literally.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '!') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Which jobs a claim may take (with `$3` = now): a pending job whose
 /// run-at has come while no job of its record (dedupe key) is running, or a
 /// running job whose lease expired (its worker died). As the
@@ -1491,47 +1520,176 @@ macro_rules! shared_queries {
                     .collect())
             }
 
-            pub(crate) async fn integration_log(&self, query: &LogQuery) -> Result<Vec<IntegrationLogEntry>, StoreError> {
+            fn log_entry_from_row(row: &<$db as sqlx::Database>::Row) -> Result<IntegrationLogEntry, StoreError> {
                 use sqlx::Row;
-                let rows = sqlx::query(
-                    "SELECT id, at, entity_type, record_id, action, from_system, to_system, result, \
-                     detail, job_id FROM integration_log \
-                     WHERE ($1 IS NULL OR entity_type = $1) \
-                     AND ($2 IS NULL OR record_id = $2 \
-                          OR record_id IN (SELECT highlevel_id FROM links WHERE accessally_id = $2) \
-                          OR record_id IN (SELECT accessally_id FROM links WHERE highlevel_id = $2)) \
-                     AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR id < $4) \
-                     AND ($6 IS NULL OR from_system = $6) \
-                     ORDER BY id DESC LIMIT $5",
+                let text = |column: &str| row.try_get::<String, _>(column).map_err(Self::decode_error);
+                Ok(IntegrationLogEntry {
+                    id: row.try_get("id").map_err(Self::decode_error)?,
+                    at: from_millis(row.try_get("at").map_err(Self::decode_error)?)?,
+                    event: IntegrationEvent {
+                        entity_type: text("entity_type")?,
+                        record_id: text("record_id")?,
+                        action: text("action")?,
+                        from_system: text("from_system")?.parse()?,
+                        to_system: text("to_system")?.parse()?,
+                        result: text("result")?,
+                        detail: text("detail")?,
+                        job_id: row.try_get("job_id").map_err(Self::decode_error)?,
+                    },
+                })
+            }
+
+            pub(crate) async fn integration_log(&self, query: &LogQuery) -> Result<Vec<IntegrationLogEntry>, StoreError> {
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT {LOG_COLUMNS} FROM integration_log \
+                         WHERE ($1 IS NULL OR entity_type = $1) \
+                         AND ($2 IS NULL OR {}) \
+                         AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR id < $4) \
+                         AND ($6 IS NULL OR from_system = $6) \
+                         AND ($7 IS NULL OR {} OR LOWER(detail) LIKE $8 ESCAPE '!') \
+                         ORDER BY id DESC LIMIT $5",
+                        record_on_either_system("$2"),
+                        record_on_either_system("$7"),
+                    )
+                });
+                let search = query.search.as_deref();
+                let rows = sqlx::query(SQL.as_str())
+                    .bind(&query.entity_type)
+                    .bind(&query.record_id)
+                    .bind(query.since.map(millis))
+                    .bind(query.before_id)
+                    .bind(query.limit)
+                    .bind(query.from_system.map(System::as_str))
+                    .bind(search)
+                    .bind(search.map(contains_pattern))
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(StoreError::db("reading the integration log"))?;
+                rows.iter().map(Self::log_entry_from_row).collect()
+            }
+
+            /// The newest integration log entry of each of `record_ids`
+            /// (at most a few hundred) of `entity_type`; records never
+            /// logged are left out.
+            pub(crate) async fn latest_log_entries(
+                &self,
+                entity_type: &str,
+                record_ids: &[&str],
+            ) -> Result<Vec<IntegrationLogEntry>, StoreError> {
+                if record_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let placeholders = (2..record_ids.len() + 2)
+                    .map(|n| format!("${n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT {LOG_COLUMNS} FROM integration_log WHERE id IN \
+                     (SELECT MAX(id) FROM integration_log WHERE entity_type = $1 \
+                      AND record_id IN ({placeholders}) GROUP BY record_id) ORDER BY id DESC"
+                );
+                let mut query = sqlx::query(&sql).bind(entity_type);
+                for id in record_ids {
+                    query = query.bind(*id);
+                }
+                let rows = query
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(StoreError::db("reading records' latest log entries"))?;
+                rows.iter().map(Self::log_entry_from_row).collect()
+            }
+
+            /// When the newest entry of `entity_type` read from `from_system` was logged.
+            pub(crate) async fn last_logged(
+                &self,
+                entity_type: &str,
+                from_system: System,
+            ) -> Result<Option<i64>, StoreError> {
+                sqlx::query_scalar(
+                    "SELECT at FROM integration_log WHERE entity_type = $1 AND from_system = $2 \
+                     ORDER BY id DESC LIMIT 1",
                 )
-                .bind(&query.entity_type)
-                .bind(&query.record_id)
-                .bind(query.since.map(millis))
-                .bind(query.before_id)
-                .bind(query.limit)
-                .bind(query.from_system.map(System::as_str))
+                .bind(entity_type)
+                .bind(from_system.as_str())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(StoreError::db("reading when a flow was last logged"))
+            }
+
+            /// Records' outcomes since `since`, per bucket of `bucket`
+            /// milliseconds, entity, source system and outcome (see
+            /// [`Outcome`]), oldest bucket first.
+            pub(crate) async fn record_activity(&self, since: i64, bucket: i64) -> Result<Vec<ActivityCount>, StoreError> {
+                use sqlx::Row;
+                // A job's log lines are written before it completes, by up
+                // to its run: those of jobs finished just after `since` are
+                // looked for this much earlier.
+                const RUN_MARGIN_MS: i64 = 3_600_000;
+                let rows = sqlx::query(
+                    "SELECT (at / $2) * $2 AS bucket, entity_type, from_system AS system, result AS outcome, \
+                       COUNT(*) AS count FROM integration_log \
+                     WHERE at >= $1 AND result IN ('written', 'observed') GROUP BY 1, 2, 3, 4 \
+                     UNION ALL \
+                     SELECT (finished_at / $2) * $2, entity_type, record_system, 'skipped', COUNT(*) FROM jobs \
+                     WHERE state = 'done' AND finished_at >= $1 AND id NOT IN \
+                       (SELECT job_id FROM integration_log WHERE at >= $3 AND job_id IS NOT NULL) \
+                     GROUP BY 1, 2, 3 \
+                     UNION ALL \
+                     SELECT (updated_at / $2) * $2, entity_type, record_system, 'failed', COUNT(*) FROM jobs \
+                     WHERE state = 'dead' AND updated_at >= $1 GROUP BY 1, 2, 3 \
+                     ORDER BY 1",
+                )
+                .bind(since)
+                .bind(bucket)
+                .bind(since.saturating_sub(RUN_MARGIN_MS))
                 .fetch_all(self.reader())
                 .await
-                .map_err(StoreError::db("reading the integration log"))?;
+                .map_err(StoreError::db("counting records' outcomes"))?;
                 rows.iter()
                     .map(|row| {
-                        let text = |column: &str| row.try_get::<String, _>(column).map_err(Self::decode_error);
-                        Ok(IntegrationLogEntry {
-                            id: row.try_get("id").map_err(Self::decode_error)?,
-                            at: from_millis(row.try_get("at").map_err(Self::decode_error)?)?,
-                            event: IntegrationEvent {
-                                entity_type: text("entity_type")?,
-                                record_id: text("record_id")?,
-                                action: text("action")?,
-                                from_system: text("from_system")?.parse()?,
-                                to_system: text("to_system")?.parse()?,
-                                result: text("result")?,
-                                detail: text("detail")?,
-                                job_id: row.try_get("job_id").map_err(Self::decode_error)?,
-                            },
+                        Ok(ActivityCount {
+                            bucket: from_millis(row.try_get("bucket").map_err(Self::decode_error)?)?,
+                            entity_type: row.try_get("entity_type").map_err(Self::decode_error)?,
+                            from_system: row.try_get::<String, _>("system").map_err(Self::decode_error)?.parse()?,
+                            outcome: row.try_get::<String, _>("outcome").map_err(Self::decode_error)?.parse()?,
+                            count: row.try_get("count").map_err(Self::decode_error)?,
                         })
                     })
                     .collect()
+            }
+
+            /// Jobs waiting, running or dead, per entity, kind and state.
+            pub(crate) async fn open_job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT entity_type, kind, state, COUNT(*) AS count FROM jobs \
+                     WHERE state IN ('pending', 'running', 'dead') \
+                     GROUP BY entity_type, kind, state ORDER BY entity_type, kind, state",
+                )
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("counting open jobs"))?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(JobCount {
+                            entity_type: row.try_get("entity_type").map_err(Self::decode_error)?,
+                            kind: row.try_get("kind").map_err(Self::decode_error)?,
+                            state: row.try_get::<String, _>("state").map_err(Self::decode_error)?.parse()?,
+                            count: row.try_get("count").map_err(Self::decode_error)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            /// Links per entity type.
+            pub(crate) async fn link_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+                sqlx::query_as(
+                    "SELECT entity_type, COUNT(*) AS count FROM links GROUP BY entity_type ORDER BY entity_type",
+                )
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("counting links"))
             }
 
             pub(crate) async fn append_api_activity(&self, calls: &[ApiCall], now: i64) -> Result<u64, StoreError> {
@@ -1597,6 +1755,35 @@ macro_rules! shared_queries {
                                 latency_ms: row.try_get("latency_ms").map_err(Self::decode_error)?,
                                 rate_remaining: row.try_get("rate_remaining").map_err(Self::decode_error)?,
                             },
+                        })
+                    })
+                    .collect()
+            }
+
+            /// API calls since `since`, per bucket of `bucket` milliseconds,
+            /// system and location, oldest bucket first.
+            pub(crate) async fn api_call_counts(&self, since: i64, bucket: i64) -> Result<Vec<ApiCallCount>, StoreError> {
+                use sqlx::Row;
+                let rows = sqlx::query(
+                    "SELECT (at / $2) * $2 AS bucket, system, location, COUNT(*) AS calls, \
+                       SUM(CASE WHEN status IS NULL OR status >= 400 THEN 1 ELSE 0 END) AS failed, \
+                       SUM(CASE WHEN status = 429 THEN 1 ELSE 0 END) AS limited \
+                     FROM api_activity WHERE at >= $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                )
+                .bind(since)
+                .bind(bucket)
+                .fetch_all(self.reader())
+                .await
+                .map_err(StoreError::db("counting API calls"))?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ApiCallCount {
+                            bucket: from_millis(row.try_get("bucket").map_err(Self::decode_error)?)?,
+                            system: row.try_get::<String, _>("system").map_err(Self::decode_error)?.parse()?,
+                            location: row.try_get("location").map_err(Self::decode_error)?,
+                            calls: row.try_get("calls").map_err(Self::decode_error)?,
+                            failed: row.try_get("failed").map_err(Self::decode_error)?,
+                            limited: row.try_get("limited").map_err(Self::decode_error)?,
                         })
                     })
                     .collect()
