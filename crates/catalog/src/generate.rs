@@ -79,49 +79,49 @@ struct Poll {
 const POLLS: &[Poll] = &[
     Poll {
         id: "ghl.poll.coupons",
-        system: System::Highlevel,
+        system: System::HighLevel,
         call: Some(("GET", "/payments/coupon/list")),
         flows: &[Flow::CouponsToAccessally],
         summary: "Coupon poll: HighLevel has no coupon webhooks, so coupons are listed every `engine.coupon_poll_interval` and changes enqueued",
     },
     Poll {
         id: "ghl.poll.products",
-        system: System::Highlevel,
+        system: System::HighLevel,
         call: Some(("GET", "/products/")),
         flows: &[Flow::ProductsToAccessally],
         summary: "Product poll: HighLevel products listed every `engine.product_poll_interval` to catch lost webhooks",
     },
     Poll {
         id: "ghl.poll.orders",
-        system: System::Highlevel,
+        system: System::HighLevel,
         call: Some(("GET", "/payments/orders")),
         flows: &[Flow::OrdersToAccessally],
         summary: "Order poll: HighLevel orders listed every `engine.order_poll_interval` to catch lost webhooks",
     },
     Poll {
         id: "ghl.poll.reconcile",
-        system: System::Highlevel,
+        system: System::HighLevel,
         call: None,
         flows: &Flow::ALL,
         summary: "Reconciliation: full scan of HighLevel coupons, products, prices, inventory and orders every `engine.reconcile_interval`; drift is reported and repaired through the queue",
     },
     Poll {
         id: "accessally.poll.offerings",
-        system: System::Accessally,
+        system: System::AccessAlly,
         call: Some(("GET", "/offerings")),
         flows: &[Flow::ProductsToHighlevel],
         summary: "Product poll: AccessAlly offerings listed (modified_after the cursor) every `engine.product_poll_interval`",
     },
     Poll {
         id: "accessally.poll.orders",
-        system: System::Accessally,
+        system: System::AccessAlly,
         call: Some(("GET", "/orders")),
         flows: &[Flow::OrdersToHighlevel],
         summary: "Order poll: AccessAlly orders listed (modified_after the cursor) every `engine.order_poll_interval`",
     },
     Poll {
         id: "accessally.poll.reconcile",
-        system: System::Accessally,
+        system: System::AccessAlly,
         call: None,
         flows: &Flow::ALL,
         summary: "Reconciliation: full scan of AccessAlly offerings, coupons and orders every `engine.reconcile_interval`; drift is reported and repaired through the queue",
@@ -302,7 +302,7 @@ fn ghl_operations(shared: &Path) -> Result<Vec<Entry>, String> {
                 let (scope, auth) = security(&root, operation);
                 out.push(Entry {
                     id: format!("ghl.{spec}.{}", slug(op_id)),
-                    system: System::Highlevel,
+                    system: System::HighLevel,
                     kind: Kind::Action,
                     used_by: uses
                         .get(&(method.clone(), path.clone()))
@@ -400,7 +400,7 @@ fn ghl_webhooks(shared: &Path) -> Result<Vec<Entry>, String> {
             .collect();
         out.push(Entry {
             id: format!("ghl.webhook.{}", slug(&event)),
-            system: System::Highlevel,
+            system: System::HighLevel,
             kind: Kind::Trigger,
             method: Some("POST".into()),
             path: Some(GHL_WEBHOOK_PATH.into()),
@@ -457,7 +457,7 @@ fn accessally(contract: &Path) -> Result<Vec<Entry>, String> {
             let (scope, auth) = security(&root, operation);
             out.push(Entry {
                 id: format!("accessally.{tag}.{}", slug(op_id)),
-                system: System::Accessally,
+                system: System::AccessAlly,
                 kind: Kind::Action,
                 method: Some(method.to_ascii_uppercase()),
                 path: Some(format!("{base}{path}")),
@@ -501,7 +501,7 @@ fn accessally(contract: &Path) -> Result<Vec<Entry>, String> {
         let (resource, what) = topic.split_once('.').unwrap_or((topic, "changed"));
         out.push(Entry {
             id: format!("accessally.webhook.{}", slug(topic)),
-            system: System::Accessally,
+            system: System::AccessAlly,
             kind: Kind::Trigger,
             method: Some("POST".into()),
             path: Some(ACCESSALLY_WEBHOOK_PATH.into()),
@@ -589,7 +589,7 @@ fn aal_commands(root: &Value, operation: &Value) -> Result<Vec<Entry>, String> {
         }
         out.push(Entry {
             id: format!("accessally.aal.{}", slug(command)),
-            system: System::Accessally,
+            system: System::AccessAlly,
             kind: Kind::Action,
             method: Some("POST".into()),
             path: Some(format!("/?{name}={{handshake}}")),

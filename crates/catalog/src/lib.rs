@@ -17,13 +17,8 @@ use serde::{Deserialize, Serialize};
 /// The embedded catalog, as generated.
 pub const CATALOG_JSON: &str = include_str!("../catalog.json");
 
-/// Which system an entry belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum System {
-    Highlevel,
-    Accessally,
-}
+/// Which system an entry belongs to (the model's).
+pub use model::System;
 
 /// An action allybridge performs, or a trigger it listens to (webhook or poll).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -95,34 +90,12 @@ impl Entry {
     }
 }
 
-impl fmt::Display for System {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            System::Highlevel => "highlevel",
-            System::Accessally => "accessally",
-        })
-    }
-}
-
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Kind::Action => "action",
             Kind::Trigger => "trigger",
         })
-    }
-}
-
-impl std::str::FromStr for System {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "highlevel" | "ghl" => Ok(System::Highlevel),
-            "accessally" => Ok(System::Accessally),
-            other => Err(format!(
-                "unknown system `{other}`; expected highlevel or accessally"
-            )),
-        }
     }
 }
 

@@ -71,12 +71,12 @@ fn well_over_126_entries_with_unique_ids() {
         );
         assert!(!e.summary.is_empty(), "{} has no summary", e.id);
         let prefix = match e.system {
-            System::Highlevel => "ghl.",
-            System::Accessally => "accessally.",
+            System::HighLevel => "ghl.",
+            System::AccessAlly => "accessally.",
         };
         assert!(e.id.starts_with(prefix), "{} has system {}", e.id, e.system);
     }
-    for system in [System::Highlevel, System::Accessally] {
+    for system in [System::HighLevel, System::AccessAlly] {
         for kind in [Kind::Action, Kind::Trigger] {
             assert!(
                 filter(Filter {
@@ -125,7 +125,7 @@ fn every_operation_of_the_four_highlevel_specs_is_present() -> anyhow::Result<()
         for (method, path) in ops {
             total += 1;
             assert!(
-                has_action(System::Highlevel, &method, &path),
+                has_action(System::HighLevel, &method, &path),
                 "{spec}.json {method} {path} is missing"
             );
         }
@@ -143,7 +143,7 @@ fn every_contract_operation_and_aal_command_is_present() -> anyhow::Result<()> {
         }
         let full = format!("/wp-json/allybridge/v1{path}");
         assert!(
-            has_action(System::Accessally, &method, &full),
+            has_action(System::AccessAlly, &method, &full),
             "contract {method} {path} is missing"
         );
     }
@@ -301,7 +301,7 @@ fn every_operation_the_highlevel_client_performs_is_catalogued() {
     for op in ghl::Operation::ALL {
         let info = op.info();
         assert!(
-            has_action(System::Highlevel, info.method, info.path),
+            has_action(System::HighLevel, info.method, info.path),
             "{} {} {} is not in the catalog",
             info.id,
             info.method,
@@ -335,7 +335,7 @@ fn a_call_is_named_by_the_action_whose_template_it_fits() {
     let name = |system, method, path| action_name(system, method, path);
     assert_eq!(
         name(
-            System::Accessally,
+            System::AccessAlly,
             "GET",
             "/wp-json/allybridge/v1/offerings/42"
         )
@@ -344,7 +344,7 @@ fn a_call_is_named_by_the_action_whose_template_it_fits() {
     );
     assert_eq!(
         name(
-            System::Accessally,
+            System::AccessAlly,
             "put",
             "/wp-json/allybridge/v1/coupons/7"
         )
@@ -353,23 +353,23 @@ fn a_call_is_named_by_the_action_whose_template_it_fits() {
     );
     // The `aal_*` commands share one path; the query tells them apart.
     assert_eq!(
-        name(System::Accessally, "POST", "/").as_deref(),
+        name(System::AccessAlly, "POST", "/").as_deref(),
         Some("accessally.aal")
     );
     // A literal segment beats a placeholder.
-    let inventory = name(System::Highlevel, "GET", "/products/inventory");
-    let product = name(System::Highlevel, "GET", "/products/p-1");
+    let inventory = name(System::HighLevel, "GET", "/products/inventory");
+    let product = name(System::HighLevel, "GET", "/products/p-1");
     assert!(inventory.is_some() && product.is_some());
     assert_ne!(inventory, product);
     // An empty segment is no id, and unknown calls have no name.
     assert_eq!(
         name(
-            System::Accessally,
+            System::AccessAlly,
             "GET",
             "/wp-json/allybridge/v1/offerings/"
         ),
         None
     );
-    assert_eq!(name(System::Highlevel, "GET", "/no/such/thing"), None);
-    assert_eq!(name(System::Highlevel, "PATCH", "/products/p-1"), None);
+    assert_eq!(name(System::HighLevel, "GET", "/no/such/thing"), None);
+    assert_eq!(name(System::HighLevel, "PATCH", "/products/p-1"), None);
 }

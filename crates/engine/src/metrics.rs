@@ -367,8 +367,8 @@ impl Metrics {
 impl CallObserver for Metrics {
     fn observe(&self, call: CallRecord) {
         let system = match call.system {
-            "highlevel" => catalog::System::Highlevel,
-            _ => catalog::System::Accessally,
+            "highlevel" => catalog::System::HighLevel,
+            _ => catalog::System::AccessAlly,
         };
         let operation = catalog::action_name(system, &call.method, &call.path)
             .unwrap_or_else(|| "other".to_string());

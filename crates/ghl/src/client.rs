@@ -367,12 +367,11 @@ impl GhlClient {
         body: Option<&Value>,
         token: &SecretString,
     ) -> Result<(u16, http::HeaderMap, Value), GhlError> {
-        let method = reqwest::Method::from_bytes(call.method.as_bytes()).map_err(|_| {
-            GhlError::Decode {
+        let method =
+            reqwest::Method::from_bytes(call.method.as_bytes()).map_err(|_| GhlError::Decode {
                 operation: call.id,
                 detail: format!("`{}` is not an HTTP method", call.method),
-            }
-        })?;
+            })?;
         let mut request = self
             .http
             .request(method, format!("{}{}", self.base, path))
@@ -680,6 +679,35 @@ impl GhlClient {
         )
     }
 
+    /// The products with these ids, one list call per hundred ids (the
+    /// list's `productIds` filter): what a batch of product jobs reads
+    /// instead of one call per product. An id with no product is simply
+    /// not in the answer.
+    pub async fn products_by_ids(
+        &self,
+        ids: &[String],
+        priority: Priority,
+    ) -> Result<Vec<Product>, GhlError> {
+        const PER_CALL: usize = 100;
+        let op = Operation::ListProducts;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(PER_CALL) {
+            let mut query = self.located(op);
+            query.push(("productIds", chunk.join(",")));
+            query.push(("limit", PER_CALL.to_string()));
+            let mut answer = self
+                .call(op, priority, &op.path_with(&[]), &query, None)
+                .await?;
+            let rows = answer
+                .get_mut(PRODUCTS.items)
+                .map(Value::take)
+                .unwrap_or(Value::Null);
+            let rows: Vec<Product> = Self::decode(op, rows)?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     pub async fn get_product(
         &self,
         id: &str,
@@ -853,13 +881,7 @@ impl GhlClient {
         let body = crate::bulk::edit_body(&self.location, edits)?;
         let op = Operation::BulkEditProducts;
         let answer = self
-            .call(
-                op,
-                Priority::Live,
-                &op.path_with(&[]),
-                &vec![],
-                Some(&body),
-            )
+            .call(op, Priority::Live, &op.path_with(&[]), &vec![], Some(&body))
             .await?;
         Ok(crate::bulk::outcome(op, &answer)?.unwrap_or(edits.len() as u64))
     }
@@ -1146,13 +1168,6 @@ impl transport::Retryable for RefusedOnly {
     fn retry_after(&self) -> Option<std::time::Duration> {
         transport::Retryable::retry_after(&self.0)
     }
-}
-
-/// Percent-encodes one path segment.
-pub(crate) fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 /// An amount HighLevel wrote as a JSON number, exactly, in `currency`.

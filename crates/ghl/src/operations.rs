@@ -264,12 +264,16 @@ impl Operation {
                 break;
             };
             if let Some(arg) = args.next() {
-                out.push_str(&crate::client::encode(arg));
+                out.push_str(&transport::path_segment(arg));
             }
             rest = &rest[open + close + 1..];
         }
         out.push_str(rest);
-        debug_assert!(args.next().is_none(), "{}: more arguments than placeholders", self.info().id);
+        debug_assert!(
+            args.next().is_none(),
+            "{}: more arguments than placeholders",
+            self.info().id
+        );
         out
     }
 
@@ -413,7 +417,10 @@ mod tests {
     #[test]
     fn paths_are_filled_from_the_table_with_encoded_segments() {
         assert_eq!(Operation::ListProducts.path_with(&[]), "/products/");
-        assert_eq!(Operation::GetProduct.path_with(&["p 1/x"]), "/products/p%201%2Fx");
+        assert_eq!(
+            Operation::GetProduct.path_with(&["p 1/x"]),
+            "/products/p%201%2Fx"
+        );
         assert_eq!(
             Operation::UpdatePrice.path_with(&["p1", "pr?2"]),
             "/products/p1/price/pr%3F2"
@@ -426,10 +433,19 @@ mod tests {
 
     #[test]
     fn each_readable_scope_is_probed_by_a_read_of_that_scope() {
-        assert_eq!(probe_for("products.readonly"), Some(Operation::ListProducts));
-        assert_eq!(probe_for("products/prices.readonly"), Some(Operation::GetInventory));
+        assert_eq!(
+            probe_for("products.readonly"),
+            Some(Operation::ListProducts)
+        );
+        assert_eq!(
+            probe_for("products/prices.readonly"),
+            Some(Operation::GetInventory)
+        );
         assert_eq!(probe_for("contacts.readonly"), Some(Operation::GetContact));
-        assert_eq!(probe_for("invoices.readonly"), Some(Operation::ListInvoices));
+        assert_eq!(
+            probe_for("invoices.readonly"),
+            Some(Operation::ListInvoices)
+        );
         assert_eq!(probe_for("products.write"), None);
         for op in Operation::ALL {
             if let Some(probe) = probe_for(op.info().scope) {

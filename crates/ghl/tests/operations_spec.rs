@@ -55,9 +55,10 @@ fn every_operation_and_scope_is_in_the_specs() {
                 info.id
             );
         }
-        for (name, _) in query.iter().filter(|(n, required)| {
-            *required && matches!(*n, "altId" | "altType" | "locationId")
-        }) {
+        for (name, _) in query
+            .iter()
+            .filter(|(n, required)| *required && matches!(*n, "altId" | "altType" | "locationId"))
+        {
             assert!(
                 op.location_query().contains(name),
                 "{}: the spec requires the query parameter {name}",

@@ -31,20 +31,8 @@ struct Assembler<'s> {
 }
 
 impl<'s> Assembler<'s> {
-    fn deref(&self, mut doc: usize, mut schema: &'s Value) -> Option<(usize, &'s Value)> {
-        let mut hops = 0;
-        while let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-            hops += 1;
-            if hops > 64 {
-                return None;
-            }
-            (doc, schema) = self.spec.resolve(doc, r).ok()?;
-        }
-        Some((doc, schema))
-    }
-
     fn build(&mut self, doc: usize, schema: &'s Value) -> Option<Value> {
-        let (doc, schema) = self.deref(doc, schema)?;
+        let (doc, schema) = self.spec.deref(doc, schema)?;
         let obj = schema.as_object()?;
         let key = obj as *const Map<String, Value> as usize;
         if !self.active.insert(key) {

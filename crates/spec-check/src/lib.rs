@@ -2,8 +2,10 @@
 //! loads a spec with its relative-file `$ref`s ([`Spec::load`]), finds the
 //! operation for a request ([`Spec::match_path`], [`Spec::operation`]) and
 //! checks response and request bodies against the documented JSON schemas
-//! ([`Spec::validate_response`], [`Spec::validate_request_body`]), reporting
-//! every [`Violation`] with a JSON-pointer path. It is used to prove that the
+//! ([`Spec::validate_response`], [`Spec::validate_request_body`]) with the
+//! `jsonschema` crate, after a small OpenAPI 3.0 → JSON Schema rewrite
+//! (`nullable`, `readOnly`/`writeOnly`, `$ref` siblings), reporting every
+//! [`Violation`] with a JSON-pointer path. It is used to prove that the
 //! simulators answer what the official HighLevel specs (and the AccessAlly
 //! bridge contract) say.
 //!
@@ -22,8 +24,8 @@
 
 mod error;
 mod example;
+mod openapi;
 mod paths;
-mod pattern;
 mod spec;
 mod validate;
 

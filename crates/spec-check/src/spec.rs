@@ -1,18 +1,20 @@
 //! The loaded OpenAPI document set: [`Spec::load`] reads the root file and,
 //! eagerly, every file reachable through relative-file `$ref`s, then checks
-//! that every `$ref` resolves; schemas are then resolved lazily while
-//! validating. This module also owns operation look-up (method + path
-//! template), response/request schema selection and the entry points that
-//! validate bodies against an operation.
+//! that every `$ref` resolves and lists their targets (the resources the
+//! validators of [`crate::validate`] are compiled against). This module
+//! also owns `$ref` resolution, operation look-up (method + path template),
+//! response/request schema selection and the entry points that validate
+//! bodies against an operation.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
+use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
 use crate::error::{BrokenRef, CheckError, SpecError};
 use crate::paths;
-use crate::validate::{Direction, Options, Validator, Violation};
+use crate::validate::{self, Checkers, Direction, Options, Violation};
 
 /// HTTP methods an OpenAPI path item may hold, lower-case as in the document.
 const METHODS: [&str; 8] = [
@@ -68,7 +70,13 @@ pub struct Spec {
     /// (document index, file part of a `$ref` as written) -> document index.
     file_refs: HashMap<(usize, String), usize>,
     ref_count: usize,
+    /// Every `$ref` target as (document, JSON pointer), in the order found.
+    targets: Vec<(usize, String)>,
+    /// Index into `targets` of each.
+    target_index: HashMap<(usize, String), usize>,
     options: Options,
+    /// The compiled validators, built on first use.
+    checkers: Checkers,
 }
 
 impl Spec {
@@ -119,7 +127,10 @@ impl Spec {
             docs: vec![Document { path: file, root }],
             file_refs: HashMap::new(),
             ref_count: 0,
+            targets: Vec::new(),
+            target_index: HashMap::new(),
             options: Options::default(),
+            checkers: Checkers::default(),
         };
         let mut broken = Vec::new();
         // (document, location of the $ref, the $ref) for the second pass.
@@ -154,13 +165,19 @@ impl Spec {
         }
         spec.ref_count = sites.len() + broken.len();
         for (doc, at, reference) in sites {
-            if let Err(reason) = spec.resolve(doc, &reference) {
-                broken.push(BrokenRef {
+            match spec.locate(doc, &reference) {
+                Ok(target) => {
+                    if !spec.target_index.contains_key(&target) {
+                        spec.target_index.insert(target.clone(), spec.targets.len());
+                        spec.targets.push(target);
+                    }
+                }
+                Err(reason) => broken.push(BrokenRef {
                     file: spec.doc_label(doc),
                     at,
                     reference,
                     reason,
-                });
+                }),
             }
         }
         if broken.is_empty() {
@@ -200,6 +217,13 @@ impl Spec {
 
     /// Resolves a `$ref` written in document `doc` to (document, value).
     pub(crate) fn resolve(&self, doc: usize, reference: &str) -> Result<(usize, &Value), String> {
+        let (target, pointer) = self.locate(doc, reference)?;
+        Ok((target, self.value_at(target, &pointer)))
+    }
+
+    /// Where a `$ref` written in document `doc` points: (document, JSON
+    /// pointer, percent-decoded), checked to hold a value.
+    fn locate(&self, doc: usize, reference: &str) -> Result<(usize, String), String> {
         let (file_part, fragment) = split_ref(reference);
         let target = if file_part.is_empty() {
             doc
@@ -209,17 +233,64 @@ impl Spec {
                 .get(&(doc, file_part.to_string()))
                 .ok_or_else(|| format!("file \"{file_part}\" was not loaded"))?
         };
-        let pointer = percent_decode(fragment);
+        let pointer = percent_decode_str(fragment)
+            .decode_utf8()
+            .map_or_else(|_| fragment.to_string(), |p| p.into_owned());
         if !pointer.is_empty() && !pointer.starts_with('/') {
             return Err(format!(
                 "fragment \"#{fragment}\" is not a JSON pointer (anchors are not supported)"
             ));
         }
-        let value = self.docs[target]
-            .root
-            .pointer(&pointer)
-            .ok_or_else(|| format!("{} has nothing at \"#{pointer}\"", self.doc_label(target)))?;
-        Ok((target, value))
+        match self.docs[target].root.pointer(&pointer) {
+            Some(_) => Ok((target, pointer)),
+            None => Err(format!(
+                "{} has nothing at \"#{pointer}\"",
+                self.doc_label(target)
+            )),
+        }
+    }
+
+    /// The value at a pointer [`Spec::locate`] returned.
+    fn value_at(&self, doc: usize, pointer: &str) -> &Value {
+        self.docs[doc].root.pointer(pointer).unwrap_or(&Value::Null)
+    }
+
+    /// Follows `$ref`s from `schema` (in document `doc`) to the first
+    /// schema that is not one; `None` if a `$ref` is broken or the chain
+    /// loops.
+    pub(crate) fn deref<'s>(
+        &'s self,
+        mut doc: usize,
+        mut schema: &'s Value,
+    ) -> Option<(usize, &'s Value)> {
+        for _ in 0..64 {
+            let Some(r) = schema.get("$ref").and_then(Value::as_str) else {
+                return Some((doc, schema));
+            };
+            (doc, schema) = self.resolve(doc, r).ok()?;
+        }
+        None
+    }
+
+    /// The index in [`Spec::targets`] of what a `$ref` in document `doc` names.
+    pub(crate) fn target_of(&self, doc: usize, reference: &str) -> Option<usize> {
+        let target = self.locate(doc, reference).ok()?;
+        self.target_index.get(&target).copied()
+    }
+
+    /// Every `$ref` target: (document, its value, the last segment of its
+    /// pointer, unescaped, e.g. the schema name).
+    pub(crate) fn targets(&self) -> impl Iterator<Item = (usize, &Value, String)> {
+        self.targets.iter().map(|(doc, pointer)| {
+            let name = pointer.rsplit('/').next().unwrap_or_default();
+            let name = name.replace("~1", "/").replace("~0", "~");
+            (*doc, self.value_at(*doc, pointer), name)
+        })
+    }
+
+    /// The validators compiled so far.
+    pub(crate) fn checkers(&self) -> &Checkers {
+        &self.checkers
     }
 
     fn doc_label(&self, doc: usize) -> String {
@@ -232,6 +303,7 @@ impl Spec {
     /// Sets the validation policy (see [`Options`]).
     pub fn with_options(mut self, options: Options) -> Spec {
         self.options = options;
+        self.checkers = Checkers::default();
         self
     }
 
@@ -524,7 +596,7 @@ impl Spec {
         value: &Value,
         direction: Direction,
     ) -> Result<(), Vec<Violation>> {
-        let violations = Validator::new(self, self.options, direction).run(schema, value);
+        let violations = validate::check(self, schema, value, direction);
         if violations.is_empty() {
             Ok(())
         } else {
@@ -532,13 +604,21 @@ impl Spec {
         }
     }
 
-    /// JSON pointers of properties present in `value` that the schema does
-    /// not declare (at any depth), regardless of `additionalProperties`.
-    /// Only objects whose schema declares `properties` are considered.
+    /// JSON pointers of the properties in `value` that the strict policy
+    /// ([`Options::strict_additional`]) rejects, at any depth, whatever the
+    /// policy of this spec: those of an object whose schema declares
+    /// `properties` (counting its `allOf` parts) and says nothing about
+    /// `additionalProperties`.
     pub fn undeclared_properties(&self, schema: SchemaRef<'_>, value: &Value) -> Vec<String> {
-        Validator::new(self, self.options, Direction::Neutral).undeclared(schema, value)
+        validate::undeclared(self, schema, value)
     }
 }
+
+// A spec is shared by the tests that check against it, across threads too.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Spec>();
+};
 
 fn canonical_method(method: &str) -> Option<&'static str> {
     METHODS.into_iter().find(|m| m.eq_ignore_ascii_case(method))
@@ -578,29 +658,6 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// Decodes `%XX` escapes (URI fragment encoding); anything malformed is kept.
-fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_string();
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
 /// Keys under which a value is data (examples, defaults, enum members), so a
@@ -665,8 +722,18 @@ mod tests {
         assert_eq!(split_ref("#/a/b"), ("", "/a/b"));
         assert_eq!(split_ref("../c.json#/x"), ("../c.json", "/x"));
         assert_eq!(split_ref("c.json"), ("c.json", ""));
-        assert_eq!(percent_decode("/a%20b/%7Bid%7D"), "/a b/{id}");
-        assert_eq!(percent_decode("/50%"), "/50%");
+        let spec =
+            Spec::from_value(json!({"a b": {"{id}": 1, "é": 2}, "50%": 3}), None).expect("no refs");
+        assert_eq!(
+            spec.resolve(0, "#/a%20b/%7Bid%7D").map(|r| r.1),
+            Ok(&json!(1))
+        );
+        assert_eq!(
+            spec.resolve(0, "#/a%20b/%C3%A9").map(|r| r.1),
+            Ok(&json!(2))
+        );
+        // A malformed escape is kept as written.
+        assert_eq!(spec.resolve(0, "#/50%").map(|r| r.1), Ok(&json!(3)));
         assert_eq!(
             normalize(Path::new("/x/apps/../common/c.json")),
             PathBuf::from("/x/common/c.json")

@@ -1,25 +1,28 @@
-//! Schema validation: checks a JSON value against an OpenAPI 3.0 Schema
-//! Object and reports every [`Violation`] with a JSON-pointer path. Also owns
-//! the validation policy ([`Options`]), the `readOnly`/`writeOnly`
-//! [`Direction`] and the walk that lists undeclared properties.
+//! Schema validation: compiles a Schema Object of a [`Spec`] with the
+//! `jsonschema` crate, after the OpenAPI rewrite of [`crate::openapi`], and
+//! reports every way a value fails it as a [`Violation`]: a JSON-pointer
+//! path into the value, the keyword, and what was expected and found. Also
+//! owns the validation policy ([`Options`]), the `readOnly`/`writeOnly`
+//! [`Direction`], the compiled validators of a spec ([`Checkers`]) and the
+//! list of undeclared properties.
 //!
-//! Keywords checked: `$ref`, `type` (also a list of types), `nullable`,
-//! `enum`, `properties`, `required`, `additionalProperties` (bool or
-//! schema), `minProperties`/`maxProperties`, `items`, `minItems`/`maxItems`,
-//! `uniqueItems`, `allOf`, `anyOf`, `oneOf`, `not`, `minimum`/`maximum`
-//! (with 3.0 boolean or 3.1 numeric `exclusiveMinimum`/`exclusiveMaximum`),
-//! `multipleOf`, `minLength`/`maxLength`, `pattern` (the ECMA subset in
-//! [`crate::pattern`]; a pattern outside it is not checked),
-//! `format: date-time` (loosely), `readOnly`/`writeOnly` (for `required`
-//! only). Ignored: other `format`s (`email`, `uri`, ...), `discriminator`
-//! (the alternatives are still checked), and annotations (`example`, `examples`, `default`,
-//! `description`, `title`, `deprecated`, `xml`, `externalDocs`).
+//! Every `$ref` target of the spec is one resource of a `jsonschema`
+//! registry, built once per direction and policy; a schema is compiled
+//! against it on first use and kept. `pattern`s use the `regex` crate: one
+//! it cannot compile (look-around, back-references) makes the schema a
+//! schema error rather than a check that silently passes. A chain of
+//! `$ref`/`allOf`/`anyOf`/`oneOf`/`not` that comes back to itself without
+//! checking anything is a schema error too.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value};
+use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
+use jsonschema::paths::{Location, LocationSegment};
+use jsonschema::{Draft, JsonType, PatternOptions, Registry, ValidationError, Validator};
+use serde_json::Value;
 
-use crate::pattern::Pattern;
+use crate::openapi::{self, DATE_TIME, Rewriter};
 use crate::spec::{SchemaRef, Spec, escape};
 
 /// Validation policy.
@@ -35,7 +38,7 @@ pub struct Options {
 
 /// Which way a body travels; decides whether `readOnly` (request) or
 /// `writeOnly` (response) properties may be absent although `required`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Direction {
     Request,
     Response,
@@ -48,7 +51,9 @@ pub enum Direction {
 pub struct Violation {
     /// JSON pointer into the value, e.g. `/products/0/prices/1/amount`; empty for the root.
     pub path: String,
-    /// The schema keyword that failed (`type`, `required`, `enum`, ...).
+    /// The schema keyword that failed (`type`, `required`, `enum`, ...);
+    /// `strict_additional` for the strict policy, `schema` when the schema
+    /// itself is broken and nothing was checked.
     pub keyword: &'static str,
     /// What was expected and what was found.
     pub message: String,
@@ -99,681 +104,540 @@ pub fn undeclared_properties(schema: &Value, value: &Value) -> Vec<String> {
     }
 }
 
-type Path = Vec<String>;
-
-fn render(path: &Path) -> String {
-    path.iter().map(|s| format!("/{}", escape(s))).collect()
-}
-
-pub(crate) struct Validator<'s> {
-    spec: &'s Spec,
-    options: Options,
+/// Every violation of `value` against `schema`, in path order.
+pub(crate) fn check(
+    spec: &Spec,
+    schema: SchemaRef<'_>,
+    value: &Value,
     direction: Direction,
-    /// (schema address, value address) of `$ref`s being followed, to stop
-    /// cycles that never descend into the value.
-    active: HashSet<(usize, usize)>,
+) -> Vec<Violation> {
+    let variant = Variant {
+        direction,
+        strict: spec.options().strict_additional,
+    };
+    let mut out = match spec.checkers().compiled(spec, variant, schema) {
+        Ok((prepared, compiled)) => {
+            let errors: Vec<ValidationError<'_>> = compiled.validator.iter_errors(value).collect();
+            Report {
+                prepared: &prepared,
+                entry: &compiled.schema,
+            }
+            .violations(&errors)
+        }
+        Err(v) => vec![v],
+    };
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
 }
 
-impl<'s> Validator<'s> {
-    pub(crate) fn new(spec: &'s Spec, options: Options, direction: Direction) -> Self {
-        Validator {
-            spec,
-            options,
-            direction,
-            active: HashSet::new(),
+/// The paths the strict policy rejects (see [`Spec::undeclared_properties`]).
+pub(crate) fn undeclared(spec: &Spec, schema: SchemaRef<'_>, value: &Value) -> Vec<String> {
+    let variant = Variant {
+        direction: Direction::Neutral,
+        strict: true,
+    };
+    let Ok((prepared, compiled)) = spec.checkers().compiled(spec, variant, schema) else {
+        return Vec::new();
+    };
+    let errors: Vec<ValidationError<'_>> = compiled.validator.iter_errors(value).collect();
+    let report = Report {
+        prepared: &prepared,
+        entry: &compiled.schema,
+    };
+    let mut out = Vec::new();
+    report.strict_paths(&errors, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A violation saying the schema is broken and nothing was checked.
+fn schema_error(message: String) -> Violation {
+    Violation {
+        path: String::new(),
+        keyword: "schema",
+        message,
+    }
+}
+
+/// One compiled form of a spec: the direction and the policy for
+/// undeclared properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Variant {
+    direction: Direction,
+    strict: bool,
+}
+
+/// The compiled forms of one [`Spec`], built on first use.
+#[derive(Default)]
+pub(crate) struct Checkers(Mutex<HashMap<Variant, Arc<Prepared>>>);
+
+impl std::fmt::Debug for Checkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.try_lock() {
+            Ok(map) => write!(f, "Checkers({} compiled variants)", map.len()),
+            Err(_) => f.write_str("Checkers(busy)"),
+        }
+    }
+}
+
+/// Every `$ref` target of a spec rewritten into one registry, and the
+/// validators compiled against it so far.
+struct Prepared {
+    registry: Result<Registry<'static>, String>,
+    /// The rewritten targets, by index.
+    targets: Vec<Arc<Value>>,
+    /// The last pointer segment of each target, naming `anyOf`/`oneOf`
+    /// alternatives in messages.
+    names: Vec<String>,
+    /// The targets each target references.
+    edges: Vec<Vec<usize>>,
+    /// Whether each target comes back to itself through in-place keywords only.
+    looping: Vec<bool>,
+    /// By the address of the schema in the spec.
+    compiled: Mutex<HashMap<usize, Result<Arc<Compiled>, Violation>>>,
+}
+
+struct Compiled {
+    /// The rewritten schema, to name `anyOf`/`oneOf` alternatives.
+    schema: Value,
+    validator: Validator,
+}
+
+impl Checkers {
+    /// The validator of `schema` in `variant`, compiled now if need be.
+    fn compiled(
+        &self,
+        spec: &Spec,
+        variant: Variant,
+        schema: SchemaRef<'_>,
+    ) -> Result<(Arc<Prepared>, Arc<Compiled>), Violation> {
+        let prepared = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(
+                map.entry(variant)
+                    .or_insert_with(|| Arc::new(Prepared::new(spec, variant))),
+            )
+        };
+        let key = schema.value() as *const Value as usize;
+        let mut map = prepared.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        let compiled = map
+            .entry(key)
+            .or_insert_with(|| prepared.compile(spec, variant, schema).map(Arc::new))
+            .clone();
+        drop(map);
+        compiled.map(|c| (prepared, c))
+    }
+}
+
+impl Prepared {
+    fn new(spec: &Spec, variant: Variant) -> Prepared {
+        let mut rewriter = Rewriter::new(spec, variant.direction, variant.strict);
+        let mut targets = Vec::new();
+        let mut names = Vec::new();
+        let mut edges = Vec::new();
+        let mut in_place = Vec::new();
+        for (doc, value, name) in spec.targets() {
+            targets.push(Arc::new(rewriter.schema(doc, value, false, true)));
+            names.push(name);
+            let refs = rewriter.take_refs();
+            in_place.push(refs.iter().filter(|r| r.1).map(|r| r.0).collect::<Vec<_>>());
+            edges.push(refs.into_iter().map(|r| r.0).collect());
+        }
+        let looping = (0..targets.len())
+            .map(|i| reachable(&in_place, &in_place[i]).contains(&i))
+            .collect();
+        let registry = Registry::new()
+            .draft(Draft::Draft202012)
+            .extend(
+                targets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (openapi::target_uri(i), Arc::clone(t))),
+            )
+            .and_then(|r| r.prepare())
+            .map_err(|e| format!("the spec's schemas cannot be registered: {e}"));
+        Prepared {
+            registry,
+            targets,
+            names,
+            edges,
+            looping,
+            compiled: Mutex::default(),
         }
     }
 
-    pub(crate) fn run(&mut self, schema: SchemaRef<'s>, value: &Value) -> Vec<Violation> {
+    fn compile(
+        &self,
+        spec: &Spec,
+        variant: Variant,
+        schema: SchemaRef<'_>,
+    ) -> Result<Compiled, Violation> {
+        let registry = self
+            .registry
+            .as_ref()
+            .map_err(|e| schema_error(e.clone()))?;
+        let mut rewriter = Rewriter::new(spec, variant.direction, variant.strict);
+        let rewritten = rewriter.schema(schema.doc, schema.value(), true, true);
+        let roots: Vec<usize> = rewriter.take_refs().into_iter().map(|r| r.0).collect();
+        if let Some(&looping) = reachable(&self.edges, &roots)
+            .iter()
+            .find(|&&t| self.looping[t])
+        {
+            return Err(Violation {
+                path: String::new(),
+                keyword: "$ref",
+                message: format!(
+                    "schema error: $ref to \"{}\" is circular: its $ref/allOf/anyOf/oneOf/not lead back to it without checking anything; nothing was checked",
+                    self.names[looping]
+                ),
+            });
+        }
+        let validator = jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .with_registry(registry)
+            .with_pattern_options(PatternOptions::regex())
+            .with_format(DATE_TIME, openapi::is_date_time)
+            .should_validate_formats(true)
+            .build(&rewritten)
+            .map_err(|e| build_error(&e))?;
+        Ok(Compiled {
+            schema: rewritten,
+            validator,
+        })
+    }
+}
+
+/// The nodes reachable from the `start` nodes along `edges`, these included.
+fn reachable(edges: &[Vec<usize>], start: &[usize]) -> Vec<usize> {
+    let mut seen = vec![false; edges.len()];
+    let mut stack: Vec<usize> = start.to_vec();
+    let mut out = Vec::new();
+    while let Some(n) = stack.pop() {
+        if !std::mem::replace(&mut seen[n], true) {
+            out.push(n);
+            stack.extend(&edges[n]);
+        }
+    }
+    out
+}
+
+/// Why a schema did not compile, as a violation.
+fn build_error(e: &ValidationError<'_>) -> Violation {
+    let at = e.instance_path().as_str();
+    let message = match (e.kind(), e.instance().as_ref()) {
+        (Kind::Format { format }, Value::String(p)) if format == "regex" => format!(
+            "schema error: pattern /{p}/ is not supported: the regex engine has no look-around or back-references; nothing was checked"
+        ),
+        _ => format!(
+            "schema error at {at} in the schema (or in one it references): {e}; nothing was checked"
+        ),
+    };
+    schema_error(message)
+}
+
+/// Turns `jsonschema` errors into [`Violation`]s.
+struct Report<'a> {
+    prepared: &'a Prepared,
+    /// The rewritten schema the errors' evaluation paths start from.
+    entry: &'a Value,
+}
+
+impl Report<'_> {
+    /// The violations of `errors`. Like a type check that fails first, a
+    /// type error silences the other complaints of the same schema about
+    /// the same value.
+    fn violations(&self, errors: &[ValidationError<'_>]) -> Vec<Violation> {
+        let typed: Vec<(&str, String)> = errors
+            .iter()
+            .filter(|e| matches!(e.kind(), Kind::Type { .. }))
+            .map(|e| {
+                let at = e.evaluation_path().as_str();
+                let schema = at.strip_suffix("/type").unwrap_or(at);
+                (e.instance_path().as_str(), format!("{schema}/"))
+            })
+            .collect();
         let mut out = Vec::new();
-        let mut path = Vec::new();
-        self.check(schema.doc, schema.value, value, &mut path, false, &mut out);
+        for e in errors {
+            let silenced = !matches!(e.kind(), Kind::Type { .. })
+                && typed.iter().any(|(path, schema)| {
+                    e.instance_path().as_str() == *path
+                        && e.evaluation_path().as_str().starts_with(schema.as_str())
+                });
+            if !silenced {
+                self.convert(e, &mut out);
+            }
+        }
         out
     }
 
-    /// Follows `$ref`s until a schema that is not one; `None` (with a
-    /// violation pushed) if a ref is broken or circular.
-    fn deref(
-        &self,
-        mut doc: usize,
-        mut schema: &'s Value,
-        path: &Path,
-        out: &mut Vec<Violation>,
-    ) -> Option<(usize, &'s Value)> {
-        let mut seen = HashSet::new();
-        while let Some(r) = schema.get("$ref") {
-            let Some(r) = r.as_str() else {
-                push(
-                    out,
-                    path,
-                    "$ref",
-                    "schema error: $ref is not a string".into(),
-                );
-                return None;
+    fn convert(&self, e: &ValidationError<'_>, out: &mut Vec<Violation>) {
+        let path = e.instance_path().as_str();
+        let instance = e.instance().as_ref();
+        let found = describe(instance);
+        let mut push = |path: String, keyword: &'static str, message: String| {
+            out.push(Violation {
+                path,
+                keyword,
+                message,
+            })
+        };
+        // `minLength` & co: how many there are (and of what string).
+        let count = |keyword, relation: &str, limit: &u64, unit: &str| {
+            let n = match instance {
+                Value::String(s) => format!("{} in {found}", s.chars().count()),
+                Value::Array(a) => a.len().to_string(),
+                Value::Object(m) => m.len().to_string(),
+                _ => found.clone(),
             };
-            if !seen.insert(schema as *const Value as usize) {
-                push(
-                    out,
-                    path,
-                    "$ref",
-                    format!("schema error: $ref \"{r}\" is circular"),
-                );
-                return None;
-            }
-            match self.spec.resolve(doc, r) {
-                Ok((d, s)) => (doc, schema) = (d, s),
-                Err(reason) => {
-                    push(
-                        out,
-                        path,
-                        "$ref",
-                        format!("cannot resolve $ref \"{r}\": {reason}"),
-                    );
-                    return None;
-                }
-            }
-        }
-        Some((doc, schema))
-    }
-
-    fn check(
-        &mut self,
-        doc: usize,
-        schema: &'s Value,
-        value: &Value,
-        path: &mut Path,
-        allof_branch: bool,
-        out: &mut Vec<Violation>,
-    ) {
-        let Some((doc, schema)) = self.deref(doc, schema, path, out) else {
-            return;
+            (
+                keyword,
+                format!("expected {relation} {limit} {unit}, found {n}"),
+            )
         };
-        let obj = match schema {
-            Value::Object(m) => m,
-            Value::Bool(true) => return,
-            Value::Bool(false) => {
-                push(
-                    out,
-                    path,
-                    "schema",
-                    format!("no value is allowed here, found {}", describe(value)),
-                );
-                return;
-            }
-            other => {
-                push(
-                    out,
-                    path,
-                    "schema",
-                    format!(
-                        "schema error: a schema must be an object, found {}",
-                        describe(other)
-                    ),
-                );
-                return;
-            }
+        let bound = |keyword, relation: &str, limit: &Value| {
+            (
+                keyword,
+                format!("expected a number {relation} {limit}, found {found}"),
+            )
         };
-        // Cycle guard: re-entering this schema for this very value means a
-        // chain of allOf/anyOf/oneOf refs loops without ever consuming input.
-        let key = (
-            schema as *const Value as usize,
-            value as *const Value as usize,
-        );
-        if !self.active.insert(key) {
-            push(out, path, "$ref", "schema error: circular composition (allOf/anyOf/oneOf through $ref) never reaches a checking schema".into());
-            return;
-        }
-        self.check_object_schema(doc, obj, value, path, allof_branch, out);
-        self.active.remove(&key);
-    }
-
-    fn check_object_schema(
-        &mut self,
-        doc: usize,
-        obj: &'s Map<String, Value>,
-        value: &Value,
-        path: &mut Path,
-        allof_branch: bool,
-        out: &mut Vec<Violation>,
-    ) {
-        let nullable = obj.get("nullable") == Some(&Value::Bool(true));
-        if value.is_null() && nullable {
-            return;
-        }
-        if let Some(t) = obj.get("type") {
-            match type_matches(t, value) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let or_null = if nullable { " (or null)" } else { "" };
+        let (keyword, message) = match e.kind() {
+            Kind::Type { kind } => (
+                "type",
+                format!("expected {}, found {found}", type_label(kind)),
+            ),
+            Kind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                return push(
+                    format!("{path}/{}", escape(name)),
+                    "required",
+                    format!("expected required property \"{name}\", found it missing"),
+                );
+            }
+            Kind::AdditionalProperties { unexpected } => {
+                for name in unexpected {
+                    let item = instance.get(name).map_or_else(String::new, describe);
                     push(
-                        out,
-                        path,
-                        "type",
+                        format!("{path}/{}", escape(name)),
+                        "additionalProperties",
                         format!(
-                            "expected {}{or_null}, found {}",
-                            type_label(t),
-                            describe(value)
+                            "expected no property \"{name}\" (additionalProperties is false), found {item}"
                         ),
                     );
-                    return;
                 }
-                Err(msg) => {
-                    push(out, path, "type", msg);
-                    return;
-                }
+                return;
             }
-        }
-        if let Some(Value::Array(allowed)) = obj.get("enum")
-            && !allowed.iter().any(|a| json_eq(a, value))
-        {
-            push(
-                out,
-                path,
+            Kind::PropertyNames { error } => {
+                let declared = match error.kind() {
+                    Kind::Enum { options } => options.as_array().cloned().unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                for (name, item) in instance.as_object().into_iter().flatten() {
+                    if !declared.iter().any(|d| d.as_str() == Some(name)) {
+                        push(
+                            format!("{path}/{}", escape(name)),
+                            "strict_additional",
+                            format!(
+                                "expected only declared properties (strict mode), found undeclared \"{name}\": {}",
+                                describe(item)
+                            ),
+                        );
+                    }
+                }
+                return;
+            }
+            Kind::Enum { options } => (
                 "enum",
                 format!(
-                    "expected one of {}, found {}",
-                    preview_list(allowed),
-                    describe(value)
+                    "expected one of {}, found {found}",
+                    preview_list(options.as_array().map(Vec::as_slice).unwrap_or_default())
                 ),
-            );
-        }
-        match value {
-            Value::String(s) => check_string(obj, s, path, out),
-            Value::Number(_) => check_number(obj, value, path, out),
-            Value::Array(items) => self.check_array(doc, obj, items, path, out),
-            Value::Object(map) => self.check_map(doc, obj, map, path, allof_branch, out),
-            _ => {}
-        }
-        if let Some(Value::Array(branches)) = obj.get("allOf") {
-            for branch in branches {
-                self.check(doc, branch, value, path, true, out);
+            ),
+            Kind::MinLength { limit } => count("minLength", "at least", limit, "characters"),
+            Kind::MaxLength { limit } => count("maxLength", "at most", limit, "characters"),
+            Kind::MinItems { limit } => count("minItems", "at least", limit, "items"),
+            Kind::MaxItems { limit } => count("maxItems", "at most", limit, "items"),
+            Kind::MinProperties { limit } => {
+                count("minProperties", "at least", limit, "properties")
             }
-        }
-        if let Some(Value::Array(branches)) = obj.get("anyOf") {
-            let mut failures = Vec::new();
-            for branch in branches {
-                let mut sub = Vec::new();
-                self.check(doc, branch, value, path, false, &mut sub);
-                if sub.is_empty() {
-                    failures.clear();
-                    break;
-                }
-                failures.push((branch, sub));
-            }
-            if !failures.is_empty() {
-                push(
-                    out,
-                    path,
-                    "anyOf",
-                    format!(
-                        "expected a value matching at least one of {} anyOf alternatives, none matched: {}",
-                        branches.len(),
-                        summarize(&failures)
-                    ),
-                );
-            }
-        }
-        if let Some(Value::Array(branches)) = obj.get("oneOf") {
-            let mut failures = Vec::new();
-            let mut matched = Vec::new();
-            for (i, branch) in branches.iter().enumerate() {
-                let mut sub = Vec::new();
-                self.check(doc, branch, value, path, false, &mut sub);
-                if sub.is_empty() {
-                    matched.push(format!("#{i} {}", branch_name(branch)));
-                } else {
-                    failures.push((branch, sub));
-                }
-            }
-            match matched.len() {
-                1 => {}
-                0 => push(
-                    out,
-                    path,
-                    "oneOf",
-                    format!(
-                        "expected a value matching exactly one of {} oneOf alternatives, none matched: {}",
-                        branches.len(),
-                        summarize(&failures)
-                    ),
+            Kind::MaxProperties { limit } => count("maxProperties", "at most", limit, "properties"),
+            Kind::Minimum { limit } => bound("minimum", ">=", limit),
+            Kind::Maximum { limit } => bound("maximum", "<=", limit),
+            Kind::ExclusiveMinimum { limit } => bound("exclusiveMinimum", ">", limit),
+            Kind::ExclusiveMaximum { limit } => bound("exclusiveMaximum", "<", limit),
+            Kind::MultipleOf { multiple_of } => (
+                "multipleOf",
+                format!("expected a multiple of {multiple_of}, found {found}"),
+            ),
+            Kind::UniqueItems => (
+                "uniqueItems",
+                format!("expected unique items, found a repeated one in {found}"),
+            ),
+            Kind::Pattern { pattern } => (
+                "pattern",
+                format!("expected a string matching /{pattern}/, found {found}"),
+            ),
+            Kind::Format { format } if format == DATE_TIME => (
+                "format",
+                format!("expected a date-time such as 2024-01-31T12:00:00Z, found {found}"),
+            ),
+            Kind::Not { .. } => (
+                "not",
+                format!("expected a value not matching the \"not\" schema, found {found}"),
+            ),
+            Kind::FalseSchema => ("schema", format!("no value is allowed here, found {found}")),
+            Kind::AnyOf { context } => (
+                "anyOf",
+                format!(
+                    "expected a value matching at least one of {} anyOf alternatives, none matched: {}",
+                    context.len(),
+                    self.summarize(e, context)
                 ),
-                _ => push(
-                    out,
-                    path,
+            ),
+            Kind::OneOfNotValid { context } => (
+                "oneOf",
+                format!(
+                    "expected a value matching exactly one of {} oneOf alternatives, none matched: {}",
+                    context.len(),
+                    self.summarize(e, context)
+                ),
+            ),
+            Kind::OneOfMultipleValid { context } => {
+                let names = self.alternatives(e);
+                let matched: Vec<String> = (0..context.len())
+                    .filter(|&i| context[i].is_empty())
+                    .map(|i| format!("#{i} {}", names[i]))
+                    .collect();
+                (
                     "oneOf",
                     format!(
                         "expected a value matching exactly one oneOf alternative, but {} matched: {}",
                         matched.len(),
                         matched.join(", ")
                     ),
-                ),
+                )
             }
-        }
-        if let Some(not) = obj.get("not") {
-            let mut sub = Vec::new();
-            self.check(doc, not, value, path, false, &mut sub);
-            if sub.is_empty() {
-                push(
-                    out,
-                    path,
-                    "not",
-                    format!(
-                        "expected a value not matching the \"not\" schema, found {}",
-                        describe(value)
-                    ),
-                );
-            }
-        }
-    }
-
-    fn check_array(
-        &mut self,
-        doc: usize,
-        obj: &'s Map<String, Value>,
-        items: &[Value],
-        path: &mut Path,
-        out: &mut Vec<Violation>,
-    ) {
-        if let Some(min) = obj.get("minItems").and_then(Value::as_u64)
-            && (items.len() as u64) < min
-        {
-            push(
-                out,
-                path,
-                "minItems",
-                format!("expected at least {min} items, found {}", items.len()),
-            );
-        }
-        if let Some(max) = obj.get("maxItems").and_then(Value::as_u64)
-            && (items.len() as u64) > max
-        {
-            push(
-                out,
-                path,
-                "maxItems",
-                format!("expected at most {max} items, found {}", items.len()),
-            );
-        }
-        if obj.get("uniqueItems") == Some(&Value::Bool(true)) {
-            'outer: for (i, a) in items.iter().enumerate() {
-                for (j, b) in items.iter().enumerate().skip(i + 1) {
-                    if json_eq(a, b) {
-                        push(
-                            out,
-                            path,
-                            "uniqueItems",
-                            format!(
-                                "expected unique items, found items {i} and {j} equal ({})",
-                                describe(a)
-                            ),
-                        );
-                        break 'outer;
-                    }
-                }
-            }
-        }
-        if let Some(item_schema) = obj.get("items").filter(|s| s.is_object() || s.is_boolean()) {
-            for (i, item) in items.iter().enumerate() {
-                path.push(i.to_string());
-                self.check(doc, item_schema, item, path, false, out);
-                path.pop();
-            }
-        }
-    }
-
-    fn check_map(
-        &mut self,
-        doc: usize,
-        obj: &'s Map<String, Value>,
-        map: &Map<String, Value>,
-        path: &mut Path,
-        allof_branch: bool,
-        out: &mut Vec<Violation>,
-    ) {
-        let props = obj.get("properties").and_then(Value::as_object);
-        if let Some(Value::Array(required)) = obj.get("required") {
-            for name in required.iter().filter_map(Value::as_str) {
-                if map.contains_key(name) || self.exempt(doc, props.and_then(|p| p.get(name))) {
-                    continue;
-                }
-                path.push(name.to_string());
-                push(
-                    out,
-                    path,
-                    "required",
-                    format!("expected required property \"{name}\", found it missing"),
-                );
-                path.pop();
-            }
-        }
-        if let Some(min) = obj.get("minProperties").and_then(Value::as_u64)
-            && (map.len() as u64) < min
-        {
-            push(
-                out,
-                path,
-                "minProperties",
-                format!("expected at least {min} properties, found {}", map.len()),
-            );
-        }
-        if let Some(max) = obj.get("maxProperties").and_then(Value::as_u64)
-            && (map.len() as u64) > max
-        {
-            push(
-                out,
-                path,
-                "maxProperties",
-                format!("expected at most {max} properties, found {}", map.len()),
-            );
-        }
-        let additional = obj.get("additionalProperties");
-        let strict_names = match additional {
-            None if self.options.strict_additional && !allof_branch => {
-                let mut names = HashSet::new();
-                let mut open = false;
-                self.declared(doc, obj, &mut names, &mut open, &mut HashSet::new());
-                (!open && !names.is_empty()).then_some(names)
-            }
-            _ => None,
+            _ => ("schema", format!("{e}")),
         };
-        for (key, item) in map {
-            path.push(key.clone());
-            if let Some(prop_schema) = props.and_then(|p| p.get(key)) {
-                self.check(doc, prop_schema, item, path, false, out);
-            } else {
-                match additional {
-                    Some(Value::Bool(false)) => push(
-                        out,
-                        path,
-                        "additionalProperties",
-                        format!(
-                            "expected no property \"{key}\" (additionalProperties is false), found {}",
-                            describe(item)
-                        ),
-                    ),
-                    Some(extra @ Value::Object(_)) => {
-                        self.check(doc, extra, item, path, false, out)
-                    }
-                    _ => {
-                        if let Some(names) = &strict_names
-                            && !names.contains(key.as_str())
-                        {
-                            push(
-                                out,
-                                path,
-                                "strict_additional",
-                                format!(
-                                    "expected only declared properties (strict mode), found undeclared \"{key}\": {}",
-                                    describe(item)
-                                ),
-                            );
-                        }
-                    }
-                }
-            }
-            path.pop();
-        }
+        push(path.to_string(), keyword, message)
     }
 
-    /// Is a missing required property excused by `readOnly`/`writeOnly`?
-    fn exempt(&self, doc: usize, prop: Option<&'s Value>) -> bool {
-        let flag = match self.direction {
-            Direction::Request => "readOnly",
-            Direction::Response => "writeOnly",
-            Direction::Neutral => return false,
-        };
-        let Some(prop) = prop else { return false };
-        if prop.get(flag) == Some(&Value::Bool(true)) {
-            return true;
-        }
-        let mut sink = Vec::new();
-        self.deref(doc, prop, &Vec::new(), &mut sink)
-            .is_some_and(|(_, s)| s.get(flag) == Some(&Value::Bool(true)))
-    }
-
-    /// Property names declared by a schema and its `allOf` parts; `open` is
-    /// set if any part allows additional properties explicitly.
-    fn declared(
+    /// `[#i Name: first violation (+n more)]` for each failed alternative.
+    fn summarize(
         &self,
-        doc: usize,
-        obj: &'s Map<String, Value>,
-        names: &mut HashSet<&'s str>,
-        open: &mut bool,
-        seen: &mut HashSet<usize>,
-    ) {
-        if !seen.insert(obj as *const Map<String, Value> as usize) {
-            return;
-        }
-        if let Some(p) = obj.get("properties").and_then(Value::as_object) {
-            names.extend(p.keys().map(String::as_str));
-        }
-        if matches!(obj.get("additionalProperties"), Some(v) if v != &Value::Bool(false)) {
-            *open = true;
-        }
-        if let Some(Value::Array(branches)) = obj.get("allOf") {
-            for branch in branches {
-                let mut sink = Vec::new();
-                if let Some((d, Value::Object(b))) = self.deref(doc, branch, &Vec::new(), &mut sink)
-                {
-                    self.declared(d, b, names, open, seen);
-                }
-            }
-        }
+        e: &ValidationError<'_>,
+        context: &[Vec<ValidationError<'static>>],
+    ) -> String {
+        let names = self.alternatives(e);
+        context
+            .iter()
+            .enumerate()
+            .map(|(i, errors)| {
+                let v = self.violations(errors);
+                let first = v.first().map(ToString::to_string).unwrap_or_default();
+                let more = if v.len() > 1 {
+                    format!(" (+{} more)", v.len() - 1)
+                } else {
+                    String::new()
+                };
+                format!("[#{i} {}: {first}{more}]", names[i])
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
-    pub(crate) fn undeclared(&mut self, schema: SchemaRef<'s>, value: &Value) -> Vec<String> {
-        let mut out = Vec::new();
-        self.walk_undeclared(
-            schema.doc,
-            schema.value,
-            value,
-            &mut Vec::new(),
-            false,
-            &mut out,
-        );
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    fn walk_undeclared(
-        &mut self,
-        doc: usize,
-        schema: &'s Value,
-        value: &Value,
-        path: &mut Path,
-        allof_branch: bool,
-        out: &mut Vec<String>,
-    ) {
-        let mut sink = Vec::new();
-        let Some((doc, Value::Object(obj))) = self.deref(doc, schema, path, &mut sink) else {
-            return;
+    /// The names of the alternatives of the `anyOf`/`oneOf` that raised
+    /// `e`: the schema a `$ref` names, else `(inline)`.
+    fn alternatives(&self, e: &ValidationError<'_>) -> Vec<String> {
+        let branches = self
+            .schema_at(e.evaluation_path())
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let count = match e.kind() {
+            Kind::AnyOf { context }
+            | Kind::OneOfNotValid { context }
+            | Kind::OneOfMultipleValid { context } => context.len(),
+            _ => 0,
         };
-        let key = (
-            obj as *const Map<String, Value> as usize,
-            value as *const Value as usize,
-        );
-        if !self.active.insert(key) {
-            return;
+        (0..count)
+            .map(|i| {
+                branches
+                    .get(i)
+                    .and_then(|b| b.get("$ref")?.as_str())
+                    .and_then(openapi::target_index)
+                    .and_then(|t| self.prepared.names.get(t))
+                    .cloned()
+                    .unwrap_or_else(|| "(inline)".into())
+            })
+            .collect()
+    }
+
+    /// The rewritten schema at an evaluation path (which crosses `$ref`s).
+    fn schema_at(&self, path: &Location) -> Option<&Value> {
+        let mut at = self.entry;
+        for segment in path.segments() {
+            at = match segment {
+                LocationSegment::Property(p) if p == "$ref" && at.get("$ref")?.is_string() => {
+                    let target = openapi::target_index(at.get("$ref")?.as_str()?)?;
+                    self.prepared.targets.get(target)?.as_ref()
+                }
+                LocationSegment::Property(p) => at.get(p.as_ref())?,
+                LocationSegment::Index(i) => match at {
+                    Value::Array(items) => items.get(i)?,
+                    other => other.get(i.to_string())?,
+                },
+            };
         }
-        match value {
-            Value::Object(map) => {
-                let props = obj.get("properties").and_then(Value::as_object);
-                let additional = obj.get("additionalProperties").filter(|a| a.is_object());
-                if !allof_branch && additional.is_none() {
-                    let mut names = HashSet::new();
-                    let mut open = false;
-                    self.declared(doc, obj, &mut names, &mut open, &mut HashSet::new());
-                    if !names.is_empty() {
-                        for k in map.keys().filter(|k| !names.contains(k.as_str())) {
-                            path.push(k.clone());
-                            out.push(render(path));
-                            path.pop();
-                        }
+        Some(at)
+    }
+
+    /// The paths of the strict policy's violations, also inside the first
+    /// `anyOf`/`oneOf` alternative that fails for them alone.
+    fn strict_paths(&self, errors: &[ValidationError<'_>], out: &mut Vec<String>) {
+        for e in errors {
+            match e.kind() {
+                Kind::PropertyNames { .. } => {
+                    let mut v = Vec::new();
+                    self.convert(e, &mut v);
+                    out.extend(v.into_iter().map(|v| v.path));
+                }
+                Kind::AnyOf { context } | Kind::OneOfNotValid { context } => {
+                    if let Some(branch) = context.iter().find(|b| strict_only(b)) {
+                        self.strict_paths(branch, out);
                     }
                 }
-                for (k, v) in map {
-                    if let Some(s) = props.and_then(|p| p.get(k)).or(additional) {
-                        path.push(k.clone());
-                        self.walk_undeclared(doc, s, v, path, false, out);
-                        path.pop();
-                    }
-                }
-            }
-            Value::Array(items) => {
-                if let Some(s) = obj.get("items").filter(|s| s.is_object()) {
-                    for (i, item) in items.iter().enumerate() {
-                        path.push(i.to_string());
-                        self.walk_undeclared(doc, s, item, path, false, out);
-                        path.pop();
-                    }
-                }
-            }
-            _ => {}
-        }
-        if let Some(Value::Array(branches)) = obj.get("allOf") {
-            for b in branches {
-                self.walk_undeclared(doc, b, value, path, true, out);
+                _ => {}
             }
         }
-        for keyword in ["anyOf", "oneOf"] {
-            if let Some(Value::Array(branches)) = obj.get(keyword) {
-                let chosen = branches.iter().find(|b| {
-                    let mut sub = Vec::new();
-                    self.check(doc, b, value, &mut path.clone(), false, &mut sub);
-                    sub.is_empty()
-                });
-                if let Some(b) = chosen {
-                    self.walk_undeclared(doc, b, value, path, false, out);
-                }
-            }
-        }
-        self.active.remove(&key);
     }
 }
 
-fn push(out: &mut Vec<Violation>, path: &Path, keyword: &'static str, message: String) {
-    out.push(Violation {
-        path: render(path),
-        keyword,
-        message,
-    });
+/// Whether `errors` are the strict policy's alone.
+fn strict_only(errors: &[ValidationError<'_>]) -> bool {
+    errors.iter().all(|e| match e.kind() {
+        Kind::PropertyNames { .. } => true,
+        Kind::AnyOf { context } | Kind::OneOfNotValid { context } => {
+            context.iter().any(|b| strict_only(b))
+        }
+        _ => false,
+    })
 }
 
-fn check_string(obj: &Map<String, Value>, s: &str, path: &Path, out: &mut Vec<Violation>) {
-    let len = s.chars().count() as u64;
-    if let Some(min) = obj.get("minLength").and_then(Value::as_u64)
-        && len < min
-    {
-        push(
-            out,
-            path,
-            "minLength",
-            format!(
-                "expected at least {min} characters, found {len} in {}",
-                describe_str(s)
-            ),
-        );
-    }
-    if let Some(max) = obj.get("maxLength").and_then(Value::as_u64)
-        && len > max
-    {
-        push(
-            out,
-            path,
-            "maxLength",
-            format!(
-                "expected at most {max} characters, found {len} in {}",
-                describe_str(s)
-            ),
-        );
-    }
-    if let Some(source) = obj.get("pattern").and_then(Value::as_str)
-        && let Ok(pattern) = Pattern::new(source)
-        && !pattern.is_match(s)
-    {
-        push(
-            out,
-            path,
-            "pattern",
-            format!(
-                "expected a string matching /{source}/, found {}",
-                describe_str(s)
-            ),
-        );
-    }
-    if obj.get("format").and_then(Value::as_str) == Some("date-time") && !looks_like_date_time(s) {
-        push(
-            out,
-            path,
-            "format",
-            format!(
-                "expected a date-time such as 2024-01-31T12:00:00Z, found {}",
-                describe_str(s)
-            ),
-        );
-    }
-}
-
-fn check_number(obj: &Map<String, Value>, value: &Value, path: &Path, out: &mut Vec<Violation>) {
-    let Some(n) = value.as_f64() else { return };
-    if let Some(min) = obj.get("minimum").and_then(Value::as_f64) {
-        let exclusive = obj.get("exclusiveMinimum") == Some(&Value::Bool(true));
-        if n < min || (exclusive && n == min) {
-            let op = if exclusive { ">" } else { ">=" };
-            push(
-                out,
-                path,
-                "minimum",
-                format!("expected a number {op} {min}, found {}", describe(value)),
-            );
-        }
-    }
-    if let Some(min) = obj.get("exclusiveMinimum").and_then(Value::as_f64)
-        && n <= min
-    {
-        push(
-            out,
-            path,
-            "exclusiveMinimum",
-            format!("expected a number > {min}, found {}", describe(value)),
-        );
-    }
-    if let Some(max) = obj.get("maximum").and_then(Value::as_f64) {
-        let exclusive = obj.get("exclusiveMaximum") == Some(&Value::Bool(true));
-        if n > max || (exclusive && n == max) {
-            let op = if exclusive { "<" } else { "<=" };
-            push(
-                out,
-                path,
-                "maximum",
-                format!("expected a number {op} {max}, found {}", describe(value)),
-            );
-        }
-    }
-    if let Some(max) = obj.get("exclusiveMaximum").and_then(Value::as_f64)
-        && n >= max
-    {
-        push(
-            out,
-            path,
-            "exclusiveMaximum",
-            format!("expected a number < {max}, found {}", describe(value)),
-        );
-    }
-    if let Some(m) = obj
-        .get("multipleOf")
-        .and_then(Value::as_f64)
-        .filter(|m| *m > 0.0)
-    {
-        let q = n / m;
-        if (q - q.round()).abs() > 1e-9 {
-            push(
-                out,
-                path,
-                "multipleOf",
-                format!("expected a multiple of {m}, found {}", describe(value)),
-            );
+fn type_label(kind: &TypeKind) -> String {
+    match kind {
+        TypeKind::Single(t) => t.to_string(),
+        TypeKind::Multiple(set) => {
+            let names: Vec<&str> = set
+                .iter()
+                .filter(|t| *t != JsonType::Null)
+                .map(JsonType::as_str)
+                .collect();
+            match (names.as_slice(), set.contains(JsonType::Null)) {
+                ([one], true) => format!("{one} (or null)"),
+                (_, true) => format!("one of {}, or null", names.join(", ")),
+                _ => format!("one of {}", names.join(", ")),
+            }
         }
     }
 }
@@ -787,131 +651,6 @@ fn is_integer(value: &Value) -> bool {
                     .is_some_and(|f| f.is_finite() && f.fract() == 0.0)
         }
         _ => false,
-    }
-}
-
-fn type_matches(t: &Value, value: &Value) -> Result<bool, String> {
-    let one = |name: &str| -> Result<bool, String> {
-        Ok(match name {
-            "string" => value.is_string(),
-            "number" => value.is_number(),
-            "integer" => is_integer(value),
-            "boolean" => value.is_boolean(),
-            "array" => value.is_array(),
-            "object" => value.is_object(),
-            "null" => value.is_null(),
-            other => return Err(format!("schema error: unknown type \"{other}\"")),
-        })
-    };
-    match t {
-        Value::String(name) => one(name),
-        Value::Array(names) => {
-            let mut any = false;
-            for n in names {
-                let Some(n) = n.as_str() else {
-                    return Err("schema error: type list holds a non-string".into());
-                };
-                any |= one(n)?;
-            }
-            Ok(any)
-        }
-        other => Err(format!(
-            "schema error: type must be a string, found {}",
-            describe(other)
-        )),
-    }
-}
-
-fn type_label(t: &Value) -> String {
-    match t {
-        Value::String(s) => s.clone(),
-        Value::Array(list) => {
-            let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
-            format!("one of {}", names.join(", "))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// Equality with numbers compared by value (`1` equals `1.0`).
-fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(i), Some(j)) => i == j,
-            _ => x.as_f64() == y.as_f64(),
-        },
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-/// Loose RFC 3339 check: `YYYY-MM-DD`, `T` (or space), `HH:MM`, optional
-/// `:SS` and fraction, optional `Z` or `±HH:MM` offset; field ranges checked.
-fn looks_like_date_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |from: usize, n: usize| -> Option<u32> {
-        let part = b.get(from..from + n)?;
-        if part.iter().all(u8::is_ascii_digit) {
-            std::str::from_utf8(part).ok()?.parse().ok()
-        } else {
-            None
-        }
-    };
-    let at = |i: usize, c: u8| b.get(i) == Some(&c);
-    let (Some(_y), Some(mo), Some(d)) = (digits(0, 4), digits(5, 2), digits(8, 2)) else {
-        return false;
-    };
-    if !at(4, b'-') || !at(7, b'-') || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return false;
-    }
-    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
-        return false;
-    }
-    let (Some(h), Some(mi)) = (digits(11, 2), digits(14, 2)) else {
-        return false;
-    };
-    if !at(13, b':') || h > 23 || mi > 59 {
-        return false;
-    }
-    let mut i = 16;
-    if at(i, b':') {
-        match digits(i + 1, 2) {
-            Some(sec) if sec <= 60 => i += 3,
-            _ => return false,
-        }
-        if at(i, b'.') || at(i, b',') {
-            let start = i + 1;
-            i = start;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == start {
-                return false;
-            }
-        }
-    }
-    match b.get(i) {
-        None => true,
-        Some(b'Z' | b'z') => i + 1 == b.len(),
-        Some(b'+' | b'-') => {
-            let Some(hh) = digits(i + 1, 2) else {
-                return false;
-            };
-            hh <= 23
-                && match &b[i + 3..] {
-                    [] => true,
-                    [b':', m1, m2] | [m1, m2] => m1.is_ascii_digit() && m2.is_ascii_digit(),
-                    _ => false,
-                }
-        }
-        Some(_) => false,
     }
 }
 
@@ -948,30 +687,6 @@ fn preview_list(values: &[Value]) -> String {
         String::new()
     };
     format!("[{}{more}]", shown.join(", "))
-}
-
-fn branch_name(branch: &Value) -> String {
-    match branch.get("$ref").and_then(Value::as_str) {
-        Some(r) => r.rsplit('/').next().unwrap_or(r).to_string(),
-        None => "(inline)".into(),
-    }
-}
-
-fn summarize(failures: &[(&Value, Vec<Violation>)]) -> String {
-    failures
-        .iter()
-        .enumerate()
-        .map(|(i, (branch, v))| {
-            let first = v.first().map(ToString::to_string).unwrap_or_default();
-            let more = if v.len() > 1 {
-                format!(" (+{} more)", v.len() - 1)
-            } else {
-                String::new()
-            };
-            format!("[#{i} {}: {first}{more}]", branch_name(branch))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

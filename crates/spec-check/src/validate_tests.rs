@@ -47,7 +47,11 @@ fn type_keyword() {
     let msg = one(json!({"type": "string"}), json!(true), "", "type");
     assert_eq!(msg, "expected string, found boolean true");
     one(json!({"type": "string"}), json!(null), "", "type");
-    one(json!({"type": "strng"}), json!("x"), "", "type");
+    let msg = one(json!({"type": "strng"}), json!("x"), "", "schema");
+    assert!(
+        msg.contains("schema error at /type") && msg.contains("nothing was checked"),
+        "{msg}"
+    );
     ok(json!({"type": ["string", "null"]}), json!(null));
     ok(json!({}), json!(null));
 }
@@ -215,7 +219,8 @@ fn string_lengths_and_date_time() {
     }
     // Other formats are ignored.
     ok(json!({"type": "string", "format": "email"}), json!("nope"));
-    // pattern: ECMA search semantics; unsupported syntax is not checked.
+    // pattern: ECMA search semantics; syntax the regex engine lacks is a
+    // schema error, never a silent pass.
     let amount = json!({"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,3})?$"});
     ok(amount.clone(), json!("19.99"));
     let msg = one(amount, json!("19.9999"), "", "pattern");
@@ -224,7 +229,15 @@ fn string_lengths_and_date_time() {
         r#"expected a string matching /^[0-9]+(\.[0-9]{1,3})?$/, found string "19.9999""#
     );
     ok(json!({"pattern": "^x$"}), json!(5));
-    ok(json!({"pattern": "(?=x)"}), json!("y"));
+    ok(json!({"pattern": "[0-9]"}), json!("a1"));
+    one(json!({"pattern": r"^\d+$"}), json!("١٢"), "", "pattern");
+    for unsupported in ["(?=x)", r"(a)\1"] {
+        let msg = one(json!({"pattern": unsupported}), json!("y"), "", "schema");
+        assert!(
+            msg.contains(&format!("pattern /{unsupported}/")) && msg.contains("not supported"),
+            "{msg}"
+        );
+    }
 }
 
 #[test]
@@ -238,8 +251,16 @@ fn numeric_bounds() {
     let excl =
         json!({"minimum": 0, "exclusiveMinimum": true, "maximum": 1, "exclusiveMaximum": true});
     ok(excl.clone(), json!(0.5));
-    one(excl.clone(), json!(0), "", "minimum");
-    one(excl, json!(1), "", "maximum");
+    // The 3.0 boolean form is checked as the numeric one.
+    let msg = one(excl.clone(), json!(0), "", "exclusiveMinimum");
+    assert_eq!(msg, "expected a number > 0, found integer 0");
+    one(excl, json!(1), "", "exclusiveMaximum");
+    one(
+        json!({"exclusiveMinimum": 2}),
+        json!(2),
+        "",
+        "exclusiveMinimum",
+    );
     ok(json!({"multipleOf": 0.01}), json!(19.99));
     one(json!({"multipleOf": 5}), json!(12), "", "multipleOf");
 }
@@ -578,4 +599,114 @@ fn operations_and_responses() {
             .contains("application/x-www-form-urlencoded"),
         "{err}"
     );
+}
+
+#[test]
+fn alternatives_are_named_after_the_schema_their_ref_names() {
+    let schema = json!({
+        "properties": {
+            "u": {"anyOf": [{"$ref": "#/definitions/Cat"}, {"$ref": "#/definitions/Dog"}, {"type": "integer"}]},
+            "o": {"oneOf": [{"$ref": "#/definitions/Wrap"}, {"type": "number"}]}
+        },
+        "definitions": {
+            "Cat": {"type": "object", "required": ["meow"]},
+            "Dog": {"type": "object", "required": ["woof"], "properties": {"woof": {"type": "string"}}},
+            "Wrap": {"properties": {"in": {"oneOf": [{"$ref": "#/definitions/Cat"}, {"$ref": "#/definitions/Dog"}]}}}
+        }
+    });
+    let msg = one(schema.clone(), json!({"u": {"woof": 1}}), "/u", "anyOf");
+    assert_eq!(
+        msg,
+        "expected a value matching at least one of 3 anyOf alternatives, none matched: \
+         [#0 Cat: /u/meow: expected required property \"meow\", found it missing] \
+         [#1 Dog: /u/woof: expected string, found integer 1] \
+         [#2 (inline): /u: expected integer, found object {woof}]"
+    );
+    // Inside a schema reached through a $ref, too.
+    let msg = one(schema.clone(), json!({"o": {"in": {}}}), "/o", "oneOf");
+    assert!(
+        msg.contains("[#0 Wrap: /o/in: expected a value matching exactly one of 2")
+            && msg.contains("[#1 Dog: /o/in/woof: expected required property"),
+        "{msg}"
+    );
+    let msg = one(schema, json!({"o": 1}), "/o", "oneOf");
+    assert_eq!(
+        msg,
+        "expected a value matching exactly one oneOf alternative, but 2 matched: #0 Wrap, #1 (inline)"
+    );
+}
+
+#[test]
+fn read_only_and_write_only_depend_on_the_direction() {
+    let spec = Spec::from_value(
+        json!({
+            "type": "object",
+            "required": ["id", "secret", "name"],
+            "properties": {
+                "id": {"type": "string", "readOnly": true},
+                "secret": {"$ref": "#/definitions/Secret"},
+                "name": {"type": "string"}
+            },
+            "definitions": {"Secret": {"type": "string", "writeOnly": true}}
+        }),
+        None,
+    )
+    .expect("refs resolve");
+    let missing = |direction, value: Value| -> Vec<String> {
+        spec.validate_in(spec.root_schema(), &value, direction)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| format!("{} {}", v.path, v.keyword))
+            .collect()
+    };
+    assert_eq!(
+        missing(Direction::Request, json!({"name": "n"})),
+        ["/secret required"]
+    );
+    assert_eq!(
+        missing(Direction::Response, json!({"name": "n"})),
+        ["/id required"]
+    );
+    assert_eq!(
+        missing(Direction::Neutral, json!({"name": "n"})),
+        ["/id required", "/secret required"]
+    );
+    // Present, they are checked (and not rejected) either way.
+    assert!(
+        missing(
+            Direction::Request,
+            json!({"id": "1", "secret": "s", "name": "n"})
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        missing(Direction::Response, json!({"id": 1, "name": "n"})),
+        ["/id type"]
+    );
+}
+
+#[test]
+fn schema_errors_in_referenced_schemas_are_reported() {
+    let schema = json!({
+        "properties": {"p": {"$ref": "#/definitions/P"}, "x": {"$ref": "#/definitions/A"}},
+        "definitions": {
+            "P": {"type": "string", "pattern": "(?<=a)b"},
+            "A": {"allOf": [{"$ref": "#/definitions/B"}]},
+            "B": {"not": {"$ref": "#/definitions/A"}}
+        }
+    });
+    let v = errs(schema.clone(), json!({}));
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(
+        v[0].message.contains("circular") && v[0].message.contains("\"A\""),
+        "{v:?}"
+    );
+    let mut schema = schema;
+    schema["properties"]
+        .as_object_mut()
+        .expect("properties")
+        .remove("x");
+    let msg = one(schema, json!({"p": "ab"}), "", "schema");
+    assert!(msg.contains("pattern /(?<=a)b/ is not supported"), "{msg}");
 }

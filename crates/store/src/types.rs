@@ -11,47 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 
-/// One of the two systems allybridge keeps in sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum System {
-    HighLevel,
-    AccessAlly,
-}
+pub use model::System;
 
-impl System {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            System::HighLevel => "highlevel",
-            System::AccessAlly => "accessally",
-        }
-    }
-
-    /// The system's name as people write it.
-    pub fn name(self) -> &'static str {
-        match self {
-            System::HighLevel => "HighLevel",
-            System::AccessAlly => "AccessAlly",
-        }
-    }
-}
-
-impl fmt::Display for System {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for System {
-    type Err = StoreError;
-    fn from_str(text: &str) -> Result<Self, StoreError> {
-        match text {
-            "highlevel" => Ok(System::HighLevel),
-            "accessally" => Ok(System::AccessAlly),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown system {other:?} (expected highlevel or accessally)"
-            ))),
-        }
+impl From<model::UnknownSystem> for StoreError {
+    fn from(e: model::UnknownSystem) -> Self {
+        StoreError::Corrupt(e.to_string())
     }
 }
 

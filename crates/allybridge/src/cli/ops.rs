@@ -95,13 +95,6 @@ fn describe_text(e: &catalog::Entry) {
     println!("  source: {}", e.source);
 }
 
-/// Percent-encodes a path segment.
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
-}
-
 /// The concrete path and query of `entry` from `params`; `default` fills
 /// a parameter that was not given (e.g. the tenant's location).
 fn build_request(
@@ -120,7 +113,7 @@ fn build_request(
         let given = params.get(&p.name).cloned().or_else(|| default(&p.name));
         match (p.location.as_str(), given) {
             ("path", Some(v)) => {
-                path = path.replace(&format!("{{{}}}", p.name), &encode(&v));
+                path = path.replace(&format!("{{{}}}", p.name), &transport::path_segment(&v));
                 used.insert(p.name.clone());
             }
             ("query", Some(v)) => {
@@ -164,8 +157,8 @@ fn known_operation(entry: &catalog::Entry) -> Option<ghl::Operation> {
 
 fn system_name(system: catalog::System) -> &'static str {
     match system {
-        catalog::System::Highlevel => "HighLevel",
-        catalog::System::Accessally => "AccessAlly",
+        catalog::System::HighLevel => "HighLevel",
+        catalog::System::AccessAlly => "AccessAlly",
     }
 }
 
@@ -389,10 +382,10 @@ pub async fn run(args: OpsArgs) -> anyhow::Result<ExitCode> {
                 ..ClientTuning::default()
             };
             let answer = match entry.system {
-                catalog::System::Highlevel => {
+                catalog::System::HighLevel => {
                     run_highlevel(&config, &store, t, entry, &given, body.as_ref(), &tuning).await
                 }
-                catalog::System::Accessally => {
+                catalog::System::AccessAlly => {
                     run_accessally(&config, &store, t, entry, &given, body.as_ref(), &tuning).await
                 }
             };

@@ -100,7 +100,7 @@ pub fn highlevel_events(modes: &[(Flow, FlowMode)]) -> Vec<String> {
         .map(|(f, _)| *f)
         .collect();
     catalog::filter(catalog::Filter {
-        system: Some(catalog::System::Highlevel),
+        system: Some(catalog::System::HighLevel),
         kind: Some(catalog::Kind::Trigger),
         flow: None,
     })
