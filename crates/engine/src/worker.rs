@@ -234,6 +234,7 @@ impl Engine {
             plan: &self.plan,
             dry_run: self.options.dry_run,
             job_id: Some(job.id),
+            known_products: None,
         }
     }
 
@@ -300,10 +301,20 @@ impl Engine {
             }
             return out;
         };
+        // The linked HighLevel products of the whole batch in one read.
+        let known = match jobs.first() {
+            Some(first) => {
+                flows::products::KnownProducts::read(&self.ctx(tenant, first), jobs).await
+            }
+            None => None,
+        };
         let plans: Vec<_> = jobs
             .iter()
             .map(|job| {
-                let ctx = self.ctx(tenant, job);
+                let ctx = Ctx {
+                    known_products: known.as_ref(),
+                    ..self.ctx(tenant, job)
+                };
                 let id = job.record_id.clone();
                 async move { flows::products::plan_to_highlevel(&ctx, &id).await }
             })

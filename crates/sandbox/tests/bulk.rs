@@ -169,6 +169,22 @@ async fn a_price_change_across_products_goes_out_in_bulk_edits_under_the_cap() -
     assert_eq!(by_status("400"), 0, "no request refused: {calls}");
     assert_eq!(by_status("422"), 0, "no request refused: {calls}");
     assert_eq!(count(&calls, PRICE_PUT), 0, "no price written alone");
+    // The batch's products were read together (the list's productIds
+    // filter), not one by one: each job reads only its prices.
+    assert_eq!(count(&calls, "GET /products/{productId}"), 0, "{calls}");
+    let product_lists = count(&calls, "GET /products/");
+    assert!(
+        (1..=4).contains(&product_lists),
+        "{product_lists} product list reads: {calls}"
+    );
+    // HighLevel calls for the products (the pass's product list page
+    // included; its coupon and order list pages are the pass's own).
+    let product_calls = product_lists + count(&calls, "GET /products/{productId}/price") + bulk;
+    let per_record = product_calls as f64 / OFFERINGS as f64;
+    assert!(
+        per_record <= 1.2,
+        "{per_record} HighLevel calls per changed record: {calls}"
+    );
     assert_eq!(
         calls["writes"].as_u64(),
         Some(bulk),
@@ -196,6 +212,7 @@ fn ctx(sb: &Sandbox) -> Ctx<'_> {
         plan: &sb.engine.plan,
         dry_run: false,
         job_id: None,
+        known_products: None,
     }
 }
 

@@ -75,6 +75,9 @@ pub struct Ctx<'a> {
     /// Compute and report only, whatever the flows' modes.
     pub dry_run: bool,
     pub job_id: Option<i64>,
+    /// HighLevel products read for a whole batch of jobs at once, used
+    /// instead of a read per record.
+    pub known_products: Option<&'a products::KnownProducts>,
 }
 
 impl Ctx<'_> {

@@ -26,6 +26,8 @@
 use accessally::{
     Availability, Interval, ListQuery, OfferingInput, PaymentKind, PaymentOptionInput,
 };
+use std::collections::{HashMap, HashSet};
+
 use futures::TryStreamExt;
 use ghl::Priority;
 use ghl::types::{PriceEdit, PriceInput, ProductEdit, ProductInput, Recurring};
@@ -84,11 +86,58 @@ fn option_input(p: &CanonicalPrice, id: Option<u64>) -> Result<PaymentOptionInpu
     })
 }
 
+/// HighLevel products read together for a batch of AccessAlly → HighLevel
+/// product jobs (one list call per hundred linked products), so that each
+/// job reads only its product's prices.
+#[derive(Debug, Default)]
+pub struct KnownProducts {
+    /// The ids asked for: an id asked for and not found has no product.
+    asked: HashSet<String>,
+    found: HashMap<String, ghl::types::Product>,
+}
+
+impl KnownProducts {
+    /// Reads the products linked to the offerings of `jobs`; `None` when
+    /// fewer than two are linked or the read fails (each job then reads its
+    /// own product, as a lone job does).
+    pub async fn read(ctx: &Ctx<'_>, jobs: &[store::Job]) -> Option<Self> {
+        let mut ids = Vec::new();
+        for job in jobs {
+            if let Ok(Some(link)) = ctx.link_by_aa(entities::PRODUCT, &job.record_id).await {
+                ids.push(link.highlevel_id);
+            }
+        }
+        if ids.len() < 2 {
+            return None;
+        }
+        match ctx.tenant.ghl.products_by_ids(&ids, Priority::Live).await {
+            Ok(products) => Some(Self {
+                asked: ids.into_iter().collect(),
+                found: products.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            }),
+            Err(e) => {
+                tracing::debug!(error = %e, "reading a batch's products at once failed; each job reads its own");
+                None
+            }
+        }
+    }
+
+    /// `Some(answer)` when `id` was asked for.
+    fn get(&self, id: &str) -> Option<Option<ghl::types::Product>> {
+        self.asked.contains(id).then(|| self.found.get(id).cloned())
+    }
+}
+
 async fn ghl_product_with_prices(
     ctx: &Ctx<'_>,
     id: &str,
 ) -> Result<Option<(ghl::types::Product, Vec<ghl::types::Price>)>, EngineError> {
-    let Some(product) = ctx.tenant.ghl.get_product(id, Priority::Live).await? else {
+    let known = ctx.known_products.and_then(|k| k.get(id));
+    let product = match known {
+        Some(product) => product,
+        None => ctx.tenant.ghl.get_product(id, Priority::Live).await?,
+    };
+    let Some(product) = product else {
         return Ok(None);
     };
     let prices: Vec<ghl::types::Price> = ctx
