@@ -13,33 +13,17 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `../shared` beside the repository, where the specs are.
 fn shared() -> PathBuf {
-    repo_root().join("../shared")
+    spec_check::ghl_specs_dir().join("../..")
 }
 
 fn contract() -> PathBuf {
     repo_root().join("docs/accessally-bridge-api.json")
 }
 
-/// The specs live outside the repository; without them (and outside CI) the
-/// tests that read them say so and pass.
-fn specs_present() -> bool {
-    let present = shared().join("specs/ghl/apps/payments.json").is_file();
-    if !present {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "../shared/specs is missing; CI must have it beside the repository"
-        );
-        eprintln!("SKIPPED: ../shared/specs not found beside the repository");
-    }
-    present
-}
-
 #[test]
 fn committed_catalog_matches_the_specs() -> anyhow::Result<()> {
-    if !specs_present() {
-        return Ok(());
-    }
     let fresh = generate::generate(&shared(), &contract()).map_err(anyhow::Error::msg)?;
     let text = generate::render(&fresh).map_err(anyhow::Error::msg)?;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog.json");
@@ -115,9 +99,6 @@ fn has_action(system: System, method: &str, path: &str) -> bool {
 
 #[test]
 fn every_operation_of_the_four_highlevel_specs_is_present() -> anyhow::Result<()> {
-    if !specs_present() {
-        return Ok(());
-    }
     let mut total = 0;
     for spec in ["payments", "products", "contacts", "invoices"] {
         let ops = spec_operations(&shared().join(format!("specs/ghl/apps/{spec}.json")))?;
@@ -176,14 +157,12 @@ fn every_contract_operation_and_aal_command_is_present() -> anyhow::Result<()> {
 
 #[test]
 fn every_highlevel_webhook_event_and_every_poll_is_a_trigger() -> anyhow::Result<()> {
-    if specs_present() {
-        for file in std::fs::read_dir(shared().join("specs/ghl/docs/webhook events"))? {
-            let name = file?.file_name().to_string_lossy().replace(".md", "");
-            assert!(
-                by_kind(Kind::Trigger).any(|e| e.summary.starts_with(&format!("{name} webhook"))),
-                "{name} is missing"
-            );
-        }
+    for file in std::fs::read_dir(shared().join("specs/ghl/docs/webhook events"))? {
+        let name = file?.file_name().to_string_lossy().replace(".md", "");
+        assert!(
+            by_kind(Kind::Trigger).any(|e| e.summary.starts_with(&format!("{name} webhook"))),
+            "{name} is missing"
+        );
     }
     for id in [
         "ghl.poll.coupons",

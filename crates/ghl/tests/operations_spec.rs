@@ -4,8 +4,6 @@
 //! chosen in `UNDOCUMENTED_SECURITY`, checked to be still undocumented),
 //! and the query parameters it names the location with are the spec's.
 
-use std::path::PathBuf;
-
 use ghl::Operation;
 use spec_check::Spec;
 
@@ -19,12 +17,7 @@ const UNDOCUMENTED_SECURITY: &[(Operation, &str, &str)] = &[(
 
 #[test]
 fn every_operation_and_scope_is_in_the_specs() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs/ghl/apps");
-    assert!(
-        dir.is_dir(),
-        "HighLevel specs expected in {}",
-        dir.display()
-    );
+    let dir = spec_check::ghl_specs_dir().join("apps");
     for op in Operation::ALL {
         let info = op.info();
         let spec = Spec::load(dir.join(format!("{}.json", info.spec))).expect("spec loads");

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::Sim;
-use crate::errors::ApiError;
+use crate::error::ApiError;
 use crate::routes::{self, Access};
 
 /// The `Version` header value the v2 specs give every simulated route.

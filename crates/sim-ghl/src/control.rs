@@ -21,7 +21,7 @@ use sim_kit::{Faults, Seed};
 use crate::Sim;
 use crate::api::payments::{Checkout, place_order, set_order_status};
 use crate::auth::{Principal, RateLimits};
-use crate::errors::{ApiError, ApiResult, created, ok};
+use crate::error::{ApiError, ApiResult, created, ok};
 
 pub fn router() -> Router<Arc<Sim>> {
     Router::new()

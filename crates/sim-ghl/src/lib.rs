@@ -24,7 +24,7 @@
 pub mod api;
 pub mod auth;
 pub mod control;
-pub mod errors;
+pub mod error;
 pub mod routes;
 pub mod seed;
 pub mod signing;
@@ -45,7 +45,7 @@ use sim_kit::{
 };
 
 use crate::auth::{AuthState, Principal, RateLimiter, RateLimits};
-use crate::errors::ApiError;
+use crate::error::ApiError;
 use crate::signing::WebhookKeys;
 use crate::world::{Event, World};
 
@@ -378,7 +378,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
     let ui = api_routes().layer(from_fn(auth::ui_guard));
     let faults = FaultInjection {
         faults: sim.faults.clone(),
-        respond: Arc::new(errors::fault_response),
+        respond: Arc::new(error::fault_response),
     };
     Router::new()
         .merge(public)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::errors::ApiError;
+use crate::error::ApiError;
 
 /// A JSON object body being checked field by field.
 pub struct Body {

@@ -79,13 +79,7 @@ fn pointer_matches(pattern: &str, pointer: &str) -> bool {
 }
 
 fn spec_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs/ghl/apps");
-    assert!(
-        dir.is_dir(),
-        "the HighLevel specs were looked for in {} (../shared/specs/ghl/apps beside the repo)",
-        dir.display()
-    );
-    dir
+    spec_check::ghl_specs_dir().join("apps")
 }
 
 struct Specs {

@@ -24,12 +24,14 @@
 
 mod error;
 mod example;
+mod location;
 mod openapi;
 mod paths;
 mod spec;
 mod validate;
 
 pub use error::{BrokenRef, CheckError, SpecError};
+pub use location::ghl_specs_dir;
 pub use paths::matches as path_matches;
 pub use spec::{Operation, SchemaRef, Spec};
 pub use validate::{Direction, Options, Violation, undeclared_properties, validate, validate_with};

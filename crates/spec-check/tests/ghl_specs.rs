@@ -183,18 +183,10 @@ const KNOWN_BAD_EXAMPLES: &[&str] = &[
     "products /components/schemas/ListPricesResponseDto/properties/total default",
 ];
 
-fn spec_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs/ghl");
-    assert!(
-        dir.join("apps").is_dir(),
-        "the HighLevel specs were not found: looked for {} (the repository must sit beside `shared/`)",
-        dir.display()
-    );
-    dir
-}
-
 fn spec_path(name: &str) -> PathBuf {
-    spec_dir().join("apps").join(format!("{name}.json"))
+    spec_check::ghl_specs_dir()
+        .join("apps")
+        .join(format!("{name}.json"))
 }
 
 fn load(name: &str) -> Spec {

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::{location, location_mut, trace_id};
 use crate::Sim;
 use crate::auth::Caller;
-use crate::errors::{ApiError, ApiResult, created, ok};
+use crate::error::{ApiError, ApiResult, created, ok};
 use crate::validate::Body;
 use crate::world::{Location, World, now_iso, set, str_of};
 

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::{Params, location, location_mut, matches_search, page, trace_id};
 use crate::Sim;
 use crate::auth::Caller;
-use crate::errors::{ApiError, ApiResult, created, ok};
+use crate::error::{ApiError, ApiResult, created, ok};
 use crate::validate::{Body, QueryCheck};
 use crate::world::{Location, now_iso, num_of, set, str_of};
 

@@ -15,7 +15,7 @@ use super::payments::new_transaction;
 use super::{Params, location, location_mut, page};
 use crate::Sim;
 use crate::auth::Caller;
-use crate::errors::{ApiError, ApiResult, ok};
+use crate::error::{ApiError, ApiResult, ok};
 use crate::validate::{Body, QueryCheck};
 use crate::world::{World, now_iso, num_of, round2, set, str_of};
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::errors::ApiError;
+use crate::error::ApiError;
 use crate::world::{Location, World};
 
 /// A random trace id, as HighLevel puts on most answers.

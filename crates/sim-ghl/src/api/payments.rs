@@ -17,7 +17,7 @@ use super::coupons::status_of;
 use super::{Params, location, location_mut, matches_search, page, trace_id};
 use crate::Sim;
 use crate::auth::Caller;
-use crate::errors::{ApiError, ApiResult, ok};
+use crate::error::{ApiError, ApiResult, ok};
 use crate::validate::QueryCheck;
 use crate::world::{World, now_iso, num_of, round2, set, str_of};
 

@@ -41,7 +41,7 @@ use serde_json::{Map, Value, json};
 use super::{Params, location, location_mut, matches_search, page};
 use crate::Sim;
 use crate::auth::Caller;
-use crate::errors::{ApiError, ApiResult, created, ok};
+use crate::error::{ApiError, ApiResult, created, ok};
 use crate::validate::{Body, QueryCheck};
 use crate::world::{Location, World, now_iso, set, str_of};
 
