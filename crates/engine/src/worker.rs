@@ -165,6 +165,12 @@ pub fn job(tenant: &Tenant, kind: &str, record_id: &str, priority: Priority) -> 
     job
 }
 
+/// Product jobs one batch takes at most: a bulk edit carries 30 entities
+/// (a product and each of its prices), so 30 jobs fill one to several.
+const PACK_JOBS: usize = 30;
+/// Extra claims to fill a product batch from a backlog.
+const TOP_UP_CLAIMS: usize = 8;
+
 /// The sync engine of one process.
 pub struct Engine {
     pub store: Store,
@@ -245,21 +251,55 @@ impl Engine {
     /// job, is a unit of its own and runs at once as it always did.
     fn units(&self, jobs: Vec<Job>) -> Vec<Vec<Job>> {
         let mut units: Vec<Vec<Job>> = Vec::with_capacity(jobs.len());
-        let mut batch_of: HashMap<String, usize> = HashMap::new();
         for job in jobs {
-            if job.kind != kinds::PRODUCT_TO_GHL || !self.writes(&job) {
-                units.push(vec![job]);
-                continue;
-            }
-            match batch_of.get(tenant_of(&job)) {
-                Some(&at) => units[at].push(job),
-                None => {
-                    batch_of.insert(tenant_of(&job).to_string(), units.len());
-                    units.push(vec![job]);
-                }
-            }
+            self.add_to_units(&mut units, job);
         }
         units
+    }
+
+    /// Adds `job` to [`Engine::units`]: to its tenant's product batch while
+    /// that has room for [`PACK_JOBS`], else as a unit of its own (a new
+    /// batch, for a product job that may write).
+    fn add_to_units(&self, units: &mut Vec<Vec<Job>>, job: Job) {
+        let batches = job.kind == kinds::PRODUCT_TO_GHL && self.writes(&job);
+        if batches
+            && let Some(batch) = units.iter_mut().find(|u| {
+                u.len() < PACK_JOBS
+                    && u.first().is_some_and(|first| {
+                        first.kind == kinds::PRODUCT_TO_GHL && tenant_of(first) == tenant_of(&job)
+                    })
+                    && self.writes(&u[0])
+            })
+        {
+            batch.push(job);
+            return;
+        }
+        units.push(vec![job]);
+    }
+
+    /// Claims up to `limit` jobs as [`Engine::units`]; when the claim was
+    /// full and formed a product batch (a backlog of product changes), claims
+    /// again a few times to fill the batch towards [`PACK_JOBS`], so that a
+    /// bulk edit carries up to 30 entities even with few workers. A lone
+    /// change is claimed and run alone, as before. Returns the units and
+    /// whether the last claim was full (the queue may hold more).
+    async fn claim_units(&self, limit: i64) -> Result<(Vec<Vec<Job>>, bool), EngineError> {
+        let (claimed, jobs) = self.claim_runnable(limit).await?;
+        let mut units = self.units(jobs);
+        let mut full = i64::try_from(claimed).unwrap_or(i64::MAX) >= limit;
+        let mut rounds = 0;
+        while full
+            && rounds < TOP_UP_CLAIMS
+            && units.iter().any(|u| u.len() > 1 && u.len() < PACK_JOBS)
+        {
+            rounds += 1;
+            let (claimed, jobs) = self.claim_runnable(limit).await?;
+            full = i64::try_from(claimed).unwrap_or(i64::MAX) >= limit;
+            for job in jobs {
+                self.add_to_units(&mut units, job);
+            }
+        }
+        Ok((units, full))
     }
 
     /// Runs one unit of [`Engine::units`]: a lone job, or a product batch.
@@ -610,7 +650,7 @@ impl Engine {
             }
             let may_claim = !stopped && failure.is_none();
             if claim.is_none() && may_claim && !queue_drained && ready.is_empty() {
-                claim = Some(Box::pin(self.claim_runnable(claim_limit)));
+                claim = Some(Box::pin(self.claim_units(claim_limit)));
             }
             if claim.is_none() && running.is_empty() && ready.is_empty() && finishing.is_empty() {
                 if let Some(error) = failure {
@@ -623,9 +663,9 @@ impl Engine {
                 claimed = async { claim.as_mut().expect("a claim in flight").await }, if claim.is_some() => {
                     claim = None;
                     match claimed {
-                        Ok((claimed, jobs)) => {
-                            queue_drained = i64::try_from(claimed).unwrap_or(i64::MAX) < claim_limit;
-                            ready.extend(self.units(jobs));
+                        Ok((units, full)) => {
+                            queue_drained = !full;
+                            ready.extend(units);
                         }
                         Err(error) => failure = Some(error),
                     }

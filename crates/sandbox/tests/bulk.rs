@@ -146,6 +146,29 @@ async fn no_dead_letters(sb: &Sandbox) -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn few_workers_still_fill_bulk_edits_from_a_backlog() -> anyhow::Result<()> {
+    // The daemon's default: four workers, so claims of four jobs. A
+    // backlog of product changes is claimed on until a batch is full, so
+    // the 60 entities of 20 products go out in 2 or 3 bulk edits, not in
+    // one per claim of four (5).
+    let mut options = options();
+    options.engine.concurrency = 4;
+    options.engine.batch = 4;
+    let sb = synced(options).await?;
+    clear_ghl_log(&sb).await?;
+    change_prices(&sb, "88.00", "178.00").await?;
+    sb.sync_once(ScanKind::Backfill).await?;
+    let diffs = sb.differences().await?;
+    assert!(diffs.is_empty(), "not converged:\n{}", diffs.join("\n"));
+    no_dead_letters(&sb).await?;
+    let calls = ghl_calls(&sb).await?;
+    let bulk = count(&calls, BULK_EDIT);
+    assert!((2..=3).contains(&bulk), "{bulk} bulk edits: {calls}");
+    assert_eq!(calls["writes"].as_u64(), Some(bulk), "{calls}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_price_change_across_products_goes_out_in_bulk_edits_under_the_cap() -> anyhow::Result<()>
 {
     let sb = synced(options()).await?;
