@@ -63,9 +63,40 @@ async fn sync_dry_run_writes_nothing_then_sync_converges_and_repeats_nothing() {
     assert!(creates > 0, "the dry run plans creates: {plan}");
     assert!(entries.iter().all(|e| e["written"] == false));
     assert_eq!(h.writes().await, (0, 0), "a dry run writes nothing");
+    // The plan states what the sync will cost HighLevel's budget.
+    let cost = &plan["highlevel_calls"][0];
+    let (reads, writes) = (
+        cost["reads"].as_u64().unwrap_or(0),
+        cost["writes"].as_u64().unwrap_or(0),
+    );
+    assert!(reads > 0 && writes > 0, "{cost}");
+    // (The harness lifts the rate limits; a real location's quota is 200,000.)
+    let quota = cost["daily_quota"].as_u64().unwrap_or(0) as f64;
+    let share = cost["share_of_daily_quota"].as_f64().unwrap_or(-1.0);
+    assert!(
+        (share - (reads + writes) as f64 * 100.0 / quota).abs() <= share * 1e-9,
+        "{cost}"
+    );
+    let ghl_calls = |log: serde_json::Value| log["summary"]["total"].as_u64().unwrap_or(0);
+    let before = ghl_calls(h.control(&h.ghl.url, "/__sim/requests?limit=0").await);
 
     let out = h.run(&["sync", "--json"]).await;
     assert!(out.status.success(), "sync: {}", text(&out.stderr));
+    // The sync's HighLevel writes are the plan's, and its calls in all
+    // about the plan's count.
+    let log = h.control(&h.ghl.url, "/__sim/requests?limit=0").await;
+    let written = log["summary"]["writes"].as_u64().unwrap_or(0);
+    // (An order not paid yet takes neither its payment nor its note.)
+    assert!(
+        written <= writes && written * 10 >= writes * 9,
+        "the sync wrote {written} times, the plan said {writes}: {log}"
+    );
+    let made = ghl_calls(log) - before;
+    let stated = reads + writes;
+    assert!(
+        made * 4 >= stated * 3 && made * 4 <= stated * 5,
+        "the sync made {made} HighLevel calls, the plan said {stated}"
+    );
     let result = json_out(&out);
     assert!(result["enqueued"].as_u64().unwrap_or(0) > 0);
     let g = h.control(&h.ghl.url, "/__sim/state").await["locations"][0].clone();

@@ -99,6 +99,50 @@ impl Plan {
     }
 }
 
+/// HighLevel write calls the entries' changes take, per tenant, as the
+/// flows make them: a product created is one call and one per price
+/// (HighLevel has no bulk create); a product updated is its share of bulk
+/// edits (at most 30 entities each: the product and each of its prices); a
+/// product deleted is one call; an order recorded in HighLevel is a contact
+/// upsert, an invoice and its payment, plus the order tags and the note
+/// when the tenant adds them ([`crate::flows::orders::highlevel_writes_of_a_paid_order`]), a change to one already
+/// recorded one. Writes to AccessAlly take none. An estimate: the count a
+/// run makes can differ where a record turns out to exist already, or an
+/// order is not paid yet (no payment, no note).
+pub fn highlevel_writes(
+    entries: &[PlanEntry],
+    tenants: &std::collections::BTreeMap<String, crate::tenant::Tenant>,
+) -> std::collections::BTreeMap<String, u64> {
+    let prices = |e: &PlanEntry| {
+        e.changes["prices"]["after"]
+            .as_array()
+            .map_or(1, |p| p.len() as u64)
+    };
+    let mut single: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut bulk_entities: std::collections::BTreeMap<String, u64> = Default::default();
+    for e in entries {
+        let calls = match (e.flow, e.action) {
+            (Flow::ProductsToHighlevel, Action::Create) => 1 + prices(e),
+            (Flow::ProductsToHighlevel, Action::Update) => {
+                *bulk_entities.entry(e.tenant.clone()).or_default() += 1 + prices(e);
+                0
+            }
+            (Flow::ProductsToHighlevel, Action::Delete) => 1,
+            (Flow::OrdersToHighlevel, Action::Create) => tenants.get(&e.tenant).map_or(3, |t| {
+                crate::flows::orders::highlevel_writes_of_a_paid_order(&t.settings)
+            }),
+            (Flow::OrdersToHighlevel, Action::Update | Action::Delete) => 1,
+            _ => 0,
+        };
+        *single.entry(e.tenant.clone()).or_default() += calls;
+    }
+    for (tenant, entities) in bulk_entities {
+        let per_edit = ghl::BULK_EDIT_MAX_ENTITIES as u64;
+        *single.entry(tenant).or_default() += entities.div_ceil(per_edit);
+    }
+    single
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +172,27 @@ mod tests {
         dropped.push(entry("coupon A"));
         assert!(dropped.entries().is_empty());
         assert!(dropped.counts().is_empty());
+    }
+
+    #[test]
+    fn highlevel_writes_count_creates_singly_and_updates_in_bulk_edits() {
+        let product = |action: Action, prices: usize| PlanEntry {
+            flow: Flow::ProductsToHighlevel,
+            action,
+            changes: serde_json::json!({"prices": {"before": null, "after": vec![serde_json::json!({}); prices]}}),
+            ..entry("product")
+        };
+        let mut entries = vec![product(Action::Create, 2), product(Action::Delete, 0)];
+        // 20 updates of a product with two prices: 60 entities, 2 bulk edits.
+        entries.extend((0..20).map(|_| product(Action::Update, 2)));
+        entries.push(PlanEntry {
+            flow: Flow::OrdersToHighlevel,
+            ..entry("order 7")
+        });
+        // Coupons are written to AccessAlly: no HighLevel call.
+        entries.push(entry("coupon A"));
+        // No tenant known: an order counts its three calls.
+        let writes = highlevel_writes(&entries, &Default::default());
+        assert_eq!(writes["main"], 3 + 1 + 2 + 3);
     }
 }

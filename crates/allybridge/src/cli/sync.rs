@@ -267,6 +267,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
             engine.store.drop_dead_letter(job.id).await?;
         }
         let entries = engine.plan.entries();
+        let calls = highlevel_calls(&engine, &entries);
         if args.json {
             println!(
                 "{}",
@@ -277,6 +278,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
                     "counts": engine.plan.counts(),
                     "entries": entries,
                     "blocked": blocked,
+                    "highlevel_calls": calls,
                 })
             );
         } else {
@@ -294,6 +296,18 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
                         b["reason"].as_str().unwrap_or("")
                     );
                 }
+            }
+            for c in &calls {
+                println!(
+                    "HighLevel {} ({}): this dry run read {} times; the sync would read about as much and write about {} times, {} calls in all, {:.3} % of the location's daily quota of {}.",
+                    c.location,
+                    c.tenant,
+                    c.reads,
+                    c.writes,
+                    c.reads + c.writes,
+                    c.share_of_daily_quota,
+                    c.daily_quota
+                );
             }
             println!(
                 "Dry run: {checked} records checked, {enqueued} would change; nothing was written ({elapsed:.1}s)."
@@ -352,6 +366,41 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What a sync would cost one location's HighLevel budget.
+#[derive(Debug, serde::Serialize)]
+struct HighLevelCalls {
+    tenant: String,
+    location: String,
+    /// Calls this dry run made (reads only): a sync makes about the same.
+    reads: u64,
+    /// Write calls the plan's changes take ([`engine::plan::highlevel_writes`]).
+    writes: u64,
+    daily_quota: u64,
+    /// `reads + writes` as a percentage of `daily_quota`.
+    share_of_daily_quota: f64,
+}
+
+fn highlevel_calls(engine: &engine::Engine, entries: &[PlanEntry]) -> Vec<HighLevelCalls> {
+    let writes = engine::plan::highlevel_writes(entries, &engine.tenants);
+    engine
+        .tenants
+        .values()
+        .map(|t| {
+            let reads = t.ghl.calls_made();
+            let writes = writes.get(&t.name).copied().unwrap_or(0);
+            let daily_quota = t.ghl.budget_snapshot().daily_limit;
+            HighLevelCalls {
+                tenant: t.name.clone(),
+                location: t.ghl.location_id().to_string(),
+                reads,
+                writes,
+                daily_quota,
+                share_of_daily_quota: (reads + writes) as f64 * 100.0 / daily_quota.max(1) as f64,
+            }
+        })
+        .collect()
 }
 
 /// The plan as text: counts per flow, then each change with its field differences.

@@ -39,6 +39,14 @@ pub fn invoice_name(order_id: u64) -> String {
     format!("AccessAlly order #{order_id}")
 }
 
+/// HighLevel writes [`to_highlevel`] makes to record a paid order: the
+/// contact upsert, the invoice, its payment, and the tags and the note when
+/// the tenant adds them (what a dry run's plan counts; keep it with the
+/// calls below).
+pub fn highlevel_writes_of_a_paid_order(settings: &crate::tenant::TenantSettings) -> u64 {
+    3 + u64::from(!settings.order_tags.is_empty()) + u64::from(settings.order_note)
+}
+
 /// AccessAlly order `id` → payment record in HighLevel.
 pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
     const FLOW: Flow = Flow::OrdersToHighlevel;
