@@ -7,6 +7,7 @@
 //! and memory, and memory with many linked records. Prints a table beside the
 //! targets, or JSON with `--json`. Timing lives here, never in tests.
 
+mod bulk;
 mod daemon;
 mod rate_budget;
 mod wordpress;
@@ -73,10 +74,16 @@ struct Args {
     /// second, change → webhook latency.
     #[arg(long)]
     wordpress: Option<String>,
+    /// Linked products in the bulk scenario (a price change at HighLevel's real limits).
+    #[arg(long, default_value_t = 300)]
+    bulk_products: usize,
+    /// Workers in the bulk scenario (the daemon's default is 4).
+    #[arg(long, default_value_t = 4)]
+    bulk_workers: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Only these scenarios (backfill, changes, intake, budget, daemon, footprint, wordpress).
+    /// Only these scenarios (backfill, changes, intake, bulk, budget, daemon, footprint, wordpress).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -756,6 +763,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if wants("daemon") {
         daemon::run(args.daemon_scale, &mut rows).await?;
+    }
+    if wants("bulk") {
+        bulk::price_change(args.bulk_products, args.bulk_workers, &mut rows).await?;
     }
     if wants("budget") {
         rate_budget::run(args.budget_locations, args.budget_seconds, &mut rows).await?;

@@ -313,6 +313,17 @@ impl RateBudget {
         result
     }
 
+    /// Sets the limits `key`'s budget keeps to from now on (the calls
+    /// already in its window still count), e.g. when the configuration
+    /// changes while the daemon runs.
+    pub fn set_limits(&self, key: &str, config: BudgetConfig) {
+        let budget = self.location(key);
+        let mut st = budget.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.config = config;
+        drop(st);
+        budget.changed.notify_waiters();
+    }
+
     /// Requests left in the current window and today, as far as known.
     pub fn snapshot(&self, key: &str) -> BudgetSnapshot {
         let budget = self.location(key);

@@ -205,6 +205,11 @@ impl GhlClient {
         &self.location
     }
 
+    /// Sets the limits this location's rate budget keeps to from now on.
+    pub fn set_rate_limits(&self, config: crate::BudgetConfig) {
+        self.budget.set_limits(&self.location, config);
+    }
+
     /// This location's rate budget as this client's budget knows it.
     pub fn budget_snapshot(&self) -> crate::budget::BudgetSnapshot {
         self.budget.snapshot(&self.location)
