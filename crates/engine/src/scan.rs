@@ -33,7 +33,7 @@ use crate::error::EngineError;
 use crate::flows::coupons::{Restriction, restriction};
 use crate::flows::orders::state_hash;
 use crate::flows::products::ghl_product_included;
-use crate::flows::{entities, kinds};
+use crate::flows::{Seen, entities, kinds};
 use crate::plan::{Action, PlanEntry};
 use crate::tenant::Tenant;
 use crate::worker::{Engine, job};
@@ -197,7 +197,7 @@ async fn next_gone(
                 ours(l)
                     && l.created_at < started
                     && !seen.contains(&l.highlevel_id)
-                    && l.highlevel_hash.as_deref() != Some("deleted")
+                    && !Seen::is_deleted(l.highlevel_hash.as_deref())
             })
             .map(|l| l.highlevel_id)
             .collect(),

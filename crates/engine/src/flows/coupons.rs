@@ -19,7 +19,7 @@ use chrono::Utc;
 use ghl::Priority;
 use model::Flow;
 
-use super::{Ctx, Record, entities};
+use super::{Ctx, LinkSides, Record, Seen, entities};
 use crate::canonical::{CanonicalCoupon, same_code};
 use crate::changes::Changes;
 use crate::error::EngineError;
@@ -198,10 +198,12 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                 let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
                 ctx.save_link(
                     entities::COUPON,
-                    id,
-                    &written.id.to_string(),
-                    Some(hash),
-                    Some(aa_hash),
+                    LinkSides {
+                        highlevel_id: id,
+                        accessally_id: &written.id.to_string(),
+                        highlevel: Some(Seen::Hash(hash)),
+                        accessally: Some(Seen::Hash(aa_hash)),
+                    },
                 )
                 .await?;
             }
@@ -232,10 +234,12 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                 let aa_hash = CanonicalCoupon::from_accessally(&written).hash();
                 ctx.save_link(
                     entities::COUPON,
-                    id,
-                    &written.id.to_string(),
-                    Some(hash),
-                    Some(aa_hash),
+                    LinkSides {
+                        highlevel_id: id,
+                        accessally_id: &written.id.to_string(),
+                        highlevel: Some(Seen::Hash(hash)),
+                        accessally: Some(Seen::Hash(aa_hash)),
+                    },
                 )
                 .await?;
             }
@@ -269,7 +273,7 @@ async fn disable(
             .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
             .await;
     };
-    if link.highlevel_hash.as_deref() == Some("deleted") {
+    if Seen::is_deleted(link.highlevel_hash.as_deref()) {
         return ctx
             .report(FLOW, Action::Skip, record, vec![], "already disabled")
             .await;
@@ -292,10 +296,12 @@ async fn disable(
         }
         ctx.save_link(
             entities::COUPON,
-            id,
-            &link.accessally_id,
-            Some("deleted".into()),
-            Some("deleted".into()),
+            LinkSides {
+                highlevel_id: id,
+                accessally_id: &link.accessally_id,
+                highlevel: Some(Seen::Deleted),
+                accessally: Some(Seen::Deleted),
+            },
         )
         .await?;
     }

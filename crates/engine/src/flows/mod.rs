@@ -202,8 +202,16 @@ impl Ctx<'_> {
         record: Record,
     ) -> Result<Action, EngineError> {
         if self.writes(flow) {
-            self.save_link(entity, ghl_id, aa_id, Some(hash.clone()), Some(hash))
-                .await?;
+            self.save_link(
+                entity,
+                LinkSides {
+                    highlevel_id: ghl_id,
+                    accessally_id: aa_id,
+                    highlevel: Some(Seen::Hash(hash.clone())),
+                    accessally: Some(Seen::Hash(hash)),
+                },
+            )
+            .await?;
         }
         self.report(flow, Action::Skip, record, vec![], "already equal")
             .await
@@ -247,25 +255,64 @@ impl Ctx<'_> {
             .await?)
     }
 
-    /// Saves the link with the hash both sides now hold.
-    pub async fn save_link(
-        &self,
-        entity: &str,
-        ghl_id: &str,
-        aa_id: &str,
-        ghl_hash: Option<String>,
-        aa_hash: Option<String>,
-    ) -> Result<Link, EngineError> {
+    /// Saves the link with what both sides now hold.
+    pub async fn save_link(&self, entity: &str, sides: LinkSides<'_>) -> Result<Link, EngineError> {
         Ok(self
             .store
             .save_link(&NewLink {
                 entity_type: self.tenant.entity(entity),
-                highlevel_id: ghl_id.to_string(),
-                accessally_id: aa_id.to_string(),
-                highlevel_hash: ghl_hash,
-                accessally_hash: aa_hash,
+                highlevel_id: sides.highlevel_id.to_string(),
+                accessally_id: sides.accessally_id.to_string(),
+                highlevel_hash: sides.highlevel.map(Seen::stored),
+                accessally_hash: sides.accessally.map(Seen::stored),
             })
             .await?)
+    }
+}
+
+/// One link to save: each side's id and what it holds, named, so that the
+/// two sides cannot be swapped (their order flips with the direction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSides<'a> {
+    pub highlevel_id: &'a str,
+    pub accessally_id: &'a str,
+    pub highlevel: Option<Seen>,
+    pub accessally: Option<Seen>,
+}
+
+/// What allybridge last saw of a record on one side: its content hash (or,
+/// for an access grant, its state), or that it was deleted — a tombstone,
+/// so that a deleted record is neither deleted again nor re-created from an
+/// old copy. Stored as the link's hash text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Hash(String),
+    Deleted,
+}
+
+impl Seen {
+    /// The text a tombstone is stored as (no content hash looks like it).
+    const DELETED: &'static str = "deleted";
+
+    /// What a link's stored hash says.
+    pub fn of(stored: Option<&str>) -> Option<Seen> {
+        stored.map(|s| match s {
+            Self::DELETED => Seen::Deleted,
+            hash => Seen::Hash(hash.to_string()),
+        })
+    }
+
+    /// Whether a link's stored hash is a tombstone.
+    pub fn is_deleted(stored: Option<&str>) -> bool {
+        stored == Some(Self::DELETED)
+    }
+
+    /// The link's hash text.
+    pub fn stored(self) -> String {
+        match self {
+            Seen::Hash(hash) => hash,
+            Seen::Deleted => Self::DELETED.to_string(),
+        }
     }
 }
 
@@ -307,4 +354,21 @@ pub fn direction(flow: Flow) -> (System, System) {
 /// Whether an AccessAlly error is "not found".
 pub fn aa_missing(e: &accessally::Error) -> bool {
     e.is_not_found()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seen;
+
+    #[test]
+    fn a_tombstone_is_told_apart_from_any_content_hash() {
+        assert_eq!(Seen::of(None), None);
+        assert_eq!(Seen::of(Some("deleted")), Some(Seen::Deleted));
+        assert_eq!(Seen::of(Some("ab12")), Some(Seen::Hash("ab12".into())));
+        assert!(Seen::is_deleted(Some(&Seen::Deleted.stored())));
+        assert!(!Seen::is_deleted(Some("ab12")) && !Seen::is_deleted(None));
+        for seen in [Seen::Deleted, Seen::Hash("ab12".into())] {
+            assert_eq!(Seen::of(Some(&seen.clone().stored())), Some(seen));
+        }
+    }
 }

@@ -22,7 +22,7 @@ use ghl::types::{ContactUpsert, InvoiceInput, InvoiceItemInput, PaymentInput};
 use model::Flow;
 use serde_json::json;
 
-use super::{Ctx, Record, entities};
+use super::{Ctx, LinkSides, Record, Seen, entities};
 use crate::canonical::content_hash;
 use crate::error::EngineError;
 use crate::plan::Action;
@@ -249,8 +249,16 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
         }
         t.ghl.add_note(&contact.id, &note).await?;
     }
-    ctx.save_link(entities::ORDER, &invoice.id, id, None, Some(state_hash))
-        .await?;
+    ctx.save_link(
+        entities::ORDER,
+        LinkSides {
+            highlevel_id: &invoice.id,
+            accessally_id: id,
+            highlevel: None,
+            accessally: Some(Seen::Hash(state_hash)),
+        },
+    )
+    .await?;
     ctx.report(
         FLOW,
         existing_action,
@@ -328,7 +336,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         };
         products += 1;
         match ctx.link_by_ghl(entities::PRODUCT, pid).await? {
-            Some(l) if l.highlevel_hash.as_deref() != Some("deleted") => {
+            Some(l) if !Seen::is_deleted(l.highlevel_hash.as_deref()) => {
                 if let Ok(o) = l.accessally_id.parse::<u64>() {
                     offerings.push(o);
                 }
@@ -351,10 +359,12 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         if ctx.writes(FLOW) {
             ctx.save_link(
                 entities::GRANT,
-                id,
-                &format!("none:{id}"),
-                Some("excluded".into()),
-                None,
+                LinkSides {
+                    highlevel_id: id,
+                    accessally_id: &format!("none:{id}"),
+                    highlevel: Some(Seen::Hash("excluded".into())),
+                    accessally: None,
+                },
             )
             .await?;
         }
@@ -415,10 +425,12 @@ async fn grant_by_bridge(
         }
         ctx.save_link(
             entities::GRANT,
-            id,
-            &granted.join(","),
-            Some("granted".into()),
-            None,
+            LinkSides {
+                highlevel_id: id,
+                accessally_id: &granted.join(","),
+                highlevel: Some(Seen::Hash("granted".into())),
+                accessally: None,
+            },
         )
         .await?;
     }
@@ -476,10 +488,12 @@ async fn grant_by_genpass(
             })?;
         ctx.save_link(
             entities::GRANT,
-            id,
-            &format!("aal_genpass:{contact}:{id}"),
-            Some("granted".into()),
-            None,
+            LinkSides {
+                highlevel_id: id,
+                accessally_id: &format!("aal_genpass:{contact}:{id}"),
+                highlevel: Some(Seen::Hash("granted".into())),
+                accessally: None,
+            },
         )
         .await?;
     }

@@ -33,7 +33,7 @@ use ghl::Priority;
 use ghl::types::{PriceEdit, PriceInput, ProductEdit, ProductInput, Recurring};
 use model::Flow;
 
-use super::{Ctx, Record, entities};
+use super::{Ctx, LinkSides, Record, Seen, entities};
 use crate::canonical::{CanonicalPrice, CanonicalProduct, PriceKind, interval_unit, pair_prices};
 use crate::changes::Changes;
 use crate::error::EngineError;
@@ -361,10 +361,12 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             let aa_hash = CanonicalProduct::from_accessally(&written).hash(fields);
             ctx.save_link(
                 entities::PRODUCT,
-                id,
-                &written.id.to_string(),
-                Some(hash),
-                Some(aa_hash),
+                LinkSides {
+                    highlevel_id: id,
+                    accessally_id: &written.id.to_string(),
+                    highlevel: Some(Seen::Hash(hash)),
+                    accessally: Some(Seen::Hash(aa_hash)),
+                },
             )
             .await?;
         }
@@ -460,10 +462,12 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         let aa_hash = CanonicalProduct::from_accessally(&written).hash(fields);
         ctx.save_link(
             entities::PRODUCT,
-            id,
-            &written.id.to_string(),
-            Some(hash),
-            Some(aa_hash),
+            LinkSides {
+                highlevel_id: id,
+                accessally_id: &written.id.to_string(),
+                highlevel: Some(Seen::Hash(hash)),
+                accessally: Some(Seen::Hash(aa_hash)),
+            },
         )
         .await?;
     }
@@ -495,7 +499,7 @@ async fn removed_in_ghl(
             .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
             .await;
     };
-    if link.highlevel_hash.as_deref() == Some("deleted") {
+    if Seen::is_deleted(link.highlevel_hash.as_deref()) {
         return ctx
             .report(FLOW, Action::Skip, record, vec![], "already handled")
             .await;
@@ -525,10 +529,12 @@ async fn removed_in_ghl(
                 if ctx.writes(FLOW) {
                     ctx.save_link(
                         entities::PRODUCT,
-                        id,
-                        &link.accessally_id,
-                        Some("deleted".into()),
-                        link.accessally_hash.clone(),
+                        LinkSides {
+                            highlevel_id: id,
+                            accessally_id: &link.accessally_id,
+                            highlevel: Some(Seen::Deleted),
+                            accessally: Seen::of(link.accessally_hash.as_deref()),
+                        },
                     )
                     .await?;
                 }
@@ -571,10 +577,12 @@ async fn removed_in_ghl(
         }
         ctx.save_link(
             entities::PRODUCT,
-            id,
-            &link.accessally_id,
-            Some("deleted".into()),
-            Some("deleted".into()),
+            LinkSides {
+                highlevel_id: id,
+                accessally_id: &link.accessally_id,
+                highlevel: Some(Seen::Deleted),
+                accessally: Some(Seen::Deleted),
+            },
         )
         .await?;
     }
@@ -688,7 +696,7 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
                     .await
                     .map(Planned::Done);
             };
-            if link.accessally_hash.as_deref() == Some("deleted") {
+            if Seen::is_deleted(link.accessally_hash.as_deref()) {
                 return ctx
                     .report(FLOW, Action::Skip, record, vec![], "already handled")
                     .await
@@ -699,10 +707,12 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
                 if ctx.writes(FLOW) {
                     ctx.save_link(
                         entities::PRODUCT,
-                        &link.highlevel_id,
-                        id,
-                        link.highlevel_hash.clone(),
-                        Some("deleted".into()),
+                        LinkSides {
+                            highlevel_id: &link.highlevel_id,
+                            accessally_id: id,
+                            highlevel: Seen::of(link.highlevel_hash.as_deref()),
+                            accessally: Some(Seen::Deleted),
+                        },
                     )
                     .await?;
                 }
@@ -720,10 +730,12 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
                 t.ghl.delete_product(&link.highlevel_id).await?;
                 ctx.save_link(
                     entities::PRODUCT,
-                    &link.highlevel_id,
-                    id,
-                    Some("deleted".into()),
-                    Some("deleted".into()),
+                    LinkSides {
+                        highlevel_id: &link.highlevel_id,
+                        accessally_id: id,
+                        highlevel: Some(Seen::Deleted),
+                        accessally: Some(Seen::Deleted),
+                    },
                 )
                 .await?;
             }
@@ -800,10 +812,12 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
             }
             ctx.save_link(
                 entities::PRODUCT,
-                &created.id,
-                id,
-                Some(held_by_ghl(&canon, written.len()).hash(fields)),
-                Some(hash),
+                LinkSides {
+                    highlevel_id: &created.id,
+                    accessally_id: id,
+                    highlevel: Some(Seen::Hash(held_by_ghl(&canon, written.len()).hash(fields))),
+                    accessally: Some(Seen::Hash(hash)),
+                },
             )
             .await?;
         }
@@ -1067,10 +1081,12 @@ impl PendingUpdate {
     pub async fn finish(self, ctx: &Ctx<'_>) -> Result<Action, EngineError> {
         ctx.save_link(
             entities::PRODUCT,
-            &self.product.id,
-            &self.offering_id,
-            Some(self.ghl_hash),
-            Some(self.aa_hash),
+            LinkSides {
+                highlevel_id: &self.product.id,
+                accessally_id: &self.offering_id,
+                highlevel: Some(Seen::Hash(self.ghl_hash)),
+                accessally: Some(Seen::Hash(self.aa_hash)),
+            },
         )
         .await?;
         ctx.report_changes(
