@@ -74,7 +74,7 @@ async fn an_unconnected_oauth_tenant_starts_reported_and_connects_through_the_ca
             "later",
             &later.ghl,
             &later.aa,
-            GhlAuth::OAuth("LATER_GHL_CLIENT_SECRET"),
+            GhlAuth::OAuth,
             "LATER",
             "write"
         )

@@ -534,7 +534,7 @@ async fn the_consent_after_a_switch_to_write_asks_for_the_write_scopes() -> anyh
             "main",
             &h.ghl,
             &h.aa,
-            common::GhlAuth::OAuth("ABT_GHL_CLIENT_SECRET"),
+            common::GhlAuth::OAuth,
             "ABT",
             "observe"
         )

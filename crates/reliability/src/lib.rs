@@ -161,42 +161,26 @@ impl Harness {
         Ok(h)
     }
 
+    /// The one tenant, every flow writing, its credentials from `ABT_*`
+    /// variables; HighLevel's webhooks verified with the simulator's key.
+    fn tenant(&self) -> test_support::Tenant<'_> {
+        test_support::Tenant {
+            name: "main",
+            ghl: &self.ghl,
+            aa: &self.aa,
+            auth: test_support::GhlAuth::PrivateToken,
+            env_prefix: "ABT",
+            mode: "write",
+            ghl_webhook_key: true,
+        }
+    }
+
     fn write_config(&self, store_url: Option<&str>) -> anyhow::Result<()> {
         let store = match store_url {
             Some(u) => format!("[store]\nurl = \"{u}\"\nkey_file = \"allybridge.key\"\n"),
             None => String::new(),
         };
-        let config = format!(
-            r#"{store}
-[engine]
-workers = 4
-[[tenant]]
-name = "main"
-[tenant.ghl]
-base_url = "{ghl}"
-location_id = "{loc}"
-auth = "private_token"
-private_token = {{ env = "ABT_GHL_TOKEN" }}
-webhook_public_key = """{ghl_key}"""
-[tenant.accessally]
-site_url = "{aa}"
-user = "{user}"
-app_password = {{ env = "ABT_AA_PASSWORD" }}
-handshake = {{ env = "ABT_AA_HANDSHAKE" }}
-[tenant.flows]
-coupons_to_accessally = "write"
-products_to_accessally = "write"
-products_to_highlevel = "write"
-orders_to_highlevel = "write"
-orders_to_accessally = "write"
-"#,
-            ghl = self.ghl.url,
-            loc = s(&self.ghl.info, "location_id"),
-            aa = self.aa.url,
-            user = s(&self.aa.info, "user"),
-            // The simulator signs its webhooks with its own key.
-            ghl_key = s(&self.ghl.info, "webhook_public_key"),
-        );
+        let config = format!("{store}\n[engine]\nworkers = 4\n{}", self.tenant().toml());
         std::fs::write(self.dir.path().join("allybridge.toml"), config)
             .context("writing the configuration")
     }
@@ -210,9 +194,7 @@ orders_to_accessally = "write"
             .env_remove("ALLYBRIDGE_MASTER_KEY")
             .env_remove("ALLYBRIDGE_CONFIG")
             .env("ALLYBRIDGE_LOG", "warn")
-            .env("ABT_GHL_TOKEN", s(&self.ghl.info, "token"))
-            .env("ABT_AA_PASSWORD", s(&self.aa.info, "app_password"))
-            .env("ABT_AA_HANDSHAKE", s(&self.aa.info, "handshake"))
+            .envs(self.tenant().env())
             .env("ALLYBRIDGE_ENGINE_COUPON_POLL_INTERVAL", "1s")
             .env("ALLYBRIDGE_ENGINE_PRODUCT_POLL_INTERVAL", "1s")
             .env("ALLYBRIDGE_ENGINE_ORDER_POLL_INTERVAL", "1s")

@@ -79,17 +79,11 @@ pub async fn converge(
     }
 }
 
-/// How a tenant block authenticates to HighLevel.
-pub enum GhlAuth<'a> {
-    /// `private_token = { env = VAR }`.
-    PrivateToken(&'a str),
-    /// `auth = "oauth"` with the simulator's app; `client_secret = { env = VAR }`.
-    OAuth(&'a str),
-}
+pub use test_support::GhlAuth;
 
-/// A `[[tenant]]` block for the simulators `ghl` and `aa`: AccessAlly
-/// credentials from the environment variables `{prefix}_AA_PASSWORD` and
-/// `{prefix}_AA_HANDSHAKE` (see [`tenant_env`]), every flow in `mode`.
+/// A `[[tenant]]` block for the simulators `ghl` and `aa`
+/// ([`test_support::Tenant`]): credentials from the environment variables
+/// named after `prefix` (see [`tenant_env`]), every flow in `mode`.
 pub fn tenant_block(
     name: &str,
     ghl: &RunningSim,
@@ -98,62 +92,32 @@ pub fn tenant_block(
     prefix: &str,
     mode: &str,
 ) -> String {
-    let ghl_auth = match auth {
-        GhlAuth::PrivateToken(var) => {
-            format!("auth = \"private_token\"\nprivate_token = {{ env = \"{var}\" }}")
-        }
-        GhlAuth::OAuth(var) => format!(
-            "auth = \"oauth\"\nclient_id = \"{}\"\nclient_secret = {{ env = \"{var}\" }}\nmarketplace_url = \"{}\"",
-            s(&ghl.info, "client_id"),
-            ghl.url
-        ),
-    };
-    format!(
-        r#"
-[[tenant]]
-name = "{name}"
-[tenant.ghl]
-base_url = "{ghl_url}"
-location_id = "{loc}"
-{ghl_auth}
-[tenant.accessally]
-site_url = "{aa_url}"
-user = "{user}"
-app_password = {{ env = "{prefix}_AA_PASSWORD" }}
-handshake = {{ env = "{prefix}_AA_HANDSHAKE" }}
-[tenant.flows]
-coupons_to_accessally = "{mode}"
-products_to_accessally = "{mode}"
-products_to_highlevel = "{mode}"
-orders_to_highlevel = "{mode}"
-orders_to_accessally = "{mode}"
-"#,
-        ghl_url = ghl.url,
-        loc = s(&ghl.info, "location_id"),
-        aa_url = aa.url,
-        user = s(&aa.info, "user"),
-    )
+    test_support::Tenant {
+        name,
+        ghl,
+        aa,
+        auth,
+        env_prefix: prefix,
+        mode,
+        ghl_webhook_key: false,
+    }
+    .toml()
 }
 
 /// The environment a [`tenant_block`] with `prefix` reads: the AccessAlly
 /// credentials, the HighLevel private token (`{prefix}_GHL_TOKEN`) and the
 /// OAuth client secret (`{prefix}_GHL_CLIENT_SECRET`).
 pub fn tenant_env(sims: &Sims, prefix: &str) -> Vec<(String, String)> {
-    vec![
-        (format!("{prefix}_GHL_TOKEN"), s(&sims.ghl.info, "token")),
-        (
-            format!("{prefix}_GHL_CLIENT_SECRET"),
-            s(&sims.ghl.info, "client_secret"),
-        ),
-        (
-            format!("{prefix}_AA_PASSWORD"),
-            s(&sims.aa.info, "app_password"),
-        ),
-        (
-            format!("{prefix}_AA_HANDSHAKE"),
-            s(&sims.aa.info, "handshake"),
-        ),
-    ]
+    test_support::Tenant {
+        name: "",
+        ghl: &sims.ghl,
+        aa: &sims.aa,
+        auth: test_support::GhlAuth::PrivateToken,
+        env_prefix: prefix,
+        mode: "",
+        ghl_webhook_key: false,
+    }
+    .env()
 }
 
 pub struct Harness {
@@ -213,7 +177,7 @@ impl Harness {
             "main",
             &self.ghl,
             &self.aa,
-            GhlAuth::PrivateToken("ABT_GHL_TOKEN"),
+            GhlAuth::PrivateToken,
             "ABT",
             mode,
         )
