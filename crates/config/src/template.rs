@@ -121,7 +121,9 @@ client_secret = { env = "ALLYBRIDGE_GHL_CLIENT_SECRET" }
 # private_token = { env = "ALLYBRIDGE_GHL_TOKEN" }
 # The OAuth consent page's host, for white-label marketplaces.
 # marketplace_url = "https://marketplace.gohighlevel.com"
-# Ed25519 public key (PEM) verifying x-ghl-signature; HighLevel's published key when unset.
+# Ed25519 public key (PEM) verifying x-ghl-signature, as HighLevel gives it for your app. Set it:
+# unset, only the legacy RSA x-wh-signature is verified (HighLevel's published RSA key),
+# which HighLevel is retiring, so deliveries signed only with x-ghl-signature are refused.
 # webhook_public_key = "-----BEGIN PUBLIC KEY-----\n...\n-----END PUBLIC KEY-----"
 
 [tenant.accessally]

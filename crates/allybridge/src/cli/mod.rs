@@ -14,6 +14,7 @@ mod logs;
 mod ops;
 mod probe;
 mod reconcile;
+mod scopes;
 mod serve;
 mod sim;
 mod sync;
@@ -66,6 +67,8 @@ pub enum Command {
     Restore(backup::RestoreArgs),
     /// Read a password from stdin and print its argon2 hash for [server] admin_password_hash.
     AdminPassword(admin_password::AdminPasswordArgs),
+    /// The HighLevel scopes and webhook events the flows need (for a marketplace app or a private token).
+    Scopes(scopes::ScopesArgs),
 }
 
 /// Lets a closed stdout end the process quietly, as it ends `head` or
@@ -130,6 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(args) => backup::backup(args).await,
         Command::Restore(args) => backup::restore(args).await,
         Command::AdminPassword(args) => admin_password::run(args).await,
+        Command::Scopes(args) => scopes::run(args).await,
     }
 }
 

@@ -535,6 +535,7 @@ async fn admin_page(
             secure_cookies,
             connections: shared.connections.clone(),
             modes: Some(modes),
+            trusted_proxies: config.server.trusted_proxies.clone(),
             ..server::admin::AdminConfig::default()
         },
         engine.clone(),
