@@ -309,15 +309,7 @@ async fn run(nginx_binary: &str, openssl: &str) -> anyhow::Result<()> {
     let (http_port, https_port) = (free_port()?, free_port()?);
     let base = format!("https://{HOST}:{https_port}");
     let hash = server::admin::auth::hash_password(PASSWORD)?;
-    let tenant = tenant_block(
-        "main",
-        &h.ghl,
-        &h.aa,
-        GhlAuth::OAuth,
-        "ABT",
-        "observe",
-    )
-    .replace(
+    let tenant = tenant_block("main", &h.ghl, &h.aa, GhlAuth::OAuth, "ABT", "observe").replace(
         "[tenant.ghl]\n",
         &format!(
             "[tenant.ghl]\nwebhook_public_key = \"\"\"{}\"\"\"\n",
