@@ -23,14 +23,30 @@ use store::{Credential, CredentialKind, Keyring, Store, System};
 /// The configuration file flag shared by every verb that needs one.
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
-    /// The configuration file.
+    /// The configuration file [default: allybridge.toml in this folder, else
+    /// the package's /etc/allybridge/allybridge.toml when it exists].
     #[arg(
         long = "config",
         env = "ALLYBRIDGE_CONFIG",
-        default_value = "allybridge.toml",
+        default_value_os_t = default_config_path(),
+        hide_default_value = true,
         global = true
     )]
     pub config: PathBuf,
+}
+
+/// Where the Debian package installs the configuration.
+const PACKAGED_CONFIG: &str = "/etc/allybridge/allybridge.toml";
+
+/// `allybridge.toml` in the working folder; where there is none and the
+/// package's configuration exists (a server), that one, so that commands
+/// on a server need no `--config`.
+fn default_config_path() -> PathBuf {
+    let here = PathBuf::from("allybridge.toml");
+    if !here.exists() && Path::new(PACKAGED_CONFIG).exists() {
+        return PathBuf::from(PACKAGED_CONFIG);
+    }
+    here
 }
 
 /// Loads and validates the configuration file.
