@@ -233,19 +233,15 @@ fn client(
     if let Some(forged) = forged {
         headers.insert("x-forwarded-for", forged.parse()?);
     }
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .add_root_certificate(cert.clone())
-        .resolve(HOST, https)
-        .local_address(from)
-        .default_headers(headers)
-        .timeout(Duration::from_secs(20))
-        .build()?;
-    Ok(Browser {
-        http,
-        cookies: Vec::new(),
-    })
+    Browser::from_builder(
+        reqwest::Client::builder()
+            .no_proxy()
+            .add_root_certificate(cert.clone())
+            .resolve(HOST, https)
+            .local_address(from)
+            .default_headers(headers)
+            .timeout(Duration::from_secs(20)),
+    )
 }
 
 /// One login attempt: the form (for its CSRF token), then `password`.

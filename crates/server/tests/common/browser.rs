@@ -1,15 +1,21 @@
-//! A small HTTP client for the admin page in tests: keeps cookies by hand,
-//! never follows redirects, and finds a page's CSRF field. Used by the
-//! server's tests and, through `#[path]`, by the binary's daemon tests.
+//! A small HTTP client for the admin page in tests: keeps cookies
+//! (reqwest's cookie jar), never follows redirects, and finds a page's CSRF
+//! field. Used by the server's tests and, through `#[path]`, by the
+//! binary's daemon and proxy tests.
 
 #![allow(dead_code)]
 
-use anyhow::Context;
+use std::sync::Arc;
 
-/// An HTTP client that keeps cookies by hand and never follows redirects.
+use anyhow::Context;
+use reqwest::cookie::{CookieStore, Jar};
+
+/// An HTTP client that keeps cookies and never follows redirects.
 pub struct Browser {
     pub http: reqwest::Client,
-    pub cookies: Vec<(String, String)>,
+    jar: Arc<Jar>,
+    /// The last address asked, whose cookies [`Browser::has_cookie`] reads.
+    last: Option<reqwest::Url>,
 }
 
 pub struct Page {
@@ -21,33 +27,26 @@ pub struct Page {
 
 impl Browser {
     pub fn new() -> anyhow::Result<Self> {
+        Self::from_builder(reqwest::Client::builder())
+    }
+
+    /// A browser on a client made from `builder` (a test's certificate,
+    /// local address or headers), with the cookie jar and no redirects.
+    pub fn from_builder(builder: reqwest::ClientBuilder) -> anyhow::Result<Self> {
+        let jar = Arc::new(Jar::default());
+        let http = builder
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar.clone())
+            .build()?;
         Ok(Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
-            cookies: Vec::new(),
+            http,
+            jar,
+            last: None,
         })
     }
 
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
     async fn finish(&mut self, r: reqwest::Response) -> anyhow::Result<Page> {
-        for v in r.headers().get_all("set-cookie") {
-            let v = v.to_str()?;
-            let first = v.split(';').next().unwrap_or("");
-            if let Some((k, val)) = first.split_once('=') {
-                self.cookies.retain(|(n, _)| n != k);
-                if !val.is_empty() {
-                    self.cookies.push((k.to_string(), val.to_string()));
-                }
-            }
-        }
+        self.last = Some(r.url().clone());
         let status = r.status().as_u16();
         let location = r
             .headers()
@@ -63,28 +62,25 @@ impl Browser {
     }
 
     pub async fn get(&mut self, url: &str) -> anyhow::Result<Page> {
-        let r = self
-            .http
-            .get(url)
-            .header("cookie", self.cookie_header())
-            .send()
-            .await?;
+        let r = self.http.get(url).send().await?;
         self.finish(r).await
     }
 
     pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> anyhow::Result<Page> {
-        let r = self
-            .http
-            .post(url)
-            .header("cookie", self.cookie_header())
-            .form(form)
-            .send()
-            .await?;
+        let r = self.http.post(url).form(form).send().await?;
         self.finish(r).await
     }
 
+    /// Whether the jar holds cookie `name` for the last address asked.
     pub fn has_cookie(&self, name: &str) -> bool {
-        self.cookies.iter().any(|(n, _)| n == name)
+        let Some(cookies) = self.last.as_ref().and_then(|url| self.jar.cookies(url)) else {
+            return false;
+        };
+        cookies
+            .to_str()
+            .unwrap_or("")
+            .split("; ")
+            .any(|c| c.split_once('=').is_some_and(|(n, _)| n == name))
     }
 }
 
