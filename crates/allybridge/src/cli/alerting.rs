@@ -20,7 +20,7 @@ use std::time::Duration;
 use alerts::{AlertKind, Alerter};
 use engine::Engine;
 use server::health::{ConnectionState, Connections};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::Mutex;
 
 use super::context::{self, TenantGhl};
 
@@ -61,6 +61,11 @@ pub struct WatchInputs {
 }
 
 impl AlertWatch {
+    /// How often it checks (`[alerts] check_interval`).
+    pub fn every(&self) -> Duration {
+        self.every
+    }
+
     pub fn new(
         alerter: Arc<Alerter>,
         engine: Arc<Engine>,
@@ -225,25 +230,18 @@ impl AlertWatch {
             self.raise(&mut st, kind).await;
         }
     }
+}
 
-    /// Checks every `[alerts] check_interval`, and when a connection
-    /// changes state, until stopped.
-    pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(self.every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut changes = self.connections.subscribe();
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    _ = ticker.tick() => {}
-                    Ok(()) = changes.changed() => {}
-                }
-                if let Err(e) = self.check().await {
-                    tracing::warn!(error = %e, "alert check failed; next one at the next interval");
-                }
-            }
-        })
+/// The watch as a background task: a check every `[alerts] check_interval`
+/// and when a connection changes state (`serve` wires both).
+pub struct AlertTask(pub Arc<AlertWatch>);
+
+impl daemon::Activity for AlertTask {
+    async fn activate(&mut self, _: daemon::Trigger) -> Result<(), String> {
+        self.0
+            .check()
+            .await
+            .map_err(|e| format!("alert check failed: {e}; next one at the next interval"))
     }
 }
 

@@ -28,6 +28,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use config::{Config, TenantConfig};
+use daemon::{Activity, Background, Trigger};
 use engine::scan::{ScanKind, scan};
 use engine::{Engine, EngineOptions, Tenant};
 use futures::TryStreamExt;
@@ -199,47 +200,40 @@ pub const KEEP_HISTORY: Duration = Duration::from_secs(7 * 24 * 3_600);
 /// How often what is past [`KEEP_HISTORY`] is deleted.
 const TIDY_EVERY: Duration = Duration::from_secs(3_600);
 
-/// Deletes what is past keeping every [`TIDY_EVERY`] (first at start-up),
+/// Deletes what is past keeping (every [`TIDY_EVERY`], first at start-up),
 /// and says when the API activity log had to drop calls.
-fn housekeeper(
+struct Housekeeper {
     store: store::Store,
     activity: Option<Arc<engine::housekeeping::ActivityLog>>,
-    mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(TIDY_EVERY);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut dropped_before = 0;
-        loop {
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = ticker.tick() => {}
-            }
-            match engine::housekeeping::tidy(&store, KEEP_HISTORY).await {
-                Ok(t) if t != engine::housekeeping::Tidied::default() => tracing::info!(
-                    finished_jobs = t.finished_jobs,
-                    inbox_events = t.inbox_events,
-                    api_calls = t.api_calls,
-                    "deleted history older than {} days",
-                    KEEP_HISTORY.as_secs() / 86_400
-                ),
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not delete old history; trying again in an hour")
-                }
-            }
-            if let Some(log) = &activity {
-                let dropped = log.dropped();
-                if dropped > dropped_before {
-                    tracing::warn!(
-                        calls = dropped - dropped_before,
-                        "the API activity log fell behind and left calls out"
-                    );
-                    dropped_before = dropped;
-                }
+    dropped_before: u64,
+}
+
+impl Activity for Housekeeper {
+    async fn activate(&mut self, _: Trigger) -> Result<(), String> {
+        let tidied = engine::housekeeping::tidy(&self.store, KEEP_HISTORY).await;
+        if let Some(log) = &self.activity {
+            let dropped = log.dropped();
+            if dropped > self.dropped_before {
+                tracing::warn!(
+                    calls = dropped - self.dropped_before,
+                    "the API activity log fell behind and left calls out"
+                );
+                self.dropped_before = dropped;
             }
         }
-    })
+        match tidied {
+            Ok(t) if t != engine::housekeeping::Tidied::default() => tracing::info!(
+                finished_jobs = t.finished_jobs,
+                inbox_events = t.inbox_events,
+                api_calls = t.api_calls,
+                "deleted history older than {} days",
+                KEEP_HISTORY.as_secs() / 86_400
+            ),
+            Ok(_) => {}
+            Err(e) => return Err(format!("could not delete old history: {e}")),
+        }
+        Ok(())
+    }
 }
 
 /// One periodic scan: its name in logs, its kind, the flows it scans one
@@ -251,72 +245,67 @@ struct Poll {
     every: Duration,
 }
 
-/// Runs `poll` for every tenant that can run, until stopped; a tenant that
-/// becomes connected is scanned at once. Each scan's outcome is reported
-/// to `connections` (typed auth refusals), each reconciliation to `alerts`.
-fn poller(
+/// Runs `poll` for every tenant that can run; when a connection changes
+/// state ([`Trigger::Event`]), only a tenant that became able to run is
+/// scanned. Each scan's outcome is reported to `connections` (typed auth
+/// refusals), each reconciliation to `alerts`.
+struct Poller {
     engine: Arc<Engine>,
     poll: Poll,
-    mut stop: watch::Receiver<bool>,
     connections: Arc<Connections>,
     alerts: Option<Arc<AlertWatch>>,
-) -> tokio::task::JoinHandle<()> {
-    let Poll {
-        name,
-        kind,
-        flows,
-        every,
-    } = poll;
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut changes = connections.subscribe();
-        // Tenants that could run at the last pass.
-        let mut running: HashSet<String> = HashSet::new();
-        loop {
-            let only_new = tokio::select! {
-                _ = stop.changed() => return,
-                _ = ticker.tick() => false,
-                Ok(()) = changes.changed() => true,
-            };
-            for tenant in engine.tenants.values() {
-                if !connections.can_run(&tenant.name) {
-                    running.remove(&tenant.name);
+    /// Tenants that could run at the last activation.
+    running: HashSet<String>,
+}
+
+impl Activity for Poller {
+    async fn activate(&mut self, trigger: Trigger) -> Result<(), String> {
+        let only_new = trigger == Trigger::Event;
+        let Poll { name, kind, .. } = self.poll;
+        let mut failed = Vec::new();
+        for tenant in self.engine.tenants.values() {
+            if !self.connections.can_run(&tenant.name) {
+                self.running.remove(&tenant.name);
+                continue;
+            }
+            let new = self.running.insert(tenant.name.clone());
+            if only_new && !new {
+                continue;
+            }
+            for flow in &self.poll.flows {
+                if flow.is_some_and(|f| tenant.mode(f) == FlowMode::Off) {
                     continue;
                 }
-                let new = running.insert(tenant.name.clone());
-                if only_new && !new {
-                    continue;
-                }
-                for flow in &flows {
-                    if flow.is_some_and(|f| tenant.mode(f) == FlowMode::Off) {
-                        continue;
-                    }
-                    let result = scan(&engine, tenant, kind, *flow).await;
-                    connections.report_scan(
-                        &tenant.name,
-                        &sources(tenant, *flow),
-                        result.as_ref().map(|_| ()),
-                    );
-                    match result {
-                        Ok(r) => {
-                            if kind == ScanKind::Reconcile
-                                && let Some(w) = &alerts
-                            {
-                                w.reconciled(&r).await;
-                            }
-                            if r.enqueued > 0 || kind == ScanKind::Reconcile {
-                                tracing::info!(tenant = %tenant.name, poll = name, checked = r.checked, enqueued = r.enqueued, drift = r.drifted, "scan done");
-                            }
+                let result = scan(&self.engine, tenant, kind, *flow).await;
+                self.connections.report_scan(
+                    &tenant.name,
+                    &sources(tenant, *flow),
+                    result.as_ref().map(|_| ()),
+                );
+                match result {
+                    Ok(r) => {
+                        if kind == ScanKind::Reconcile
+                            && let Some(w) = &self.alerts
+                        {
+                            w.reconciled(&r).await;
                         }
-                        Err(e) => {
-                            tracing::warn!(tenant = %tenant.name, poll = name, error = %e, "scan failed; next one at the next interval")
+                        if r.enqueued > 0 || kind == ScanKind::Reconcile {
+                            tracing::info!(tenant = %tenant.name, poll = name, checked = r.checked, enqueued = r.enqueued, drift = r.drifted, "scan done");
                         }
                     }
+                    Err(e) => failed.push(format!("tenant `{}`: {e}", tenant.name)),
                 }
             }
         }
-    })
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{name} scan failed ({}); next one at the next interval",
+                failed.join("; ")
+            ))
+        }
+    }
 }
 
 /// The state of each tenant's connections when the daemon starts:
@@ -348,45 +337,44 @@ fn initial_connections(config: &Config, parts: &[TenantGhl], listen: &str) -> Co
 
 /// Notices a token pair stored for a tenant that is not connected (by
 /// `allybridge connect ghl --oauth` while the daemon runs), every
-/// `CONNECTION_CHECK`, until stopped.
-fn watch_stored_tokens(
+/// `CONNECTION_CHECK`.
+struct StoredTokenWatch {
     store: Store,
     parts: Vec<TenantGhl>,
     connections: Arc<Connections>,
-    mut stop: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(CONNECTION_CHECK);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = ticker.tick() => {}
+}
+
+impl Activity for StoredTokenWatch {
+    async fn activate(&mut self, _: Trigger) -> Result<(), String> {
+        for p in &self.parts {
+            if !matches!(
+                self.connections.state(&p.tenant, System::HighLevel),
+                Some(ConnectionState::NotConnected { .. })
+            ) {
+                continue;
             }
-            for p in &parts {
-                if !matches!(
-                    connections.state(&p.tenant, System::HighLevel),
-                    Some(ConnectionState::NotConnected { .. })
-                ) {
-                    continue;
+            let connection = context::connection_id(&p.tenant, System::HighLevel);
+            match self
+                .store
+                .credential(&connection, CredentialKind::HighLevelOAuth)
+                .await
+            {
+                Ok(Some(_)) => {
+                    tracing::info!(tenant = %p.tenant, "a HighLevel token pair was stored; starting the tenant's flows");
+                    self.connections
+                        .set(&p.tenant, System::HighLevel, ConnectionState::Connected);
                 }
-                let connection = context::connection_id(&p.tenant, System::HighLevel);
-                match store
-                    .credential(&connection, CredentialKind::HighLevelOAuth)
-                    .await
-                {
-                    Ok(Some(_)) => {
-                        tracing::info!(tenant = %p.tenant, "a HighLevel token pair was stored; starting the tenant's flows");
-                        connections.set(&p.tenant, System::HighLevel, ConnectionState::Connected);
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(tenant = %p.tenant, error = %e, "could not read the stored HighLevel tokens; trying again shortly")
-                    }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "could not read the stored HighLevel tokens of tenant `{}`: {e}; trying again shortly",
+                        p.tenant
+                    ));
                 }
             }
         }
-    })
+        Ok(())
+    }
 }
 
 /// The OAuth callback's tenants: those with `auth = "oauth"`, each with
@@ -615,7 +603,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%bound, "serving");
 
     let (stop, stopped) = watch::channel(false);
-    let mut tasks = Vec::new();
+    let mut background = Background::new();
     let state = server::AppState {
         receiver: Arc::new(receiver),
         engine: engine.clone(),
@@ -659,13 +647,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         &config.alerts,
     ));
-    tasks.push(watch.clone().spawn(stopped.clone()));
-    tasks.push(watch_stored_tokens(
-        store.clone(),
-        ghl_parts.clone(),
-        connections.clone(),
-        stopped.clone(),
-    ));
+    background.spawn(
+        "alert watch",
+        watch.every(),
+        Some(connections.subscribe()),
+        alerting::AlertTask(watch.clone()),
+    );
+    background.spawn::<_, ()>(
+        "stored token watch",
+        CONNECTION_CHECK,
+        None,
+        StoredTokenWatch {
+            store: store.clone(),
+            parts: ghl_parts.clone(),
+            connections: connections.clone(),
+        },
+    );
     let mut server_stop = stopped.clone();
     let server_task = tokio::spawn(async move {
         server::serve_router(listener, router, async move {
@@ -715,24 +712,44 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             every: e.reconcile_interval.get(),
         },
     ];
-    tasks.push(housekeeper(store.clone(), activity, stopped.clone()));
+    background.spawn::<_, ()>(
+        "housekeeper",
+        TIDY_EVERY,
+        None,
+        Housekeeper {
+            store: store.clone(),
+            activity,
+            dropped_before: 0,
+        },
+    );
     for poll in polls {
         let alerts = (poll.kind == ScanKind::Reconcile).then(|| watch.clone());
-        tasks.push(poller(
-            engine.clone(),
-            poll,
-            stopped.clone(),
-            connections.clone(),
-            alerts,
-        ));
+        background.spawn(
+            poll.name,
+            poll.every,
+            Some(connections.subscribe()),
+            Poller {
+                engine: engine.clone(),
+                poll,
+                connections: connections.clone(),
+                alerts,
+                running: HashSet::new(),
+            },
+        );
     }
 
     shutdown_signal().await;
     eprintln!("allybridge: shutting down (finishing the jobs in progress)…");
     let _ = stop.send(true);
-    for t in tasks {
-        let _ = t.await;
+    for task in background.statuses() {
+        tracing::debug!(
+            task = task.name,
+            activations = task.activations,
+            last_error = task.last_error.as_deref().unwrap_or(""),
+            "background task at shutdown"
+        );
     }
+    background.stop().await;
     let server_result = server_task.await;
     let worker_result = worker_task.await;
     store.close().await;
