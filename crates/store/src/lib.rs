@@ -25,10 +25,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use backend::postgres::PgBackend;
-use backend::shared::SealedCredential;
-use backend::sqlite::SqliteBackend;
+use backend::Db;
+use backend::queue::{JobFilter, Requeue};
+use backend::records::SealedCredential;
 use crypto::{CellAddress, OpenFailure};
+use sqlx::{Postgres, Sqlite};
 
 pub use backend::{Replayed, RetryOutcome};
 pub use crypto::{Keyring, MASTER_KEY_ENV, MasterKey, PREVIOUS_MASTER_KEYS_ENV};
@@ -49,8 +50,8 @@ pub enum BackendKind {
 }
 
 enum Backend {
-    Sqlite(SqliteBackend),
-    Postgres(PgBackend),
+    Sqlite(Db<Sqlite>),
+    Postgres(Db<Postgres>),
 }
 
 /// Calls the same method on whichever backend is in use.
@@ -262,9 +263,9 @@ impl Store {
     /// decrypt the stored credentials.
     pub async fn open(url: &str, keyring: Keyring) -> Result<Store, StoreError> {
         let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite(SqliteBackend::open(url).await?)
+            Backend::Sqlite(backend::sqlite::open(url).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres(PgBackend::open(url).await?)
+            Backend::Postgres(backend::postgres::open(url).await?)
         } else {
             return Err(StoreError::UnsupportedUrl {
                 url: backend::redact_url(url),
@@ -575,7 +576,7 @@ impl Store {
                 let row_key = [old.connection_id.as_str(), old.kind.as_str()];
                 let (key_id, ciphertext) =
                     crypto::seal(&keyring, &credential_cell(&row_key), &encoded)?;
-                let replaced = on_backend!(self, backend => backend.reseal_credential(old, &key_id, &ciphertext).await)?;
+                let replaced = on_backend!(self, backend => backend.reseal_credential(old, &key_id, ciphertext).await)?;
                 if replaced {
                     re_encrypted += 1;
                 }
@@ -833,7 +834,12 @@ impl Store {
         error: &str,
         retry_at: DateTime<Utc>,
     ) -> Result<RetryOutcome, StoreError> {
-        let outcome = on_backend!(self, backend => backend.requeue(job_id, Some(owner), Some(error), millis(retry_at), false, now_ms()).await)?;
+        let retry = Requeue::Retry {
+            owner,
+            error,
+            run_at: millis(retry_at),
+        };
+        let outcome = on_backend!(self, backend => backend.requeue(job_id, retry, now_ms()).await)?;
         if outcome == RetryOutcome::Rescheduled {
             self.announce_jobs_locally();
         }
@@ -858,8 +864,12 @@ impl Store {
         let mut released = Vec::with_capacity(held.len());
         for job_id in held {
             let now = now_ms();
-            match on_backend!(self, backend => backend.requeue(job_id, Some(owner), Some(&reason), now, false, now).await)
-            {
+            let release = Requeue::Retry {
+                owner,
+                error: &reason,
+                run_at: now,
+            };
+            match on_backend!(self, backend => backend.requeue(job_id, release, now).await) {
                 Ok(outcome) => released.push((job_id, outcome)),
                 // Its lease had expired and another worker has taken it since.
                 Err(StoreError::LeaseLost { .. }) => {}
@@ -887,13 +897,19 @@ impl Store {
 
     /// Dead letters, oldest first, after `after_id`.
     pub async fn dead_letters(&self, after_id: JobId, limit: i64) -> Result<Vec<Job>, StoreError> {
-        on_backend!(self, backend => backend.jobs(None, Some(JobState::Dead), None, after_id, limit).await)
+        let filter = JobFilter {
+            state: Some(JobState::Dead),
+            after_id,
+            limit,
+            ..JobFilter::default()
+        };
+        on_backend!(self, backend => backend.jobs(filter).await)
     }
 
     /// Runs a dead letter again now, with its attempts reset.
     pub async fn replay_dead_letter(&self, job_id: JobId) -> Result<Replayed, StoreError> {
-        let now = now_ms();
-        let outcome = on_backend!(self, backend => backend.requeue(job_id, None, None, now, true, now).await)?;
+        let outcome =
+            on_backend!(self, backend => backend.requeue(job_id, Requeue::Replay, now_ms()).await)?;
         self.announce_jobs_locally();
         Ok(match outcome {
             RetryOutcome::Rescheduled => Replayed {
@@ -913,8 +929,12 @@ impl Store {
     }
 
     pub async fn job(&self, job_id: JobId) -> Result<Option<Job>, StoreError> {
-        let mut found =
-            on_backend!(self, backend => backend.jobs(Some(job_id), None, None, 0, 1).await)?;
+        let filter = JobFilter {
+            id: Some(job_id),
+            limit: 1,
+            ..JobFilter::default()
+        };
+        let mut found = on_backend!(self, backend => backend.jobs(filter).await)?;
         Ok(found.pop())
     }
 
@@ -925,12 +945,23 @@ impl Store {
         after_id: JobId,
         limit: i64,
     ) -> Result<Vec<Job>, StoreError> {
-        on_backend!(self, backend => backend.jobs(None, state, None, after_id, limit).await)
+        let filter = JobFilter {
+            state,
+            after_id,
+            limit,
+            ..JobFilter::default()
+        };
+        on_backend!(self, backend => backend.jobs(filter).await)
     }
 
     /// All jobs (any state) with this dedupe key, oldest first.
     pub async fn jobs_for_dedupe_key(&self, dedupe_key: &str) -> Result<Vec<Job>, StoreError> {
-        on_backend!(self, backend => backend.jobs(None, None, Some(dedupe_key), 0, i64::MAX).await)
+        let filter = JobFilter {
+            dedupe_key: Some(dedupe_key),
+            limit: i64::MAX,
+            ..JobFilter::default()
+        };
+        on_backend!(self, backend => backend.jobs(filter).await)
     }
 
     pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
@@ -978,16 +1009,7 @@ impl Store {
     }
 
     pub async fn location_leases(&self) -> Result<Vec<LocationLease>, StoreError> {
-        let rows = on_backend!(self, backend => backend.location_leases().await)?;
-        rows.into_iter()
-            .map(|(location, owner, expires_at)| {
-                Ok(LocationLease {
-                    location,
-                    owner,
-                    expires_at: from_millis(expires_at)?,
-                })
-            })
-            .collect()
+        on_backend!(self, backend => backend.location_leases().await)
     }
 
     // ---- poll cursors -----------------------------------------------------
