@@ -44,20 +44,9 @@ pub async fn price_change(
     options.engine.batch = i64::try_from(workers).unwrap_or(4);
     let sb = Sandbox::start(options).await?;
     for i in 0..products {
-        sb.control(
-            "accessally",
-            "POST",
-            "/__sim/admin/offerings",
-            Some(json!({
-                "name": format!("Bulk {i:05}"), "description": "", "status": "publish",
-                "availability": {"unlimited": true, "quantity": null},
-                "payment_options": [
-                    {"type": "one_time", "amount": "97.00", "currency": "USD", "sku": format!("B{i}-A")},
-                    {"type": "one_time", "amount": "197.00", "currency": "USD", "sku": format!("B{i}-B")},
-                ],
-            })),
-        )
-        .await?;
+        let (a, b) = (format!("B{i}-A"), format!("B{i}-B"));
+        sb.add_offering(&format!("Bulk {i:05}"), &[("97.00", &a), ("197.00", &b)])
+            .await?;
     }
     sb.sync_once(ScanKind::Backfill).await?;
     anyhow::ensure!(
@@ -89,13 +78,7 @@ pub async fn price_change(
                 json!({"id": p["id"], "type": "one_time", "amount": amount, "currency": "USD", "sku": p["sku"]})
             })
             .collect();
-        sb.control(
-            "accessally",
-            "PUT",
-            &format!("/__sim/admin/offerings/{}", o["id"]),
-            Some(json!({"payment_options": options})),
-        )
-        .await?;
+        sb.set_payment_options(&o["id"], options).await?;
     }
     // The simulator's window starts empty: wait out the backfill's calls.
     tokio::time::sleep(LIMITS.interval).await;

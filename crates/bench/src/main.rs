@@ -392,17 +392,11 @@ async fn backfill_and_changes(args: &Args, rows: &mut Vec<Row>) -> anyhow::Resul
     let offerings: Vec<Value> = a["offerings"].as_array().cloned().unwrap_or_default();
     let changed: Vec<&Value> = offerings.iter().step_by(10).collect();
     for o in &changed {
-        let mut options = o["payment_options"].clone();
+        let mut options: Vec<Value> = o["payment_options"].as_array().cloned().unwrap_or_default();
         if let Some(first) = options.get_mut(0) {
             first["amount"] = json!("1.23");
         }
-        sb.control(
-            "accessally",
-            "PUT",
-            &format!("/__sim/admin/offerings/{}", o["id"]),
-            Some(json!({"payment_options": options})),
-        )
-        .await?;
+        sb.set_payment_options(&o["id"], options).await?;
     }
     let (gw, aw) = sb.write_calls().await?;
     let (ghl_before, aa_before) = calls_per_system(&sb).await?;

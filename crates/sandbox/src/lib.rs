@@ -420,6 +420,48 @@ impl Sandbox {
         Ok((w(&g), a))
     }
 
+    /// Adds an offering to AccessAlly's side as its administrator would:
+    /// published, unlimited, with one-time USD payment options, each an
+    /// `(amount, sku)`. Answers the offering as the side holds it.
+    pub async fn add_offering(
+        &self,
+        name: &str,
+        options: &[(&str, &str)],
+    ) -> Result<Value, SandboxError> {
+        let options: Vec<Value> = options
+            .iter()
+            .map(|(amount, sku)| json!({"type": "one_time", "amount": amount, "currency": "USD", "sku": sku}))
+            .collect();
+        self.control(
+            "accessally",
+            "POST",
+            "/__sim/admin/offerings",
+            Some(json!({
+                "name": name, "description": format!("{name}, made by a test."), "status": "publish",
+                "availability": {"unlimited": true, "quantity": null},
+                "payment_options": options,
+            })),
+        )
+        .await
+    }
+
+    /// Replaces an AccessAlly offering's payment options as its
+    /// administrator would (an option keeps its id when given it).
+    pub async fn set_payment_options(
+        &self,
+        offering_id: &Value,
+        options: Vec<Value>,
+    ) -> Result<(), SandboxError> {
+        self.control(
+            "accessally",
+            "PUT",
+            &format!("/__sim/admin/offerings/{offering_id}"),
+            Some(json!({"payment_options": options})),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Sets faults on both simulators.
     pub async fn set_faults(&self, faults: &Faults) -> Result<(), SandboxError> {
         let body = serde_json::to_value(faults).unwrap_or_default();

@@ -42,20 +42,9 @@ fn name(i: usize) -> String {
 async fn synced(options: SandboxOptions) -> anyhow::Result<Sandbox> {
     let sb = Sandbox::start(options).await?;
     for i in 0..OFFERINGS {
-        sb.control(
-            "accessally",
-            "POST",
-            "/__sim/admin/offerings",
-            Some(json!({
-                "name": name(i), "description": "Made for the bulk test.", "status": "publish",
-                "availability": {"unlimited": true, "quantity": null},
-                "payment_options": [
-                    {"type": "one_time", "amount": "97.00", "currency": "USD", "sku": format!("BULK-{i}-A")},
-                    {"type": "one_time", "amount": "197.00", "currency": "USD", "sku": format!("BULK-{i}-B")},
-                ],
-            })),
-        )
-        .await?;
+        let (a, b) = (format!("BULK-{i}-A"), format!("BULK-{i}-B"));
+        sb.add_offering(&name(i), &[("97.00", &a), ("197.00", &b)])
+            .await?;
     }
     sb.sync_once(ScanKind::Backfill).await?;
     let diffs = sb.differences().await?;
@@ -97,13 +86,7 @@ async fn change_prices(sb: &Sandbox, a: &str, b: &str) -> anyhow::Result<Vec<Str
                 json!({"id": p["id"], "type": "one_time", "amount": amount, "currency": "USD", "sku": sku})
             })
             .collect();
-        sb.control(
-            "accessally",
-            "PUT",
-            &format!("/__sim/admin/offerings/{}", o["id"]),
-            Some(json!({"payment_options": options})),
-        )
-        .await?;
+        sb.set_payment_options(&o["id"], options).await?;
         ids.push(o["id"].to_string());
     }
     Ok(ids)
