@@ -20,6 +20,6 @@ pub mod retry;
 pub use activity::{CallObserver, CallRecord, Fanout, Observer};
 pub use client::{HttpConfig, build_client};
 pub use error::{HttpError, HttpErrorKind, parse_retry_after, request_id};
-pub use path::path_segment;
+pub use path::{path_segment, query_value};
 pub use redact::{Redacted, redact_headers, redact_url};
 pub use retry::{AttemptGate, NoGate, Retrier, RetryPolicy, Retryable, Sleeper, TokioSleeper};

@@ -1,6 +1,8 @@
-//! URL path segments: [`path_segment`] percent-encodes a value (an id, a
+//! URL components: [`path_segment`] percent-encodes a value (an id, a
 //! code) so that it stays exactly one segment of a request path, whatever
-//! it holds. Both clients and the CLI fill path templates with it.
+//! it holds; [`query_value`] does the same for one value of a query
+//! string. Both clients and the CLI fill path templates with the first; the
+//! admin page's links and the tests' queries use the second.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -17,6 +19,12 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// hex digits.
 pub fn path_segment(value: &str) -> String {
     utf8_percent_encode(value, SEGMENT).to_string()
+}
+
+/// `value` as one value of a query string (`?key=value`): the same
+/// encoding, which leaves no `&`, `=`, `+` or `#` to misread.
+pub fn query_value(value: &str) -> String {
+    path_segment(value)
 }
 
 #[cfg(test)]

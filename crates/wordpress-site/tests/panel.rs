@@ -287,7 +287,7 @@ async fn log_in(cdp: &mut Browser, site: &Site, panel: &str) -> anyhow::Result<(
     let login = format!(
         "{}/wp-login.php?redirect_to={}",
         site.url,
-        url_encode(panel)
+        transport::query_value(panel)
     );
     cdp.open(&login).await?;
     cdp.wait_for(
@@ -401,18 +401,6 @@ async fn api(
     let value: Value = response.json().await?;
     ensure!(status.is_success(), "{method} {path}: {status} {value}");
     Ok(value)
-}
-
-/// Percent-encodes a query value.
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// One request the receiver got.

@@ -215,24 +215,12 @@ pub fn tile(value: impl std::fmt::Display, label: &str, class: &str, href: Optio
     }
 }
 
-/// Text as a query-string value.
-pub fn percent(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// `path` with the non-empty `pairs` as its query string.
 pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
     let q: Vec<String> = pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={}", percent(v)))
+        .map(|(k, v)| format!("{k}={}", transport::query_value(v)))
         .collect();
     if q.is_empty() {
         path.to_string()
