@@ -91,7 +91,10 @@ fn release_binary() -> anyhow::Result<std::path::PathBuf> {
     Ok(bin)
 }
 
-pub async fn run(scale: usize, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+/// Connections of the outside client's webhook load.
+const INTAKE_CONNECTIONS: usize = 64;
+
+pub async fn run(scale: usize, webhooks: usize, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let h = reliability::Harness::start_with(
         release_binary()?,
         sim_kit::Seed::Generated(scale),
@@ -135,6 +138,17 @@ pub async fn run(scale: usize, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let limit = Duration::from_secs(600).max(Duration::from_millis(scale as u64 * 60));
     let differences = until_converged(&h, limit).await?;
     let converged = started.elapsed();
+    // Webhook intake of the real daemon from this process, an outside
+    // client: signed as the HighLevel simulator signs (the daemon verifies
+    // with its key), 64 connections.
+    let keys = sim_ghl::signing::WebhookKeys::get();
+    let location = h.ghl.info["location_id"].as_str().unwrap_or("").to_string();
+    let load = crate::post_webhooks(
+        &format!("http://127.0.0.1:{port}/webhooks/ghl"),
+        crate::order_webhooks(&location, webhooks, |body| keys.sign_ed25519(body)),
+        INTAKE_CONNECTIONS,
+    )
+    .await;
     let (peak, now) = memory_mb(child.id());
     let _ = child.kill();
     let _ = child.wait();
@@ -154,6 +168,38 @@ pub async fn run(scale: usize, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         "s",
         "",
         Some(differences.is_empty()),
+    ));
+    rows.push(row(
+        "daemon",
+        format!("webhook intake from an outside client: accepted ({INTAKE_CONNECTIONS} connections, SQLite)"),
+        load.accepted as f64,
+        "webhooks",
+        format!("{webhooks}"),
+        Some(load.accepted == webhooks),
+    ));
+    rows.push(row(
+        "daemon",
+        "  accepted per second",
+        load.per_second(),
+        "webhooks/s",
+        "",
+        None,
+    ));
+    rows.push(row(
+        "daemon",
+        "  ack latency p50",
+        load.percentile_ms(0.5),
+        "ms",
+        "",
+        None,
+    ));
+    rows.push(row(
+        "daemon",
+        "  ack latency p99",
+        load.percentile_ms(0.99),
+        "ms",
+        "≤ 20 ms",
+        Some(load.percentile_ms(0.99) <= 20.0),
     ));
     rows.push(row(
         "daemon",

@@ -544,6 +544,89 @@ async fn calls_per_system(sb: &Sandbox) -> anyhow::Result<(u64, u64)> {
     ))
 }
 
+/// `n` HighLevel `OrderCreate` deliveries for `location`, each with its
+/// `x-ghl-signature` from `sign`, made before the clock starts so that it
+/// measures the receiver.
+fn order_webhooks(
+    location: &str,
+    n: usize,
+    sign: impl Fn(&[u8]) -> String,
+) -> Vec<(Vec<u8>, String)> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    (0..n)
+        .map(|i| {
+            let body = serde_json::to_vec(&json!({
+                "type": "OrderCreate", "locationId": location, "_id": format!("order{i:08}"),
+                "altId": location, "altType": "location", "status": "completed", "amount": 10,
+                "timestamp": now, "webhookId": format!("wh-{i:08}"),
+            }))
+            .unwrap_or_default();
+            let signature = sign(&body);
+            (body, signature)
+        })
+        .collect()
+}
+
+/// What a webhook load measured.
+struct Load {
+    accepted: usize,
+    seconds: f64,
+    /// Each answer's latency in ms, sorted.
+    latencies_ms: Vec<f64>,
+}
+
+impl Load {
+    fn per_second(&self) -> f64 {
+        self.accepted as f64 / self.seconds.max(f64::EPSILON)
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        let n = self.latencies_ms.len();
+        self.latencies_ms
+            .get(((n as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// Posts the signed `bodies` to `url` over `connections` at once.
+async fn post_webhooks(url: &str, bodies: Vec<(Vec<u8>, String)>, connections: usize) -> Load {
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let answers: Vec<(u16, Duration)> =
+        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
+            futures::stream::iter(bodies.into_iter().map(|(body, sig)| {
+                let client = client.clone();
+                async move {
+                    let t = Instant::now();
+                    let status = client
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .header("x-ghl-signature", sig)
+                        .body(body)
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0);
+                    (status, t.elapsed())
+                }
+            })),
+            connections,
+        ))
+        .await;
+    let seconds = start.elapsed().as_secs_f64();
+    let mut latencies_ms: Vec<f64> = answers
+        .iter()
+        .map(|(_, d)| d.as_secs_f64() * 1000.0)
+        .collect();
+    latencies_ms.sort_by(|a, b| a.total_cmp(b));
+    Load {
+        accepted: answers.iter().filter(|(s, _)| *s == 200).count(),
+        seconds,
+        latencies_ms,
+    }
+}
+
 async fn intake(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let scratch = match &args.postgres {
         Some(admin) => Some(ScratchDatabase::create(admin).await?),
@@ -576,59 +659,18 @@ async fn intake(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     tokio::spawn(server::serve(listener, state, std::future::pending()));
     let url = format!("http://{addr}/webhooks/ghl");
     let location = sb.tenant().ghl.location_id().to_string();
-    // Signed bodies prepared up front, so the clock measures allybridge.
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let bodies: Vec<(Vec<u8>, String)> = (0..args.webhooks)
-        .map(|i| {
-            let body = serde_json::to_vec(&json!({
-                "type": "OrderCreate", "locationId": location, "_id": format!("order{i:08}"),
-                "altId": location, "altType": "location", "status": "completed", "amount": 10,
-                "timestamp": now, "webhookId": format!("wh-{i:08}"),
-            }))
-            .unwrap_or_default();
-            let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(&body).to_bytes());
-            (body, sig)
-        })
-        .collect();
-    let client = reqwest::Client::new();
-    let start = Instant::now();
-    let latencies: Vec<(u16, Duration)> =
-        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
-            futures::stream::iter(bodies.into_iter().map(|(body, sig)| {
-                let client = client.clone();
-                let url = url.clone();
-                async move {
-                    let t = Instant::now();
-                    let status = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header("x-ghl-signature", sig)
-                        .body(body)
-                        .send()
-                        .await
-                        .map(|r| r.status().as_u16())
-                        .unwrap_or(0);
-                    (status, t.elapsed())
-                }
-            })),
-            args.connections,
-        ))
-        .await;
-    let took = start.elapsed().as_secs_f64();
-    let ok = latencies.iter().filter(|(s, _)| *s == 200).count();
-    let mut ms: Vec<f64> = latencies
-        .iter()
-        .map(|(_, d)| d.as_secs_f64() * 1000.0)
-        .collect();
-    ms.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        ms.get(((ms.len() as f64 - 1.0) * p) as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let load = post_webhooks(
+        &url,
+        order_webhooks(&location, args.webhooks, |body| {
+            base64::engine::general_purpose::STANDARD.encode(key.sign(body).to_bytes())
+        }),
+        args.connections,
+    )
+    .await;
+    let (ok, rate) = (load.accepted, load.per_second());
+    let pct = |p: f64| load.percentile_ms(p);
     let stored = sb.engine.store.inbox_len().await?;
     let commits = sb.engine.store.group_commit_stats();
-    let rate = ok as f64 / took;
     rows.push(row(
         "intake",
         format!(
@@ -756,7 +798,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         intake(&args, &mut rows).await?;
     }
     if wants("daemon") {
-        daemon::run(args.daemon_scale, &mut rows).await?;
+        daemon::run(args.daemon_scale, args.webhooks, &mut rows).await?;
     }
     if wants("bulk") {
         bulk::price_change(args.bulk_products, args.bulk_workers, &mut rows).await?;
