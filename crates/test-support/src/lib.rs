@@ -91,27 +91,32 @@ orders_to_accessally = "{mode}"
         )
     }
 
-    /// The environment [`Tenant::toml`] reads: the HighLevel token and
-    /// client secret, the AccessAlly application password and handshake.
+    /// The environment [`Tenant::toml`] reads (see [`env`]).
     pub fn env(&self) -> Vec<(String, String)> {
-        let prefix = self.env_prefix;
-        vec![
-            (
-                format!("{prefix}_GHL_TOKEN"),
-                text(&self.ghl.info, "token").to_string(),
-            ),
-            (
-                format!("{prefix}_GHL_CLIENT_SECRET"),
-                text(&self.ghl.info, "client_secret").to_string(),
-            ),
-            (
-                format!("{prefix}_AA_PASSWORD"),
-                text(&self.aa.info, "app_password").to_string(),
-            ),
-            (
-                format!("{prefix}_AA_HANDSHAKE"),
-                text(&self.aa.info, "handshake").to_string(),
-            ),
-        ]
+        env(self.ghl, self.aa, self.env_prefix)
     }
+}
+
+/// The environment a tenant of `ghl` and `aa` whose variables are named
+/// after `prefix` reads: the HighLevel token and client secret, the
+/// AccessAlly application password and handshake.
+pub fn env(ghl: &RunningSim, aa: &RunningSim, prefix: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            format!("{prefix}_GHL_TOKEN"),
+            text(&ghl.info, "token").to_string(),
+        ),
+        (
+            format!("{prefix}_GHL_CLIENT_SECRET"),
+            text(&ghl.info, "client_secret").to_string(),
+        ),
+        (
+            format!("{prefix}_AA_PASSWORD"),
+            text(&aa.info, "app_password").to_string(),
+        ),
+        (
+            format!("{prefix}_AA_HANDSHAKE"),
+            text(&aa.info, "handshake").to_string(),
+        ),
+    ]
 }

@@ -108,16 +108,7 @@ pub fn tenant_block(
 /// credentials, the HighLevel private token (`{prefix}_GHL_TOKEN`) and the
 /// OAuth client secret (`{prefix}_GHL_CLIENT_SECRET`).
 pub fn tenant_env(sims: &Sims, prefix: &str) -> Vec<(String, String)> {
-    test_support::Tenant {
-        name: "",
-        ghl: &sims.ghl,
-        aa: &sims.aa,
-        auth: test_support::GhlAuth::PrivateToken,
-        env_prefix: prefix,
-        mode: "",
-        ghl_webhook_key: false,
-    }
-    .env()
+    test_support::env(&sims.ghl, &sims.aa, prefix)
 }
 
 pub struct Harness {

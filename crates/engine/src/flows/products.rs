@@ -101,12 +101,17 @@ impl KnownProducts {
     /// fewer than two are linked or the read fails (each job then reads its
     /// own product, as a lone job does).
     pub async fn read(ctx: &Ctx<'_>, jobs: &[store::Job]) -> Option<Self> {
-        let mut ids = Vec::new();
-        for job in jobs {
-            if let Ok(Some(link)) = ctx.link_by_aa(entities::PRODUCT, &job.record_id).await {
-                ids.push(link.highlevel_id);
-            }
-        }
+        let offerings: Vec<&str> = jobs.iter().map(|j| j.record_id.as_str()).collect();
+        let links = ctx
+            .store
+            .find_links(
+                &ctx.tenant.entity(entities::PRODUCT),
+                store::System::AccessAlly,
+                &offerings,
+            )
+            .await
+            .ok()?;
+        let ids: Vec<String> = links.into_iter().map(|l| l.highlevel_id).collect();
         if ids.len() < 2 {
             return None;
         }
