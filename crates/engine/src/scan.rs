@@ -217,7 +217,7 @@ pub async fn scan(
 ) -> Result<ScanReport, EngineError> {
     let priority = match kind {
         ScanKind::Backfill => Priority::Backfill,
-        ScanKind::Poll => Priority::Live,
+        ScanKind::Poll => Priority::Poll,
         ScanKind::Reconcile => Priority::Reconcile,
     };
     let budget = match kind {

@@ -257,16 +257,19 @@ impl Engine {
         units
     }
 
-    /// Adds `job` to [`Engine::units`]: to its tenant's product batch while
-    /// that has room for [`PACK_JOBS`], else as a unit of its own (a new
-    /// batch, for a product job that may write).
+    /// Adds `job` to [`Engine::units`]: to its tenant's product batch of
+    /// its own priority while that has room for [`PACK_JOBS`] (a live
+    /// change never waits in a batch of a poll's backlog), else as a unit
+    /// of its own (a new batch, for a product job that may write).
     fn add_to_units(&self, units: &mut Vec<Vec<Job>>, job: Job) {
         let batches = job.kind == kinds::PRODUCT_TO_GHL && self.writes(&job);
         if batches
             && let Some(batch) = units.iter_mut().find(|u| {
                 u.len() < PACK_JOBS
                     && u.first().is_some_and(|first| {
-                        first.kind == kinds::PRODUCT_TO_GHL && tenant_of(first) == tenant_of(&job)
+                        first.kind == kinds::PRODUCT_TO_GHL
+                            && tenant_of(first) == tenant_of(&job)
+                            && first.priority == job.priority
                     })
                     && self.writes(&u[0])
             })
@@ -284,7 +287,7 @@ impl Engine {
     /// change is claimed and run alone, as before. Returns the units and
     /// whether the last claim was full (the queue may hold more).
     async fn claim_units(&self, limit: i64) -> Result<(Vec<Vec<Job>>, bool), EngineError> {
-        let (claimed, jobs) = self.claim_runnable(limit).await?;
+        let (claimed, jobs) = self.claim_runnable(limit, Priority::Backfill).await?;
         let mut units = self.units(jobs);
         let mut full = i64::try_from(claimed).unwrap_or(i64::MAX) >= limit;
         let mut rounds = 0;
@@ -293,7 +296,7 @@ impl Engine {
             && units.iter().any(|u| u.len() > 1 && u.len() < PACK_JOBS)
         {
             rounds += 1;
-            let (claimed, jobs) = self.claim_runnable(limit).await?;
+            let (claimed, jobs) = self.claim_runnable(limit, Priority::Backfill).await?;
             full = i64::try_from(claimed).unwrap_or(i64::MAX) >= limit;
             for job in jobs {
                 self.add_to_units(&mut units, job);
@@ -309,13 +312,13 @@ impl Engine {
         {
             return vec![self.run_claimed(job).await];
         }
-        let live = unit.iter().any(|j| j.priority == Priority::Live);
-        let budget_priority = if live {
-            ghl::Priority::Live
-        } else {
-            ghl::Priority::Backfill
-        };
-        let results = ghl::with_priority(budget_priority, self.run_product_batch(&unit)).await;
+        let most_urgent = unit
+            .iter()
+            .map(|j| j.priority)
+            .min()
+            .unwrap_or(Priority::Backfill);
+        let results =
+            ghl::with_priority(budget_priority(most_urgent), self.run_product_batch(&unit)).await;
         {
             let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
             for job in &unit {
@@ -437,14 +440,19 @@ impl Engine {
     /// dead-lettered; a job of a record another job of this process is
     /// running waits a moment. The jobs returned are marked busy until
     /// [`Engine::run_claimed`] is done with them.
-    async fn claim_runnable(&self, limit: i64) -> Result<(usize, Vec<Job>), EngineError> {
+    async fn claim_runnable(
+        &self,
+        limit: i64,
+        up_to: Priority,
+    ) -> Result<(usize, Vec<Job>), EngineError> {
         let jobs = self
             .store
-            .claim_jobs(
+            .claim_jobs_up_to(
                 &self.options.worker_id,
                 &ClaimScope::Any,
                 limit,
                 self.options.lease,
+                up_to,
             )
             .await?;
         let claimed = jobs.len();
@@ -499,13 +507,7 @@ impl Engine {
     /// Runs one claimed job's handler and frees its record for the next
     /// job; [`Engine::finish`] records the outcome.
     async fn run_claimed(&self, job: Job) -> (Job, Result<Action, EngineError>) {
-        // The job's HighLevel calls queue in the rate budget at the job's
-        // priority: a backfill job's behind a live one's.
-        let budget_priority = match job.priority {
-            Priority::Live => ghl::Priority::Live,
-            Priority::Reconcile | Priority::Backfill => ghl::Priority::Backfill,
-        };
-        let result = ghl::with_priority(budget_priority, self.run_job(&job)).await;
+        let result = ghl::with_priority(budget_priority(job.priority), self.run_job(&job)).await;
         self.busy
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -592,7 +594,9 @@ impl Engine {
     /// Claims one batch of jobs, runs them (up to `concurrency` at once)
     /// and records each outcome; returns how many were claimed.
     pub async fn run_round(&self) -> Result<usize, EngineError> {
-        let (claimed, jobs) = self.claim_runnable(self.options.batch).await?;
+        let (claimed, jobs) = self
+            .claim_runnable(self.options.batch, Priority::Backfill)
+            .await?;
         let outcomes: Vec<Result<(), EngineError>> = futures::stream::iter(self.units(jobs))
             .map(|unit| async move {
                 let mut recorded = Ok(());
@@ -616,7 +620,11 @@ impl Engine {
     /// a claim found nothing and no job is left running (idle), or, once
     /// `stop` resolves, when the jobs already claimed are done (stopped).
     /// `waker` (when given) lets a job enqueued while the queue looked
-    /// empty be claimed before the running ones finish. On a store error
+    /// empty be claimed before the running ones finish, and, while every
+    /// slot holds a backlog's work, lets a live job be claimed and run at
+    /// once in a lane of its own (up to `concurrency` more units, live jobs
+    /// only): a single change never queues behind a poll's or a backfill's
+    /// backlog, whose claimed units wait in `ready`. On a store error
     /// it stops claiming, lets the running jobs finish and returns the
     /// error.
     async fn pump<S>(
@@ -636,6 +644,9 @@ impl Engine {
         let mut finishing = futures::stream::FuturesUnordered::new();
         let mut ready: std::collections::VecDeque<Vec<Job>> = std::collections::VecDeque::new();
         let mut claim: Option<futures::future::BoxFuture<'_, _>> = None;
+        // The live lane: live units claimed while the slots are full.
+        let mut live_running = futures::stream::FuturesUnordered::new();
+        let mut live_claim: Option<futures::future::BoxFuture<'_, _>> = None;
         let mut ran = 0u64;
         // The last claim found fewer jobs than it asked for: claim again
         // only when a job finishes (it may have enqueued or unblocked
@@ -648,29 +659,70 @@ impl Engine {
                 let Some(unit) = ready.pop_front() else { break };
                 running.push(self.run_unit(unit));
             }
+            // A live unit a full claim brought waits for no backlog unit.
+            while live_running.len() < concurrency
+                && ready.front().is_some_and(|unit| is_live(unit))
+            {
+                let Some(unit) = ready.pop_front() else { break };
+                live_running.push(self.run_unit(unit));
+            }
             let may_claim = !stopped && failure.is_none();
             if claim.is_none() && may_claim && !queue_drained && ready.is_empty() {
                 claim = Some(Box::pin(self.claim_units(claim_limit)));
             }
-            if claim.is_none() && running.is_empty() && ready.is_empty() && finishing.is_empty() {
+            if claim.is_none()
+                && live_claim.is_none()
+                && running.is_empty()
+                && live_running.is_empty()
+                && ready.is_empty()
+                && finishing.is_empty()
+            {
                 if let Some(error) = failure {
                     return Err(error);
                 }
                 return Ok(Pumped { ran, stopped });
             }
-            let wake_on_new_jobs = queue_drained && may_claim && waker.is_some();
+            // Every slot busy with a backlog: listen for live jobs.
+            let watch_for_live = running.len() >= concurrency
+                && live_claim.is_none()
+                && live_running.len() < concurrency;
+            let wake_on_new_jobs =
+                (queue_drained || watch_for_live) && may_claim && waker.is_some();
             tokio::select! {
                 claimed = async { claim.as_mut().expect("a claim in flight").await }, if claim.is_some() => {
                     claim = None;
                     match claimed {
                         Ok((units, full)) => {
                             queue_drained = !full;
-                            ready.extend(units);
+                            // Live units go before the backlog's.
+                            let (live, rest): (Vec<_>, Vec<_>) =
+                                units.into_iter().partition(|unit| is_live(unit));
+                            ready.extend(rest);
+                            for unit in live.into_iter().rev() {
+                                ready.push_front(unit);
+                            }
+                        }
+                        Err(error) => failure = Some(error),
+                    }
+                }
+                claimed = async { live_claim.as_mut().expect("a live claim in flight").await }, if live_claim.is_some() => {
+                    live_claim = None;
+                    match claimed {
+                        Ok((_, jobs)) => {
+                            for unit in self.units(jobs) {
+                                live_running.push(self.run_unit(unit));
+                            }
                         }
                         Err(error) => failure = Some(error),
                     }
                 }
                 Some(outcomes) = running.next(), if !running.is_empty() => {
+                    for (job, result) in outcomes {
+                        ran += 1;
+                        finishing.push(self.finish(job, result));
+                    }
+                }
+                Some(outcomes) = live_running.next(), if !live_running.is_empty() => {
                     for (job, result) in outcomes {
                         ran += 1;
                         finishing.push(self.finish(job, result));
@@ -684,6 +736,10 @@ impl Engine {
                     }
                 }
                 _ = async { waker.as_mut().expect("a waker").wait(IDLE_WAKE_BACKSTOP).await }, if wake_on_new_jobs => {
+                    if watch_for_live && !queue_drained {
+                        let room = i64::try_from(concurrency - live_running.len()).unwrap_or(1);
+                        live_claim = Some(Box::pin(self.claim_runnable(room, Priority::Live)));
+                    }
                     queue_drained = false;
                 }
                 () = stop.as_mut(), if !stopped => stopped = true,
@@ -812,6 +868,22 @@ struct Pumped {
     ran: u64,
     /// The stop signal came (rather than the queue running dry).
     stopped: bool,
+}
+
+/// Whether a unit of [`Engine::units`] is live work (its jobs share a
+/// priority when it is a batch).
+fn is_live(unit: &[Job]) -> bool {
+    unit.iter().any(|job| job.priority == Priority::Live)
+}
+
+/// The priority a job's HighLevel calls queue at in the rate budget: a
+/// live job's before everything else's (a poll's, reconciliation's and
+/// backfill's are paced behind it; see `ghl::budget`).
+fn budget_priority(job: Priority) -> ghl::Priority {
+    match job {
+        Priority::Live => ghl::Priority::Live,
+        Priority::Poll | Priority::Reconcile | Priority::Backfill => ghl::Priority::Backfill,
+    }
 }
 
 /// The tenant a job belongs to (its payload's `tenant`).

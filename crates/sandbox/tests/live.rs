@@ -176,3 +176,108 @@ async fn dry_run_and_observe_write_nothing_and_report_the_same_plan() -> anyhow:
     );
     Ok(())
 }
+
+/// A single live change does not queue behind a backlog a poll found: with
+/// every worker slot busy with batches of polled changes (each HighLevel
+/// answer held back 250 ms, so a batch takes seconds), the live change is
+/// in HighLevel before any polled change is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_change_overtakes_a_polled_backlog() -> anyhow::Result<()> {
+    let mut options = SandboxOptions {
+        seed: sim_kit::Seed::Empty,
+        ..SandboxOptions::default()
+    };
+    options.engine.concurrency = 2;
+    options.engine.batch = 2;
+    let mut sb = Sandbox::start(options).await?;
+    for i in 0..40 {
+        let (a, b) = (format!("Q{i}-A"), format!("Q{i}-B"));
+        sb.add_offering(&format!("Backlog {i:02}"), &[("10.00", &a), ("20.00", &b)])
+            .await?;
+    }
+    sb.add_offering("Live one", &[("30.00", "L-A")]).await?;
+    sb.sync_once(ScanKind::Backfill).await?;
+    assert!(sb.differences().await?.is_empty());
+    let offerings: Vec<Value> = sb.aa_truth().await?["offerings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let reprice = |o: &Value, amount: &str| -> Vec<Value> {
+        o["payment_options"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| json!({"id": p["id"], "type": "one_time", "amount": amount, "currency": "USD", "sku": p["sku"]}))
+            .collect()
+    };
+    // The backlog: changed while no webhook is subscribed, found by a poll.
+    for o in offerings
+        .iter()
+        .filter(|o| o["name"].as_str().is_some_and(|n| n.starts_with("Backlog")))
+    {
+        sb.set_payment_options(&o["id"], reprice(o, "11.00"))
+            .await?;
+    }
+    sb.go_live().await?;
+    sb.control(
+        "ghl",
+        "PUT",
+        "/__sim/faults",
+        Some(json!({"delay_rate": 1.0, "delay_ms": 250})),
+    )
+    .await?;
+    engine::scan::scan(
+        &sb.engine,
+        sb.tenant(),
+        ScanKind::Poll,
+        Some(model::Flow::ProductsToHighlevel),
+    )
+    .await?;
+    // Every slot holds a batch of the backlog.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sb.engine.store.queue_stats().await?.running < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the backlog never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let live = offerings
+        .iter()
+        .find(|o| o["name"] == "Live one")
+        .expect("the live offering");
+    sb.set_payment_options(&live["id"], reprice(live, "31.00"))
+        .await?;
+    let price_of = |g: &Value, sku: &str| -> Option<f64> {
+        g["prices"]
+            .as_array()?
+            .iter()
+            .find(|p| p["sku"] == sku)
+            .and_then(|p| p["amount"].as_f64())
+    };
+    let arrived = sb
+        .eventually(Duration::from_secs(20), |g, _| {
+            price_of(g, "L-A") == Some(31.0)
+        })
+        .await?;
+    assert!(arrived, "the live change never reached HighLevel");
+    let g = sb.ghl_truth().await?;
+    let polled_done = (0..40)
+        .filter(|i| price_of(&g, &format!("Q{i}-A")) == Some(11.0))
+        .count();
+    assert_eq!(
+        polled_done, 0,
+        "the live change waited for the backlog: {polled_done} polled changes were written first"
+    );
+    // The backlog still finishes.
+    sb.control("ghl", "PUT", "/__sim/faults", Some(json!({})))
+        .await?;
+    let all = sb
+        .eventually(Duration::from_secs(30), |g, _| {
+            (0..40).all(|i| price_of(g, &format!("Q{i}-A")) == Some(11.0))
+        })
+        .await?;
+    assert!(all, "the backlog did not finish");
+    Ok(())
+}

@@ -768,9 +768,23 @@ impl Store {
         limit: i64,
         lease: Duration,
     ) -> Result<Vec<Job>, StoreError> {
+        self.claim_jobs_up_to(owner, scope, limit, lease, Priority::Backfill)
+            .await
+    }
+
+    /// [`Store::claim_jobs`] of the jobs at `up_to` or more urgent only: a
+    /// worker busy with a backlog claims live jobs this way, beside it.
+    pub async fn claim_jobs_up_to(
+        &self,
+        owner: &str,
+        scope: &ClaimScope,
+        limit: i64,
+        lease: Duration,
+        up_to: Priority,
+    ) -> Result<Vec<Job>, StoreError> {
         let now = now_ms();
         let expires = now.saturating_add(duration_ms(lease));
-        on_backend!(self, backend => backend.claim_jobs(owner, scope, limit, expires, now).await)
+        on_backend!(self, backend => backend.claim_jobs(owner, scope, limit, up_to, expires, now).await)
     }
 
     /// How the database runs a claim of `limit` jobs on the queue as it is

@@ -19,11 +19,15 @@ impl From<model::UnknownSystem> for StoreError {
     }
 }
 
-/// Which work goes first: live events before reconciliation before backfill.
+/// Which work goes first: live events (webhooks, a user's action) before
+/// what a poll found, before reconciliation, before backfill. A poll can
+/// find hundreds of changes at once (a bulk edit made while webhooks were
+/// off); they queue behind the next single live change, not before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     Live,
+    Poll,
     Reconcile,
     Backfill,
 }
@@ -32,6 +36,7 @@ impl Priority {
     pub(crate) fn rank(self) -> i64 {
         match self {
             Priority::Live => 0,
+            Priority::Poll => 5,
             Priority::Reconcile => 10,
             Priority::Backfill => 20,
         }
@@ -40,6 +45,7 @@ impl Priority {
     pub(crate) fn from_rank(rank: i64) -> Result<Self, StoreError> {
         match rank {
             0 => Ok(Priority::Live),
+            5 => Ok(Priority::Poll),
             10 => Ok(Priority::Reconcile),
             20 => Ok(Priority::Backfill),
             other => Err(StoreError::Corrupt(format!(

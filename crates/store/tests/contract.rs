@@ -21,6 +21,7 @@ per_backend!(contract:
     enqueue_merges_into_the_pending_job_of_a_record,
     a_found_job_leaves_a_waiting_job_of_its_record_as_it_is,
     live_jobs_run_before_backfill_and_run_at_is_honoured,
+    a_claim_up_to_a_priority_leaves_less_urgent_jobs,
     claim_scope_limits_jobs_to_leased_locations,
     expired_lease_is_reclaimed_and_old_owner_loses_it,
     finished_job_never_runs_again,
@@ -1236,13 +1237,60 @@ mod contract {
             )
             .await?;
         store.enqueue(&job("live", Priority::Live)).await?;
+        store.enqueue(&job("polled", Priority::Poll)).await?;
         let order: Vec<String> = store
             .claim_jobs("w", &ClaimScope::Any, 10, Duration::from_secs(30))
             .await?
             .into_iter()
             .map(|job| job.record_id)
             .collect();
-        ensure!(order == ["live", "reconcile", "backfill"], "{order:?}");
+        ensure!(
+            order == ["live", "polled", "reconcile", "backfill"],
+            "{order:?}"
+        );
+        Ok(())
+    }
+
+    pub async fn a_claim_up_to_a_priority_leaves_less_urgent_jobs(
+        db: &TestDb,
+    ) -> anyhow::Result<()> {
+        let store = db.open().await?;
+        for n in 0..3 {
+            store
+                .enqueue(&job(&format!("polled-{n}"), Priority::Poll))
+                .await?;
+        }
+        store.enqueue(&job("backfill", Priority::Backfill)).await?;
+        let lease = Duration::from_millis(200);
+        let none = store
+            .claim_jobs_up_to("w", &ClaimScope::Any, 10, lease, Priority::Live)
+            .await?;
+        ensure!(none.is_empty(), "took less urgent jobs: {none:?}");
+        store.enqueue(&job("live-a", Priority::Live)).await?;
+        store.enqueue(&job("live-b", Priority::Live)).await?;
+        let live: Vec<String> = store
+            .claim_jobs_up_to("w", &ClaimScope::Any, 10, lease, Priority::Live)
+            .await?
+            .into_iter()
+            .map(|job| job.record_id)
+            .collect();
+        ensure!(live == ["live-a", "live-b"], "{live:?}");
+        // A live job whose lease ran out is taken again the same way.
+        tokio::time::sleep(lease + Duration::from_millis(50)).await;
+        let again = store
+            .claim_jobs_up_to("rescuer", &ClaimScope::Any, 1, lease, Priority::Live)
+            .await?;
+        ensure!(
+            again.len() == 1 && again[0].record_id.starts_with("live-"),
+            "{again:?}"
+        );
+        let polled = store
+            .claim_jobs_up_to("w", &ClaimScope::Any, 10, lease, Priority::Poll)
+            .await?;
+        ensure!(
+            polled.len() == 4 && polled.iter().all(|j| j.priority <= Priority::Poll),
+            "{polled:?}"
+        );
         Ok(())
     }
 

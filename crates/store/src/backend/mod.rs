@@ -93,7 +93,8 @@ pub(crate) trait Dialect: Database<Connection: Migrate, QueryResult: RowsAffecte
 
     /// The claim statement: `$1` owner, `$2` lease expiry, `$3` now, `$4`
     /// any location, `$5` the locations (see [`Self::claim_locations`]),
-    /// `$6` the limit; it returns the claimed jobs' columns.
+    /// `$6` the limit, `$7` the least urgent priority rank it takes; it
+    /// returns the claimed jobs' columns.
     fn claim_sql() -> &'static str;
 
     /// The claim's locations as `$5` binds them.

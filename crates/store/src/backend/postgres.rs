@@ -189,6 +189,7 @@ impl Db<Postgres> {
         .bind(true)
         .bind(Vec::<String>::new())
         .bind(limit)
+        .bind(crate::Priority::Backfill.rank())
         .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::db("explaining a claim"))?;

@@ -16,7 +16,7 @@ use crate::group_commit::{Write, Written};
 use crate::types::millis;
 use crate::{
     Accepted, ClaimScope, Enqueued, InboundEvent, InboxEntry, Job, JobCount, JobId, JobState,
-    NewJob, QueueStats, StoreError, System,
+    NewJob, Priority, QueueStats, StoreError, System,
 };
 
 /// What a failed attempt did to the job.
@@ -69,12 +69,13 @@ pub(crate) struct JobFilter<'a> {
 /// [`EXPIRED_CLAIMABLE_SQL`] yields at most one job per key, so it never
 /// returns two jobs of one record and never starts a record that runs
 /// elsewhere.
-pub(crate) const PENDING_CLAIMABLE_SQL: &str = "state = 'pending' AND run_at <= $3 \
+pub(crate) const PENDING_CLAIMABLE_SQL: &str = "state = 'pending' AND run_at <= $3 AND priority <= $7 \
        AND NOT EXISTS (SELECT 1 FROM jobs busy \
          WHERE busy.dedupe_key = jobs.dedupe_key AND busy.state = 'running')";
 
 /// A running job whose lease has run out (its worker died or hung).
-pub(crate) const EXPIRED_CLAIMABLE_SQL: &str = "state = 'running' AND lease_expires_at <= $3";
+pub(crate) const EXPIRED_CLAIMABLE_SQL: &str =
+    "state = 'running' AND lease_expires_at <= $3 AND priority <= $7";
 
 /// The jobs a claim may take, as `(id, priority, run_at)` rows: up to
 /// `arm_limit` pending ones and up to `arm_limit` expired ones, each arm
@@ -539,6 +540,7 @@ where
         owner: &str,
         scope: &ClaimScope,
         limit: i64,
+        up_to: Priority,
         lease_expires_at: i64,
         now: i64,
     ) -> Result<Vec<Job>, StoreError> {
@@ -556,6 +558,7 @@ where
                 .bind(any_location)
                 .bind(&locations)
                 .bind(limit)
+                .bind(up_to.rank())
                 .fetch_all(&mut *tx)
                 .await;
             match claimed {
