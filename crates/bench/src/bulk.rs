@@ -294,6 +294,10 @@ pub async fn price_change(
     let refused = after["by_status"]["429"].as_u64().unwrap_or(0)
         - before["by_status"]["429"].as_u64().unwrap_or(0);
     let diffs = sb.differences().await?;
+    for d in diffs.iter().take(5) {
+        eprintln!("bulk: still different after the live phase: {d}");
+    }
+    eprintln!("bulk: live change latencies (s): {latencies:.2?}");
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         let at = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len());

@@ -747,6 +747,7 @@ async fn footprint(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
                 accessally_id: format!("{i}"),
                 highlevel_hash: Some(format!("{i:064x}")),
                 accessally_hash: Some(format!("{i:064x}")),
+                highlevel_state: None,
             })
             .await?;
     }

@@ -158,7 +158,7 @@ pub fn job(tenant: &Tenant, kind: &str, record_id: &str, priority: Priority) -> 
     };
     let mut job = NewJob::now(kind, tenant.entity(entity), system, record_id, priority)
         .with_payload(serde_json::json!({"tenant": tenant.name}));
-    job.dedupe_key = format!("{}:{kind}:{record_id}", tenant.name);
+    job.dedupe_key = flows::dedupe_key(tenant, kind, record_id);
     if system == System::HighLevel {
         job = job.with_location(tenant.ghl.location_id().to_string());
     }

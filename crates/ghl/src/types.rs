@@ -106,8 +106,9 @@ pub struct CouponInput {
     pub limit_per_customer: bool,
 }
 
-/// A product as HighLevel answers it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A product as HighLevel answers it (and as the engine keeps it beside a
+/// link, serialized the same way).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     #[serde(rename = "_id")]
@@ -154,8 +155,9 @@ pub struct Recurring {
     pub interval_count: u32,
 }
 
-/// A price as HighLevel answers it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A price as HighLevel answers it (and as the engine keeps it beside a
+/// link, serialized the same way).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Price {
     #[serde(rename = "_id")]

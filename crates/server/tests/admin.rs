@@ -354,6 +354,7 @@ async fn the_log_filters_by_entity_and_record_id_on_either_system() -> anyhow::R
             accessally_id: "42".into(),
             highlevel_hash: None,
             accessally_hash: None,
+            highlevel_state: None,
         })
         .await?;
     for (entity, record) in [("main/coupon", "SUMMER"), ("main/product", "p-9")] {

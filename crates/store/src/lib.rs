@@ -654,6 +654,16 @@ impl Store {
         on_backend!(self, backend => backend.delete_link(link_id).await)
     }
 
+    /// Forgets the HighLevel state kept beside a link (`Link::highlevel_state`),
+    /// so that the next sync of the record reads HighLevel; whether one was kept.
+    pub async fn forget_highlevel_state(
+        &self,
+        entity_type: &str,
+        highlevel_id: &str,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, backend => backend.forget_highlevel_state(entity_type, highlevel_id).await)
+    }
+
     pub async fn link_count(&self) -> Result<i64, StoreError> {
         on_backend!(self, backend => backend.count("links").await)
     }

@@ -274,6 +274,11 @@ pub struct Link {
     pub highlevel_hash: Option<String>,
     /// Content hash last seen on, or written to, AccessAlly.
     pub accessally_hash: Option<String>,
+    /// What HighLevel held of the record when `highlevel_hash` was taken,
+    /// in the engine's own JSON (opaque here), so that a change from
+    /// AccessAlly can be planned without reading HighLevel again; None
+    /// when unknown.
+    pub highlevel_state: Option<String>,
     /// The system allybridge wrote to last, and when.
     pub last_written_to: Option<System>,
     pub last_written_at: Option<DateTime<Utc>>,
@@ -289,6 +294,8 @@ pub struct NewLink {
     pub accessally_id: String,
     pub highlevel_hash: Option<String>,
     pub accessally_hash: Option<String>,
+    /// See [`Link::highlevel_state`]; a save without it forgets the old one.
+    pub highlevel_state: Option<String>,
 }
 
 /// Whether a hash was observed on a side or written there by allybridge.

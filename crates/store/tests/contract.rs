@@ -785,6 +785,7 @@ mod contract {
                 accessally_id: "aa-taken".into(),
                 highlevel_hash: None,
                 accessally_hash: None,
+                highlevel_state: None,
             })
             .await?;
         let before = store.group_commit_stats();
@@ -809,6 +810,7 @@ mod contract {
                             },
                             highlevel_hash: Some(format!("h{index}")),
                             accessally_hash: None,
+                            highlevel_state: None,
                         })
                         .await
                         .map(|_| ()),
@@ -1136,6 +1138,7 @@ mod contract {
                                 accessally_id: format!("aa-{}", index / 4 % 5),
                                 highlevel_hash: Some(format!("h{index}")),
                                 accessally_hash: None,
+                                highlevel_state: None,
                             })
                             .await?;
                         json!({"link": link.highlevel_id, "id": link.id})
@@ -1781,6 +1784,7 @@ mod contract {
                 accessally_id: "7".into(),
                 highlevel_hash: None,
                 accessally_hash: None,
+                highlevel_state: None,
             })
             .await?;
         store
@@ -1790,6 +1794,7 @@ mod contract {
                 accessally_id: "31".into(),
                 highlevel_hash: None,
                 accessally_hash: None,
+                highlevel_state: None,
             })
             .await?;
         for (entity, record, from, to) in [
@@ -1895,6 +1900,7 @@ mod contract {
                 accessally_id: "7".into(),
                 highlevel_hash: None,
                 accessally_hash: None,
+                highlevel_state: None,
             })
             .await?;
         let hl = System::HighLevel;
@@ -2275,6 +2281,7 @@ mod contract {
                         accessally_id: format!("{i}"),
                         highlevel_hash: None,
                         accessally_hash: None,
+                        highlevel_state: None,
                     })
                     .await?;
             }
@@ -2584,6 +2591,7 @@ mod contract {
                 accessally_id: format!("{n}"),
                 highlevel_hash: None,
                 accessally_hash: None,
+                highlevel_state: None,
             })
             .collect();
         for saved in futures::future::join_all(links.iter().map(|l| store.save_link(l))).await {
@@ -2636,6 +2644,7 @@ mod contract {
             accessally_id: format!("aa-{n}"),
             highlevel_hash: Some(format!("h{n}")),
             accessally_hash: None,
+            highlevel_state: None,
         };
         let links: Vec<NewLink> = (0..100)
             .map(|n| link(if n % 2 == 0 { "t:product" } else { "t:coupon" }, n))
@@ -2732,6 +2741,7 @@ mod contract {
                 accessally_id: "aa-1".into(),
                 highlevel_hash: Some("h1".into()),
                 accessally_hash: None,
+                highlevel_state: None,
             })
             .await?;
         ensure!(link.last_written_to.is_none());
@@ -2772,6 +2782,7 @@ mod contract {
                 accessally_id: "aa-1".into(),
                 highlevel_hash: None,
                 accessally_hash: None,
+                highlevel_state: None,
             })
             .await;
         ensure!(
@@ -2786,6 +2797,7 @@ mod contract {
                     accessally_id: format!("ac{index}"),
                     highlevel_hash: None,
                     accessally_hash: None,
+                    highlevel_state: None,
                 })
                 .await?;
         }
@@ -2794,6 +2806,54 @@ mod contract {
         ensure!(store.links(Some("coupon"), page[2].id, 3).await?.len() == 2);
         ensure!(store.link_count().await? == 6);
         ensure!(store.delete_link(link.id).await? && !store.delete_link(link.id).await?);
+
+        // HighLevel's state kept beside its hash: saved, read back, and
+        // forgotten when the hash changes without it.
+        let kept = store
+            .save_link(&NewLink {
+                entity_type: "product".into(),
+                highlevel_id: "hl-s".into(),
+                accessally_id: "aa-s".into(),
+                highlevel_hash: Some("hs".into()),
+                accessally_hash: Some("as".into()),
+                highlevel_state: Some(r#"{"prices":[]}"#.into()),
+            })
+            .await?;
+        ensure!(kept.highlevel_state.as_deref() == Some(r#"{"prices":[]}"#));
+        let found = store
+            .find_links("product", System::AccessAlly, &["aa-s"])
+            .await?;
+        ensure!(
+            found.len() == 1 && found[0].highlevel_state == kept.highlevel_state,
+            "{found:?}"
+        );
+        let accessally_side = store
+            .record_link_hash(kept.id, System::AccessAlly, "as2", HashOrigin::Seen)
+            .await?
+            .context("link")?;
+        ensure!(accessally_side.highlevel_state == kept.highlevel_state);
+        ensure!(store.forget_highlevel_state("product", "hl-s").await?);
+        ensure!(!store.forget_highlevel_state("product", "hl-s").await?);
+        let forgotten = store
+            .find_link("product", System::AccessAlly, "aa-s")
+            .await?
+            .context("link")?;
+        ensure!(forgotten.highlevel_state.is_none() && forgotten.highlevel_hash.is_some());
+        store
+            .save_link(&NewLink {
+                entity_type: "product".into(),
+                highlevel_id: "hl-s".into(),
+                accessally_id: "aa-s".into(),
+                highlevel_hash: Some("hs".into()),
+                accessally_hash: Some("as2".into()),
+                highlevel_state: Some(r#"{"prices":[]}"#.into()),
+            })
+            .await?;
+        let highlevel_side = store
+            .record_link_hash(kept.id, System::HighLevel, "hs2", HashOrigin::Seen)
+            .await?
+            .context("link")?;
+        ensure!(highlevel_side.highlevel_state.is_none());
         Ok(())
     }
 

@@ -111,6 +111,7 @@ async fn a_backup_taken_while_writing_opens_with_everything_committed_before_it(
                 accessally_id: format!("{i}"),
                 highlevel_hash: None,
                 accessally_hash: None,
+                highlevel_state: None,
             })
             .await?;
     }
@@ -126,6 +127,7 @@ async fn a_backup_taken_while_writing_opens_with_everything_committed_before_it(
                         accessally_id: format!("{i}"),
                         highlevel_hash: None,
                         accessally_hash: None,
+                        highlevel_state: None,
                     })
                     .await?;
             }

@@ -861,6 +861,7 @@ async fn dry_run_store(real: &Store) -> anyhow::Result<(Store, tempfile::TempDir
                     accessally_id: link.accessally_id.clone(),
                     highlevel_hash: link.highlevel_hash.clone(),
                     accessally_hash: link.accessally_hash.clone(),
+                    highlevel_state: None,
                 })
                 .await?;
         }

@@ -181,9 +181,7 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                     .already_equal(
                         FLOW,
                         entities::COUPON,
-                        id,
-                        &current.id.to_string(),
-                        hash,
+                        LinkSides::equal(id, &current.id.to_string(), hash),
                         record,
                     )
                     .await;
@@ -203,6 +201,7 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                         accessally_id: &written.id.to_string(),
                         highlevel: Some(Seen::Hash(hash)),
                         accessally: Some(Seen::Hash(aa_hash)),
+                        highlevel_state: None,
                     },
                 )
                 .await?;
@@ -239,6 +238,7 @@ pub async fn sync(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
                         accessally_id: &written.id.to_string(),
                         highlevel: Some(Seen::Hash(hash)),
                         accessally: Some(Seen::Hash(aa_hash)),
+                        highlevel_state: None,
                     },
                 )
                 .await?;
@@ -301,6 +301,7 @@ async fn disable(
                 accessally_id: &link.accessally_id,
                 highlevel: Some(Seen::Deleted),
                 accessally: Some(Seen::Deleted),
+                highlevel_state: None,
             },
         )
         .await?;

@@ -30,6 +30,12 @@ pub mod kinds {
     pub const ORDER_TO_AA: &str = "order.to_accessally";
 }
 
+/// The key that makes a tenant's jobs of one `kind` for one record one job
+/// at a time (see `store::NewJob::dedupe_key`).
+pub fn dedupe_key(tenant: &Tenant, kind: &str, record_id: &str) -> String {
+    format!("{}:{kind}:{record_id}", tenant.name)
+}
+
 /// Entity names (prefixed with the tenant): what jobs, links and the
 /// integration log call a record (`main/coupon`).
 pub mod entities {
@@ -190,28 +196,18 @@ impl Ctx<'_> {
             .await
     }
 
-    /// Both sides already hold the same content: record it in the link
-    /// (when the flow may write) and report a skip. No call to either side.
+    /// Both sides already hold the same content (`sides`, made with
+    /// [`LinkSides::equal`]): record it in the link (when the flow may
+    /// write) and report a skip. No call to either side.
     pub async fn already_equal(
         &self,
         flow: Flow,
         entity: &str,
-        ghl_id: &str,
-        aa_id: &str,
-        hash: String,
+        sides: LinkSides<'_>,
         record: Record,
     ) -> Result<Action, EngineError> {
         if self.writes(flow) {
-            self.save_link(
-                entity,
-                LinkSides {
-                    highlevel_id: ghl_id,
-                    accessally_id: aa_id,
-                    highlevel: Some(Seen::Hash(hash.clone())),
-                    accessally: Some(Seen::Hash(hash)),
-                },
-            )
-            .await?;
+            self.save_link(entity, sides).await?;
         }
         self.report(flow, Action::Skip, record, vec![], "already equal")
             .await
@@ -265,6 +261,7 @@ impl Ctx<'_> {
                 accessally_id: sides.accessally_id.to_string(),
                 highlevel_hash: sides.highlevel.map(Seen::stored),
                 accessally_hash: sides.accessally.map(Seen::stored),
+                highlevel_state: sides.highlevel_state,
             })
             .await?)
     }
@@ -278,6 +275,30 @@ pub struct LinkSides<'a> {
     pub accessally_id: &'a str,
     pub highlevel: Option<Seen>,
     pub accessally: Option<Seen>,
+    /// What HighLevel holds now, when the flow knows it whole (see
+    /// `store::Link::highlevel_state`); None forgets what was kept.
+    pub highlevel_state: Option<String>,
+}
+
+impl<'a> LinkSides<'a> {
+    /// Both sides holding content of `hash`, HighLevel's not kept whole.
+    pub fn equal(highlevel_id: &'a str, accessally_id: &'a str, hash: String) -> Self {
+        Self {
+            highlevel_id,
+            accessally_id,
+            highlevel: Some(Seen::Hash(hash.clone())),
+            accessally: Some(Seen::Hash(hash)),
+            highlevel_state: None,
+        }
+    }
+
+    /// The same, keeping what HighLevel holds (`Link::highlevel_state`).
+    pub fn keeping(self, highlevel_state: Option<String>) -> Self {
+        Self {
+            highlevel_state,
+            ..self
+        }
+    }
 }
 
 /// What allybridge last saw of a record on one side: its content hash (or,

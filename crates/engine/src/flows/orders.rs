@@ -256,6 +256,7 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
             accessally_id: id,
             highlevel: None,
             accessally: Some(Seen::Hash(state_hash)),
+            highlevel_state: None,
         },
     )
     .await?;
@@ -364,6 +365,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                     accessally_id: &format!("none:{id}"),
                     highlevel: Some(Seen::Hash("excluded".into())),
                     accessally: None,
+                    highlevel_state: None,
                 },
             )
             .await?;
@@ -430,6 +432,7 @@ async fn grant_by_bridge(
                 accessally_id: &granted.join(","),
                 highlevel: Some(Seen::Hash("granted".into())),
                 accessally: None,
+                highlevel_state: None,
             },
         )
         .await?;
@@ -493,6 +496,7 @@ async fn grant_by_genpass(
                 accessally_id: &format!("aal_genpass:{contact}:{id}"),
                 highlevel: Some(Seen::Hash("granted".into())),
                 accessally: None,
+                highlevel_state: None,
             },
         )
         .await?;

@@ -97,9 +97,11 @@ pub struct KnownProducts {
 }
 
 impl KnownProducts {
-    /// Reads the products linked to the offerings of `jobs`; `None` when
-    /// fewer than two are linked or the read fails (each job then reads its
-    /// own product, as a lone job does).
+    /// Reads the products linked to the offerings of `jobs` whose links
+    /// keep no HighLevel state (one list call per hundred; none when every
+    /// link keeps one). Marks the jobs as a batch: a job of a batch plans
+    /// with the state its link keeps ([`planned_product_with_prices`]).
+    /// When the read fails, each job reads its own product.
     pub async fn read(ctx: &Ctx<'_>, jobs: &[store::Job]) -> Option<Self> {
         let offerings: Vec<&str> = jobs.iter().map(|j| j.record_id.as_str()).collect();
         let links = ctx
@@ -111,9 +113,13 @@ impl KnownProducts {
             )
             .await
             .ok()?;
-        let ids: Vec<String> = links.into_iter().map(|l| l.highlevel_id).collect();
-        if ids.len() < 2 {
-            return None;
+        let ids: Vec<String> = links
+            .into_iter()
+            .filter(|l| kept_state(l).is_none_or(|kept| kept.product.is_none()))
+            .map(|l| l.highlevel_id)
+            .collect();
+        if ids.is_empty() {
+            return Some(Self::default());
         }
         match ctx.tenant.ghl.products_by_ids(&ids, Priority::Live).await {
             Ok(products) => Some(Self {
@@ -122,7 +128,7 @@ impl KnownProducts {
             }),
             Err(e) => {
                 tracing::debug!(error = %e, "reading a batch's products at once failed; each job reads its own");
-                None
+                Some(Self::default())
             }
         }
     }
@@ -131,6 +137,104 @@ impl KnownProducts {
     fn get(&self, id: &str) -> Option<Option<ghl::types::Product>> {
         self.asked.contains(id).then(|| self.found.get(id).cloned())
     }
+}
+
+/// A linked product as HighLevel holds it, kept beside its link
+/// (`store::Link::highlevel_state`) when a flow knows it whole: after it
+/// read it, or after it wrote it itself. A batch of changes from
+/// AccessAlly plans with it instead of reading each product and its
+/// prices again (the reads were most of a bulk change's calls).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptState {
+    /// None when only the prices are known.
+    #[serde(default)]
+    product: Option<ghl::types::Product>,
+    prices: Vec<ghl::types::Price>,
+}
+
+/// `product` and `prices` as a link keeps them.
+fn keep(product: Option<&ghl::types::Product>, prices: &[ghl::types::Price]) -> Option<String> {
+    serde_json::to_string(&KeptState {
+        product: product.cloned(),
+        prices: prices.to_vec(),
+    })
+    .ok()
+}
+
+/// What `link` keeps, if anything (a state that does not parse is none).
+fn kept_state(link: &store::Link) -> Option<KeptState> {
+    serde_json::from_str(link.highlevel_state.as_deref()?).ok()
+}
+
+/// The product HighLevel holds once `put` replaced `current`'s fields.
+fn written_product(current: &ghl::types::Product, put: &ProductInput) -> ghl::types::Product {
+    ghl::types::Product {
+        name: put.name.clone(),
+        description: put.description.clone(),
+        product_type: put.product_type.clone(),
+        available_in_store: put.available_in_store,
+        image: put.image.clone(),
+        slug: put.slug.clone(),
+        updated_at: None,
+        ..current.clone()
+    }
+}
+
+/// The price HighLevel holds once `input` was written over `current`
+/// (a `PUT`, or a bulk edit carrying the same fields).
+fn written_price(current: &ghl::types::Price, input: &PriceInput) -> ghl::types::Price {
+    ghl::types::Price {
+        id: current.id.clone(),
+        product: current.product.clone(),
+        name: input.name.clone(),
+        kind: input.kind.clone(),
+        currency: input.currency.clone(),
+        amount: serde_json::Number::from_f64(input.amount).unwrap_or_else(|| 0.into()),
+        recurring: input.recurring.clone(),
+        trial_period: input.trial_period,
+        total_cycles: input.total_cycles,
+        sku: input.sku.clone(),
+        track_inventory: input.track_inventory,
+        available_quantity: input.available_quantity.map(f64::from),
+        allow_out_of_stock_purchases: input.allow_out_of_stock_purchases,
+        updated_at: None,
+    }
+}
+
+/// The linked product `id` with its prices, for planning a change from
+/// AccessAlly. In a batch, the state kept beside `link` stands in for a
+/// read (its product, or the batch's list read of it), unless a change of
+/// the product in HighLevel waits to be synced (its job is pending or
+/// running): then HighLevel is read, so that the conflict policy sees
+/// that change. A lone change always reads. Answers whether the kept
+/// state was used.
+async fn planned_product_with_prices(
+    ctx: &Ctx<'_>,
+    link: Option<&store::Link>,
+    id: &str,
+) -> Result<(Option<(ghl::types::Product, Vec<ghl::types::Price>)>, bool), EngineError> {
+    if let Some(known) = ctx.known_products
+        && let Some(link) = link.filter(|l| l.highlevel_id == id)
+        && let Some(kept) = kept_state(link)
+        && let Some(product) = kept.product.or_else(|| known.get(id).flatten())
+    {
+        let key = super::dedupe_key(ctx.tenant, super::kinds::PRODUCT_TO_AA, id);
+        let waiting = ctx
+            .store
+            .jobs_for_dedupe_key(&key)
+            .await?
+            .iter()
+            .any(|job| {
+                matches!(
+                    job.state,
+                    store::JobState::Pending | store::JobState::Running
+                )
+            });
+        if !waiting {
+            return Ok((Some((product, kept.prices)), true));
+        }
+    }
+    Ok((ghl_product_with_prices(ctx, id).await?, false))
 }
 
 async fn ghl_product_with_prices(
@@ -371,6 +475,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                     accessally_id: &written.id.to_string(),
                     highlevel: Some(Seen::Hash(hash)),
                     accessally: Some(Seen::Hash(aa_hash)),
+                    highlevel_state: None,
                 },
             )
             .await?;
@@ -386,9 +491,8 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             .already_equal(
                 FLOW,
                 entities::PRODUCT,
-                id,
-                &current.id.to_string(),
-                hash,
+                LinkSides::equal(id, &current.id.to_string(), hash)
+                    .keeping(keep(Some(&product), &prices)),
                 record,
             )
             .await;
@@ -472,6 +576,7 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
                 accessally_id: &written.id.to_string(),
                 highlevel: Some(Seen::Hash(hash)),
                 accessally: Some(Seen::Hash(aa_hash)),
+                highlevel_state: None,
             },
         )
         .await?;
@@ -539,6 +644,7 @@ async fn removed_in_ghl(
                             accessally_id: &link.accessally_id,
                             highlevel: Some(Seen::Deleted),
                             accessally: Seen::of(link.accessally_hash.as_deref()),
+                            highlevel_state: None,
                         },
                     )
                     .await?;
@@ -587,6 +693,7 @@ async fn removed_in_ghl(
                 accessally_id: &link.accessally_id,
                 highlevel: Some(Seen::Deleted),
                 accessally: Some(Seen::Deleted),
+                highlevel_state: None,
             },
         )
         .await?;
@@ -717,6 +824,7 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
                             accessally_id: id,
                             highlevel: Seen::of(link.highlevel_hash.as_deref()),
                             accessally: Some(Seen::Deleted),
+                            highlevel_state: None,
                         },
                     )
                     .await?;
@@ -740,6 +848,7 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
                         accessally_id: id,
                         highlevel: Some(Seen::Deleted),
                         accessally: Some(Seen::Deleted),
+                        highlevel_state: None,
                     },
                 )
                 .await?;
@@ -775,9 +884,9 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
             .and_then(product_of_external_ref)
             .map(str::to_string);
     }
-    let mut current = match &target {
-        Some(gid) => ghl_product_with_prices(ctx, gid).await?,
-        None => None,
+    let (mut current, from_kept) = match &target {
+        Some(gid) => planned_product_with_prices(ctx, link.as_ref(), gid).await?,
+        None => (None, false),
     };
     if current.is_none() {
         current = ghl_product_with_prices(ctx, &slug_for_offering(offering_id)).await?;
@@ -807,13 +916,16 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
             let created = t.ghl.create_product(&product_input).await?;
             // Prices the tenant does not sync are not written, not even on create.
             let written: &[CanonicalPrice] = if fields.price { &canon.prices } else { &[] };
+            let mut created_prices = Vec::with_capacity(written.len());
             for p in written {
-                t.ghl
-                    .create_price(
-                        &created.id,
-                        &price_input(p, &location, stock, &price_name(p))?,
-                    )
-                    .await?;
+                created_prices.push(
+                    t.ghl
+                        .create_price(
+                            &created.id,
+                            &price_input(p, &location, stock, &price_name(p))?,
+                        )
+                        .await?,
+                );
             }
             ctx.save_link(
                 entities::PRODUCT,
@@ -822,6 +934,7 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
                     accessally_id: id,
                     highlevel: Some(Seen::Hash(held_by_ghl(&canon, written.len()).hash(fields))),
                     accessally: Some(Seen::Hash(hash)),
+                    highlevel_state: keep(Some(&created), &created_prices),
                 },
             )
             .await?;
@@ -835,7 +948,12 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
     let before_hash = before.hash(fields);
     if before_hash == hash {
         return ctx
-            .already_equal(FLOW, entities::PRODUCT, &product.id, id, hash, record)
+            .already_equal(
+                FLOW,
+                entities::PRODUCT,
+                LinkSides::equal(&product.id, id, hash).keeping(keep(Some(&product), &prices)),
+                record,
+            )
             .await
             .map(Planned::Done);
     }
@@ -932,6 +1050,22 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
             });
         }
     }
+    // What HighLevel holds once the update is written, when it edits
+    // prices only in place (a created price's id is not known before).
+    let prices_after = (price_creates.is_empty() && price_deletes.is_empty()).then(|| {
+        prices
+            .iter()
+            .map(|price| {
+                price_puts
+                    .iter()
+                    .find(|put| put.current.id == price.id)
+                    .map_or_else(|| price.clone(), |put| written_price(price, &put.input))
+            })
+            .collect::<Vec<_>>()
+    });
+    let product_after = product_put
+        .as_ref()
+        .map_or_else(|| product.clone(), |put| written_product(&product, put));
     Ok(Planned::Update(Box::new(PendingUpdate {
         offering_id: id.to_string(),
         record,
@@ -944,6 +1078,9 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
         price_deletes,
         ghl_hash: held_by_ghl(&canon, left).hash(fields),
         aa_hash: hash,
+        product_after,
+        prices_after,
+        from_kept,
     })))
 }
 
@@ -1017,6 +1154,13 @@ pub struct PendingUpdate {
     price_deletes: Vec<String>,
     ghl_hash: String,
     aa_hash: String,
+    /// The product once the update is written, to keep beside the link.
+    product_after: ghl::types::Product,
+    /// The product's prices once the update is written, to keep beside
+    /// the link; None when it creates or deletes prices.
+    prices_after: Option<Vec<ghl::types::Price>>,
+    /// Planned from the prices kept beside the link, not from a read.
+    from_kept: bool,
 }
 
 impl PendingUpdate {
@@ -1091,6 +1235,10 @@ impl PendingUpdate {
                 accessally_id: &self.offering_id,
                 highlevel: Some(Seen::Hash(self.ghl_hash)),
                 accessally: Some(Seen::Hash(self.aa_hash)),
+                highlevel_state: self
+                    .prices_after
+                    .as_deref()
+                    .and_then(|prices| keep(Some(&self.product_after), prices)),
             },
         )
         .await?;
@@ -1159,6 +1307,11 @@ pub async fn write_updates(
             Err(e) => {
                 let error = EngineError::from(e);
                 if error.is_retryable() {
+                    for (_, ctx, update, _) in &members {
+                        if let Err(forgetting) = forget_kept(ctx, update).await {
+                            tracing::warn!(error = %forgetting, product = %update.product.id, "could not forget the prices kept for a product whose bulk edit failed; its retry may write it again");
+                        }
+                    }
                     let why = error.to_string();
                     let mut out = Vec::with_capacity(members.len());
                     let mut first = Some(error);
@@ -1209,8 +1362,29 @@ pub async fn write_updates(
 }
 
 /// One pending update written with single calls, then finished.
+/// After a failed write of `update` (part of it written, or its answer
+/// lost), what HighLevel holds of the product is not known: the prices
+/// kept beside its link are forgotten, so that its next run reads them.
+async fn forget_kept(ctx: &Ctx<'_>, update: &PendingUpdate) -> Result<(), EngineError> {
+    ctx.store
+        .forget_highlevel_state(&ctx.tenant.entity(entities::PRODUCT), &update.product.id)
+        .await?;
+    Ok(())
+}
+
+/// An update planned from the prices kept at the last sync that HighLevel
+/// refuses (a price deleted there, its webhook lost) is planned again from
+/// a fresh read: the kept prices are forgotten and the job runs again.
 async fn write_alone(ctx: &Ctx<'_>, update: PendingUpdate) -> Result<Action, EngineError> {
-    update.write_singly(ctx).await?;
+    if let Err(error) = update.write_singly(ctx).await {
+        forget_kept(ctx, &update).await?;
+        if update.from_kept && !error.is_retryable() {
+            return Err(EngineError::Waiting(format!(
+                "HighLevel refused an update planned from the prices kept at the last sync ({error}); it is planned again from a fresh read"
+            )));
+        }
+        return Err(error);
+    }
     update.finish(ctx).await
 }
 
@@ -1296,7 +1470,7 @@ mod tests {
             record: Record::new("7", "offering 7"),
             changes: Changes::default(),
             note: update_note(false),
-            product,
+            product: product.clone(),
             product_put: None,
             price_puts: prices
                 .iter()
@@ -1311,6 +1485,9 @@ mod tests {
             price_deletes: Vec::new(),
             ghl_hash: String::new(),
             aa_hash: String::new(),
+            product_after: product,
+            prices_after: None,
+            from_kept: false,
         }
     }
 

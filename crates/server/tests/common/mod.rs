@@ -138,6 +138,7 @@ impl TestApp {
             accessally_id: aa,
             highlevel_hash: None,
             accessally_hash: None,
+            highlevel_state: None,
         };
         for (entity, n) in [("product", 24), ("coupon", 8), ("order", 16), ("grant", 10)] {
             for i in 0..n {

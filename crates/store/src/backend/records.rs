@@ -230,12 +230,13 @@ where
         let sql = SQL.get::<D>(|| {
             format!(
                 "INSERT INTO links (entity_type, highlevel_id, accessally_id, highlevel_hash, \
-                 accessally_hash, created_at, updated_at) \
+                 accessally_hash, highlevel_state, created_at, updated_at) \
                  SELECT w.entity_type, w.highlevel_id, w.accessally_id, w.highlevel_hash, \
-                 w.accessally_hash, $2, $2 FROM {} WHERE true \
+                 w.accessally_hash, w.highlevel_state, $2, $2 FROM {} WHERE true \
                  ON CONFLICT (entity_type, highlevel_id) DO UPDATE SET \
                  accessally_id = excluded.accessally_id, highlevel_hash = excluded.highlevel_hash, \
-                 accessally_hash = excluded.accessally_hash, updated_at = excluded.updated_at \
+                 accessally_hash = excluded.accessally_hash, \
+                 highlevel_state = excluded.highlevel_state, updated_at = excluded.updated_at \
                  RETURNING {LINK_COLUMNS}",
                 D::json_rows(&[
                     ("entity_type", "text"),
@@ -243,6 +244,7 @@ where
                     ("accessally_id", "text"),
                     ("highlevel_hash", "text"),
                     ("accessally_hash", "text"),
+                    ("highlevel_state", "text"),
                 ])
             )
         });
@@ -261,6 +263,7 @@ where
                         "accessally_id": link.accessally_id,
                         "highlevel_hash": link.highlevel_hash,
                         "accessally_hash": link.accessally_hash,
+                        "highlevel_state": link.highlevel_state,
                     })
                 })
                 .collect(),
@@ -334,8 +337,9 @@ where
         written: bool,
         now: i64,
     ) -> Result<Option<Link>, StoreError> {
+        // A new HighLevel hash makes the state kept beside the old one stale.
         let column = match side {
-            System::HighLevel => "highlevel_hash",
+            System::HighLevel => "highlevel_state = NULL, highlevel_hash",
             System::AccessAlly => "accessally_hash",
         };
         let sql = format!(
@@ -382,6 +386,23 @@ where
     pub(crate) async fn delete_link(&self, link_id: i64) -> Result<bool, StoreError> {
         let delete = sqlx::query("DELETE FROM links WHERE id = $1").bind(link_id);
         Ok(self.write_alone(delete, "deleting a link").await? > 0)
+    }
+
+    pub(crate) async fn forget_highlevel_state(
+        &self,
+        entity_type: &str,
+        highlevel_id: &str,
+    ) -> Result<bool, StoreError> {
+        let forget = sqlx::query(
+            "UPDATE links SET highlevel_state = NULL \
+             WHERE entity_type = $1 AND highlevel_id = $2 AND highlevel_state IS NOT NULL",
+        )
+        .bind(entity_type)
+        .bind(highlevel_id);
+        Ok(self
+            .write_alone(forget, "forgetting a link's HighLevel state")
+            .await?
+            > 0)
     }
 
     /// Links per entity type.

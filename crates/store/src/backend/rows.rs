@@ -21,7 +21,8 @@ pub(crate) const JOB_COLUMNS: &str = "id, kind, entity_type, record_system, reco
 
 /// Columns of `links`, as [`LinkRow`] reads them.
 pub(crate) const LINK_COLUMNS: &str = "id, entity_type, highlevel_id, accessally_id, \
-     highlevel_hash, accessally_hash, last_written_to, last_written_at, created_at, updated_at";
+     highlevel_hash, accessally_hash, highlevel_state, last_written_to, last_written_at, \
+     created_at, updated_at";
 
 /// Columns of `integration_log`, as [`LogRow`] reads them.
 pub(crate) const LOG_COLUMNS: &str =
@@ -102,6 +103,7 @@ pub(crate) struct LinkRow {
     accessally_id: String,
     highlevel_hash: Option<String>,
     accessally_hash: Option<String>,
+    highlevel_state: Option<String>,
     last_written_to: Option<String>,
     last_written_at: Option<i64>,
     created_at: i64,
@@ -119,6 +121,7 @@ impl TryFrom<LinkRow> for Link {
             accessally_id: row.accessally_id,
             highlevel_hash: row.highlevel_hash,
             accessally_hash: row.accessally_hash,
+            highlevel_state: row.highlevel_state,
             last_written_to: row.last_written_to.map(|text| text.parse()).transpose()?,
             last_written_at: from_millis_opt(row.last_written_at)?,
             created_at: from_millis(row.created_at)?,
