@@ -12,7 +12,7 @@ use ghl::events::{EntityKind, GhlEvent};
 use http::HeaderMap;
 use store::{InboundEvent, NewJob, Priority, Store, System};
 
-use crate::flows::kinds;
+use crate::flows::{entities, kinds};
 use crate::tenant::Tenant;
 use crate::worker::job;
 
@@ -85,7 +85,10 @@ impl Receiver {
         let tenant = event
             .location_id()
             .and_then(|loc| self.tenants.iter().find(|t| t.ghl.location_id() == loc));
-        let job = tenant.and_then(|t| ghl_job(t, &event));
+        let job = match tenant {
+            Some(t) => self.ghl_job(t, &event).await,
+            None => None,
+        };
         let inbound = InboundEvent {
             source: System::HighLevel,
             event_id: verified.webhook_id.clone(),
@@ -169,14 +172,50 @@ impl Receiver {
     }
 }
 
-/// The job a HighLevel event causes, if any.
-fn ghl_job(tenant: &Tenant, event: &GhlEvent) -> Option<NewJob> {
-    let record = event.record()?;
-    let (kind, id) = match record.kind {
-        EntityKind::Product => (kinds::PRODUCT_TO_AA, record.id),
-        EntityKind::Price => (kinds::PRODUCT_TO_AA, record.parent_id?),
-        EntityKind::Order => (kinds::ORDER_TO_AA, record.id),
-        _ => return None,
-    };
-    Some(job(tenant, kind, &id, Priority::Live))
+impl Receiver {
+    /// The job a HighLevel event causes, if any. A product's or price's
+    /// change reported while allybridge is syncing that product, or just
+    /// after, is most likely the echo of allybridge's own write (a bulk
+    /// edit fires one per product and price): its job queues after live
+    /// work, at a poll's priority, so that a backlog's echoes do not delay
+    /// the next single change. It still runs: only a read tells an echo
+    /// from a change (a price's payload cannot tell an update from a
+    /// delete).
+    async fn ghl_job(&self, tenant: &Tenant, event: &GhlEvent) -> Option<NewJob> {
+        let record = event.record()?;
+        let (kind, id) = match record.kind {
+            EntityKind::Product => (kinds::PRODUCT_TO_AA, record.id),
+            EntityKind::Price => (kinds::PRODUCT_TO_AA, record.parent_id?),
+            EntityKind::Order => (kinds::ORDER_TO_AA, record.id),
+            _ => return None,
+        };
+        let priority = if kind == kinds::PRODUCT_TO_AA && self.likely_echo(tenant, &id).await {
+            Priority::Poll
+        } else {
+            Priority::Live
+        };
+        Some(job(tenant, kind, &id, priority))
+    }
+
+    /// Whether allybridge synced HighLevel product `id` within
+    /// [`ECHO_WINDOW`], or is syncing it from AccessAlly now. A store error
+    /// answers no (the job stays live).
+    async fn likely_echo(&self, tenant: &Tenant, id: &str) -> bool {
+        let entity = tenant.entity(entities::PRODUCT);
+        let Ok(Some(link)) = self.store.find_link(&entity, System::HighLevel, id).await else {
+            return false;
+        };
+        if chrono::Utc::now() - link.updated_at < ECHO_WINDOW {
+            return true;
+        }
+        let key = crate::flows::dedupe_key(tenant, kinds::PRODUCT_TO_GHL, &link.accessally_id);
+        self.store
+            .jobs_for_dedupe_key(&key)
+            .await
+            .is_ok_and(|jobs| jobs.iter().any(|j| j.state == store::JobState::Running))
+    }
 }
+
+/// How long after allybridge synced a product a HighLevel change of it is
+/// taken for the sync's echo (see [`Receiver::ghl_job`]).
+const ECHO_WINDOW: chrono::TimeDelta = chrono::TimeDelta::seconds(60);

@@ -31,6 +31,25 @@ async fn live_changes_arrive_and_echoes_are_dropped() -> anyhow::Result<()> {
         })
         .await?;
     assert!(arrived, "the new price never reached AccessAlly");
+    // The product was synced a moment ago: HighLevel's report of a change
+    // could be that sync's echo, so its job queued after live work (and
+    // still ran).
+    let g = sb.ghl_truth().await?;
+    let product = find(&g["products"], "name", "Composition Clinic")
+        .and_then(|p| p["_id"].as_str())
+        .expect("the product")
+        .to_string();
+    let jobs = sb
+        .engine
+        .store
+        .jobs_for_dedupe_key(&engine::flows::dedupe_key(
+            sb.tenant(),
+            engine::flows::kinds::PRODUCT_TO_AA,
+            &product,
+        ))
+        .await?;
+    let last = jobs.iter().max_by_key(|j| j.id).expect("its job");
+    assert_eq!(last.priority, store::Priority::Poll, "{last:?}");
 
     // A checkout in AccessAlly becomes a paid invoice on the buyer's contact.
     let a = sb.aa_truth().await?;
@@ -212,11 +231,27 @@ async fn a_live_change_overtakes_a_polled_backlog() -> anyhow::Result<()> {
             .collect()
     };
     // The backlog: changed while no webhook is subscribed, found by a poll.
+    // Its links keep no HighLevel state (as after an upgrade from a version
+    // that kept none), so each batch reads every product's prices.
     for o in offerings
         .iter()
         .filter(|o| o["name"].as_str().is_some_and(|n| n.starts_with("Backlog")))
     {
         sb.set_payment_options(&o["id"], reprice(o, "11.00"))
+            .await?;
+        let link = sb
+            .engine
+            .store
+            .find_link(
+                &sb.tenant().entity("product"),
+                store::System::AccessAlly,
+                &o["id"].to_string(),
+            )
+            .await?
+            .expect("a linked offering");
+        sb.engine
+            .store
+            .forget_highlevel_state(&link.entity_type, &link.highlevel_id)
             .await?;
     }
     sb.go_live().await?;
