@@ -165,11 +165,12 @@ pub fn job(tenant: &Tenant, kind: &str, record_id: &str, priority: Priority) -> 
     job
 }
 
-/// Product jobs one batch takes at most: a bulk edit carries 30 entities
-/// (a product and each of its prices), so 30 jobs fill one to several.
-const PACK_JOBS: usize = 30;
+/// Product jobs one batch takes at most: its updates go out in bulk edits
+/// of 30 entities (a product and each of its prices) and inventory changes
+/// of 100 items, so a hundred jobs fill several of each.
+const PACK_JOBS: usize = 100;
 /// Extra claims to fill a product batch from a backlog.
-const TOP_UP_CLAIMS: usize = 8;
+const TOP_UP_CLAIMS: usize = 4;
 
 /// The sync engine of one process.
 pub struct Engine {
@@ -282,22 +283,30 @@ impl Engine {
 
     /// Claims up to `limit` jobs as [`Engine::units`]; when the claim was
     /// full and formed a product batch (a backlog of product changes), claims
-    /// again a few times to fill the batch towards [`PACK_JOBS`], so that a
-    /// bulk edit carries up to 30 entities even with few workers. A lone
-    /// change is claimed and run alone, as before. Returns the units and
-    /// whether the last claim was full (the queue may hold more).
+    /// the room left in it, a few times at most, to fill the batch towards
+    /// [`PACK_JOBS`], so that bulk requests go out full even with few
+    /// workers. A lone change is claimed and run alone, as before. Returns
+    /// the units and whether the last claim was full (the queue may hold
+    /// more).
     async fn claim_units(&self, limit: i64) -> Result<(Vec<Vec<Job>>, bool), EngineError> {
         let (claimed, jobs) = self.claim_runnable(limit, Priority::Backfill).await?;
         let mut units = self.units(jobs);
         let mut full = i64::try_from(claimed).unwrap_or(i64::MAX) >= limit;
         let mut rounds = 0;
-        while full
-            && rounds < TOP_UP_CLAIMS
-            && units.iter().any(|u| u.len() > 1 && u.len() < PACK_JOBS)
-        {
+        while full && rounds < TOP_UP_CLAIMS {
+            // The room left in the fullest batch still filling.
+            let Some(room) = units
+                .iter()
+                .filter(|u| u.len() > 1 && u.len() < PACK_JOBS)
+                .map(|u| PACK_JOBS - u.len())
+                .min()
+            else {
+                break;
+            };
             rounds += 1;
-            let (claimed, jobs) = self.claim_runnable(limit, Priority::Backfill).await?;
-            full = i64::try_from(claimed).unwrap_or(i64::MAX) >= limit;
+            let asked = i64::try_from(room).unwrap_or(limit);
+            let (claimed, jobs) = self.claim_runnable(asked, Priority::Backfill).await?;
+            full = i64::try_from(claimed).unwrap_or(i64::MAX) >= asked;
             for job in jobs {
                 self.add_to_units(&mut units, job);
             }

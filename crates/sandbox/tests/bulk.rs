@@ -218,6 +218,61 @@ async fn a_price_change_across_products_goes_out_in_bulk_edits_under_the_cap() -
     Ok(())
 }
 
+/// Sets how many of every test offering are left in AccessAlly.
+async fn set_stock(sb: &Sandbox, quantity: u32) -> anyhow::Result<()> {
+    for o in test_offerings(sb).await? {
+        sb.control(
+            "accessally",
+            "PUT",
+            &format!("/__sim/admin/offerings/{}", o["id"]),
+            Some(json!({"availability": {"unlimited": false, "quantity": quantity}})),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stock_change_across_products_goes_out_in_inventory_changes() -> anyhow::Result<()> {
+    let sb = synced(options()).await?;
+    // Stock becomes tracked: that changes the prices' own fields too.
+    set_stock(&sb, 50).await?;
+    sb.sync_once(ScanKind::Backfill).await?;
+    let diffs = sb.differences().await?;
+    assert!(diffs.is_empty(), "not converged:\n{}", diffs.join("\n"));
+    clear_ghl_log(&sb).await?;
+    // Then only the stock changes: 40 prices' quantities in one request.
+    set_stock(&sb, 40).await?;
+    sb.sync_once(ScanKind::Backfill).await?;
+    let diffs = sb.differences().await?;
+    assert!(diffs.is_empty(), "not converged:\n{}", diffs.join("\n"));
+    no_dead_letters(&sb).await?;
+    let g = sb.ghl_truth().await?;
+    let stocked = g["prices"].as_array().map_or(0, |ps| {
+        ps.iter().filter(|p| p["availableQuantity"] == 40).count()
+    });
+    assert_eq!(stocked, OFFERINGS * 2, "every price holds the new stock");
+    let calls = ghl_calls(&sb).await?;
+    assert_eq!(count(&calls, "POST /products/inventory"), 1, "{calls}");
+    assert_eq!(calls["writes"].as_u64(), Some(1), "the only write: {calls}");
+    assert_eq!(count(&calls, BULK_EDIT), 0, "{calls}");
+    assert_eq!(
+        count(&calls, "GET /products/{productId}/price"),
+        0,
+        "planned with the kept state: {calls}"
+    );
+    // A second pass finds nothing to write.
+    let writes = sb.write_calls().await?;
+    assert_eq!(sb.sync_once(ScanKind::Backfill).await?, 0);
+    sb.sync_once(ScanKind::Reconcile).await?;
+    assert_eq!(
+        sb.write_calls().await?,
+        writes,
+        "a second pass writes nothing"
+    );
+    Ok(())
+}
+
 /// The HighLevel product linked to offering `id`.
 async fn linked_product(sb: &Sandbox, id: &str) -> anyhow::Result<String> {
     Ok(ctx(sb)

@@ -1022,9 +1022,13 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
     let mut price_creates = Vec::new();
     let mut price_deletes = Vec::new();
     let mut left = prices.len();
+    // Whether the prices stay as they are but for their stock.
+    let mut prices_stay = true;
     if fields.price {
         let (pairs, new_ones, gone) = pair_prices(&canon.prices, &existing);
+        prices_stay = new_ones.is_empty() && gone.is_empty();
         for (w, e) in pairs {
+            prices_stay &= existing[e] == canon.prices[w];
             if existing[e] != canon.prices[w] || availability_changed {
                 let p = &canon.prices[w];
                 price_puts.push(PricePut {
@@ -1063,6 +1067,24 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
             })
             .collect::<Vec<_>>()
     });
+    let inventory = (product_put.is_none() && availability_changed && prices_stay)
+        .then(|| {
+            price_puts
+                .iter()
+                .map(|put| {
+                    let tracked = put.current.track_inventory == Some(true)
+                        && put.input.track_inventory == Some(true);
+                    tracked.then_some(())?;
+                    Some(ghl::types::InventoryChange {
+                        price_id: put.current.id.clone(),
+                        available_quantity: put.input.available_quantity?,
+                        allow_out_of_stock_purchases: put.input.allow_out_of_stock_purchases,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+        })
+        .flatten()
+        .filter(|items| !items.is_empty());
     let product_after = product_put
         .as_ref()
         .map_or_else(|| product.clone(), |put| written_product(&product, put));
@@ -1081,6 +1103,7 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
         product_after,
         prices_after,
         from_kept,
+        inventory,
     })))
 }
 
@@ -1161,6 +1184,9 @@ pub struct PendingUpdate {
     prices_after: Option<Vec<ghl::types::Price>>,
     /// Planned from the prices kept beside the link, not from a read.
     from_kept: bool,
+    /// The whole update as inventory changes, when it changes only how
+    /// many of its (stock-tracked) prices are left.
+    inventory: Option<Vec<ghl::types::InventoryChange>>,
 }
 
 impl PendingUpdate {
@@ -1253,23 +1279,46 @@ impl PendingUpdate {
     }
 }
 
+/// Inventory items one `POST /products/inventory` carries at most (the
+/// spec sets no limit; a hundred keep a request small).
+pub const INVENTORY_ITEMS_PER_CALL: usize = 100;
+
+/// Members of one request that writes several updates together: each
+/// update with its place in the batch and its context.
+type Together<'a> = Vec<(usize, Ctx<'a>, PendingUpdate)>;
+
 /// Writes the pending updates of one tenant's products that were ready
-/// together: those a bulk edit can carry go in bulk edits of at most
-/// [`ghl::BULK_EDIT_MAX_ENTITIES`] products and prices each ([`ghl::bulk::pack`]),
-/// the others with single calls. A bulk edit HighLevel refuses (one bad
-/// record refuses all of it) is written again record by record, so only
-/// the record that fails alone fails; one that failed for a reason a
-/// retry may cure fails each of its records with a retryable error (a
-/// bulk edit sets absolute values: sent again, it changes nothing more).
-/// Links are saved, and outcomes reported, only for what was written.
-/// Answers the outcomes in the order of `updates`.
+/// together: an update that changes only its prices' stock goes with the
+/// others like it in inventory changes of at most
+/// [`INVENTORY_ITEMS_PER_CALL`] items; those a bulk edit can carry go in
+/// bulk edits of at most [`ghl::BULK_EDIT_MAX_ENTITIES`] products and
+/// prices each ([`ghl::bulk::pack`]); the others with single calls. A
+/// request HighLevel refuses (one bad record refuses all of it) is written
+/// again record by record, so only the record that fails alone fails; one
+/// that failed for a reason a retry may cure fails each of its records
+/// with a retryable error (both set absolute values: sent again, they
+/// change nothing more). Links are saved, and outcomes reported, only for
+/// what was written. Answers the outcomes in the order of `updates`.
 pub async fn write_updates(
     updates: Vec<(Ctx<'_>, PendingUpdate)>,
 ) -> Vec<Result<Action, EngineError>> {
     let count = updates.len();
+    let mut inventory: Vec<Together<'_>> = Vec::new();
+    let mut inventory_items = 0;
     let mut in_bulk = Vec::new();
     let mut alone = Vec::new();
     for (i, (ctx, update)) in updates.into_iter().enumerate() {
+        if let Some(items) = update.inventory.as_ref().map(Vec::len) {
+            if inventory.is_empty() || inventory_items + items > INVENTORY_ITEMS_PER_CALL {
+                inventory.push(Vec::new());
+                inventory_items = 0;
+            }
+            inventory_items += items;
+            if let Some(pack) = inventory.last_mut() {
+                pack.push((i, ctx, update));
+            }
+            continue;
+        }
         match update.bulk_edit() {
             Some(edit) => in_bulk.push((i, ctx, update, edit)),
             None => alone.push((i, ctx, update)),
@@ -1281,7 +1330,11 @@ pub async fn write_updates(
             // `pack` keeps the order and each product whole.
             let mut members = in_bulk.into_iter();
             for pack in edits {
-                let taken: Vec<_> = members.by_ref().take(pack.len()).collect();
+                let taken: Together<'_> = members
+                    .by_ref()
+                    .take(pack.len())
+                    .map(|(i, ctx, u, _)| (i, ctx, u))
+                    .collect();
                 packs.push((pack, taken));
             }
         }
@@ -1296,55 +1349,23 @@ pub async fn write_updates(
         let Some(tenant) = members.first().map(|m| m.1.tenant) else {
             return Vec::new();
         };
-        match tenant.ghl.bulk_edit_products(&pack).await {
-            Ok(_) => {
-                let mut out = Vec::with_capacity(members.len());
-                for (i, ctx, update, _) in members {
-                    out.push((i, update.finish(&ctx).await));
-                }
-                out
-            }
-            Err(e) => {
-                let error = EngineError::from(e);
-                if error.is_retryable() {
-                    for (_, ctx, update, _) in &members {
-                        if let Err(forgetting) = forget_kept(ctx, update).await {
-                            tracing::warn!(error = %forgetting, product = %update.product.id, "could not forget the prices kept for a product whose bulk edit failed; its retry may write it again");
-                        }
-                    }
-                    let why = error.to_string();
-                    let mut out = Vec::with_capacity(members.len());
-                    let mut first = Some(error);
-                    for (i, _, update, _) in members {
-                        out.push((
-                            i,
-                            Err(first.take().unwrap_or_else(|| {
-                                EngineError::Waiting(format!(
-                                    "the bulk edit that carried {} failed ({why}); it is sent again",
-                                    update.record.label
-                                ))
-                            })),
-                        ));
-                    }
-                    return out;
-                }
-                tracing::warn!(
-                    tenant = %tenant.name,
-                    products = members.len(),
-                    error = %error,
-                    "HighLevel refused a bulk edit; writing its products one by one"
-                );
-                let mut out = Vec::with_capacity(members.len());
-                for (i, ctx, update, _) in members {
-                    out.push((i, write_alone(&ctx, update).await));
-                }
-                out
-            }
-        }
+        let sent = tenant.ghl.bulk_edit_products(&pack).await.map(|_| ());
+        written_together(members, sent, "bulk edit").await
     }));
-    let (singles, bulks) = futures::join!(singles, bulks);
+    let stock = futures::future::join_all(inventory.into_iter().map(|members| async move {
+        let Some(tenant) = members.first().map(|m| m.1.tenant) else {
+            return Vec::new();
+        };
+        let items: Vec<ghl::types::InventoryChange> = members
+            .iter()
+            .flat_map(|(_, _, update)| update.inventory.clone().unwrap_or_default())
+            .collect();
+        let sent = tenant.ghl.update_inventory(&items).await;
+        written_together(members, sent, "inventory change").await
+    }));
+    let (singles, bulks, stock) = futures::join!(singles, bulks, stock);
     let mut results: Vec<Option<Result<Action, EngineError>>> = (0..count).map(|_| None).collect();
-    for (i, result) in singles.into_iter().chain(bulks).flatten() {
+    for (i, result) in singles.into_iter().chain(bulks).chain(stock).flatten() {
         if let Some(slot) = results.get_mut(i) {
             *slot = Some(result);
         }
@@ -1361,7 +1382,58 @@ pub async fn write_updates(
         .collect()
 }
 
-/// One pending update written with single calls, then finished.
+/// The outcomes of `members`, written together by one request (`what`)
+/// that answered `sent`: each finished when it was written; each failed
+/// with a retryable error (what HighLevel holds forgotten) when a retry may
+/// cure it; each written alone when HighLevel refused the request.
+async fn written_together(
+    members: Together<'_>,
+    sent: Result<(), ghl::GhlError>,
+    what: &str,
+) -> Vec<(usize, Result<Action, EngineError>)> {
+    let mut out = Vec::with_capacity(members.len());
+    let error = match sent {
+        Ok(()) => {
+            for (i, ctx, update) in members {
+                out.push((i, update.finish(&ctx).await));
+            }
+            return out;
+        }
+        Err(e) => EngineError::from(e),
+    };
+    if error.is_retryable() {
+        let why = error.to_string();
+        let mut first = Some(error);
+        for (i, ctx, update) in members {
+            if let Err(forgetting) = forget_kept(&ctx, &update).await {
+                tracing::warn!(error = %forgetting, product = %update.product.id, "could not forget what HighLevel held of a product whose {what} failed; its retry may write it again");
+            }
+            out.push((
+                i,
+                Err(first.take().unwrap_or_else(|| {
+                    EngineError::Waiting(format!(
+                        "the {what} that carried {} failed ({why}); it is sent again",
+                        update.record.label
+                    ))
+                })),
+            ));
+        }
+        return out;
+    }
+    if let Some((_, ctx, _)) = members.first() {
+        tracing::warn!(
+            tenant = %ctx.tenant.name,
+            products = members.len(),
+            error = %error,
+            "HighLevel refused a {what}; writing its products one by one"
+        );
+    }
+    for (i, ctx, update) in members {
+        out.push((i, write_alone(&ctx, update).await));
+    }
+    out
+}
+
 /// After a failed write of `update` (part of it written, or its answer
 /// lost), what HighLevel holds of the product is not known: the prices
 /// kept beside its link are forgotten, so that its next run reads them.
@@ -1488,6 +1560,7 @@ mod tests {
             product_after: product,
             prices_after: None,
             from_kept: false,
+            inventory: None,
         }
     }
 
