@@ -31,6 +31,9 @@ const LIMITS: ghl::BudgetConfig = ghl::BudgetConfig {
     daily: 200_000,
 };
 
+/// Products whose prices change back in phase 2 (each bulk edit's echo
+/// webhooks cost HighLevel reads: a bigger backlog only takes longer).
+const LIVE_BACKLOG: usize = 300;
 /// Offerings changed one at a time while the backlog runs (phase 2).
 const PROBES: usize = 20;
 /// Time between two live changes.
@@ -63,21 +66,84 @@ fn repriced(offering: &Value, a: &str, b: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Reprices every offering whose name starts with `prefix`.
+/// Reprices the first `limit` offerings whose name starts with `prefix`.
 async fn reprice_all(
     sb: &Sandbox,
     offerings: &[Value],
-    prefix: &str,
+    (prefix, limit): (&str, usize),
     a: &str,
     b: &str,
 ) -> anyhow::Result<()> {
     for o in offerings
         .iter()
         .filter(|o| o["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .take(limit)
     {
         sb.set_payment_options(&o["id"], repriced(o, a, b)).await?;
     }
     Ok(())
+}
+
+/// Sets how many of an offering are left in AccessAlly.
+async fn set_stock(sb: &Sandbox, offering: &Value, quantity: u32) -> anyhow::Result<()> {
+    sb.control(
+        "accessally",
+        "PUT",
+        &format!("/__sim/admin/offerings/{offering}"),
+        Some(json!({"availability": {"unlimited": false, "quantity": quantity}})),
+    )
+    .await?;
+    Ok(())
+}
+
+/// What a poll pass and its jobs cost.
+struct Polled {
+    /// HighLevel calls.
+    calls: u64,
+    /// HighLevel calls answered 429.
+    refused: u64,
+    /// Seconds until the jobs were done.
+    took: f64,
+    /// What still differs.
+    diffs: Vec<String>,
+}
+
+/// Waits out the simulator's window (the calls before count there), then
+/// polls AccessAlly's offerings and works off the jobs it finds.
+async fn polled(sb: &Sandbox) -> anyhow::Result<Polled> {
+    tokio::time::sleep(LIMITS.interval).await;
+    let before = ghl_log(sb).await?;
+    let started = Instant::now();
+    scan(
+        &sb.engine,
+        sb.tenant(),
+        ScanKind::Poll,
+        Some(Flow::ProductsToHighlevel),
+    )
+    .await
+    .context("the poll pass")?;
+    sb.engine.work_until_idle(Duration::from_secs(1)).await?;
+    let took = started.elapsed().as_secs_f64();
+    let after = ghl_log(sb).await?;
+    let count = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let routes = |v: &Value| v["by_route"].as_object().cloned().unwrap_or_default();
+    let (routes_before, routes_after) = (routes(&before), routes(&after));
+    for (route, n) in &routes_after {
+        let was = routes_before
+            .get(route)
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if n.as_u64().unwrap_or(0) > was {
+            eprintln!("bulk: {route}: {}", n.as_u64().unwrap_or(0) - was);
+        }
+    }
+    Ok(Polled {
+        calls: count(&after, "total") - count(&before, "total"),
+        refused: after["by_status"]["429"].as_u64().unwrap_or(0)
+            - before["by_status"]["429"].as_u64().unwrap_or(0),
+        took,
+        diffs: sb.differences().await?,
+    })
 }
 
 /// Waits until the queue is empty (nothing pending or running).
@@ -130,8 +196,10 @@ pub async fn price_change(
     let mut sb = Sandbox::start(options).await?;
     for i in 0..products {
         let (a, b) = (format!("B{i}-A"), format!("B{i}-B"));
-        sb.add_offering(&format!("Bulk {i:05}"), &[("97.00", &a), ("197.00", &b)])
+        let offering = sb
+            .add_offering(&format!("Bulk {i:05}"), &[("97.00", &a), ("197.00", &b)])
             .await?;
+        set_stock(&sb, &offering["id"], 50).await?;
     }
     for i in 0..PROBES {
         let (a, b) = (format!("P{i}-A"), format!("P{i}-B"));
@@ -157,27 +225,13 @@ pub async fn price_change(
         .as_array()
         .cloned()
         .unwrap_or_default();
-    reprice_all(&sb, &offerings, "Bulk ", "89.00", "179.00").await?;
-    // The simulator's window starts empty: wait out the backfill's calls.
-    tokio::time::sleep(LIMITS.interval).await;
-    let before = ghl_log(&sb).await?;
-    let started = Instant::now();
-    scan(
-        &sb.engine,
-        sb.tenant(),
-        ScanKind::Poll,
-        Some(Flow::ProductsToHighlevel),
-    )
-    .await
-    .context("the poll pass")?;
-    sb.engine.work_until_idle(Duration::from_secs(1)).await?;
-    let took = started.elapsed().as_secs_f64();
-    let after = ghl_log(&sb).await?;
-    let diffs = sb.differences().await?;
-    let count = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
-    let calls = count(&after, "total") - count(&before, "total");
-    let refused = after["by_status"]["429"].as_u64().unwrap_or(0)
-        - before["by_status"]["429"].as_u64().unwrap_or(0);
+    reprice_all(&sb, &offerings, ("Bulk ", products), "89.00", "179.00").await?;
+    let Polled {
+        calls,
+        refused,
+        took,
+        diffs,
+    } = polled(&sb).await?;
     // The floor: every product and price in bulk edits of 30, nothing else.
     let floor_calls = (products * 3).div_ceil(ghl::BULK_EDIT_MAX_ENTITIES) as f64;
     let per_second = f64::from(LIMITS.max) / LIMITS.interval.as_secs_f64();
@@ -245,13 +299,70 @@ pub async fn price_change(
         Some(diffs.is_empty()),
     ));
 
-    // Phase 2: the same backlog again, with live changes during it.
+    // Stock: every offering's quantity changes, nothing else.
+    let offerings: Vec<Value> = sb.aa_truth().await?["offerings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for o in offerings
+        .iter()
+        .filter(|o| o["name"].as_str().is_some_and(|n| n.starts_with("Bulk ")))
+    {
+        set_stock(&sb, &o["id"], 40).await?;
+    }
+    let stock = polled(&sb).await?;
+    let items = products * 2;
+    let floor_calls = items.div_ceil(engine::flows::products::INVENTORY_ITEMS_PER_CALL) as f64;
+    let floor_seconds = floor_calls / per_second;
+    rows.push(row(
+        "bulk",
+        format!("stock change across {products} linked products ({items} prices): HighLevel calls"),
+        stock.calls as f64,
+        "calls",
+        format!("≤ {:.0} (1 per 100 items)", items as f64 / 100.0),
+        Some(stock.calls as f64 <= items as f64 / 100.0),
+    ));
+    rows.push(row(
+        "bulk",
+        "  calls ÷ floor",
+        stock.calls as f64 / floor_calls,
+        "×",
+        "≤ 1.1",
+        Some(stock.calls as f64 <= floor_calls * 1.1),
+    ));
+    rows.push(row(
+        "bulk",
+        "  time until HighLevel matches",
+        stock.took,
+        "s",
+        format!("floor {floor_seconds:.1}"),
+        None,
+    ));
+    rows.push(row(
+        "bulk",
+        "  answered 429",
+        stock.refused as f64,
+        "calls",
+        "0",
+        Some(stock.refused == 0),
+    ));
+    rows.push(row(
+        "bulk",
+        "  both sides match",
+        if stock.diffs.is_empty() { 1.0 } else { 0.0 },
+        "bool",
+        "1",
+        Some(stock.diffs.is_empty()),
+    ));
+
+    // Phase 2: a backlog again (at most 300 products: each bulk edit's
+    // echo webhooks cost reads), with live changes during it.
     let probes = probe_products(&sb).await?;
     let offerings: Vec<Value> = sb.aa_truth().await?["offerings"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    reprice_all(&sb, &offerings, "Bulk ", "97.00", "197.00").await?;
+    reprice_all(&sb, &offerings, ("Bulk ", LIVE_BACKLOG), "97.00", "197.00").await?;
     tokio::time::sleep(LIMITS.interval).await;
     sb.go_live().await?;
     let before = ghl_log(&sb).await?;
@@ -284,6 +395,26 @@ pub async fn price_change(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         latencies.push(changed.elapsed().as_secs_f64());
+        if changed.elapsed() > Duration::from_secs(1) {
+            let key = engine::flows::dedupe_key(
+                sb.tenant(),
+                engine::flows::kinds::PRODUCT_TO_GHL,
+                &offering["id"].to_string(),
+            );
+            for job in sb.engine.store.jobs_for_dedupe_key(&key).await? {
+                eprintln!(
+                    "bulk: a live change took {:.2} s; its job {} ({:?}) was created {} and finished {:?}, attempts {}, last error {:?}",
+                    changed.elapsed().as_secs_f64(),
+                    job.id,
+                    job.state,
+                    job.created_at.format("%H:%M:%S%.3f"),
+                    job.finished_at
+                        .map(|t| t.format("%H:%M:%S%.3f").to_string()),
+                    job.attempts,
+                    job.last_error
+                );
+            }
+        }
         if backlog {
             during_backlog += 1;
         }
@@ -376,4 +507,91 @@ async fn probe_products(sb: &Sandbox) -> anyhow::Result<Vec<(Value, String)>> {
         probes.push((o, product));
     }
     Ok(probes)
+}
+
+/// A backfill of `products` offerings (2 prices each) into an empty
+/// location at HighLevel's real limits: the calls it takes beside the
+/// minimum (a create per product and per price, HighLevel's product list
+/// read once), the share of the location's budget it used while it ran,
+/// and the 429s it got.
+pub async fn backfill_at_limits(
+    products: usize,
+    workers: usize,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let mut options = SandboxOptions {
+        seed: sim_kit::Seed::Empty,
+        ..SandboxOptions::default()
+    };
+    options.engine.concurrency = workers;
+    options.engine.batch = i64::try_from(workers).unwrap_or(4);
+    let sb = Sandbox::start(options).await?;
+    for i in 0..products {
+        let (a, b) = (format!("F{i}-A"), format!("F{i}-B"));
+        sb.add_offering(&format!("Fill {i:05}"), &[("97.00", &a), ("197.00", &b)])
+            .await?;
+    }
+    sb.control(
+        "ghl",
+        "PUT",
+        "/__sim/rate-limits",
+        Some(json!({"max": LIMITS.max, "interval_ms": LIMITS.interval.as_millis() as u64, "daily": LIMITS.daily})),
+    )
+    .await?;
+    sb.tenant().ghl.set_rate_limits(LIMITS);
+    let before = ghl_log(&sb).await?;
+    let started = Instant::now();
+    sb.sync_once(ScanKind::Backfill).await?;
+    let took = started.elapsed().as_secs_f64();
+    let after = ghl_log(&sb).await?;
+    let count = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let calls = count(&after, "total") - count(&before, "total");
+    let refused = after["by_status"]["429"].as_u64().unwrap_or(0)
+        - before["by_status"]["429"].as_u64().unwrap_or(0);
+    let diffs = sb.differences().await?;
+    let per_second = f64::from(LIMITS.max) / LIMITS.interval.as_secs_f64();
+    let minimum = (products * 3 + products.div_ceil(100)) as f64;
+    let budget_share = calls as f64 / (took * per_second);
+    rows.push(row(
+        "bulk",
+        format!("backfill of {products} products (2 prices each) at real limits: HighLevel calls"),
+        calls as f64,
+        "calls",
+        format!("minimum {minimum:.0}"),
+        None,
+    ));
+    rows.push(row(
+        "bulk",
+        "  calls ÷ minimum",
+        calls as f64 / minimum,
+        "×",
+        "",
+        None,
+    ));
+    rows.push(row("bulk", "  time", took, "s", "", None));
+    rows.push(row(
+        "bulk",
+        "  share of the location's budget used",
+        budget_share * 100.0,
+        "%",
+        "≥ 95",
+        Some(budget_share >= 0.95),
+    ));
+    rows.push(row(
+        "bulk",
+        "  answered 429",
+        refused as f64,
+        "calls",
+        "0",
+        Some(refused == 0),
+    ));
+    rows.push(row(
+        "bulk",
+        "  both sides match",
+        if diffs.is_empty() { 1.0 } else { 0.0 },
+        "bool",
+        "1",
+        Some(diffs.is_empty()),
+    ));
+    Ok(())
 }

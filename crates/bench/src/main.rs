@@ -77,13 +77,19 @@ struct Args {
     /// Linked products in the bulk scenario (a price change at HighLevel's real limits).
     #[arg(long, default_value_t = 300)]
     bulk_products: usize,
+    /// Products backfilled into an empty location at HighLevel's real
+    /// limits (the limited-backfill scenario; 3 calls a product at least,
+    /// 10 calls a second).
+    #[arg(long, default_value_t = 1_000)]
+    limited_backfill_products: usize,
     /// Workers in the bulk scenario (the daemon's default is 4).
     #[arg(long, default_value_t = 4)]
     bulk_workers: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Only these scenarios (backfill, changes, intake, bulk, budget, daemon, footprint, wordpress).
+    /// Only these scenarios (backfill, changes, intake, bulk, budget, daemon, footprint, wordpress;
+    /// limited-backfill runs only when named).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -803,6 +809,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if wants("bulk") {
         bulk::price_change(args.bulk_products, args.bulk_workers, &mut rows).await?;
+    }
+    if args.only.iter().any(|o| o == "limited-backfill") {
+        bulk::backfill_at_limits(args.limited_backfill_products, args.bulk_workers, &mut rows)
+            .await?;
     }
     if wants("budget") {
         rate_budget::run(args.budget_locations, args.budget_seconds, &mut rows).await?;

@@ -17,6 +17,12 @@
 //! one, so live work waits at most about one pacing step while the backfill
 //! still gets every slot live work leaves.
 //!
+//! Paced backfill alone fills the window; when live work runs beside it,
+//! backfill also leaves as many slots free as live work took in the last
+//! interval (a tenth of the window at most). Otherwise a window that filled
+//! faster than it empties (backfill at the full rate plus live calls) holds
+//! every later live call until its oldest calls expire: seconds, measured.
+//!
 //! Work runs at the priority its caller names, unless it runs inside
 //! [`with_priority`]: the engine runs each job there with the job's own
 //! priority, so a backfill job's reads and writes queue behind live ones.
@@ -90,6 +96,8 @@ struct State {
     paused_until: Option<Instant>,
     /// The earliest moment backfill may take its next slot (pacing).
     next_backfill: Option<Instant>,
+    /// When live callers took their slots within the last interval.
+    live_taken: std::collections::VecDeque<Instant>,
 }
 
 impl State {
@@ -99,6 +107,20 @@ impl State {
             Slot::InFlight(_) => true,
             Slot::Done(at) => now.duration_since(*at) < interval,
         });
+        while self
+            .live_taken
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= interval)
+        {
+            self.live_taken.pop_front();
+        }
+    }
+
+    /// Slots backfill leaves free for live work: as many as live work took
+    /// in the last interval, a tenth of the window at most, none while no
+    /// live work runs (backfill alone gets the whole budget).
+    fn live_headroom(&self) -> u64 {
+        (self.live_taken.len() as u64).min(u64::from(self.config.max / 10))
     }
 
     /// When backfill may next take a slot (one pacing step after the last).
@@ -237,6 +259,7 @@ impl RateBudget {
                         used_today: 0,
                         paused_until: None,
                         next_backfill: None,
+                        live_taken: std::collections::VecDeque::new(),
                     }),
                     changed: Notify::new(),
                 })
@@ -269,13 +292,21 @@ impl RateBudget {
                     Priority::Live => None,
                     Priority::Backfill => st.backfill_paced_until(now),
                 };
+                let room = match priority {
+                    Priority::Live => u64::from(st.config.max),
+                    Priority::Backfill => {
+                        u64::from(st.config.max).saturating_sub(st.live_headroom())
+                    }
+                };
                 let may_take = paused.is_none()
                     && paced.is_none()
-                    && (st.slots.len() as u64) < u64::from(st.config.max)
+                    && (st.slots.len() as u64) < room
                     && (priority == Priority::Live || st.live_waiting == 0);
                 if may_take {
-                    if priority == Priority::Backfill {
-                        st.took_backfill_slot(now);
+                    match priority {
+                        Priority::Backfill => st.took_backfill_slot(now),
+                        Priority::Live if st.config.max != u32::MAX => st.live_taken.push_back(now),
+                        Priority::Live => {}
                     }
                     let id = st.next_id;
                     st.next_id += 1;
@@ -395,6 +426,38 @@ mod tests {
         drop(budget.acquire("other", Priority::Live).await.unwrap());
         drop(budget.acquire("other", Priority::Live).await.unwrap());
         assert_eq!(Instant::now(), before);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backfill_leaves_room_for_the_live_work_that_runs_beside_it() {
+        let budget = RateBudget::new(cfg(20, 1_000));
+        // Live work took two slots: backfill fills the window but for two.
+        drop(budget.acquire("loc", Priority::Live).await.unwrap());
+        drop(budget.acquire("loc", Priority::Live).await.unwrap());
+        let start = Instant::now();
+        let filler = {
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                loop {
+                    drop(budget.acquire("loc", Priority::Backfill).await.unwrap());
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(990)).await;
+        assert_eq!(budget.snapshot("loc").in_window, 18, "2 live + 16 backfill");
+        // A live caller finds its slot at once, twice.
+        let before = Instant::now();
+        drop(budget.acquire("loc", Priority::Live).await.unwrap());
+        drop(budget.acquire("loc", Priority::Live).await.unwrap());
+        assert_eq!(Instant::now(), before);
+        assert!(Instant::now() - start < Duration::from_secs(1));
+        filler.abort();
+        // Without live work, backfill takes the whole window.
+        let alone = RateBudget::new(cfg(20, 1_000));
+        for _ in 0..20 {
+            drop(alone.acquire("loc", Priority::Backfill).await.unwrap());
+        }
+        assert_eq!(alone.snapshot("loc").in_window, 20);
     }
 
     #[tokio::test(start_paused = true)]
