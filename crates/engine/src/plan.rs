@@ -102,7 +102,9 @@ impl Plan {
 /// HighLevel write calls the entries' changes take, per tenant, as the
 /// flows make them: a product created is one call and one per price
 /// (HighLevel has no bulk create); a product updated is its share of bulk
-/// edits (at most 30 entities each: the product and each of its prices); a
+/// edits (at most 30 entities each: the product and each of its prices;
+/// an update of stock alone may go out in inventory changes of 100 items
+/// instead, so there the count is an upper bound); a
 /// product deleted is one call; an order recorded in HighLevel is a contact
 /// upsert, an invoice and its payment, plus the order tags and the note
 /// when the tenant adds them ([`crate::flows::orders::highlevel_writes_of_a_paid_order`]), a change to one already
