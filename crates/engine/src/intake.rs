@@ -210,9 +210,9 @@ impl Receiver {
         }
         let key = crate::flows::dedupe_key(tenant, kinds::PRODUCT_TO_GHL, &link.accessally_id);
         self.store
-            .jobs_for_dedupe_key(&key)
+            .open_jobs(&key)
             .await
-            .is_ok_and(|jobs| jobs.iter().any(|j| j.state == store::JobState::Running))
+            .is_ok_and(|open| open.running)
     }
 }
 

@@ -978,6 +978,12 @@ impl Store {
         on_backend!(self, backend => backend.jobs(filter).await)
     }
 
+    /// Whether a job of `dedupe_key` (one record) is pending, and whether
+    /// one is running: two index lookups, whatever the queue's history.
+    pub async fn open_jobs(&self, dedupe_key: &str) -> Result<OpenJobs, StoreError> {
+        on_backend!(self, backend => backend.open_jobs(dedupe_key).await)
+    }
+
     /// All jobs (any state) with this dedupe key, oldest first.
     pub async fn jobs_for_dedupe_key(&self, dedupe_key: &str) -> Result<Vec<Job>, StoreError> {
         let filter = JobFilter {

@@ -212,6 +212,13 @@ pub enum ClaimScope {
     Locations(Vec<String>),
 }
 
+/// Whether a record has a job waiting to run, and one running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenJobs {
+    pub pending: bool,
+    pub running: bool,
+}
+
 /// Counts of jobs per state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueueStats {

@@ -1294,6 +1294,23 @@ mod contract {
             polled.len() == 4 && polled.iter().all(|j| j.priority <= Priority::Poll),
             "{polled:?}"
         );
+        // What a record has open: nothing, pending, running.
+        let key = |record: &str| job(record, Priority::Live).dedupe_key;
+        ensure!(store.open_jobs(&key("nothing")).await? == OpenJobs::default());
+        ensure!(
+            store.open_jobs(&key("backfill")).await?
+                == OpenJobs {
+                    pending: true,
+                    running: false
+                }
+        );
+        ensure!(
+            store.open_jobs(&key("polled-0")).await?
+                == OpenJobs {
+                    pending: false,
+                    running: true
+                }
+        );
         Ok(())
     }
 

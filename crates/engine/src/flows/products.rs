@@ -219,18 +219,8 @@ async fn planned_product_with_prices(
         && let Some(product) = kept.product.or_else(|| known.get(id).flatten())
     {
         let key = super::dedupe_key(ctx.tenant, super::kinds::PRODUCT_TO_AA, id);
-        let waiting = ctx
-            .store
-            .jobs_for_dedupe_key(&key)
-            .await?
-            .iter()
-            .any(|job| {
-                matches!(
-                    job.state,
-                    store::JobState::Pending | store::JobState::Running
-                )
-            });
-        if !waiting {
+        let open = ctx.store.open_jobs(&key).await?;
+        if !open.pending && !open.running {
             return Ok((Some((product, kept.prices)), true));
         }
     }

@@ -16,7 +16,7 @@ use crate::group_commit::{Write, Written};
 use crate::types::millis;
 use crate::{
     Accepted, ClaimScope, Enqueued, InboundEvent, InboxEntry, Job, JobCount, JobId, JobState,
-    NewJob, Priority, QueueStats, StoreError, System,
+    NewJob, OpenJobs, Priority, QueueStats, StoreError, System,
 };
 
 /// What a failed attempt did to the job.
@@ -884,6 +884,20 @@ where
     }
 
     // ---- reading the queue ----------------------------------------------
+
+    /// Whether a job of `dedupe_key` is pending, and whether one is running
+    /// (each read from its partial index: the states are literals).
+    pub(crate) async fn open_jobs(&self, dedupe_key: &str) -> Result<OpenJobs, StoreError> {
+        let (pending, running): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE dedupe_key = $1 AND state = 'pending'), \
+             EXISTS (SELECT 1 FROM jobs WHERE dedupe_key = $1 AND state = 'running')",
+        )
+        .bind(dedupe_key)
+        .fetch_one(self.reader())
+        .await
+        .map_err(StoreError::db("looking for a record's open jobs"))?;
+        Ok(OpenJobs { pending, running })
+    }
 
     pub(crate) async fn jobs(&self, filter: JobFilter<'_>) -> Result<Vec<Job>, StoreError> {
         let sql = format!(
