@@ -3,9 +3,11 @@
 //! successes (through the store's group commit, with the job's own links
 //! and log lines), retries transient failures with exponential back-off
 //! and full jitter, and dead-letters permanent ones with the reason.
-//! The AccessAlly → HighLevel product jobs of one tenant claimed together
-//! run as one batch whose updates go out in HighLevel bulk edits; a lone
-//! job runs at once, as every other job does. Counts what it did.
+//! The AccessAlly → HighLevel product jobs of one tenant and priority
+//! claimed together run as one batch whose updates go out in HighLevel bulk
+//! edits and inventory changes; a lone job runs at once, as every other job
+//! does. While every slot holds a backlog's work, live jobs are claimed
+//! and run in a lane of their own beside it. Counts what it did.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -19,9 +19,12 @@
 //! AccessAlly → HighLevel is planned first ([`plan_to_highlevel`]) and the
 //! update of a linked product written after ([`PendingUpdate`]): alone
 //! with single calls, or, for the updates of one location that were ready
-//! together, in bulk edits of at most 30 products and prices
+//! together, in bulk edits of at most 30 products and prices, or, when only
+//! their stock changed, in inventory changes of 100 items
 //! ([`write_updates`]). Creates stay single calls: HighLevel has no bulk
-//! create.
+//! create. A batch plans from the HighLevel state each link keeps (what
+//! allybridge last read or wrote) instead of reading every product again,
+//! unless a HighLevel change of that product waits to be synced.
 
 use accessally::{
     Availability, Interval, ListQuery, OfferingInput, PaymentKind, PaymentOptionInput,
