@@ -247,11 +247,13 @@ impl Engine {
         }
     }
 
-    /// Splits the jobs of one claim into what runs together: the
-    /// AccessAlly → HighLevel product jobs of one tenant (one location)
-    /// that may write form one unit, whose updates go out in bulk edits
-    /// ([`Engine::run_product_batch`]); every other job, and a lone product
-    /// job, is a unit of its own and runs at once as it always did.
+    /// Splits the jobs of one claim into what runs together: the product
+    /// jobs of one direction, tenant (one location) and priority that may
+    /// write form one unit: AccessAlly → HighLevel ones write their updates
+    /// together ([`Engine::run_product_batch`]), HighLevel → AccessAlly ones
+    /// read their products together ([`Engine::run_highlevel_read_batch`]);
+    /// every other job, and a lone product job, is a unit of its own and
+    /// runs at once as it always did.
     fn units(&self, jobs: Vec<Job>) -> Vec<Vec<Job>> {
         let mut units: Vec<Vec<Job>> = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -265,12 +267,15 @@ impl Engine {
     /// change never waits in a batch of a poll's backlog), else as a unit
     /// of its own (a new batch, for a product job that may write).
     fn add_to_units(&self, units: &mut Vec<Vec<Job>>, job: Job) {
-        let batches = job.kind == kinds::PRODUCT_TO_GHL && self.writes(&job);
+        let batches = matches!(
+            job.kind.as_str(),
+            kinds::PRODUCT_TO_GHL | kinds::PRODUCT_TO_AA
+        ) && self.writes(&job);
         if batches
             && let Some(batch) = units.iter_mut().find(|u| {
                 u.len() < PACK_JOBS
                     && u.first().is_some_and(|first| {
-                        first.kind == kinds::PRODUCT_TO_GHL
+                        first.kind == job.kind
                             && tenant_of(first) == tenant_of(&job)
                             && first.priority == job.priority
                     })
@@ -328,8 +333,14 @@ impl Engine {
             .map(|j| j.priority)
             .min()
             .unwrap_or(Priority::Backfill);
-        let results =
-            ghl::with_priority(budget_priority(most_urgent), self.run_product_batch(&unit)).await;
+        let batch = async {
+            if unit[0].kind == kinds::PRODUCT_TO_AA {
+                self.run_highlevel_read_batch(&unit).await
+            } else {
+                self.run_product_batch(&unit).await
+            }
+        };
+        let results = ghl::with_priority(budget_priority(most_urgent), batch).await;
         {
             let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
             for job in &unit {
@@ -340,6 +351,37 @@ impl Engine {
             .jobs
             .fetch_add(unit.len() as u64, Ordering::Relaxed);
         unit.into_iter().zip(results).collect()
+    }
+
+    /// The HighLevel → AccessAlly product jobs of one tenant claimed
+    /// together (a bulk edit's echoes, a poll's finds): their products are
+    /// read with one list call per hundred, then each job runs as a lone
+    /// one would, reading only its prices. Outcomes in the order of `jobs`.
+    async fn run_highlevel_read_batch(&self, jobs: &[Job]) -> Vec<Result<Action, EngineError>> {
+        let Some(tenant) = jobs.first().and_then(|j| self.tenants.get(tenant_of(j))) else {
+            let mut out = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                out.push(self.run_job(job).await);
+            }
+            return out;
+        };
+        let ids: Vec<String> = jobs.iter().map(|j| j.record_id.clone()).collect();
+        let known = flows::products::KnownProducts::read_ids(tenant, ids).await;
+        let runs: Vec<_> = jobs
+            .iter()
+            .map(|job| {
+                let ctx = Ctx {
+                    known_products: Some(&known),
+                    ..self.ctx(tenant, job)
+                };
+                let id = job.record_id.clone();
+                async move { flows::products::to_accessally(&ctx, &id).await }
+            })
+            .collect();
+        futures::stream::iter(runs)
+            .buffered(self.options.concurrency.max(1))
+            .collect()
+            .await
     }
 
     /// The AccessAlly → HighLevel product jobs of one tenant claimed

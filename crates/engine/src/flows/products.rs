@@ -124,14 +124,20 @@ impl KnownProducts {
         if ids.is_empty() {
             return Some(Self::default());
         }
-        match ctx.tenant.ghl.products_by_ids(&ids, Priority::Live).await {
-            Ok(products) => Some(Self {
+        Some(Self::read_ids(ctx.tenant, ids).await)
+    }
+
+    /// Reads HighLevel products `ids` (one list call per hundred); none
+    /// known when the read fails (each job then reads its own).
+    pub async fn read_ids(tenant: &Tenant, ids: Vec<String>) -> Self {
+        match tenant.ghl.products_by_ids(&ids, Priority::Live).await {
+            Ok(products) => Self {
                 asked: ids.into_iter().collect(),
                 found: products.into_iter().map(|p| (p.id.clone(), p)).collect(),
-            }),
+            },
             Err(e) => {
                 tracing::debug!(error = %e, "reading a batch's products at once failed; each job reads its own");
-                Some(Self::default())
+                Self::default()
             }
         }
     }
