@@ -108,12 +108,22 @@ struct Polled {
     diffs: Vec<String>,
 }
 
-/// Waits out the simulator's window (the calls before count there), then
-/// polls AccessAlly's offerings and works off the jobs it finds.
-async fn polled(sb: &Sandbox) -> anyhow::Result<Polled> {
-    tokio::time::sleep(LIMITS.interval).await;
-    let before = ghl_log(sb).await?;
-    let started = Instant::now();
+/// HighLevel's real limits from here on, on both ends: enforced by the
+/// simulator, kept by the client's budget.
+async fn real_limits(sb: &Sandbox) -> anyhow::Result<()> {
+    sb.control(
+        "ghl",
+        "PUT",
+        "/__sim/rate-limits",
+        Some(json!({"max": LIMITS.max, "interval_ms": LIMITS.interval.as_millis() as u64, "daily": LIMITS.daily})),
+    )
+    .await?;
+    sb.tenant().ghl.set_rate_limits(LIMITS);
+    Ok(())
+}
+
+/// A poll of AccessAlly's offerings: enqueues a job per changed one.
+async fn poll_offerings(sb: &Sandbox) -> anyhow::Result<()> {
     scan(
         &sb.engine,
         sb.tenant(),
@@ -121,11 +131,31 @@ async fn polled(sb: &Sandbox) -> anyhow::Result<Polled> {
         Some(Flow::ProductsToHighlevel),
     )
     .await
-    .context("the poll pass")?;
+    .context("polling AccessAlly's offerings")?;
+    Ok(())
+}
+
+/// HighLevel calls made between two request-log summaries, and those of
+/// them answered 429.
+fn spent(before: &Value, after: &Value) -> (u64, u64) {
+    let count = |v: &Value| v["total"].as_u64().unwrap_or(0);
+    let refused = |v: &Value| v["by_status"]["429"].as_u64().unwrap_or(0);
+    (
+        count(after) - count(before),
+        refused(after) - refused(before),
+    )
+}
+
+/// Waits out the simulator's window (the calls before count there), then
+/// polls AccessAlly's offerings and works off the jobs it finds.
+async fn polled(sb: &Sandbox) -> anyhow::Result<Polled> {
+    tokio::time::sleep(LIMITS.interval).await;
+    let before = ghl_log(sb).await?;
+    let started = Instant::now();
+    poll_offerings(sb).await?;
     sb.engine.work_until_idle(Duration::from_secs(1)).await?;
     let took = started.elapsed().as_secs_f64();
     let after = ghl_log(sb).await?;
-    let count = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
     let routes = |v: &Value| v["by_route"].as_object().cloned().unwrap_or_default();
     let (routes_before, routes_after) = (routes(&before), routes(&after));
     for (route, n) in &routes_after {
@@ -137,13 +167,46 @@ async fn polled(sb: &Sandbox) -> anyhow::Result<Polled> {
             eprintln!("bulk: {route}: {}", n.as_u64().unwrap_or(0) - was);
         }
     }
+    let (calls, refused) = spent(&before, &after);
     Ok(Polled {
-        calls: count(&after, "total") - count(&before, "total"),
-        refused: after["by_status"]["429"].as_u64().unwrap_or(0)
-            - before["by_status"]["429"].as_u64().unwrap_or(0),
+        calls,
+        refused,
         took,
         diffs: sb.differences().await?,
     })
+}
+
+/// Both simulators empty, the engine with `workers` workers claiming as
+/// many jobs at a time (as the daemon does).
+async fn empty_sandbox(workers: usize) -> anyhow::Result<Sandbox> {
+    let mut options = SandboxOptions {
+        seed: sim_kit::Seed::Empty,
+        ..SandboxOptions::default()
+    };
+    options.engine.concurrency = workers;
+    options.engine.batch = i64::try_from(workers).unwrap_or(4);
+    Ok(Sandbox::start(options).await?)
+}
+
+/// The rows every bulk measurement ends with: HighLevel's 429s (none
+/// allowed) and whether both sides match.
+fn outcome_rows(rows: &mut Vec<Row>, refused: u64, diffs: &[String]) {
+    rows.push(row(
+        "bulk",
+        "  answered 429",
+        refused as f64,
+        "calls",
+        "0",
+        Some(refused == 0),
+    ));
+    rows.push(row(
+        "bulk",
+        "  both sides match",
+        if diffs.is_empty() { 1.0 } else { 0.0 },
+        "bool",
+        "1",
+        Some(diffs.is_empty()),
+    ));
 }
 
 /// Waits until the queue is empty (nothing pending or running).
@@ -187,13 +250,7 @@ pub async fn price_change(
     workers: usize,
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
-    let mut options = SandboxOptions {
-        seed: sim_kit::Seed::Empty,
-        ..SandboxOptions::default()
-    };
-    options.engine.concurrency = workers;
-    options.engine.batch = i64::try_from(workers).unwrap_or(4);
-    let mut sb = Sandbox::start(options).await?;
+    let mut sb = empty_sandbox(workers).await?;
     for i in 0..products {
         let (a, b) = (format!("B{i}-A"), format!("B{i}-B"));
         let offering = sb
@@ -212,15 +269,7 @@ pub async fn price_change(
         "the catalog did not sync"
     );
 
-    // From here on, HighLevel's real limits on both ends.
-    sb.control(
-        "ghl",
-        "PUT",
-        "/__sim/rate-limits",
-        Some(json!({"max": LIMITS.max, "interval_ms": LIMITS.interval.as_millis() as u64, "daily": LIMITS.daily})),
-    )
-    .await?;
-    sb.tenant().ghl.set_rate_limits(LIMITS);
+    real_limits(&sb).await?;
     let offerings: Vec<Value> = sb.aa_truth().await?["offerings"]
         .as_array()
         .cloned()
@@ -282,22 +331,7 @@ pub async fn price_change(
         "",
         None,
     ));
-    rows.push(row(
-        "bulk",
-        "  answered 429",
-        refused as f64,
-        "calls",
-        "0",
-        Some(refused == 0),
-    ));
-    rows.push(row(
-        "bulk",
-        "  both sides match",
-        if diffs.is_empty() { 1.0 } else { 0.0 },
-        "bool",
-        "1",
-        Some(diffs.is_empty()),
-    ));
+    outcome_rows(rows, refused, &diffs);
 
     // Stock: every offering's quantity changes, nothing else.
     let offerings: Vec<Value> = sb.aa_truth().await?["offerings"]
@@ -338,22 +372,7 @@ pub async fn price_change(
         format!("floor {floor_seconds:.1}"),
         None,
     ));
-    rows.push(row(
-        "bulk",
-        "  answered 429",
-        stock.refused as f64,
-        "calls",
-        "0",
-        Some(stock.refused == 0),
-    ));
-    rows.push(row(
-        "bulk",
-        "  both sides match",
-        if stock.diffs.is_empty() { 1.0 } else { 0.0 },
-        "bool",
-        "1",
-        Some(stock.diffs.is_empty()),
-    ));
+    outcome_rows(rows, stock.refused, &stock.diffs);
 
     // Phase 2: a backlog again (at most 300 products: each bulk edit's
     // echo webhooks cost reads), with live changes during it.
@@ -367,14 +386,7 @@ pub async fn price_change(
     sb.go_live().await?;
     let before = ghl_log(&sb).await?;
     let started = Instant::now();
-    scan(
-        &sb.engine,
-        sb.tenant(),
-        ScanKind::Poll,
-        Some(Flow::ProductsToHighlevel),
-    )
-    .await
-    .context("the second poll pass")?;
+    poll_offerings(&sb).await?;
     let mut latencies = Vec::with_capacity(PROBES);
     let mut during_backlog = 0;
     for (i, (offering, product)) in probes.iter().enumerate() {
@@ -421,9 +433,7 @@ pub async fn price_change(
     }
     queue_empty(&sb, Duration::from_secs(600)).await?;
     let took = started.elapsed().as_secs_f64();
-    let after = ghl_log(&sb).await?;
-    let refused = after["by_status"]["429"].as_u64().unwrap_or(0)
-        - before["by_status"]["429"].as_u64().unwrap_or(0);
+    let (_, refused) = spent(&before, &ghl_log(&sb).await?);
     let diffs = sb.differences().await?;
     for d in diffs.iter().take(5) {
         eprintln!("bulk: still different after the live phase: {d}");
@@ -459,22 +469,7 @@ pub async fn price_change(
         "",
         None,
     ));
-    rows.push(row(
-        "bulk",
-        "  answered 429",
-        refused as f64,
-        "calls",
-        "0",
-        Some(refused == 0),
-    ));
-    rows.push(row(
-        "bulk",
-        "  both sides match",
-        if diffs.is_empty() { 1.0 } else { 0.0 },
-        "bool",
-        "1",
-        Some(diffs.is_empty()),
-    ));
+    outcome_rows(rows, refused, &diffs);
     Ok(())
 }
 
@@ -519,35 +514,18 @@ pub async fn backfill_at_limits(
     workers: usize,
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
-    let mut options = SandboxOptions {
-        seed: sim_kit::Seed::Empty,
-        ..SandboxOptions::default()
-    };
-    options.engine.concurrency = workers;
-    options.engine.batch = i64::try_from(workers).unwrap_or(4);
-    let sb = Sandbox::start(options).await?;
+    let sb = empty_sandbox(workers).await?;
     for i in 0..products {
         let (a, b) = (format!("F{i}-A"), format!("F{i}-B"));
         sb.add_offering(&format!("Fill {i:05}"), &[("97.00", &a), ("197.00", &b)])
             .await?;
     }
-    sb.control(
-        "ghl",
-        "PUT",
-        "/__sim/rate-limits",
-        Some(json!({"max": LIMITS.max, "interval_ms": LIMITS.interval.as_millis() as u64, "daily": LIMITS.daily})),
-    )
-    .await?;
-    sb.tenant().ghl.set_rate_limits(LIMITS);
+    real_limits(&sb).await?;
     let before = ghl_log(&sb).await?;
     let started = Instant::now();
     sb.sync_once(ScanKind::Backfill).await?;
     let took = started.elapsed().as_secs_f64();
-    let after = ghl_log(&sb).await?;
-    let count = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
-    let calls = count(&after, "total") - count(&before, "total");
-    let refused = after["by_status"]["429"].as_u64().unwrap_or(0)
-        - before["by_status"]["429"].as_u64().unwrap_or(0);
+    let (calls, refused) = spent(&before, &ghl_log(&sb).await?);
     let diffs = sb.differences().await?;
     let per_second = f64::from(LIMITS.max) / LIMITS.interval.as_secs_f64();
     let minimum = (products * 3 + products.div_ceil(100)) as f64;
@@ -577,21 +555,6 @@ pub async fn backfill_at_limits(
         "≥ 95",
         Some(budget_share >= 0.95),
     ));
-    rows.push(row(
-        "bulk",
-        "  answered 429",
-        refused as f64,
-        "calls",
-        "0",
-        Some(refused == 0),
-    ));
-    rows.push(row(
-        "bulk",
-        "  both sides match",
-        if diffs.is_empty() { 1.0 } else { 0.0 },
-        "bool",
-        "1",
-        Some(diffs.is_empty()),
-    ));
+    outcome_rows(rows, refused, &diffs);
     Ok(())
 }

@@ -334,10 +334,20 @@ impl Engine {
             .min()
             .unwrap_or(Priority::Backfill);
         let batch = async {
-            if unit[0].kind == kinds::PRODUCT_TO_AA {
-                self.run_highlevel_read_batch(&unit).await
-            } else {
-                self.run_product_batch(&unit).await
+            // The jobs of a batch share a tenant; one the engine does not
+            // know fails each job alone, as a lone one would.
+            match unit.first().and_then(|j| self.tenants.get(tenant_of(j))) {
+                None => {
+                    let mut out = Vec::with_capacity(unit.len());
+                    for job in &unit {
+                        out.push(self.run_job(job).await);
+                    }
+                    out
+                }
+                Some(tenant) if unit[0].kind == kinds::PRODUCT_TO_AA => {
+                    self.run_highlevel_read_batch(tenant, &unit).await
+                }
+                Some(tenant) => self.run_product_batch(tenant, &unit).await,
             }
         };
         let results = ghl::with_priority(budget_priority(most_urgent), batch).await;
@@ -357,14 +367,11 @@ impl Engine {
     /// together (a bulk edit's echoes, a poll's finds): their products are
     /// read with one list call per hundred, then each job runs as a lone
     /// one would, reading only its prices. Outcomes in the order of `jobs`.
-    async fn run_highlevel_read_batch(&self, jobs: &[Job]) -> Vec<Result<Action, EngineError>> {
-        let Some(tenant) = jobs.first().and_then(|j| self.tenants.get(tenant_of(j))) else {
-            let mut out = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                out.push(self.run_job(job).await);
-            }
-            return out;
-        };
+    async fn run_highlevel_read_batch(
+        &self,
+        tenant: &Tenant,
+        jobs: &[Job],
+    ) -> Vec<Result<Action, EngineError>> {
         let ids: Vec<String> = jobs.iter().map(|j| j.record_id.clone()).collect();
         let known = flows::products::KnownProducts::read_ids(tenant, ids).await;
         let runs: Vec<_> = jobs
@@ -389,14 +396,11 @@ impl Engine {
     /// happen there, as for a lone job), then the updates left are written
     /// together ([`flows::products::write_updates`]). Outcomes in the order
     /// of `jobs`.
-    async fn run_product_batch(&self, jobs: &[Job]) -> Vec<Result<Action, EngineError>> {
-        let Some(tenant) = jobs.first().and_then(|j| self.tenants.get(tenant_of(j))) else {
-            let mut out = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                out.push(self.run_job(job).await);
-            }
-            return out;
-        };
+    async fn run_product_batch(
+        &self,
+        tenant: &Tenant,
+        jobs: &[Job],
+    ) -> Vec<Result<Action, EngineError>> {
         // The linked HighLevel products of the whole batch in one read.
         let known = match jobs.first() {
             Some(first) => {

@@ -205,7 +205,12 @@ async fn a_price_change_across_products_goes_out_in_bulk_edits_under_the_cap() -
         "the bulk edits are the only writes"
     );
 
-    // A second pass finds nothing to write.
+    second_pass_writes_nothing(&sb).await
+}
+
+/// A second pass (a backfill, then a reconciliation) enqueues and writes
+/// nothing.
+async fn second_pass_writes_nothing(sb: &Sandbox) -> anyhow::Result<()> {
     let writes = sb.write_calls().await?;
     let again = sb.sync_once(ScanKind::Backfill).await?;
     assert_eq!(again, 0, "nothing changed, nothing enqueued");
@@ -261,16 +266,7 @@ async fn a_stock_change_across_products_goes_out_in_inventory_changes() -> anyho
         0,
         "planned with the kept state: {calls}"
     );
-    // A second pass finds nothing to write.
-    let writes = sb.write_calls().await?;
-    assert_eq!(sb.sync_once(ScanKind::Backfill).await?, 0);
-    sb.sync_once(ScanKind::Reconcile).await?;
-    assert_eq!(
-        sb.write_calls().await?,
-        writes,
-        "a second pass writes nothing"
-    );
-    Ok(())
+    second_pass_writes_nothing(&sb).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
