@@ -247,13 +247,11 @@ impl Engine {
         }
     }
 
-    /// Splits the jobs of one claim into what runs together: the product
-    /// jobs of one direction, tenant (one location) and priority that may
-    /// write form one unit: AccessAlly → HighLevel ones write their updates
-    /// together ([`Engine::run_product_batch`]), HighLevel → AccessAlly ones
-    /// read their products together ([`Engine::run_highlevel_read_batch`]);
-    /// every other job, and a lone product job, is a unit of its own and
-    /// runs at once as it always did.
+    /// Splits the jobs of one claim into what runs together: the
+    /// AccessAlly → HighLevel product jobs of one tenant (one location) and
+    /// priority that may write form one unit, whose updates go out together
+    /// ([`Engine::run_product_batch`]); every other job, and a lone product
+    /// job, is a unit of its own and runs at once as it always did.
     fn units(&self, jobs: Vec<Job>) -> Vec<Vec<Job>> {
         let mut units: Vec<Vec<Job>> = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -344,9 +342,6 @@ impl Engine {
                     }
                     out
                 }
-                Some(tenant) if unit[0].kind == kinds::PRODUCT_TO_AA => {
-                    self.run_highlevel_read_batch(tenant, &unit).await
-                }
                 Some(tenant) => self.run_product_batch(tenant, &unit).await,
             }
         };
@@ -361,34 +356,6 @@ impl Engine {
             .jobs
             .fetch_add(unit.len() as u64, Ordering::Relaxed);
         unit.into_iter().zip(results).collect()
-    }
-
-    /// The HighLevel → AccessAlly product jobs of one tenant claimed
-    /// together (a bulk edit's echoes, a poll's finds): their products are
-    /// read with one list call per hundred, then each job runs as a lone
-    /// one would, reading only its prices. Outcomes in the order of `jobs`.
-    async fn run_highlevel_read_batch(
-        &self,
-        tenant: &Tenant,
-        jobs: &[Job],
-    ) -> Vec<Result<Action, EngineError>> {
-        let ids: Vec<String> = jobs.iter().map(|j| j.record_id.clone()).collect();
-        let known = flows::products::KnownProducts::read_ids(tenant, ids).await;
-        let runs: Vec<_> = jobs
-            .iter()
-            .map(|job| {
-                let ctx = Ctx {
-                    known_products: Some(&known),
-                    ..self.ctx(tenant, job)
-                };
-                let id = job.record_id.clone();
-                async move { flows::products::to_accessally(&ctx, &id).await }
-            })
-            .collect();
-        futures::stream::iter(runs)
-            .buffered(self.options.concurrency.max(1))
-            .collect()
-            .await
     }
 
     /// The AccessAlly → HighLevel product jobs of one tenant claimed

@@ -269,33 +269,6 @@ async fn a_stock_change_across_products_goes_out_in_inventory_changes() -> anyho
     second_pass_writes_nothing(&sb).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_from_highlevel_ready_together_read_their_products_together() -> anyhow::Result<()>
-{
-    let sb = synced(options()).await?;
-    for i in 0..OFFERINGS {
-        sb.edit_ghl_price(&name(i), 50.0 + i as f64).await?;
-    }
-    clear_ghl_log(&sb).await?;
-    // A price edit leaves the product's update time as it was: a
-    // reconciliation (which reads every product's prices) finds them.
-    sb.sync_once(ScanKind::Reconcile).await?;
-    let diffs = sb.differences().await?;
-    assert!(diffs.is_empty(), "not converged:\n{}", diffs.join("\n"));
-    no_dead_letters(&sb).await?;
-    let calls = ghl_calls(&sb).await?;
-    // One claim takes the 20 jobs: their products come from list reads
-    // (the pass's own pages and the batch's), not one read each; each job
-    // still reads its prices fresh.
-    assert_eq!(count(&calls, "GET /products/{productId}"), 0, "{calls}");
-    assert!(
-        count(&calls, "GET /products/{productId}/price") >= OFFERINGS as u64,
-        "{calls}"
-    );
-    assert_eq!(calls["writes"].as_u64(), Some(0), "{calls}");
-    Ok(())
-}
-
 /// The HighLevel product linked to offering `id`.
 async fn linked_product(sb: &Sandbox, id: &str) -> anyhow::Result<String> {
     Ok(ctx(sb)
