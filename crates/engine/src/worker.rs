@@ -265,10 +265,7 @@ impl Engine {
     /// change never waits in a batch of a poll's backlog), else as a unit
     /// of its own (a new batch, for a product job that may write).
     fn add_to_units(&self, units: &mut Vec<Vec<Job>>, job: Job) {
-        let batches = matches!(
-            job.kind.as_str(),
-            kinds::PRODUCT_TO_GHL | kinds::PRODUCT_TO_AA
-        ) && self.writes(&job);
+        let batches = job.kind == kinds::PRODUCT_TO_GHL && self.writes(&job);
         if batches
             && let Some(batch) = units.iter_mut().find(|u| {
                 u.len() < PACK_JOBS
