@@ -28,6 +28,8 @@ const CHILD_OUT_ENV: &str = "ALLYBRIDGE_STORE_TEST_OUT";
 const CHILD_START_ENV: &str = "ALLYBRIDGE_STORE_TEST_START";
 /// Jobs a worker claims at once.
 const CLAIM_BATCH: usize = 50;
+/// Time a worker spends on a claimed batch before its next claim.
+const WORK_BETWEEN_CLAIMS: Duration = Duration::from_millis(2);
 /// Workers in the two-process test.
 const WORKERS: [&str; 2] = ["process-a", "process-b"];
 const LOCATIONS: [&str; 4] = ["loc-0", "loc-1", "loc-2", "loc-3"];
@@ -128,6 +130,13 @@ async fn run_worker(store: &Store, owner: &str) -> anyhow::Result<()> {
             );
             held.push(format!("lease {location} {start} {end}"));
             progressed |= !jobs.is_empty();
+            if !jobs.is_empty() {
+                // A real worker spends time on its jobs' calls between
+                // claims. Without that pause, on SQLite, whose write lock
+                // keeps no queue, a process in a tight loop can take every
+                // turn and starve the other (CI saw 0 of 10,000 for one).
+                tokio::time::sleep(WORK_BETWEEN_CLAIMS).await;
+            }
         }
         if !progressed {
             let stats = store.queue_stats().await?;
