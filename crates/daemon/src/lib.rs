@@ -1,9 +1,22 @@
-//! allybridge's daemon as a library. Today it owns the background-task
-//! driver ([`background`]) every periodic piece of `allybridge serve` runs
-//! on (pollers, reconciler, housekeeping, the token and alert watches);
-//! building tenants from configuration still lives in the command-line
-//! crate (`cli/context.rs`) and moves here next.
+//! allybridge's daemon as a library: everything `allybridge serve` runs
+//! on, built from the configuration in one place, so that `serve`, the
+//! verbs that sync, `demo` (through the sandbox) and the tests all take the
+//! same path. It owns opening the configured store ([`store_setup`]), a
+//! tenant's credentials in the store ([`credentials`]), building each
+//! tenant's clients, modes and settings ([`tenants`]), the engine a
+//! configuration describes ([`wiring`]), and the background-task driver
+//! every periodic piece of the daemon runs on ([`background`]). The
+//! command-line crate parses arguments and prints; it builds none of this.
 
 pub mod background;
+pub mod credentials;
+mod error;
+pub mod store_setup;
+pub mod tenants;
+pub mod wiring;
 
 pub use background::{Activity, Background, TaskStatus, Trigger};
+pub use error::DaemonError;
+pub use store_setup::open_store;
+pub use tenants::{ClientTuning, TenantGhl, TenantLoad, build_tenant};
+pub use wiring::{Loaded, build_engine};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{Engine, EngineOptions, Tenant, TenantSettings};
-use model::{Flow, FlowMode};
+use model::FlowMode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sim_kit::{Faults, RunningSim, Seed};
@@ -32,6 +32,8 @@ pub enum SandboxError {
     Engine(#[from] engine::EngineError),
     #[error("simulator control call failed: {0}")]
     Control(String),
+    #[error("building the sandbox tenant as the daemon does: {0}")]
+    Tenant(#[from] daemon::DaemonError),
 }
 
 /// How the sandbox starts.
@@ -207,13 +209,15 @@ impl Sandbox {
         // The clients report their calls to the engine's metrics, as the daemon's do.
         let metrics = Arc::new(engine::metrics::Metrics::new());
         let tenant = tenant_observed(
+            &store,
             "sandbox",
             &ghl_sim.info,
             aa_site.info(),
             options.mode,
             &options,
             transport::Observer::new(metrics.clone()),
-        )?;
+        )
+        .await?;
         let engine = Arc::new(
             Engine::new(store, vec![tenant], options.engine.clone()).with_metrics(metrics),
         );
@@ -660,18 +664,29 @@ pub fn compare(ghl: &Value, aa: &Value) -> Vec<String> {
     out
 }
 
+/// The retries of the sandbox's clients: short, so that a fault spell
+/// costs the tests little time.
+const SANDBOX_RETRY: transport::RetryPolicy = transport::RetryPolicy {
+    max_attempts: 6,
+    base_delay: Duration::from_millis(20),
+    max_delay: Duration::from_millis(500),
+    max_server_wait: Duration::from_secs(2),
+};
+
 /// A tenant for the two simulators printed by `allybridge sim`.
-pub fn tenant_for(
+pub async fn tenant_for(
+    store: &store::Store,
     ghl_info: &Value,
     aa_info: &Value,
     mode: FlowMode,
     options: &SandboxOptions,
 ) -> Result<Tenant, SandboxError> {
-    tenant_named("sandbox", ghl_info, aa_info, mode, options)
+    tenant_named(store, "sandbox", ghl_info, aa_info, mode, options).await
 }
 
 /// Like [`tenant_for`], with a name (several tenants in one engine).
-pub fn tenant_named(
+pub async fn tenant_named(
+    store: &store::Store,
     name: &str,
     ghl_info: &Value,
     aa_info: &Value,
@@ -679,6 +694,7 @@ pub fn tenant_named(
     options: &SandboxOptions,
 ) -> Result<Tenant, SandboxError> {
     tenant_observed(
+        store,
         name,
         ghl_info,
         aa_info,
@@ -686,10 +702,18 @@ pub fn tenant_named(
         options,
         transport::Observer::default(),
     )
+    .await
 }
 
-/// Like [`tenant_named`], with both clients reporting their calls to `observer`.
-pub fn tenant_observed(
+/// Like [`tenant_named`], with both clients reporting their calls to
+/// `observer`. The tenant is built as the daemon builds one
+/// ([`daemon::build_tenant`]): a `[[tenant]]` configuration naming both
+/// sites with every flow in `mode`, and the simulators' credentials stored
+/// encrypted in `store` as `allybridge connect` stores them. Only the
+/// engine's policies come from [`SandboxOptions::settings`] instead of the
+/// configuration, so that tests can set any of them directly.
+pub async fn tenant_observed(
+    store: &store::Store,
     name: &str,
     ghl_info: &Value,
     aa_info: &Value,
@@ -697,59 +721,74 @@ pub fn tenant_observed(
     options: &SandboxOptions,
     observer: transport::Observer,
 ) -> Result<Tenant, SandboxError> {
-    let mut ghl_config = ghl::GhlConfig::new(s(ghl_info, "url"), s(ghl_info, "location_id"));
-    ghl_config.http.observer = observer.clone();
-    ghl_config.retry = transport::RetryPolicy {
-        max_attempts: 6,
-        base_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(500),
-        max_server_wait: Duration::from_secs(2),
+    let mut config = config::Config::from_str(&format!(
+        r#"
+[[tenant]]
+name = "{name}"
+[tenant.ghl]
+base_url = "{ghl_url}"
+location_id = "{location}"
+auth = "private_token"
+[tenant.accessally]
+site_url = "{aa_url}"
+user = "{user}"
+"#,
+        ghl_url = s(ghl_info, "url"),
+        location = s(ghl_info, "location_id"),
+        aa_url = s(aa_info, "url"),
+        user = s(aa_info, "user"),
+    ))
+    .map_err(|e| SandboxError::Control(format!("the sandbox tenant's configuration: {e}")))?;
+    let tenant_config = &mut config.tenants[0];
+    tenant_config.flows = config::FlowsConfig {
+        coupons_to_accessally: mode,
+        products_to_accessally: mode,
+        products_to_highlevel: mode,
+        orders_to_highlevel: mode,
+        orders_to_accessally: mode,
     };
-    ghl_config.http.request_timeout = options.client_timeout;
+    let tenant_config = &config.tenants[0];
+    daemon::credentials::store_private_token(
+        store,
+        tenant_config,
+        SecretString::from(s(ghl_info, "token")),
+    )
+    .await?;
+    daemon::credentials::store_accessally_credentials(
+        store,
+        tenant_config,
+        SecretString::from(s(aa_info, "app_password")),
+        Some(SecretString::from(s(aa_info, "handshake"))),
+    )
+    .await?;
     let budget = match options.ghl_rate_limits {
-        Some(l) => ghl::RateBudget::new(ghl::BudgetConfig {
+        Some(l) => ghl::BudgetConfig {
             max: l.max,
             interval: l.interval,
             daily: l.daily,
-        }),
-        None => ghl::RateBudget::new(ghl::BudgetConfig {
+        },
+        None => ghl::BudgetConfig {
             max: u32::MAX,
             interval: Duration::from_secs(10),
             daily: u64::MAX,
-        }),
-    };
-    let ghl = ghl::GhlClient::new(
-        ghl_config,
-        ghl::Auth::PrivateToken(SecretString::from(s(ghl_info, "token"))),
-        budget,
-    )?;
-    let site =
-        url::Url::parse(&s(aa_info, "url")).map_err(|e| SandboxError::Control(e.to_string()))?;
-    let http = transport::HttpConfig {
-        request_timeout: options.client_timeout,
-        observer,
-        ..transport::HttpConfig::default()
-    };
-    let accessally = accessally::AccessAllyClient::new(accessally::AccessAllyConfig {
-        site_url: site,
-        user: s(aa_info, "user"),
-        app_password: SecretString::from(s(aa_info, "app_password")),
-        handshake: Some(SecretString::from(s(aa_info, "handshake"))),
-        http,
-        retry: transport::RetryPolicy {
-            max_attempts: 6,
-            base_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(500),
-            max_server_wait: Duration::from_secs(2),
         },
-    })?;
-    Ok(Tenant {
-        name: name.into(),
-        ghl: Arc::new(ghl),
-        accessally: Arc::new(accessally),
-        modes: Flow::ALL.iter().map(|f| (*f, mode)).collect(),
-        settings: options.settings.clone(),
-    })
+    };
+    let tuning = daemon::ClientTuning {
+        request_timeout: options.client_timeout,
+        retry: SANDBOX_RETRY,
+        observer,
+        budget,
+    };
+    let (mut tenant, _) = daemon::build_tenant(
+        &config,
+        store,
+        tenant_config,
+        &tuning,
+        &daemon::TenantLoad::default(),
+    )
+    .await?;
+    tenant.settings = options.settings.clone();
+    Ok(tenant)
 }
 
 /// The body of an AccessAlly simulator checkout (`POST /__sim/checkout`).

@@ -277,11 +277,13 @@ async fn sku_prefixes_set_later_leave_excluded_products_alone_on_both_sides() ->
         ..SandboxOptions::default()
     };
     let tenant = tenant_for(
+        &sb.engine.store,
         &sb.ghl_sim.info,
         sb.aa_site.info(),
         FlowMode::Write,
         &options,
-    )?;
+    )
+    .await?;
     let prefixed = Arc::new(Engine::new(
         sb.engine.store.clone(),
         vec![tenant.clone()],

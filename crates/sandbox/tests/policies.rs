@@ -138,24 +138,28 @@ async fn tenants_are_isolated_and_one_failing_site_does_not_stall_another() -> a
         client_timeout: Duration::from_millis(500),
         ..SandboxOptions::default()
     };
+    let dir = tempfile::tempdir()?;
+    let store = store::Store::open(
+        &store::Store::sqlite_url(&dir.path().join("s.db")),
+        store::Keyring::new(store::MasterKey::generate()),
+    )
+    .await?;
     let a = tenant_named(
+        &store,
         "alpha",
         &info_for(&locations[0]),
         &site_a.info,
         model::FlowMode::Write,
         &options,
-    )?;
+    )
+    .await?;
     let b = tenant_named(
+        &store,
         "beta",
         &info_for(&locations[1]),
         &site_b.info,
         model::FlowMode::Write,
         &options,
-    )?;
-    let dir = tempfile::tempdir()?;
-    let store = store::Store::open(
-        &store::Store::sqlite_url(&dir.path().join("s.db")),
-        store::Keyring::new(store::MasterKey::generate()),
     )
     .await?;
     let mut engine_options = options.engine.clone();

@@ -22,7 +22,8 @@ use engine::Engine;
 use server::health::{ConnectionState, Connections};
 use tokio::sync::Mutex;
 
-use super::context::{self, TenantGhl};
+use super::context;
+use daemon::TenantGhl;
 
 #[derive(Default)]
 struct WatchState {

@@ -40,7 +40,7 @@ pub struct RestoreArgs {
 
 /// The SQLite file of the configuration's store, or why there is none.
 fn sqlite_file(config: &config::Config) -> anyhow::Result<PathBuf> {
-    let url = context::store_url(config);
+    let url = daemon::store_setup::store_url(config);
     let Some(rest) = url.strip_prefix("sqlite://") else {
         bail!(
             "the store is PostgreSQL: back it up with `pg_dump --format=custom --file FILE URL` and restore it with `pg_restore --dbname URL FILE` into an empty database"
@@ -56,7 +56,7 @@ fn sqlite_file(config: &config::Config) -> anyhow::Result<PathBuf> {
 pub async fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let config = context::load_config(&args.config.config)?;
     sqlite_file(&config)?;
-    let store = context::open_store(&config).await?;
+    let store = daemon::open_store(&config).await?;
     store
         .backup_to(&args.file)
         .await
@@ -137,9 +137,12 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 /// Opens the copy as a store (migrating it to this binary's schema), and
 /// reads every stored credential with this master key.
 async fn verify(config: &config::Config, path: &Path) -> anyhow::Result<()> {
-    let store = Store::open(&Store::sqlite_url(path), context::keyring(config)?)
-        .await
-        .context("the file does not open as an allybridge store")?;
+    let store = Store::open(
+        &Store::sqlite_url(path),
+        daemon::store_setup::keyring(config)?,
+    )
+    .await
+    .context("the file does not open as an allybridge store")?;
     let problems = store.integrity_problems().await?;
     let connections = store.connections().await?;
     let mut unreadable = Vec::new();

@@ -249,7 +249,7 @@ fn check_write_consent(
         config::GhlAuth::Oauth => {
             let admin = format!(
                 "{}/admin",
-                context::daemon_url(config, config.server.listen)
+                daemon::tenants::daemon_url(config, config.server.listen)
             );
             (
                 format!(
@@ -550,25 +550,35 @@ fn check_grant(tenant: &TenantConfig, has_handshake: bool, report: &mut Report) 
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = context::load_config(&args.config.config)?;
-    let store = context::open_store(&config).await?;
+    let store = daemon::open_store(&config).await?;
     let tuning = probe::tuning();
     let switches = context::mode_file(&args.config).load()?;
     let mut tenants = Vec::new();
     let mut any_problem = false;
-    for t in context::selected(&config, args.tenant.as_deref())? {
+    for t in daemon::tenants::selected(&config, args.tenant.as_deref())? {
         let mut report = Report::default();
         // The modes the flows run in, admin page switches included.
-        let modes = context::effective_modes(&switches, t);
+        let modes = daemon::tenants::effective_modes(&switches, t);
         let mut out = json!({"tenant": t.name});
-        let ghl = match context::ghl_client(&config, &store, t, &tuning).await {
-            Ok((client, granted)) => {
+        let ghl = match daemon::tenants::ghl_parts(
+            &config,
+            &store,
+            t,
+            &tuning,
+            &daemon::TenantLoad::default(),
+        )
+        .await
+        {
+            Ok(daemon::tenants::GhlParts {
+                client, granted, ..
+            }) => {
                 out["highlevel"] =
                     check_highlevel(&client, granted.as_ref(), &modes, &mut report).await;
                 let usable = out["highlevel"]["authenticated"] == true;
                 usable.then_some(client)
             }
             Err(e) => {
-                report.problems.push(format!("HighLevel: {e:#}"));
+                report.problems.push(format!("HighLevel: {e}"));
                 None
             }
         };
@@ -589,14 +599,14 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             configured: t.accessally.webhook_secret.is_some(),
             stored: store
                 .credential(
-                    &context::connection_id(&t.name, store::System::AccessAlly),
+                    &daemon::credentials::connection_id(&t.name, store::System::AccessAlly),
                     store::CredentialKind::WebhookSecret,
                 )
                 .await
                 .map(|c| c.is_some())
                 .unwrap_or(false),
         };
-        let aa = match context::accessally_client(&config, &store, t, &tuning).await {
+        let aa = match daemon::tenants::accessally_client(&config, &store, t, &tuning).await {
             Ok(client) => {
                 let (value, ok) =
                     check_accessally(&client, &config, t, &modes, secret, &mut report).await;
@@ -608,14 +618,14 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 None
             }
         };
-        match context::handshake(&config, &store, t).await {
+        match daemon::credentials::handshake(&config, &store, t).await {
             Ok(h) => check_grant(t, h.is_some(), &mut report),
             Err(e) => report
                 .problems
                 .push(format!("could not read the aal_* handshake: {e:#}")),
         }
         if let (Some(g), Some(a)) = (&ghl, &aa) {
-            let settings = context::settings(t)?;
+            let settings = daemon::tenants::settings(t)?;
             match read_catalogs(t, g, a).await {
                 Ok(catalogs) => {
                     out["catalogs"] = check_mapping(t, &settings, &catalogs, &mut report)
@@ -749,7 +759,7 @@ mod tests {
     }
 
     fn run(t: &TenantConfig, c: &Catalogs) -> (Report, Value) {
-        let settings = context::settings(t).expect("settings");
+        let settings = daemon::tenants::settings(t).expect("settings");
         let mut report = Report::default();
         let value = check_mapping(t, &settings, c, &mut report);
         (report, value)

@@ -20,8 +20,9 @@ use secrecy::SecretString;
 use store::{Credential, CredentialKind, System};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::context::{self, ClientTuning, ConfigArgs};
+use super::context::{self, ConfigArgs};
 use super::probe::{self, Failure};
+use daemon::ClientTuning;
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
@@ -106,7 +107,7 @@ struct Accepted {
 /// refuses, or a HighLevel that cannot be reached, is an error that says
 /// nothing was stored.
 async fn try_token(t: &TenantConfig, token: SecretString) -> anyhow::Result<Accepted> {
-    let client = context::ghl_client_with_token(t, token, &probe::tuning())?;
+    let client = daemon::tenants::ghl_client_with_token(t, token, &probe::tuning())?;
     let scope = "products.readonly";
     match probe::scope_granted(&client, scope).await {
         Ok(true) => Ok(Accepted { lacking: None }),
@@ -130,7 +131,7 @@ async fn try_token(t: &TenantConfig, token: SecretString) -> anyhow::Result<Acce
 
 pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
     let config = context::load_config(&args.config.config)?;
-    let store = context::open_store(&config).await?;
+    let store = daemon::open_store(&config).await?;
     match args.system {
         ConnectSystem::Ghl {
             tenant,
@@ -139,8 +140,8 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
             oauth,
             callback_addr,
         } => {
-            let t = context::selected(&config, Some(&tenant))?[0];
-            let connection = context::connection_id(&t.name, System::HighLevel);
+            let t = daemon::tenants::selected(&config, Some(&tenant))?[0];
+            let connection = daemon::credentials::connection_id(&t.name, System::HighLevel);
             if token {
                 let secret = context::read_secret(
                     token_env.as_deref(),
@@ -186,8 +187,9 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
                 }
             } else if oauth {
                 let redirect = format!("http://{callback_addr}/oauth/callback");
-                let app = context::oauth_app(&config, t, redirect)?;
-                let modes = context::effective_modes(&context::mode_file(&args.config).load()?, t);
+                let app = daemon::tenants::oauth_app(&config, t, redirect)?;
+                let modes =
+                    daemon::tenants::effective_modes(&context::mode_file(&args.config).load()?, t);
                 let scopes = ghl::required_scopes(&modes);
                 let state = format!("{:016x}", rand::random::<u64>());
                 let listener = tokio::net::TcpListener::bind(callback_addr)
@@ -197,7 +199,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
                 println!("{}", app.authorize_url(&scopes, &state));
                 eprintln!("Waiting for the redirect on http://{callback_addr}/oauth/callback …");
                 let code = catch_code(listener, &state).await?;
-                let manager = context::oauth_manager(
+                let manager = daemon::tenants::oauth_manager(
                     &store,
                     t,
                     app,
@@ -221,7 +223,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
             password_env,
             handshake_env,
         } => {
-            let t = context::selected(&config, Some(&tenant))?[0];
+            let t = daemon::tenants::selected(&config, Some(&tenant))?[0];
             let password = context::read_secret(
                 password_env.as_deref(),
                 "the AccessAlly application password",
@@ -230,7 +232,7 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
                 .as_deref()
                 .map(|v| context::read_secret(Some(v), "the aal_* handshake"))
                 .transpose()?;
-            let client = context::accessally_client_with(
+            let client = daemon::tenants::accessally_client_with(
                 t,
                 password.clone(),
                 handshake.clone(),
@@ -250,8 +252,8 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
                         t.accessally.site_url
                     ),
                 })?;
-            let connection = context::connection_id(&t.name, System::AccessAlly);
-            context::store_accessally_secret(
+            let connection = daemon::credentials::connection_id(&t.name, System::AccessAlly);
+            daemon::credentials::store_accessally_secret(
                 &store,
                 &connection,
                 t,
@@ -260,8 +262,8 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
             )
             .await?;
             if let Some(h) = handshake {
-                let hid = context::handshake_connection_id(&t.name);
-                context::store_accessally_secret(
+                let hid = daemon::credentials::handshake_connection_id(&t.name);
+                daemon::credentials::store_accessally_secret(
                     &store,
                     &hid,
                     t,

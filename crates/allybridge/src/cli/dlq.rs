@@ -118,7 +118,7 @@ pub fn job_json(job: &store::Job, full: bool) -> Value {
 
 pub async fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
     let config = context::load_config(&args.config.config)?;
-    let store = context::open_store(&config).await?;
+    let store = daemon::open_store(&config).await?;
     match args.action {
         DlqAction::List => {
             let jobs = context::all_dead_letters(&store).await?;

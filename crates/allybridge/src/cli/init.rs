@@ -80,7 +80,7 @@ fn key_only(args: &InitArgs) -> anyhow::Result<ExitCode> {
     let config_path = args.dir.join("allybridge.toml");
     let key_path = if config_path.exists() {
         let config = super::context::load_config(&config_path)?;
-        super::context::key_file(&config)
+        daemon::store_setup::key_file(&config)
     } else {
         args.dir.join("allybridge.key")
     };

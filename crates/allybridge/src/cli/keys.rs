@@ -61,8 +61,8 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             store::PREVIOUS_MASTER_KEYS_ENV
         );
     }
-    let store = context::open_store(&config).await?;
-    let key_path = context::key_file(&config);
+    let store = daemon::open_store(&config).await?;
+    let key_path = daemon::store_setup::key_file(&config);
     let mut new_path = key_path.clone().into_os_string();
     new_path.push(".new");
     let new_path = std::path::PathBuf::from(new_path);

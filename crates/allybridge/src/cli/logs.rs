@@ -86,7 +86,7 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let store = context::open_store(&config).await?;
+    let store = daemon::open_store(&config).await?;
     let query = |limit: i64| LogQuery {
         entity_type: args.entity.clone(),
         record_id: args.id.clone(),

@@ -18,7 +18,8 @@ use clap::{Args, Subcommand};
 use model::Flow;
 use serde_json::{Value, json};
 
-use super::context::{self, ClientTuning, ConfigArgs};
+use super::context::{self, ConfigArgs};
+use daemon::ClientTuning;
 
 #[derive(Debug, Args)]
 pub struct OpsArgs {
@@ -175,7 +176,9 @@ async fn run_highlevel(
     body: Option<&Value>,
     tuning: &ClientTuning,
 ) -> anyhow::Result<Value> {
-    let parts = context::ghl_parts(config, store, t, tuning).await?;
+    let parts =
+        daemon::tenants::ghl_parts(config, store, t, tuning, &daemon::TenantLoad::default())
+            .await?;
     let location = t.ghl.location_id.clone();
     let (path, query) = build_request(entry, given, &|name| match name {
         "locationId" | "altId" => Some(location.clone()),
@@ -268,7 +271,7 @@ async fn run_accessally(
     body: Option<&Value>,
     tuning: &ClientTuning,
 ) -> anyhow::Result<Value> {
-    let client = context::accessally_client(config, store, t, tuning).await?;
+    let client = daemon::tenants::accessally_client(config, store, t, tuning).await?;
     if let Some((command, contact)) = aal_command(entry, given)? {
         client.run_command(&command, &contact).await?;
         return Ok(json!({"sent": command.name(), "contactId": contact}));
@@ -370,11 +373,11 @@ pub async fn run(args: OpsArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             let config = context::load_config(&args.config.config)?;
-            let selected = context::selected(&config, tenant.as_deref())?;
+            let selected = daemon::tenants::selected(&config, tenant.as_deref())?;
             let [t] = selected.as_slice() else {
                 bail!("several tenants are configured; choose one with --tenant");
             };
-            let store = context::open_store(&config).await?;
+            let store = daemon::open_store(&config).await?;
             // The call goes in the API activity log, as the daemon's do.
             let (log, writer) = engine::housekeeping::ActivityLog::start(store.clone());
             let tuning = ClientTuning {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ghl::{GhlClient, GhlError};
 
-use super::context::ClientTuning;
+use daemon::ClientTuning;
 
 /// Short timeouts and few retries: a try answers quickly.
 pub fn tuning() -> ClientTuning {

@@ -39,8 +39,9 @@ use store::{CredentialKind, Store, System};
 use tokio::sync::watch;
 
 use super::alerting::{self, AlertWatch};
-use super::context::{self, ConfigArgs, TenantGhl};
+use super::context::{self, ConfigArgs};
 use super::webhooks;
+use daemon::TenantGhl;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -114,7 +115,7 @@ async fn accessally_secret(
                 .with_context(|| format!("tenant `{}`: [tenant.accessally] webhook_secret", t.name))
         })
         .transpose()?;
-    let connection = context::connection_id(&t.name, System::AccessAlly);
+    let connection = daemon::credentials::connection_id(&t.name, System::AccessAlly);
     let known = match configured {
         Some(secret) => Some(secret),
         None => store
@@ -166,7 +167,7 @@ async fn accessally_secret(
     let Some(secret) = sub.secret else {
         return Ok(None);
     };
-    context::store_accessally_secret(
+    daemon::credentials::store_accessally_secret(
         store,
         &connection,
         t,
@@ -353,7 +354,7 @@ impl Activity for StoredTokenWatch {
             ) {
                 continue;
             }
-            let connection = context::connection_id(&p.tenant, System::HighLevel);
+            let connection = daemon::credentials::connection_id(&p.tenant, System::HighLevel);
             match self
                 .store
                 .credential(&connection, CredentialKind::HighLevelOAuth)
@@ -393,7 +394,7 @@ fn oauth_tenants(
         let Some(t) = config.tenant(&p.tenant) else {
             continue;
         };
-        let app = context::oauth_app(config, t, redirect_uri.to_string())?;
+        let app = daemon::tenants::oauth_app(config, t, redirect_uri.to_string())?;
         tenants.push(server::oauth::OAuthTenant {
             tenant: p.tenant.clone(),
             app,
@@ -442,21 +443,21 @@ async fn known_secrets(config: &Config, store: &Store) -> Vec<SecretString> {
     for t in &config.tenants {
         for (connection, kinds) in [
             (
-                context::connection_id(&t.name, System::HighLevel),
+                daemon::credentials::connection_id(&t.name, System::HighLevel),
                 vec![
                     CredentialKind::HighLevelOAuth,
                     CredentialKind::HighLevelPrivateToken,
                 ],
             ),
             (
-                context::connection_id(&t.name, System::AccessAlly),
+                daemon::credentials::connection_id(&t.name, System::AccessAlly),
                 vec![
                     CredentialKind::AccessAllyAppPassword,
                     CredentialKind::WebhookSecret,
                 ],
             ),
             (
-                context::handshake_connection_id(&t.name),
+                daemon::credentials::handshake_connection_id(&t.name),
                 vec![CredentialKind::AccessAllyAppPassword],
             ),
         ] {
@@ -538,9 +539,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (listener, bound) = server::bind(addr)
         .await
         .with_context(|| format!("could not listen on {addr}; is another process using it? Change [server] listen or pass --listen"))?;
-    let redirect_uri = context::redirect_uri(&config, bound);
+    let redirect_uri = daemon::tenants::redirect_uri(&config, bound);
     let mode_file = context::mode_file(&args.config);
-    let loaded = context::build_engine(
+    let loaded = daemon::build_engine(
         config,
         None,
         EngineOptions {
@@ -548,7 +549,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..EngineOptions::default()
         },
         None,
-        &context::TenantLoad {
+        &daemon::TenantLoad {
             allow_unconnected: true,
             redirect_uri: Some(redirect_uri.clone()),
             switches: mode_file.load()?,
