@@ -54,6 +54,20 @@ pub enum DaemonError {
     Http(transport::HttpError),
     #[error("could not make a folder for the dry run's scratch store: {0}")]
     Scratch(std::io::Error),
+    /// A setting of the configuration cannot be used; the message says
+    /// which and how to fix it.
+    #[error("{0}")]
+    Setting(String),
+    #[error(
+        "could not listen on {addr}; is another process using it? Change [server] listen or pass --listen: {cause}"
+    )]
+    Listen {
+        addr: std::net::SocketAddr,
+        cause: std::io::Error,
+    },
+    /// The daemon's server or workers ended with an error.
+    #[error("{0}")]
+    Stopped(String),
 }
 
 impl DaemonError {

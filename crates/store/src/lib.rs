@@ -930,6 +930,24 @@ impl Store {
         on_backend!(self, backend => backend.jobs(filter).await)
     }
 
+    /// Every dead letter, oldest first (read a page of 500 at a time).
+    pub async fn all_dead_letters(&self) -> Result<Vec<Job>, StoreError> {
+        const PAGE: i64 = 500;
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.dead_letters(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            let full = page.len() as i64 == PAGE;
+            out.extend(page);
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Runs a dead letter again now, with its attempts reset.
     pub async fn replay_dead_letter(&self, job_id: JobId) -> Result<Replayed, StoreError> {
         let outcome =

@@ -13,7 +13,6 @@ use daemon::{Loaded, TenantLoad};
 use engine::EngineOptions;
 use model::{Flow, FlowMode};
 use secrecy::SecretString;
-use store::Store;
 
 /// The configuration file flag shared by every verb that needs one.
 #[derive(Debug, Clone, Args)]
@@ -103,26 +102,6 @@ pub fn read_secret(env_var: Option<&str>, what: &str) -> anyhow::Result<SecretSt
         bail!("{what} is empty; pass it on stdin or name an environment variable holding it");
     }
     Ok(SecretString::from(trimmed))
-}
-
-/// Every dead letter in the store, oldest first.
-pub async fn all_dead_letters(store: &Store) -> anyhow::Result<Vec<store::Job>> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store
-            .dead_letters(after, 500)
-            .await
-            .context("could not list the dead letters")?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        let n = page.len();
-        out.extend(page);
-        if n < 500 {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 /// The smallest valid tenant, for the binary's unit tests.

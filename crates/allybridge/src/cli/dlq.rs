@@ -63,7 +63,8 @@ async fn picked(store: &store::Store, pick: &Pick, verb: &str) -> anyhow::Result
             None => bail!("there is no job {id}; `allybridge dlq list` shows the dead letters"),
         }
     }
-    let ids: Vec<i64> = context::all_dead_letters(store)
+    let ids: Vec<i64> = store
+        .all_dead_letters()
         .await?
         .into_iter()
         .filter(|j| {
@@ -121,7 +122,10 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
     let store = daemon::open_store(&config).await?;
     match args.action {
         DlqAction::List => {
-            let jobs = context::all_dead_letters(&store).await?;
+            let jobs = store
+                .all_dead_letters()
+                .await
+                .map_err(|e| anyhow::anyhow!("could not list the dead letters: {e}"))?;
             if args.json {
                 let list: Vec<Value> = jobs.iter().map(|j| job_json(j, false)).collect();
                 println!("{}", Value::Array(list));

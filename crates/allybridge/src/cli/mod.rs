@@ -1,7 +1,6 @@
 //! The command line: verbs, their flags, and dispatch to each verb's module.
 
 mod admin_password;
-mod alerting;
 mod backup;
 mod check;
 mod connect;

@@ -46,7 +46,9 @@ pub async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let engine = loaded.engine;
-    let dead_before: std::collections::BTreeSet<i64> = context::all_dead_letters(&engine.store)
+    let dead_before: std::collections::BTreeSet<i64> = engine
+        .store
+        .all_dead_letters()
         .await?
         .iter()
         .map(|j| j.id)
@@ -67,7 +69,12 @@ pub async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     // Report-only runs compute the jobs in dry-run mode; repairs write.
     engine.work_until_idle(Duration::from_secs(5)).await?;
     let mut dead = 0;
-    for job in context::all_dead_letters(&engine.store).await? {
+    for job in engine
+        .store
+        .all_dead_letters()
+        .await
+        .map_err(|e| anyhow::anyhow!("could not list the dead letters: {e}"))?
+    {
         if dead_before.contains(&job.id) {
             continue;
         }

@@ -162,7 +162,9 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         .map(|g| (g.location_id.clone(), g.budget.clone()))
         .collect();
     let engine = loaded.engine;
-    let dead_before: std::collections::BTreeSet<i64> = context::all_dead_letters(&engine.store)
+    let dead_before: std::collections::BTreeSet<i64> = engine
+        .store
+        .all_dead_letters()
         .await?
         .iter()
         .map(|j| j.id)
@@ -255,7 +257,12 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<ExitCode> {
         // Jobs that could not be computed now (e.g. a coupon whose product is
         // not in AccessAlly yet) are reported, not kept as dead letters.
         let mut blocked = Vec::new();
-        for job in context::all_dead_letters(&engine.store).await? {
+        for job in engine
+            .store
+            .all_dead_letters()
+            .await
+            .map_err(|e| anyhow::anyhow!("could not list the dead letters: {e}"))?
+        {
             if dead_before.contains(&job.id) {
                 continue;
             }

@@ -11,38 +11,9 @@
 use std::time::Duration;
 
 use config::Config;
+pub use daemon::subscriptions::{accessally_url, highlevel_url, subscription_to};
 use model::{Flow, FlowMode};
 use serde_json::{Value, json};
-
-/// The public base URL without its trailing slash.
-fn base(config: &Config) -> Option<String> {
-    config
-        .server
-        .public_url
-        .as_ref()
-        .map(|u| u.as_str().trim_end_matches('/').to_string())
-}
-
-/// Where AccessAlly sends the events of `tenant`, when `[server]
-/// public_url` is set.
-pub fn accessally_url(config: &Config, tenant: &str) -> Option<String> {
-    base(config).map(|b| format!("{b}/webhooks/accessally/{tenant}"))
-}
-
-/// Where HighLevel sends its events (every tenant's), when `[server]
-/// public_url` is set.
-pub fn highlevel_url(config: &Config) -> Option<String> {
-    base(config).map(|b| format!("{b}/webhooks/ghl"))
-}
-
-/// The subscription of `subs` that sends to `url`, an active one first.
-pub fn subscription_to<'a>(
-    subs: &'a [accessally::WebhookSubscription],
-    url: &str,
-) -> Option<&'a accessally::WebhookSubscription> {
-    let to_url = || subs.iter().filter(|s| s.url == url);
-    to_url().find(|s| s.active).or_else(|| to_url().next())
-}
 
 /// A webhook URL as it may be shown: without credentials or query, which
 /// a URL someone else configured could carry.

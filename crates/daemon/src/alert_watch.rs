@@ -22,8 +22,7 @@ use engine::Engine;
 use server::health::{ConnectionState, Connections};
 use tokio::sync::Mutex;
 
-use super::context;
-use daemon::TenantGhl;
+use crate::TenantGhl;
 
 #[derive(Default)]
 struct WatchState {
@@ -114,8 +113,8 @@ impl AlertWatch {
     }
 
     /// One look at dead letters, budgets and webhook counters.
-    pub async fn check(&self) -> anyhow::Result<()> {
-        let dead = context::all_dead_letters(&self.engine.store).await?;
+    pub async fn check(&self) -> Result<(), store::StoreError> {
+        let dead = self.engine.store.all_dead_letters().await?;
         let mut st = self.state.lock().await;
 
         // Dead letters: a new one raises; the incident clears when none is left.
@@ -237,12 +236,13 @@ impl AlertWatch {
 /// and when a connection changes state (`serve` wires both).
 pub struct AlertTask(pub Arc<AlertWatch>);
 
-impl daemon::Activity for AlertTask {
-    async fn activate(&mut self, _: daemon::Trigger) -> Result<(), String> {
-        self.0
-            .check()
-            .await
-            .map_err(|e| format!("alert check failed: {e}; next one at the next interval"))
+impl crate::Activity for AlertTask {
+    async fn activate(&mut self, _: crate::Trigger) -> Result<(), String> {
+        self.0.check().await.map_err(|e| {
+            format!(
+                "alert check failed (listing the dead letters: {e}); next one at the next interval"
+            )
+        })
     }
 }
 
