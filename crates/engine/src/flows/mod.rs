@@ -11,6 +11,7 @@
 
 pub mod coupons;
 pub mod orders;
+mod product_direction;
 pub mod products;
 
 use model::{Flow, FlowMode};

@@ -5,7 +5,11 @@
 //! creating the product, its prices and inventory. Both directions compare
 //! the canonical hash with the link, so an unchanged record and our own
 //! write coming back cost no write; a change on both sides since the last
-//! sync is a conflict the tenant's policy resolves, and is logged.
+//! sync is a conflict the tenant's policy resolves, and is logged. What
+//! the two directions do alike (a record gone at its source, excluded or
+//! unchanged, the conflict policy, the link's two sides) is written once,
+//! in `product_direction.rs`; this file holds what differs: each system's
+//! reads, look-ups and writes.
 //!
 //! The tenant's mapping shapes both directions alike: a product none of
 //! whose SKUs starts with a configured prefix is skipped (never created,
@@ -36,12 +40,13 @@ use ghl::Priority;
 use ghl::types::{PriceEdit, PriceInput, ProductEdit, ProductInput, Recurring};
 use model::Flow;
 
+use super::product_direction::Direction;
 use super::{Ctx, LinkSides, Record, Seen, entities};
 use crate::canonical::{CanonicalPrice, CanonicalProduct, PriceKind, interval_unit, pair_prices};
 use crate::changes::Changes;
 use crate::error::EngineError;
 use crate::plan::Action;
-use crate::tenant::{ConflictPolicy, DeletePolicy, ProductKey, Tenant};
+use crate::tenant::{DeletePolicy, ProductKey, Tenant};
 
 /// The slug allybridge gives a HighLevel product it creates for an offering:
 /// its natural key (HighLevel finds products by id or slug).
@@ -257,16 +262,6 @@ async fn ghl_product_with_prices(
     Ok(Some((product, prices)))
 }
 
-/// Whether the other side changed too since the last sync, and the policy
-/// says it wins: then this direction yields.
-fn yields(policy: ConflictPolicy, this_is_ghl: bool, this_newer: bool) -> bool {
-    match policy {
-        ConflictPolicy::GhlWins => !this_is_ghl,
-        ConflictPolicy::AccessallyWins => this_is_ghl,
-        ConflictPolicy::NewestWins => !this_newer,
-    }
-}
-
 /// The `external_ref` allybridge gives an offering it creates for a
 /// HighLevel product: its natural key (the Bridge API finds offerings by it).
 pub fn external_ref_for_product(product_id: &str) -> String {
@@ -377,7 +372,8 @@ async fn product_named(
 
 /// HighLevel product `id` → its AccessAlly offering.
 pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError> {
-    const FLOW: Flow = Flow::ProductsToAccessally;
+    const WAY: Direction = Direction::ToAccessAlly;
+    const FLOW: Flow = WAY.flow();
     let t = ctx.tenant;
     let fields = t.settings.product_fields;
     let link = ctx.link_by_ghl(entities::PRODUCT, id).await?;
@@ -386,17 +382,12 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
     };
     let canon = CanonicalProduct::from_ghl(&product, &prices)?;
     let record = Record::new(id, format!("product {}", product.name));
-    if !t.settings.includes_skus(canon.skus()) {
-        return ctx.skip_excluded(FLOW, record).await;
-    }
     let hash = canon.hash(fields);
-    if link
-        .as_ref()
-        .is_some_and(|l| l.highlevel_hash.as_deref() == Some(hash.as_str()))
+    if let Some(skipped) = WAY
+        .skip_excluded_or_unchanged(ctx, link.as_ref(), &canon, &hash, &record)
+        .await?
     {
-        return ctx
-            .report(FLOW, Action::Skip, record, vec![], "unchanged")
-            .await;
+        return Ok(skipped);
     }
     let external_ref = external_ref_for_product(id);
     // A product allybridge created for an offering carries the offering's id
@@ -469,13 +460,13 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             let aa_hash = CanonicalProduct::from_accessally(&written).hash(fields);
             ctx.save_link(
                 entities::PRODUCT,
-                LinkSides {
-                    highlevel_id: id,
-                    accessally_id: &written.id.to_string(),
-                    highlevel: Some(Seen::Hash(hash)),
-                    accessally: Some(Seen::Hash(aa_hash)),
-                    highlevel_state: None,
-                },
+                WAY.sides(
+                    id,
+                    &written.id.to_string(),
+                    Some(Seen::Hash(hash)),
+                    Some(Seen::Hash(aa_hash)),
+                    None,
+                ),
             )
             .await?;
         }
@@ -496,35 +487,20 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
             )
             .await;
     }
-    // Changed on both sides since the last sync, or, paired by name for the
-    // first time, different on both sides with no sync to tell which
-    // changed: the policy decides.
-    let contested = match &link {
-        Some(l) => l
-            .accessally_hash
-            .as_deref()
-            .is_some_and(|h| h != before_hash),
-        None => adopted,
-    };
-    if contested && ctx.enabled(Flow::ProductsToHighlevel) {
-        let ghl_newer = product
-            .updated_at
-            .as_deref()
-            .and_then(crate::canonical::parse_date)
-            .is_some_and(|g| g > current.modified);
-        let policy = t.settings.conflict_policy;
-        let what = if adopted {
-            format!("paired by name with offering {}", current.id)
-        } else {
-            "conflict: changed on both sides".to_string()
-        };
-        if yields(policy, true, ghl_newer) {
-            let note = format!("{what}; AccessAlly wins by policy {policy:?}");
-            ctx.log_conflict(FLOW, &record, &note).await?;
-            return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
-        }
-        let note = format!("{what}; HighLevel wins by policy {policy:?}");
-        ctx.log_conflict(FLOW, &record, &note).await?;
+    let source_newer = WAY.source_newer(product.updated_at.as_deref(), current.modified);
+    if let Some(yielded) = WAY
+        .yield_in_conflict(
+            ctx,
+            link.as_ref(),
+            &before_hash,
+            adopted,
+            source_newer,
+            &format!("offering {}", current.id),
+            &record,
+        )
+        .await?
+    {
+        return Ok(yielded);
     }
     let changes = Changes::product(Some(&before.synced(fields)), &canon.synced(fields));
     if ctx.writes(FLOW) {
@@ -570,13 +546,13 @@ pub async fn to_accessally(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineErro
         let aa_hash = CanonicalProduct::from_accessally(&written).hash(fields);
         ctx.save_link(
             entities::PRODUCT,
-            LinkSides {
-                highlevel_id: id,
-                accessally_id: &written.id.to_string(),
-                highlevel: Some(Seen::Hash(hash)),
-                accessally: Some(Seen::Hash(aa_hash)),
-                highlevel_state: None,
-            },
+            WAY.sides(
+                id,
+                &written.id.to_string(),
+                Some(Seen::Hash(hash)),
+                Some(Seen::Hash(aa_hash)),
+                None,
+            ),
         )
         .await?;
     }
@@ -601,18 +577,13 @@ async fn removed_in_ghl(
     id: &str,
     link: Option<store::Link>,
 ) -> Result<Action, EngineError> {
-    const FLOW: Flow = Flow::ProductsToAccessally;
+    const WAY: Direction = Direction::ToAccessAlly;
+    const FLOW: Flow = WAY.flow();
     let record = Record::new(id, format!("product {id}"));
-    let Some(link) = link else {
-        return ctx
-            .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
-            .await;
+    let link = match WAY.gone_at_source(ctx, link, &record).await? {
+        Ok(link) => link,
+        Err(skipped) => return Ok(skipped),
     };
-    if Seen::is_deleted(link.highlevel_hash.as_deref()) {
-        return ctx
-            .report(FLOW, Action::Skip, record, vec![], "already handled")
-            .await;
-    }
     let policy = ctx.tenant.settings.delete_policy;
     if policy == DeletePolicy::Ignore {
         return ctx
@@ -635,24 +606,9 @@ async fn removed_in_ghl(
     if !settings.sku_prefixes.is_empty() {
         match ctx.tenant.accessally.get_offering(aa_id).await {
             Ok(o) if !settings.includes_skus(CanonicalProduct::from_accessally(&o).skus()) => {
-                if ctx.writes(FLOW) {
-                    ctx.save_link(
-                        entities::PRODUCT,
-                        LinkSides {
-                            highlevel_id: id,
-                            accessally_id: &link.accessally_id,
-                            highlevel: Some(Seen::Deleted),
-                            accessally: Seen::of(link.accessally_hash.as_deref()),
-                            highlevel_state: None,
-                        },
-                    )
-                    .await?;
-                }
-                let note = format!(
-                    "deleted in HighLevel; offering {aa_id} left alone: {}",
-                    settings.excluded_reason()
-                );
-                return ctx.report(FLOW, Action::Skip, record, vec![], note).await;
+                return WAY
+                    .leave_excluded_target(ctx, id, &link, &format!("offering {aa_id}"), record)
+                    .await;
             }
             Ok(_) => {}
             Err(e) if super::aa_missing(&e) => {}
@@ -685,17 +641,7 @@ async fn removed_in_ghl(
             Err(e) if super::aa_missing(&e) => {}
             Err(e) => return Err(e.into()),
         }
-        ctx.save_link(
-            entities::PRODUCT,
-            LinkSides {
-                highlevel_id: id,
-                accessally_id: &link.accessally_id,
-                highlevel: Some(Seen::Deleted),
-                accessally: Some(Seen::Deleted),
-                highlevel_state: None,
-            },
-        )
-        .await?;
+        WAY.record_deletion(ctx, id, &link).await?;
     }
     let what = if policy == DeletePolicy::Delete {
         "offering deleted"
@@ -789,7 +735,8 @@ pub async fn to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Action, EngineError
 /// to write alone ([`PendingUpdate::write_singly`]) or in a bulk edit with
 /// others ([`PendingUpdate::bulk_edit`]), then [`PendingUpdate::finish`].
 pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, EngineError> {
-    const FLOW: Flow = Flow::ProductsToHighlevel;
+    const WAY: Direction = Direction::ToHighLevel;
+    const FLOW: Flow = WAY.flow();
     let t = ctx.tenant;
     let fields = t.settings.product_fields;
     let record = Record::new(id, format!("offering {id}"));
@@ -800,57 +747,22 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
     let offering = match t.accessally.get_offering(offering_id).await {
         Ok(o) => o,
         Err(e) if super::aa_missing(&e) => {
-            // Deleted in AccessAlly: archive in HighLevel (hide from the store).
-            let Some(link) = link else {
-                return ctx
-                    .report(FLOW, Action::Skip, record, vec![], "deleted, never synced")
-                    .await
-                    .map(Planned::Done);
+            // Deleted in AccessAlly: deleted in HighLevel.
+            let link = match WAY.gone_at_source(ctx, link, &record).await? {
+                Ok(link) => link,
+                Err(skipped) => return Ok(Planned::Done(skipped)),
             };
-            if Seen::is_deleted(link.accessally_hash.as_deref()) {
-                return ctx
-                    .report(FLOW, Action::Skip, record, vec![], "already handled")
-                    .await
-                    .map(Planned::Done);
-            }
             // A product sku_prefixes excludes is never touched, not even to delete it.
             if !ghl_product_included(t, &link.highlevel_id, Priority::Live).await? {
-                if ctx.writes(FLOW) {
-                    ctx.save_link(
-                        entities::PRODUCT,
-                        LinkSides {
-                            highlevel_id: &link.highlevel_id,
-                            accessally_id: id,
-                            highlevel: Seen::of(link.highlevel_hash.as_deref()),
-                            accessally: Some(Seen::Deleted),
-                            highlevel_state: None,
-                        },
-                    )
-                    .await?;
-                }
-                let note = format!(
-                    "deleted in AccessAlly; product {} left alone: {}",
-                    link.highlevel_id,
-                    t.settings.excluded_reason()
-                );
-                return ctx
-                    .report(FLOW, Action::Skip, record, vec![], note)
+                let target = format!("product {}", link.highlevel_id);
+                return WAY
+                    .leave_excluded_target(ctx, id, &link, &target, record)
                     .await
                     .map(Planned::Done);
             }
             if ctx.writes(FLOW) {
                 t.ghl.delete_product(&link.highlevel_id).await?;
-                ctx.save_link(
-                    entities::PRODUCT,
-                    LinkSides {
-                        highlevel_id: &link.highlevel_id,
-                        accessally_id: id,
-                        highlevel: Some(Seen::Deleted),
-                        accessally: Some(Seen::Deleted),
-                        highlevel_state: None,
-                    },
-                )
-                .await?;
+                WAY.record_deletion(ctx, id, &link).await?;
             }
             return ctx
                 .report(FLOW, Action::Delete, record, vec![], "product deleted")
@@ -861,18 +773,12 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
     };
     let canon = CanonicalProduct::from_accessally(&offering);
     let record = Record::new(id, format!("offering {}", offering.name));
-    if !t.settings.includes_skus(canon.skus()) {
-        return ctx.skip_excluded(FLOW, record).await.map(Planned::Done);
-    }
     let hash = canon.hash(fields);
-    if link
-        .as_ref()
-        .is_some_and(|l| l.accessally_hash.as_deref() == Some(hash.as_str()))
+    if let Some(skipped) = WAY
+        .skip_excluded_or_unchanged(ctx, link.as_ref(), &canon, &hash, &record)
+        .await?
     {
-        return ctx
-            .report(FLOW, Action::Skip, record, vec![], "unchanged")
-            .await
-            .map(Planned::Done);
+        return Ok(Planned::Done(skipped));
     }
     // The target: by link, by the id in external_ref, else by our slug.
     let mut target = link.as_ref().map(|l| l.highlevel_id.clone());
@@ -928,13 +834,13 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
             }
             ctx.save_link(
                 entities::PRODUCT,
-                LinkSides {
-                    highlevel_id: &created.id,
-                    accessally_id: id,
-                    highlevel: Some(Seen::Hash(held_by_ghl(&canon, written.len()).hash(fields))),
-                    accessally: Some(Seen::Hash(hash)),
-                    highlevel_state: keep(Some(&created), &created_prices),
-                },
+                WAY.sides(
+                    id,
+                    &created.id,
+                    Some(Seen::Hash(hash)),
+                    Some(Seen::Hash(held_by_ghl(&canon, written.len()).hash(fields))),
+                    keep(Some(&created), &created_prices),
+                ),
             )
             .await?;
         }
@@ -956,38 +862,20 @@ pub async fn plan_to_highlevel(ctx: &Ctx<'_>, id: &str) -> Result<Planned, Engin
             .await
             .map(Planned::Done);
     }
-    // Changed on both sides since the last sync, or, paired by name for the
-    // first time, different on both sides with no sync to tell which
-    // changed: the policy decides.
-    let contested = match &link {
-        Some(l) => l
-            .highlevel_hash
-            .as_deref()
-            .is_some_and(|h| h != before_hash),
-        None => adopted,
-    };
-    if contested && ctx.enabled(Flow::ProductsToAccessally) {
-        let aa_newer = product
-            .updated_at
-            .as_deref()
-            .and_then(crate::canonical::parse_date)
-            .is_none_or(|g| offering.modified > g);
-        let policy = t.settings.conflict_policy;
-        let what = if adopted {
-            format!("paired by name with product {}", product.id)
-        } else {
-            "conflict: changed on both sides".to_string()
-        };
-        if yields(policy, false, aa_newer) {
-            let note = format!("{what}; HighLevel wins by policy {policy:?}");
-            ctx.log_conflict(FLOW, &record, &note).await?;
-            return ctx
-                .report(FLOW, Action::Skip, record, vec![], note)
-                .await
-                .map(Planned::Done);
-        }
-        let note = format!("{what}; AccessAlly wins by policy {policy:?}");
-        ctx.log_conflict(FLOW, &record, &note).await?;
+    let source_newer = WAY.source_newer(product.updated_at.as_deref(), offering.modified);
+    if let Some(yielded) = WAY
+        .yield_in_conflict(
+            ctx,
+            link.as_ref(),
+            &before_hash,
+            adopted,
+            source_newer,
+            &format!("product {}", product.id),
+            &record,
+        )
+        .await?
+    {
+        return Ok(Planned::Done(yielded));
     }
     let changes = Changes::product(Some(&before.synced(fields)), &canon.synced(fields));
     if !ctx.writes(FLOW) {
