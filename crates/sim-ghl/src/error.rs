@@ -1,11 +1,15 @@
 //! Error answers in HighLevel's shapes: `{statusCode, message, error}` as the
 //! specs' BadRequestDTO, UnauthorizedDTO and UnprocessableDTO (whose
-//! `message` is an array of class-validator sentences) define them.
+//! `message` is an array of class-validator sentences) define them, and the
+//! rendering of each refusal of the world ([`world::Error`]) in the shape
+//! and words HighLevel answers it with.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+
+use crate::world;
 
 /// An error answer of the simulated API.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +67,46 @@ impl ApiError {
 
     pub fn too_many_requests() -> Self {
         Self::new(429, "Too many requests, please try again later.")
+    }
+}
+
+impl From<world::Error> for ApiError {
+    fn from(error: world::Error) -> Self {
+        use world::Error as E;
+        match error {
+            E::UnknownLocation(id) => Self::bad_request(format!("Location {id} not found")),
+            E::NotFound(what) => Self::not_found(what),
+            E::ContactNotFound => Self::bad_request("Contact not found"),
+            // The observed `HttpException` shape, not the documented one.
+            E::OrderNotFound => Self {
+                status: 404,
+                body: json!({"status": 404, "message": "Order not found", "name": "HttpException", "traceId": crate::api::trace_id()}),
+            },
+            E::UnknownReference { kind, id } => Self::bad_request(format!("{kind} {id} not found")),
+            E::PriceNotInProduct { price, product } => {
+                Self::bad_request(format!("Price {price} not found in product {product}"))
+            }
+            E::PriceOfAnotherProduct { price, product } => Self::bad_request(format!(
+                "Price {price} does not belong to product {product}"
+            )),
+            E::CouponCodeTaken(code) => {
+                Self::bad_request(format!("Coupon with code {code} already exists"))
+            }
+            E::BelowZero { field, price } => {
+                Self::bad_request(format!("{field} of price {price} would fall below 0"))
+            }
+            E::InvoiceAlreadyPaid => Self::bad_request("Invoice is already paid"),
+            E::Overpayment { amount, due } => {
+                Self::bad_request(format!("Amount {amount} exceeds the amount due {due}"))
+            }
+            E::MixedCurrencies => {
+                Self::bad_request("All items of an order must share one currency")
+            }
+            E::OutOfStock(name) => Self::bad_request(format!("{name} is out of stock")),
+            E::CouponNotValid(code) => Self::bad_request(format!("Coupon {code} is not valid")),
+            E::CouponNotActive(code) => Self::bad_request(format!("Coupon {code} is not active")),
+            E::Invalid(messages) => Self::unprocessable(messages),
+        }
     }
 }
 

@@ -217,6 +217,20 @@ impl Body {
         }
     }
 
+    /// The typed input `checked` built from the body, or one 422 listing
+    /// every problem found. `checked` is `None` only when a problem was
+    /// recorded.
+    pub fn finish_with<T>(self, checked: Option<T>) -> Result<T, ApiError> {
+        let errors = self.errors;
+        match checked {
+            Some(value) if errors.is_empty() => Ok(value),
+            _ if errors.is_empty() => Err(ApiError::unprocessable(vec![
+                "request body is invalid".into(),
+            ])),
+            _ => Err(ApiError::unprocessable(errors)),
+        }
+    }
+
     /// Fails with one 422 listing every problem found.
     pub fn finish(self) -> Result<Map<String, Value>, ApiError> {
         if self.errors.is_empty() {

@@ -1,129 +1,115 @@
 //! Coupons (`/payments/coupon*`): list, get by id or code, create, update
-//! (a full replacement), delete with a JSON body. `limitPerCustomer` is a
-//! boolean in requests and a number in answers (0 = unlimited, 1 = once per
-//! customer); codes are unique per location, case-insensitively. HighLevel
-//! fires no webhook for coupons: they must be polled.
+//! (a full replacement), delete with a JSON body. Handlers check the
+//! request, build the typed input, call the rules in `world::coupons` and
+//! answer; they hold no business rule. An answer is the stored coupon plus
+//! its derived `status` (and a `traceId`); `limitPerCustomer` is a boolean
+//! in requests and a number in answers.
 
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::{Query, State};
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{Params, location, location_mut, matches_search, page, trace_id};
+use super::{Params, page, trace_id};
 use crate::Sim;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, created, ok};
 use crate::validate::{Body, QueryCheck};
-use crate::world::{Location, now_iso, num_of, set, str_of};
+use crate::world::coupons::{Coupon, CouponFields, CouponStatus, DiscountType, IsoDate};
+use crate::world::{set, to_json};
 
-/// The status HighLevel derives from the dates and usage.
-pub fn status_of(coupon: &Value) -> &'static str {
-    let now = chrono::Utc::now();
-    let parse = |k: &str| {
-        coupon
-            .get(k)
-            .and_then(Value::as_str)
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-    };
-    if parse("startDate").is_some_and(|s| s > now) {
-        return "scheduled";
-    }
-    if parse("endDate").is_some_and(|e| e < now) {
-        return "expired";
-    }
-    let limit = num_of(coupon, "usageLimit");
-    if limit > 0.0 && num_of(coupon, "usageCount") >= limit {
-        return "expired";
-    }
-    "active"
+const STATUSES: &[(&str, CouponStatus)] = &[
+    ("scheduled", CouponStatus::Scheduled),
+    ("active", CouponStatus::Active),
+    ("expired", CouponStatus::Expired),
+];
+
+const DISCOUNT_TYPES: &[(&str, DiscountType)] = &[
+    ("percentage", DiscountType::Percentage),
+    ("amount", DiscountType::Amount),
+];
+
+/// The coupon as the API answers it: the record and its status.
+fn render(coupon: &Coupon) -> Value {
+    let mut answer = to_json(coupon);
+    set(&mut answer, "status", json!(coupon.status()));
+    answer
 }
 
-fn with_status(coupon: &Value) -> Value {
-    let mut c = coupon.clone();
-    set(&mut c, "status", json!(status_of(coupon)));
-    c
+fn render_with_trace(coupon: &Coupon) -> Value {
+    let mut answer = render(coupon);
+    set(&mut answer, "traceId", json!(trace_id()));
+    answer
 }
 
-/// Checks a create or update body; returns the stored fields.
-fn check_body(body: &mut Body, update: bool) -> Map<String, Value> {
-    let mut out = Map::new();
-    body.req_str("altId");
+/// A date field: absent, or an ISO 8601 string (an empty one is absent).
+fn check_date(body: &mut Body, key: &str, value: Option<String>) -> Option<IsoDate> {
+    let value = value.filter(|v| !v.is_empty())?;
+    let date = IsoDate::parse(&value);
+    if date.is_none() {
+        body.error(format!("{key} must be a valid ISO 8601 date string"));
+    }
+    date
+}
+
+/// Checks a create or update body: its location and the fields it sets
+/// (`None` when a problem was recorded).
+fn check_body(body: &mut Body, update: bool) -> (String, Option<CouponFields>) {
+    let alt_id = body.req_str("altId");
     body.req_enum("altType", &["location"]);
     let name = body.req_str("name");
     let code = body.req_str("code");
     let discount_type = body.req_enum("discountType", &["percentage", "amount"]);
-    let value = body.req_num("discountValue");
-    body.min("discountValue", Some(value), 0.0);
-    if discount_type == "percentage" && value > 100.0 {
+    let discount_value = body.req_num("discountValue");
+    body.min("discountValue", Some(discount_value), 0.0);
+    if discount_type == "percentage" && discount_value > 100.0 {
         body.error("discountValue must not be greater than 100");
     }
     let start = body.req_str("startDate");
+    let start_date = check_date(body, "startDate", Some(start));
     let end = body.opt_str("endDate");
-    for (k, v) in [("startDate", Some(&start)), ("endDate", end.as_ref())] {
-        if let Some(v) = v.filter(|v| !v.is_empty())
-            && chrono::DateTime::parse_from_rfc3339(v).is_err()
-        {
-            body.error(format!("{k} must be a valid ISO 8601 date string"));
-        }
-    }
+    let end_date = check_date(body, "endDate", end);
     let usage_limit = body.opt_num("usageLimit");
     body.min("usageLimit", usage_limit, 1.0);
     let product_ids = body.opt_str_array("productIds").unwrap_or_default();
-    let apply_future = body.opt_bool("applyToFuturePayments").unwrap_or(true);
-    let future_config = match body.opt_object("applyToFuturePaymentsConfig") {
-        Some(cfg) => {
-            let kind = cfg.get("type").and_then(Value::as_str).unwrap_or("");
-            if !["forever", "fixed"].contains(&kind) {
-                body.error("applyToFuturePaymentsConfig.type must be one of the following values: forever, fixed");
-            }
-            if kind == "fixed" && cfg.get("duration").and_then(Value::as_f64).is_none() {
-                body.error("applyToFuturePaymentsConfig.duration must be a number conforming to the specified constraints");
-            }
-            Value::Object(cfg)
+    let apply_to_future_payments = body.opt_bool("applyToFuturePayments").unwrap_or(true);
+    let future_config = body.opt_object("applyToFuturePaymentsConfig");
+    if let Some(cfg) = &future_config {
+        let kind = cfg.get("type").and_then(Value::as_str).unwrap_or("");
+        if !["forever", "fixed"].contains(&kind) {
+            body.error("applyToFuturePaymentsConfig.type must be one of the following values: forever, fixed");
         }
-        None => json!({"type": "forever"}),
-    };
-    let per_customer = body.opt_bool("limitPerCustomer").unwrap_or(false);
+        if kind == "fixed" && cfg.get("duration").and_then(Value::as_f64).is_none() {
+            body.error("applyToFuturePaymentsConfig.duration must be a number conforming to the specified constraints");
+        }
+    }
+    let limit_per_customer = body.opt_bool("limitPerCustomer").unwrap_or(false);
     if update {
         body.req_str("id");
     }
-    out.insert("name".into(), json!(name));
-    out.insert("code".into(), json!(code));
-    out.insert("discountType".into(), json!(discount_type));
-    out.insert("discountValue".into(), json!(value));
-    out.insert("startDate".into(), json!(start));
-    if let Some(end) = end.filter(|e| !e.is_empty()) {
-        out.insert("endDate".into(), json!(end));
-    }
-    if let Some(limit) = usage_limit {
-        out.insert("usageLimit".into(), json!(limit));
-    }
-    out.insert("productIds".into(), json!(product_ids));
-    out.insert("applyToFuturePayments".into(), json!(apply_future));
-    out.insert("applyToFuturePaymentsConfig".into(), future_config);
-    out.insert(
-        "limitPerCustomer".into(),
-        json!(if per_customer { 1 } else { 0 }),
-    );
-    out
-}
-
-fn code_taken(loc: &Location, code: &str, except_id: Option<&str>) -> bool {
-    loc.coupons.iter().any(|c| {
-        str_of(c, "code").eq_ignore_ascii_case(code) && Some(str_of(c, "_id")) != except_id
-    })
-}
-
-fn unknown_products(loc: &Location, fields: &Map<String, Value>) -> Option<String> {
-    fields
-        .get("productIds")
-        .and_then(Value::as_array)?
+    let discount_type = DISCOUNT_TYPES
         .iter()
-        .filter_map(Value::as_str)
-        .find(|p| loc.products.get(p).is_none())
-        .map(str::to_string)
+        .find(|(k, _)| *k == discount_type)
+        .map(|(_, t)| *t);
+    let fields = match (discount_type, start_date) {
+        (Some(discount_type), Some(start_date)) => Some(CouponFields {
+            name,
+            code,
+            discount_type,
+            discount_value,
+            start_date,
+            end_date,
+            usage_limit,
+            product_ids,
+            apply_to_future_payments,
+            apply_to_future_payments_config: future_config,
+            limit_per_customer,
+        }),
+        _ => None,
+    };
+    (alt_id, fields)
 }
 
 pub async fn list(
@@ -138,23 +124,15 @@ pub async fn list(
     let offset = check.num("offset", 0);
     let status = check.enum_value("status", &["scheduled", "active", "expired"]);
     check.finish()?;
+    let status = status.and_then(|s| STATUSES.iter().find(|(k, _)| *k == s).map(|(_, v)| *v));
     caller.check_location(&alt_id)?;
     sim.read(|w| {
-        let loc = location(w, &alt_id)?;
-        let search = q.get("search");
-        // Only the page's rows are copied (and given their status).
-        let (mut data, total) = page(
-            loc.coupons
-                .iter()
-                .filter(|c| status.as_deref().is_none_or(|s| status_of(c) == s))
-                .filter(|c| matches_search(c, &["name", "code"], search)),
-            offset,
-            limit,
-        );
-        for coupon in &mut data {
-            let status = status_of(coupon);
-            set(coupon, "status", json!(status));
-        }
+        let found = w
+            .location(&alt_id)?
+            .coupons_matching(status, q.get("search").map(String::as_str));
+        // Only the page's rows are rendered.
+        let (coupons, total) = page(found, offset, limit);
+        let data: Vec<Value> = coupons.into_iter().map(render).collect();
         ok(json!({"data": data, "totalCount": total, "traceId": trace_id()}))
     })
 }
@@ -178,18 +156,10 @@ pub async fn get(
     }
     caller.check_location(&alt_id)?;
     sim.read(|w| {
-        let loc = location(w, &alt_id)?;
-        let code_matches = |c: &&Value| {
-            code.as_deref()
-                .is_none_or(|k| str_of(c, "code").eq_ignore_ascii_case(k))
-        };
-        let found = match id.as_deref() {
-            Some(id) => loc.coupons.get(id).filter(code_matches),
-            None => loc.coupons.iter().find(code_matches),
-        };
-        let mut coupon = with_status(found.ok_or_else(|| ApiError::not_found("Coupon"))?);
-        set(&mut coupon, "traceId", json!(trace_id()));
-        ok(coupon)
+        let coupon = w
+            .location(&alt_id)?
+            .coupon(id.as_deref(), code.as_deref())?;
+        ok(render_with_trace(coupon))
     })
 }
 
@@ -199,35 +169,14 @@ pub async fn create(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let fields = check_body(&mut body, false);
-    let raw = body.finish()?;
-    let alt_id = str_of(&Value::Object(raw), "altId").to_string();
+    let (alt_id, fields) = check_body(&mut body, false);
+    let fields = body.finish_with(fields)?;
     caller.check_location(&alt_id)?;
-    let user = sim.user_id.clone();
     sim.commit(|w| {
-        let loc = location_mut(w, &alt_id)?;
-        let code = fields["code"].as_str().unwrap_or("");
-        if code_taken(loc, code, None) {
-            return Err(ApiError::bad_request(format!(
-                "Coupon with code {code} already exists"
-            )));
-        }
-        if let Some(p) = unknown_products(loc, &fields) {
-            return Err(ApiError::bad_request(format!("Product {p} not found")));
-        }
-        let id = sim_kit::ids::object_id();
-        let now = now_iso();
-        let mut coupon = json!({
-            "_id": id, "usageCount": 0, "altId": alt_id, "altType": "location",
-            "userId": user, "createdAt": now, "updatedAt": now,
-        });
-        for (k, v) in fields {
-            set(&mut coupon, &k, v);
-        }
-        loc.coupons.insert(id, coupon.clone());
-        let mut answer = with_status(&coupon);
-        set(&mut answer, "traceId", json!(trace_id()));
-        created(answer)
+        let coupon = w
+            .location_mut(&alt_id)?
+            .create_coupon(fields, &sim.user_id)?;
+        created(render_with_trace(&coupon))
     })
 }
 
@@ -237,40 +186,17 @@ pub async fn update(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let fields = check_body(&mut body, true);
-    let raw = Value::Object(body.finish()?);
-    let alt_id = str_of(&raw, "altId").to_string();
-    let id = str_of(&raw, "id").to_string();
+    let (alt_id, fields) = check_body(&mut body, true);
+    let id = body
+        .raw("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let fields = body.finish_with(fields)?;
     caller.check_location(&alt_id)?;
     sim.commit(|w| {
-        let loc = location_mut(w, &alt_id)?;
-        if loc.coupons.get(&id).is_none() {
-            return Err(ApiError::not_found("Coupon"));
-        }
-        let code = fields["code"].as_str().unwrap_or("");
-        if code_taken(loc, code, Some(&id)) {
-            return Err(ApiError::bad_request(format!(
-                "Coupon with code {code} already exists"
-            )));
-        }
-        if let Some(p) = unknown_products(loc, &fields) {
-            return Err(ApiError::bad_request(format!("Product {p} not found")));
-        }
-        let coupon = loc
-            .coupons
-            .get_mut(&id)
-            .ok_or_else(|| ApiError::not_found("Coupon"))?;
-        if let Value::Object(map) = coupon {
-            map.remove("endDate");
-            map.remove("usageLimit");
-        }
-        for (k, v) in fields {
-            set(coupon, &k, v);
-        }
-        set(coupon, "updatedAt", json!(now_iso()));
-        let mut answer = with_status(coupon);
-        set(&mut answer, "traceId", json!(trace_id()));
-        ok(answer)
+        let coupon = w.location_mut(&alt_id)?.replace_coupon(&id, fields)?;
+        ok(render_with_trace(&coupon))
     })
 }
 
@@ -286,10 +212,7 @@ pub async fn delete(
     body.finish()?;
     caller.check_location(&alt_id)?;
     sim.commit(|w| {
-        let loc = location_mut(w, &alt_id)?;
-        loc.coupons
-            .remove(&id)
-            .ok_or_else(|| ApiError::not_found("Coupon"))?;
+        w.location_mut(&alt_id)?.delete_coupon(&id)?;
         ok(json!({"success": true, "traceId": trace_id()}))
     })
 }

@@ -13,12 +13,12 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::coupons::status_of;
 use super::{Params, location, location_mut, matches_search, page, trace_id};
 use crate::Sim;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ok};
 use crate::validate::QueryCheck;
+use crate::world::coupons::CouponStatus;
 use crate::world::{World, now_iso, num_of, round2, set, str_of};
 
 fn order_not_found() -> ApiError {
@@ -103,7 +103,7 @@ pub async fn list_orders(
             })
             .collect();
         let (orders, total) = page(rows.into_iter(), offset, limit);
-        let data: Vec<Value> = orders.iter().map(summary).collect();
+        let data: Vec<Value> = orders.into_iter().map(summary).collect();
         ok(json!({"data": data, "totalCount": total}))
     })
 }
@@ -294,35 +294,25 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
     let mut coupon_ref = None;
     if let Some(code) = &c.coupon_code {
         let coupon = loc
-            .coupons
-            .iter()
-            .find(|k| str_of(k, "code").eq_ignore_ascii_case(code))
+            .coupon_by_code(code)
             .ok_or_else(|| ApiError::bad_request(format!("Coupon {code} is not valid")))?;
-        if status_of(coupon) != "active" {
+        if coupon.status() != CouponStatus::Active {
             return Err(ApiError::bad_request(format!(
                 "Coupon {code} is not active"
             )));
         }
-        let restricted: Vec<&str> = coupon
-            .get("productIds")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
         let eligible: f64 = c
             .items
             .iter()
-            .filter(|i| restricted.is_empty() || restricted.contains(&i.product_id.as_str()))
+            .filter(|i| coupon.applies_to(&i.product_id))
             .filter_map(|i| {
                 loc.prices
                     .get(&i.price_id)
                     .map(|p| num_of(p, "amount") * i.qty as f64)
             })
             .sum();
-        discount = match str_of(coupon, "discountType") {
-            "percentage" => eligible * num_of(coupon, "discountValue") / 100.0,
-            _ => num_of(coupon, "discountValue").min(eligible),
-        };
-        coupon_ref = Some(json!({"_id": coupon["_id"], "code": coupon["code"]}));
+        discount = coupon.discount_on(eligible);
+        coupon_ref = Some(json!({"_id": coupon.id, "code": coupon.terms.code}));
     }
     let total = round2(subtotal - discount);
     let fields = serde_json::Map::from_iter([
@@ -343,11 +333,8 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
         "source": {"type": "funnel", "subType": "one_step_order_form", "id": loc.id, "name": "Checkout"},
         "items": items, "createdAt": now, "updatedAt": now, "createdBy": "customer",
     });
+    let used_coupon = coupon_ref.as_ref().map(|c| str_of(c, "_id").to_string());
     if let Some(coupon) = coupon_ref {
-        if let Some(stored) = loc.coupons.get_mut(str_of(&coupon, "_id")) {
-            let used = num_of(stored, "usageCount") + 1.0;
-            set(stored, "usageCount", json!(used));
-        }
         set(&mut order, "coupon", coupon);
     }
     if is_paid {
@@ -372,6 +359,9 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
             .insert(str_of(&txn, "_id").to_string(), txn);
     }
     loc.orders.insert(id, order.clone());
+    if let Some(coupon_id) = used_coupon {
+        w.location_mut(location_id)?.use_coupon(&coupon_id);
+    }
     w.emit(
         "OrderCreate",
         location_id,
