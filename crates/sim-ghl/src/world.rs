@@ -9,6 +9,7 @@
 //! submodules must not send events, nor know about HTTP: rendering a
 //! record or an [`Error`] as the API answers is the `api` modules' work.
 
+pub mod catalog;
 pub mod coupons;
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +18,7 @@ use std::ops::Deref;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+pub use catalog::{Price, Product};
 pub use coupons::Coupon;
 
 /// An ISO-8601 UTC timestamp with milliseconds, as HighLevel writes them.
@@ -204,8 +206,8 @@ pub struct Location {
     pub id: String,
     pub name: String,
     pub coupons: Table<Coupon>,
-    pub products: Table,
-    pub prices: Table,
+    pub products: Table<Product>,
+    pub prices: Table<Price>,
     pub orders: Table,
     pub transactions: Table,
     pub contacts: Table,
@@ -223,23 +225,15 @@ fn email_key(contact: &Value) -> Option<&str> {
     contact.get("emailLowerCase").and_then(Value::as_str)
 }
 
-fn slug_key(product: &Value) -> Option<&str> {
-    product.get("slug").and_then(Value::as_str)
-}
-
-fn product_key(price: &Value) -> Option<&str> {
-    price.get("product").and_then(Value::as_str)
-}
-
 impl Location {
     pub fn new(id: String, name: String) -> Self {
         Self {
             id,
             name,
             next_invoice_number: 1001,
-            products: Table::grouped_by(slug_key),
+            products: Table::grouped_by(catalog::slug_of),
             contacts: Table::grouped_by(email_key),
-            prices: Table::grouped_by(product_key),
+            prices: Table::grouped_by(catalog::product_of),
             ..Self::default()
         }
     }

@@ -256,37 +256,28 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
             .products
             .get(&item.product_id)
             .ok_or_else(|| ApiError::not_found("Product"))?;
-        let price = loc
-            .prices
-            .get(&item.price_id)
-            .filter(|p| str_of(p, "product") == item.product_id)
-            .ok_or_else(|| ApiError::not_found("Price"))?;
+        let price = loc.price(&product.id, &item.price_id)?;
         if currency.is_empty() {
-            currency = str_of(price, "currency").to_string();
-        } else if currency != str_of(price, "currency") {
+            currency = price.currency().to_string();
+        } else if currency != price.currency() {
             return Err(ApiError::bad_request(
                 "All items of an order must share one currency",
             ));
         }
-        let tracked = price.get("trackInventory").and_then(Value::as_bool) == Some(true);
-        let allow_oos = price
-            .get("allowOutOfStockPurchases")
-            .and_then(Value::as_bool)
-            == Some(true);
-        if tracked && !allow_oos && num_of(price, "availableQuantity") < item.qty as f64 {
+        if !price.can_sell(item.qty) {
             return Err(ApiError::bad_request(format!(
                 "{} is out of stock",
-                str_of(product, "name")
+                product.name()
             )));
         }
-        subtotal += num_of(price, "amount") * item.qty as f64;
+        subtotal += price.amount() * item.qty as f64;
         items.push(json!({
-            "name": str_of(product, "name"), "qty": item.qty,
-            "product": {"_id": product["_id"], "name": product["name"], "productType": product["productType"]},
+            "name": product.name(), "qty": item.qty,
+            "product": {"_id": product.id, "name": product.fields.name, "productType": product.fields.product_type},
             "price": {
-                "_id": price["_id"], "name": price["name"], "type": price["type"],
-                "currency": price["currency"], "amount": price["amount"],
-                "variantOptionIds": price.get("variantOptionIds").cloned().unwrap_or(json!([])),
+                "_id": price.id, "name": price.fields.name, "type": price.fields.kind,
+                "currency": price.fields.currency, "amount": price.fields.amount,
+                "variantOptionIds": price.fields.variant_option_ids.clone().unwrap_or_default(),
             },
         }));
     }
@@ -308,7 +299,7 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
             .filter_map(|i| {
                 loc.prices
                     .get(&i.price_id)
-                    .map(|p| num_of(p, "amount") * i.qty as f64)
+                    .map(|p| p.amount() * i.qty as f64)
             })
             .sum();
         discount = coupon.discount_on(eligible);
@@ -338,14 +329,6 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
         set(&mut order, "coupon", coupon);
     }
     if is_paid {
-        for item in &c.items {
-            if let Some(price) = loc.prices.get_mut(&item.price_id)
-                && price.get("trackInventory").and_then(Value::as_bool) == Some(true)
-            {
-                let left = (num_of(price, "availableQuantity") - item.qty as f64).max(0.0);
-                set(price, "availableQuantity", json!(left));
-            }
-        }
         let txn = new_transaction(
             location_id,
             &contact,
@@ -359,8 +342,14 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
             .insert(str_of(&txn, "_id").to_string(), txn);
     }
     loc.orders.insert(id, order.clone());
+    let mut changing = w.location_mut(location_id)?;
     if let Some(coupon_id) = used_coupon {
-        w.location_mut(location_id)?.use_coupon(&coupon_id);
+        changing.use_coupon(&coupon_id);
+    }
+    if is_paid {
+        for item in &c.items {
+            changing.sell(&item.price_id, item.qty);
+        }
     }
     w.emit(
         "OrderCreate",

@@ -1,49 +1,34 @@
 //! Products, their prices and inventory (`/products/*`), single and in bulk.
-//! Envelopes differ by list, exactly as the spec defines them: products
-//! answer `{products, total: [{total}]}` (an array), prices `{prices,
-//! total}` (a number), inventory `{inventory, total: {total}}` (an object).
-//! Changes fire Product* and Price* webhooks; PriceCreate carries the price
-//! type as `priceType`, PriceUpdate and PriceDelete as `type`, as
-//! documented.
+//! Handlers check the request, build the typed input, call the rules in
+//! `world::catalog` and answer; they hold no business rule (which fields a
+//! `PUT` clears, what a bulk change does and which webhooks fire are the
+//! world's). Envelopes differ by list, exactly as the spec defines them:
+//! products answer `{products, total: [{total}]}` (an array), prices
+//! `{prices, total}` (a number), inventory `{inventory, total: {total}}`
+//! (an object).
 //!
-//! Every change of a product or a price, whichever endpoint asks for it
-//! (`PUT` of one record, `POST /products/inventory`, the bulk edit and the
-//! bulk update), goes through the same field rules (`check_product_fields`,
-//! `check_price_fields`) and the same edit (`edit_product`, `edit_price`,
-//! `remove_product`), which fire the same events. A `PUT` replaces the
-//! record (optional text fields it leaves out are cleared); the bulk
-//! endpoints and inventory change only the fields they carry.
-//!
-//! The bulk endpoints (`POST /products/bulk-update/edit`, at most
-//! [`BULK_EDIT_MAX_ENTITIES`] products and prices counted together, and
-//! `POST /products/bulk-update`) check the whole request before changing
-//! anything: one unknown product or price, or a price that a rule would take
-//! below zero, refuses all of it with a 400. HighLevel does not document
-//! which webhooks a bulk change fires. The simulator fires what the
-//! single-record endpoints fire for the same change: `ProductUpdate` for
-//! each product whose own fields a bulk edit carries (an entry with only
-//! `_id` and `prices` changes no product field and fires none),
-//! `PriceUpdate` for each price edited (by the bulk edit, a price rule or a
-//! currency change), `ProductUpdate` for an availability or collection
-//! change, and `ProductDelete` for each product a bulk delete removes (whose
-//! prices go with it without a `PriceDelete`, as with a single delete).
+//! Every product or price write is checked by the same field checks
+//! (`check_product_fields`, `check_price_fields`), whichever endpoint
+//! carries it. The bulk edit (`POST /products/bulk-update/edit`) takes at
+//! most [`BULK_EDIT_MAX_ENTITIES`] products and prices counted together.
 //! The spec gives the bulk edit no `security` block; the simulator asks for
 //! `products.write` on a location token, as its sibling bulk update does.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde_json::{Number, Value, json};
 
-use super::{Params, location, location_mut, matches_search, page};
+use super::{Params, page};
 use crate::Sim;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, created, ok};
 use crate::validate::{Body, QueryCheck};
-use crate::world::{Location, World, now_iso, set, str_of};
+use crate::world::catalog::{
+    BulkChange, PriceFields, PriceRule, PriceRuleKind, ProductEdit, ProductFields, StockChange,
+};
 
 const PRODUCT_TYPES: &[&str] = &["DIGITAL", "PHYSICAL", "SERVICE", "PHYSICAL/DIGITAL"];
 
@@ -52,127 +37,76 @@ const PRODUCT_TYPES: &[&str] = &["DIGITAL", "PHYSICAL", "SERVICE", "PHYSICAL/DIG
 /// within each product").
 pub const BULK_EDIT_MAX_ENTITIES: usize = 30;
 
-/// Optional product fields a `PUT` replaces: left out, they are cleared.
-const PRODUCT_PUT_CLEARS: &[&str] = &["description", "image", "statementDescriptor", "slug"];
-
-/// Optional price fields a `PUT` replaces: left out, they are cleared.
-const PRICE_PUT_CLEARS: &[&str] = &[
-    "recurring",
-    "description",
-    "sku",
-    "trialPeriod",
-    "totalCycles",
-    "setupFee",
-    "compareAtPrice",
-];
-
 /// The fields any product write may carry (create, `PUT`, bulk edit), each
 /// checked by one rule.
-fn check_product_fields(body: &mut Body, out: &mut Map<String, Value>) {
-    for key in ["description", "image", "slug", "automaticTaxCategoryId"] {
-        if let Some(v) = body.opt_str(key) {
-            out.insert(key.into(), json!(v));
-        }
-    }
-    for key in [
-        "availableInStore",
-        "isTaxesEnabled",
-        "taxInclusive",
-        "isLabelEnabled",
-    ] {
-        if let Some(v) = body.opt_bool(key) {
-            out.insert(key.into(), json!(v));
-        }
-    }
-    if let Some(v) = body.opt_str_array("collectionIds") {
-        out.insert("collectionIds".into(), json!(v));
-    }
-    if let Some(v) = body.opt_array("medias") {
-        out.insert("medias".into(), Value::Array(v));
-    }
-    for key in ["seo", "label"] {
-        if let Some(v) = body.opt_object(key) {
-            out.insert(key.into(), Value::Object(v));
-        }
-    }
+fn check_product_fields(body: &mut Body, out: &mut ProductFields) {
+    out.description = body.opt_str("description");
+    out.image = body.opt_str("image");
+    out.slug = body.opt_str("slug");
+    out.automatic_tax_category_id = body.opt_str("automaticTaxCategoryId");
+    out.available_in_store = body.opt_bool("availableInStore");
+    out.is_taxes_enabled = body.opt_bool("isTaxesEnabled");
+    out.tax_inclusive = body.opt_bool("taxInclusive");
+    out.is_label_enabled = body.opt_bool("isLabelEnabled");
+    out.collection_ids = body.opt_str_array("collectionIds");
+    out.medias = body.opt_array("medias");
+    out.seo = body.opt_object("seo");
+    out.label = body.opt_object("label");
 }
 
-/// The body of a product create or `PUT`.
-fn check_product(body: &mut Body) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("name".into(), json!(body.req_str("name")));
-    body.req_str("locationId");
-    out.insert(
-        "productType".into(),
-        json!(body.req_enum("productType", PRODUCT_TYPES)),
-    );
-    if let Some(v) = body.opt_str("statementDescriptor") {
-        out.insert("statementDescriptor".into(), json!(v));
-    }
-    if let Some(v) = body.opt_str_array("taxes") {
-        out.insert("taxes".into(), json!(v));
-    }
-    if let Some(v) = body.opt_array("variants") {
-        out.insert("variants".into(), Value::Array(v));
-    }
-    check_product_fields(body, &mut out);
-    out
+/// The body of a product create or `PUT`: its location and its fields.
+fn check_product(body: &mut Body) -> (String, ProductFields) {
+    let name = body.req_str("name");
+    let location_id = body.req_str("locationId");
+    let mut fields = ProductFields {
+        name: Some(name),
+        product_type: Some(body.req_enum("productType", PRODUCT_TYPES)),
+        statement_descriptor: body.opt_str("statementDescriptor"),
+        taxes: body
+            .opt_str_array("taxes")
+            .map(|ids| ids.into_iter().map(Value::String).collect()),
+        variants: body.opt_array("variants"),
+        ..ProductFields::default()
+    };
+    check_product_fields(body, &mut fields);
+    (location_id, fields)
 }
 
 /// A currency as HighLevel takes it: three letters, kept upper-case.
-fn check_currency(body: &mut Body, currency: &str) -> Value {
+fn check_currency(body: &mut Body, currency: &str) -> String {
     if currency.is_empty() {
         body.error("currency should not be empty");
     } else if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_alphabetic()) {
         body.error("currency must be a valid ISO 4217 currency code");
     }
-    json!(currency.to_uppercase())
+    currency.to_uppercase()
 }
 
-/// Numeric price fields and their least value.
-const PRICE_NUMBERS: &[(&str, f64)] = &[
-    ("amount", 0.0),
-    ("trialPeriod", 0.0),
-    ("totalCycles", 1.0),
-    ("setupFee", 0.0),
-    ("compareAtPrice", 0.0),
-    ("availableQuantity", 0.0),
-];
-
-/// Boolean price fields.
-const PRICE_FLAGS: &[&str] = &[
-    "trackInventory",
-    "allowOutOfStockPurchases",
-    "isDigitalProduct",
-];
-
-/// One numeric or boolean price field (`key` from [`PRICE_NUMBERS`] or
-/// [`PRICE_FLAGS`]), checked by its rule and copied as written (`3` stays
-/// `3`, not `3.0`).
-fn check_price_value(body: &mut Body, key: &str, out: &mut Map<String, Value>) {
-    if let Some((_, min)) = PRICE_NUMBERS.iter().find(|(k, _)| *k == key) {
-        if let Some(v) = body.opt_num(key) {
-            body.min(key, Some(v), *min);
-            out.insert(key.into(), body.raw(key).cloned().unwrap_or(json!(v)));
-        }
-    } else if let Some(v) = body.opt_bool(key) {
-        out.insert(key.into(), json!(v));
+/// A numeric price field of at least `min`, as written (`3` stays `3`).
+fn check_number(body: &mut Body, key: &str, min: f64) -> Option<Number> {
+    let value = body.opt_num(key)?;
+    body.min(key, Some(value), min);
+    match body.raw(key) {
+        Some(Value::Number(n)) => Some(n.clone()),
+        _ => None,
     }
 }
 
 /// The fields any price write may carry (create, `PUT`, bulk edit), each
 /// checked by one rule.
-fn check_price_fields(body: &mut Body, out: &mut Map<String, Value>) {
+fn check_price_fields(body: &mut Body, out: &mut PriceFields) {
     if let Some(c) = body.opt_str("currency") {
-        let c = check_currency(body, &c);
-        out.insert("currency".into(), c);
+        out.currency = Some(check_currency(body, &c));
     }
-    for (key, _) in PRICE_NUMBERS {
-        check_price_value(body, key, out);
-    }
-    for key in PRICE_FLAGS {
-        check_price_value(body, key, out);
-    }
+    out.amount = check_number(body, "amount", 0.0);
+    out.trial_period = check_number(body, "trialPeriod", 0.0);
+    out.total_cycles = check_number(body, "totalCycles", 1.0);
+    out.setup_fee = check_number(body, "setupFee", 0.0);
+    out.compare_at_price = check_number(body, "compareAtPrice", 0.0);
+    out.available_quantity = check_number(body, "availableQuantity", 0.0);
+    out.track_inventory = body.opt_bool("trackInventory");
+    out.allow_out_of_stock_purchases = body.opt_bool("allowOutOfStockPurchases");
+    out.is_digital_product = body.opt_bool("isDigitalProduct");
     if let Some(r) = body.opt_object("recurring") {
         let interval = r.get("interval").and_then(Value::as_str).unwrap_or("");
         if !["day", "week", "month", "year"].contains(&interval) {
@@ -186,147 +120,44 @@ fn check_price_fields(body: &mut Body, out: &mut Map<String, Value>) {
         {
             body.error("recurring.intervalCount must not be less than 1");
         }
-        out.insert("recurring".into(), Value::Object(r));
+        out.recurring = Some(r);
     }
-    for key in ["description", "sku", "userId"] {
-        if let Some(v) = body.opt_str(key) {
-            out.insert(key.into(), json!(v));
-        }
-    }
-    if let Some(v) = body.opt_object("shippingOptions") {
-        out.insert("shippingOptions".into(), Value::Object(v));
-    }
+    out.description = body.opt_str("description");
+    out.sku = body.opt_str("sku");
+    out.user_id = body.opt_str("userId");
+    out.shipping_options = body.opt_object("shippingOptions");
 }
 
-/// The body of a price create or `PUT`.
-fn check_price(body: &mut Body) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("name".into(), json!(body.req_str("name")));
-    let kind = body.req_enum("type", &["one_time", "recurring"]);
-    out.insert("type".into(), json!(kind));
+/// The body of a price create or `PUT`: its location and its fields.
+fn check_price(body: &mut Body) -> (String, PriceFields) {
+    let mut fields = PriceFields {
+        name: Some(body.req_str("name")),
+        kind: Some(body.req_enum("type", &["one_time", "recurring"])),
+        ..PriceFields::default()
+    };
     if body.raw("currency").is_none() {
         body.req_str("currency");
     }
     if body.raw("amount").is_none() {
         body.req_num("amount");
     }
-    body.req_str("locationId");
-    check_price_fields(body, &mut out);
-    if kind == "recurring" && !out.contains_key("recurring") {
+    let location_id = body.req_str("locationId");
+    check_price_fields(body, &mut fields);
+    if fields.kind.as_deref() == Some("recurring") && fields.recurring.is_none() {
         body.error("recurring should not be empty");
     }
-    out.insert(
-        "variantOptionIds".into(),
-        json!(body.opt_str_array("variantOptionIds").unwrap_or_default()),
-    );
-    let offers = match body.raw("membershipOffers") {
+    fields.variant_option_ids = Some(body.opt_str_array("variantOptionIds").unwrap_or_default());
+    fields.membership_offers = Some(match body.raw("membershipOffers") {
         Some(Value::Array(m)) => m.clone(),
         _ => Vec::new(),
-    };
-    out.insert("membershipOffers".into(), Value::Array(offers));
-    out
+    });
+    (location_id, fields)
 }
 
-/// Finds a product by id or slug.
-fn find_product<'a>(loc: &'a Location, id_or_slug: &str) -> Option<&'a Value> {
-    loc.products
-        .get(id_or_slug)
-        .or_else(|| loc.products.group(id_or_slug).next())
-}
-
-fn resolve_product_id(loc: &Location, id_or_slug: &str) -> Result<String, ApiError> {
-    find_product(loc, id_or_slug)
-        .map(|p| str_of(p, "_id").to_string())
-        .ok_or_else(|| ApiError::not_found("Product"))
-}
-
-fn price_event(w: &mut World, name: &'static str, location_id: &str, price: &Value) {
-    let mut payload = price.clone();
-    if name == "PriceCreate"
-        && let Value::Object(map) = &mut payload
-        && let Some(t) = map.remove("type")
-    {
-        map.insert("priceType".into(), t);
-    }
-    w.emit(name, location_id, payload);
-}
-
-/// Changes one product as every product update does: the `cleared` fields
-/// removed, `fields` set, `updatedAt` stamped, the record replaced whole (so
-/// the slug index follows a new slug), and `ProductUpdate` fired.
-fn edit_product(
-    w: &mut World,
-    loc_id: &str,
-    id: &str,
-    cleared: &[&str],
-    fields: Map<String, Value>,
-) -> Result<Value, ApiError> {
-    let loc = location_mut(w, loc_id)?;
-    let mut product = loc
-        .products
-        .get(id)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("Product"))?;
-    if let Value::Object(map) = &mut product {
-        for key in cleared {
-            map.remove(*key);
-        }
-    }
-    for (k, v) in fields {
-        set(&mut product, &k, v);
-    }
-    set(&mut product, "updatedAt", json!(now_iso()));
-    loc.products.insert(id.to_string(), product.clone());
-    w.emit("ProductUpdate", loc_id, product.clone());
-    Ok(product)
-}
-
-/// Changes one price as every price update does: the `cleared` fields
-/// removed, `fields` set, `updatedAt` stamped, and `PriceUpdate` fired.
-fn edit_price(
-    w: &mut World,
-    loc_id: &str,
-    price_id: &str,
-    cleared: &[&str],
-    fields: Map<String, Value>,
-) -> Result<Value, ApiError> {
-    let loc = location_mut(w, loc_id)?;
-    let price = loc
-        .prices
-        .get_mut(price_id)
-        .ok_or_else(|| ApiError::not_found("Price"))?;
-    if let Value::Object(map) = price {
-        for key in cleared {
-            map.remove(*key);
-        }
-    }
-    for (k, v) in fields {
-        set(price, &k, v);
-    }
-    set(price, "updatedAt", json!(now_iso()));
-    let price = price.clone();
-    price_event(w, "PriceUpdate", loc_id, &price);
-    Ok(price)
-}
-
-/// Deletes a product and its prices and fires `ProductDelete` (no
-/// `PriceDelete` for the prices that go with it).
-fn remove_product(w: &mut World, loc_id: &str, id: &str) -> Result<(), ApiError> {
-    let loc = location_mut(w, loc_id)?;
-    let product = loc
-        .products
-        .remove(id)
-        .ok_or_else(|| ApiError::not_found("Product"))?;
-    let price_ids: Vec<String> = loc
-        .prices
-        .group(id)
-        .map(|p| str_of(p, "_id").to_string())
-        .collect();
-    for p in price_ids {
-        loc.prices.remove(&p);
-    }
-    w.emit("ProductDelete", loc_id, product);
-    Ok(())
+/// A comma-separated id list of the query.
+fn id_list(q: &Params, key: &str) -> Option<Vec<String>> {
+    q.get(key)
+        .map(|s| s.split(',').map(str::to_string).collect())
 }
 
 pub async fn list(
@@ -340,21 +171,12 @@ pub async fn list(
     let offset = check.num("offset", 0);
     check.finish()?;
     caller.check_location(&loc_id)?;
-    let wanted: Option<Vec<String>> = q
-        .get("productIds")
-        .map(|s| s.split(',').map(str::to_string).collect());
+    let wanted = id_list(&q, "productIds");
     sim.read(|w| {
-        let loc = location(w, &loc_id)?;
-        let rows = loc
-            .products
-            .iter()
-            .filter(|p| matches_search(p, &["name"], q.get("search")))
-            .filter(|p| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|ids| ids.iter().any(|i| i == str_of(p, "_id")))
-            });
-        let (products, total) = page(rows, offset, limit);
+        let found = w
+            .location(&loc_id)?
+            .products_matching(q.get("search").map(String::as_str), wanted.as_deref());
+        let (products, total) = page(found, offset, limit);
         ok(json!({"products": products, "total": [{"total": total}]}))
     })
 }
@@ -365,25 +187,14 @@ pub async fn create(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let fields = check_product(&mut body);
-    let raw = Value::Object(body.finish()?);
-    let loc_id = str_of(&raw, "locationId").to_string();
+    let (loc_id, fields) = check_product(&mut body);
+    body.finish()?;
     caller.check_location(&loc_id)?;
-    let user = sim.user_id.clone();
     sim.commit(|w| {
-        let loc = location_mut(w, &loc_id)?;
-        let id = sim_kit::ids::object_id();
-        let now = now_iso();
-        let mut product = json!({
-            "_id": id, "locationId": loc_id, "variants": [], "medias": [], "availableInStore": false,
-            "userId": user, "createdAt": now, "updatedAt": now,
-        });
-        for (k, v) in fields {
-            set(&mut product, &k, v);
-        }
-        loc.products.insert(id, product.clone());
-        w.emit("ProductCreate", &loc_id, product.clone());
-        created(product)
+        let product = w
+            .location_mut(&loc_id)?
+            .create_product(fields, &sim.user_id);
+        created(json!(product))
     })
 }
 
@@ -397,12 +208,7 @@ pub async fn get(
     let loc_id = check.req("locationId");
     check.finish()?;
     caller.check_location(&loc_id)?;
-    sim.read(|w| {
-        let loc = location(w, &loc_id)?;
-        ok(find_product(loc, &product_id)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("Product"))?)
-    })
+    sim.read(|w| ok(json!(w.location(&loc_id)?.product(&product_id)?)))
 }
 
 pub async fn update(
@@ -412,24 +218,15 @@ pub async fn update(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let fields = check_product(&mut body);
+    let (loc_id, fields) = check_product(&mut body);
     let price_ids = body.opt_str_array("prices");
-    let raw = Value::Object(body.finish()?);
-    let loc_id = str_of(&raw, "locationId").to_string();
+    body.finish()?;
     caller.check_location(&loc_id)?;
     sim.commit(|w| {
-        let loc = location(w, &loc_id)?;
-        let id = resolve_product_id(loc, &product_id)?;
-        if let Some(ids) = &price_ids
-            && let Some(bad) = ids
-                .iter()
-                .find(|p| loc.prices.get(p).is_none_or(|x| str_of(x, "product") != id))
-        {
-            return Err(ApiError::bad_request(format!(
-                "Price {bad} does not belong to product {id}"
-            )));
-        }
-        ok(edit_product(w, &loc_id, &id, PRODUCT_PUT_CLEARS, fields)?)
+        let product =
+            w.location_mut(&loc_id)?
+                .replace_product(&product_id, fields, price_ids.as_deref())?;
+        ok(json!(product))
     })
 }
 
@@ -444,8 +241,7 @@ pub async fn delete(
     check.finish()?;
     caller.check_location(&loc_id)?;
     sim.commit(|w| {
-        let id = resolve_product_id(location(w, &loc_id)?, &product_id)?;
-        remove_product(w, &loc_id, &id)?;
+        w.location_mut(&loc_id)?.delete_product(&product_id)?;
         ok(json!({"status": true}))
     })
 }
@@ -462,17 +258,12 @@ pub async fn list_prices(
     let offset = check.num("offset", 0);
     check.finish()?;
     caller.check_location(&loc_id)?;
-    let ids: Option<Vec<String>> = q
-        .get("ids")
-        .map(|s| s.split(',').map(str::to_string).collect());
+    let ids = id_list(&q, "ids");
     sim.read(|w| {
-        let loc = location(w, &loc_id)?;
-        let pid = resolve_product_id(loc, &product_id)?;
-        let rows = loc.prices.group(&pid).filter(|p| {
-            ids.as_ref()
-                .is_none_or(|ids| ids.iter().any(|i| i == str_of(p, "_id")))
-        });
-        let (prices, total) = page(rows, offset, limit);
+        let found = w
+            .location(&loc_id)?
+            .prices_of(&product_id, ids.as_deref())?;
+        let (prices, total) = page(found, offset, limit);
         ok(json!({"prices": prices, "total": total}))
     })
 }
@@ -484,40 +275,15 @@ pub async fn create_price(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let fields = check_price(&mut body);
-    let raw = Value::Object(body.finish()?);
-    let loc_id = str_of(&raw, "locationId").to_string();
+    let (loc_id, fields) = check_price(&mut body);
+    body.finish()?;
     caller.check_location(&loc_id)?;
-    let user = sim.user_id.clone();
     sim.commit(|w| {
-        let loc = location_mut(w, &loc_id)?;
-        let pid = resolve_product_id(loc, &product_id)?;
-        let id = sim_kit::ids::object_id();
-        let now = now_iso();
-        let mut price = json!({
-            "_id": id, "locationId": loc_id, "product": pid, "userId": user,
-            "trackInventory": false, "allowOutOfStockPurchases": false,
-            "createdAt": now, "updatedAt": now,
-        });
-        for (k, v) in fields {
-            set(&mut price, &k, v);
-        }
-        loc.prices.insert(id, price.clone());
-        price_event(w, "PriceCreate", &loc_id, &price);
-        created(price)
+        let price = w
+            .location_mut(&loc_id)?
+            .create_price(&product_id, fields, &sim.user_id)?;
+        created(json!(price))
     })
-}
-
-fn price_of<'a>(
-    loc: &'a Location,
-    product_id: &str,
-    price_id: &str,
-) -> Result<&'a Value, ApiError> {
-    let pid = resolve_product_id(loc, product_id)?;
-    loc.prices
-        .get(price_id)
-        .filter(|p| str_of(p, "product") == pid)
-        .ok_or_else(|| ApiError::not_found("Price"))
 }
 
 pub async fn get_price(
@@ -530,7 +296,7 @@ pub async fn get_price(
     let loc_id = check.req("locationId");
     check.finish()?;
     caller.check_location(&loc_id)?;
-    sim.read(|w| ok(price_of(location(w, &loc_id)?, &product_id, &price_id)?.clone()))
+    sim.read(|w| ok(json!(w.location(&loc_id)?.price(&product_id, &price_id)?)))
 }
 
 pub async fn update_price(
@@ -540,13 +306,14 @@ pub async fn update_price(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let fields = check_price(&mut body);
-    let raw = Value::Object(body.finish()?);
-    let loc_id = str_of(&raw, "locationId").to_string();
+    let (loc_id, fields) = check_price(&mut body);
+    body.finish()?;
     caller.check_location(&loc_id)?;
     sim.commit(|w| {
-        price_of(location(w, &loc_id)?, &product_id, &price_id)?;
-        ok(edit_price(w, &loc_id, &price_id, PRICE_PUT_CLEARS, fields)?)
+        let price = w
+            .location_mut(&loc_id)?
+            .replace_price(&product_id, &price_id, fields)?;
+        ok(json!(price))
     })
 }
 
@@ -561,34 +328,10 @@ pub async fn delete_price(
     check.finish()?;
     caller.check_location(&loc_id)?;
     sim.commit(|w| {
-        let loc = location_mut(w, &loc_id)?;
-        price_of(loc, &product_id, &price_id)?;
-        let price = loc
-            .prices
-            .remove(&price_id)
-            .ok_or_else(|| ApiError::not_found("Price"))?;
-        price_event(w, "PriceDelete", &loc_id, &price);
+        w.location_mut(&loc_id)?
+            .delete_price(&product_id, &price_id)?;
         ok(json!({"status": true}))
     })
-}
-
-fn inventory_item(loc: &Location, price: &Value) -> Value {
-    let product_id = str_of(price, "product");
-    let product = loc.products.get(product_id);
-    let mut item = json!({
-        "_id": str_of(price, "_id"),
-        "name": str_of(price, "name"),
-        "availableQuantity": price.get("availableQuantity").cloned().unwrap_or(json!(0)),
-        "sku": str_of(price, "sku"),
-        "allowOutOfStockPurchases": price.get("allowOutOfStockPurchases").cloned().unwrap_or(json!(false)),
-        "product": product_id,
-        "updatedAt": str_of(price, "updatedAt"),
-        "productName": product.map(|p| str_of(p, "name")).unwrap_or(""),
-    });
-    if let Some(image) = product.and_then(|p| p.get("image")) {
-        set(&mut item, "image", image.clone());
-    }
-    item
 }
 
 pub async fn get_inventory(
@@ -604,24 +347,16 @@ pub async fn get_inventory(
     check.finish()?;
     caller.check_location(&alt_id)?;
     sim.read(|w| {
-        let loc = location(w, &alt_id)?;
-        let items: Vec<Value> = loc
-            .prices
-            .iter()
-            .filter(|p| p.get("trackInventory").and_then(Value::as_bool) == Some(true))
-            .map(|p| inventory_item(loc, p))
-            .filter(|i| matches_search(i, &["name", "productName", "sku"], q.get("search")))
-            .collect();
+        let items = w
+            .location(&alt_id)?
+            .inventory(q.get("search").map(String::as_str));
         let (inventory, total) = page(items.iter(), offset, limit);
         ok(json!({"inventory": inventory, "total": {"total": total}}))
     })
 }
 
 /// `POST /products/inventory`: many prices' stock in one request (`items`,
-/// an array; the spec sets no limit on its length). Each item changes its
-/// price's `availableQuantity` and `allowOutOfStockPurchases` by the price
-/// rules, turns `trackInventory` on, and fires `PriceUpdate`; an unknown
-/// price refuses the whole request (400) before anything changes.
+/// an array; the spec sets no limit on its length).
 pub async fn update_inventory(
     State(sim): State<Arc<Sim>>,
     Extension(caller): Extension<Caller>,
@@ -633,48 +368,37 @@ pub async fn update_inventory(
     let items = body.req_array("items");
     let mut changes = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let change = body.nested(&format!("items.{i}"), item, |item| {
-            let price_id = item.req_str("priceId");
-            let mut fields = Map::new();
-            for key in ["availableQuantity", "allowOutOfStockPurchases"] {
-                check_price_value(item, key, &mut fields);
-            }
-            fields.insert("trackInventory".into(), json!(true));
-            (price_id, fields)
+        let change = body.nested(&format!("items.{i}"), item, |item| StockChange {
+            price_id: item.req_str("priceId"),
+            available_quantity: check_number(item, "availableQuantity", 0.0),
+            allow_out_of_stock_purchases: item.opt_bool("allowOutOfStockPurchases"),
         });
         changes.extend(change);
     }
     body.finish()?;
     caller.check_location(&alt_id)?;
     sim.commit(|w| {
-        let loc = location(w, &alt_id)?;
-        if let Some((bad, _)) = changes.iter().find(|(p, _)| loc.prices.get(p).is_none()) {
-            return Err(ApiError::bad_request(format!("Price {bad} not found")));
-        }
-        for (price_id, fields) in changes {
-            edit_price(w, &alt_id, &price_id, &[], fields)?;
-        }
+        w.location_mut(&alt_id)?.update_inventory(changes)?;
         created(json!({"status": true, "message": "Inventory updated"}))
     })
 }
 
-/// One product of a bulk edit: its id, its own fields, and its prices'.
-struct ProductEdit {
-    id: String,
-    fields: Map<String, Value>,
-    prices: Vec<(String, Map<String, Value>)>,
+/// An optional `name` of a bulk edit entry: when carried, not empty.
+fn check_bulk_name(body: &mut Body) -> Option<String> {
+    let name = body.opt_str("name")?;
+    if name.is_empty() {
+        body.error("name should not be empty");
+    }
+    Some(name)
 }
 
 /// A `BulkEditPriceDto`: `_id` and the price fields it changes.
-fn check_bulk_price(body: &mut Body) -> (String, Map<String, Value>) {
+fn check_bulk_price(body: &mut Body) -> (String, PriceFields) {
     let id = body.req_str("_id");
-    let mut fields = Map::new();
-    if let Some(name) = body.opt_str("name") {
-        if name.is_empty() {
-            body.error("name should not be empty");
-        }
-        fields.insert("name".into(), json!(name));
-    }
+    let mut fields = PriceFields {
+        name: check_bulk_name(body),
+        ..PriceFields::default()
+    };
     check_price_fields(body, &mut fields);
     (id, fields)
 }
@@ -682,18 +406,13 @@ fn check_bulk_price(body: &mut Body) -> (String, Map<String, Value>) {
 /// A `BulkEditProductDto`: `_id`, the product fields it changes, its prices.
 fn check_bulk_product(body: &mut Body) -> ProductEdit {
     let id = body.req_str("_id");
-    let mut fields = Map::new();
-    if let Some(name) = body.opt_str("name") {
-        if name.is_empty() {
-            body.error("name should not be empty");
-        }
-        fields.insert("name".into(), json!(name));
-    }
+    let mut fields = ProductFields {
+        name: check_bulk_name(body),
+        ..ProductFields::default()
+    };
     check_product_fields(body, &mut fields);
     // Tax objects here, where create and PUT take tax ids.
-    if let Some(v) = body.opt_array("taxes") {
-        fields.insert("taxes".into(), Value::Array(v));
-    }
+    fields.taxes = body.opt_array("taxes");
     let mut prices = Vec::new();
     for (i, price) in body
         .opt_array("prices")
@@ -723,7 +442,7 @@ pub async fn bulk_edit(
         edits.extend(body.nested(&format!("products.{i}"), entry, check_bulk_product));
     }
     body.finish()?;
-    let entities: usize = edits.iter().map(|e| 1 + e.prices.len()).sum();
+    let entities: usize = edits.iter().map(ProductEdit::entities).sum();
     if entities > BULK_EDIT_MAX_ENTITIES {
         return Err(ApiError::bad_request(format!(
             "A bulk edit takes at most {BULK_EDIT_MAX_ENTITIES} entities (products and their prices together); this one has {entities}"
@@ -731,32 +450,7 @@ pub async fn bulk_edit(
     }
     caller.check_location(&alt_id)?;
     sim.commit(|w| {
-        // Everything is checked before anything changes.
-        let loc = location(w, &alt_id)?;
-        let mut resolved = Vec::with_capacity(edits.len());
-        for edit in &edits {
-            let id = resolve_product_id(loc, &edit.id)
-                .map_err(|_| ApiError::bad_request(format!("Product {} not found", edit.id)))?;
-            if let Some((bad, _)) = edit
-                .prices
-                .iter()
-                .find(|(p, _)| loc.prices.get(p).is_none_or(|x| str_of(x, "product") != id))
-            {
-                return Err(ApiError::bad_request(format!(
-                    "Price {bad} not found in product {id}"
-                )));
-            }
-            resolved.push(id);
-        }
-        let updated = edits.len();
-        for (edit, id) in edits.into_iter().zip(resolved) {
-            if !edit.fields.is_empty() {
-                edit_product(w, &alt_id, &id, &[], edit.fields)?;
-            }
-            for (price_id, fields) in edit.prices {
-                edit_price(w, &alt_id, &price_id, &[], fields)?;
-            }
-        }
+        let updated = w.location_mut(&alt_id)?.bulk_edit(edits)?;
         created(json!({
             "message": "Products updated successfully",
             "status": true,
@@ -774,72 +468,39 @@ const BULK_UPDATE_TYPES: &[&str] = &[
     "bulk-update-currency",
 ];
 
-const PRICE_RULES: &[&str] = &[
-    "INCREASE_BY_AMOUNT",
-    "REDUCE_BY_AMOUNT",
-    "SET_NEW_PRICE",
-    "INCREASE_BY_PERCENTAGE",
-    "REDUCE_BY_PERCENTAGE",
+const PRICE_RULES: &[(&str, PriceRuleKind)] = &[
+    ("INCREASE_BY_AMOUNT", PriceRuleKind::IncreaseByAmount),
+    ("REDUCE_BY_AMOUNT", PriceRuleKind::ReduceByAmount),
+    ("SET_NEW_PRICE", PriceRuleKind::SetNewPrice),
+    (
+        "INCREASE_BY_PERCENTAGE",
+        PriceRuleKind::IncreaseByPercentage,
+    ),
+    ("REDUCE_BY_PERCENTAGE", PriceRuleKind::ReduceByPercentage),
 ];
 
-/// A `PriceUpdateField`: how every price of the products changes.
-struct PriceRule {
-    kind: String,
-    value: f64,
-    round_to_whole: bool,
+/// A `PriceUpdateField` (`None` when its type is not a rule).
+fn check_price_rule(body: &mut Body) -> Option<PriceRule> {
+    let names: Vec<&str> = PRICE_RULES.iter().map(|(name, _)| *name).collect();
+    let kind = body.req_enum("type", &names);
+    let value = body.req_num("value");
+    let round_to_whole = body.opt_bool("roundToWhole").unwrap_or(false);
+    let kind = PRICE_RULES.iter().find(|(name, _)| *name == kind)?.1;
+    Some(PriceRule {
+        kind,
+        value,
+        round_to_whole,
+    })
 }
 
-fn check_price_rule(body: &mut Body) -> PriceRule {
-    PriceRule {
-        kind: body.req_enum("type", PRICE_RULES),
-        value: body.req_num("value"),
-        round_to_whole: body.opt_bool("roundToWhole").unwrap_or(false),
-    }
-}
-
-/// An amount of the wire (major units) in minor units. HighLevel's amounts
-/// carry at most two decimals.
-fn to_minor(major: f64) -> i64 {
-    (major * 100.0).round() as i64
-}
-
-/// Minor units as the wire writes them.
-fn to_major(minor: i64) -> Value {
-    json!(minor as f64 / 100.0)
-}
-
-impl PriceRule {
-    /// The new amount, in minor units, of a price of `amount` minor units
-    /// (negative when the rule takes it below zero).
-    fn apply(&self, amount: i64) -> i64 {
-        let share = || (amount as f64 * self.value / 100.0).round() as i64;
-        let new = match self.kind.as_str() {
-            "INCREASE_BY_AMOUNT" => amount + to_minor(self.value),
-            "REDUCE_BY_AMOUNT" => amount - to_minor(self.value),
-            "SET_NEW_PRICE" => to_minor(self.value),
-            "INCREASE_BY_PERCENTAGE" => amount + share(),
-            "REDUCE_BY_PERCENTAGE" => amount - share(),
-            _ => amount,
-        };
-        if self.round_to_whole {
-            let whole = new.div_euclid(100);
-            (whole + i64::from(new.rem_euclid(100) >= 50)) * 100
-        } else {
-            new
-        }
-    }
-}
-
-/// The body of `POST /products/bulk-update`, checked.
+/// The body of `POST /products/bulk-update`, checked: its location, its
+/// operation (the answer's message says which), the products it names and
+/// the change (`None` when a problem was recorded).
 struct BulkUpdate {
     alt_id: String,
     kind: String,
     product_ids: Vec<String>,
-    price: Option<PriceRule>,
-    compare_at_price: Option<PriceRule>,
-    availability: Option<bool>,
-    collection_ids: Option<Vec<String>>,
-    currency: Option<Value>,
+    change: Option<BulkChange>,
 }
 
 fn check_bulk_update(body: &mut Body) -> BulkUpdate {
@@ -858,41 +519,54 @@ fn check_bulk_update(body: &mut Body) -> BulkUpdate {
             f.opt_str("search");
         });
     }
+    // Outer `None`: no rule object; inner `None`: not a rule.
     let rule = |body: &mut Body, key: &str| {
         let value = body.raw(key).cloned()?;
         body.nested(key, &value, check_price_rule)
     };
-    let price = rule(body, "price");
-    let compare_at_price = rule(body, "compareAtPrice");
+    let amount_rule = rule(body, "price");
+    let compare_at_price_rule = rule(body, "compareAtPrice");
+    let no_rule = amount_rule.is_none() && compare_at_price_rule.is_none();
+    let (amount, compare_at_price) = (amount_rule.flatten(), compare_at_price_rule.flatten());
     let availability = body.opt_bool("availability");
     let collection_ids = body.opt_str_array("collectionIds");
     let currency = body.opt_str("currency").map(|c| check_currency(body, &c));
-    match kind.as_str() {
-        "bulk-update-price" if price.is_none() && compare_at_price.is_none() => {
-            body.error("price should not be empty");
+    let change = match kind.as_str() {
+        "bulk-update-price" => {
+            if no_rule {
+                body.error("price should not be empty");
+            }
+            (amount.is_some() || compare_at_price.is_some()).then_some(BulkChange::Prices {
+                amount,
+                compare_at_price,
+            })
         }
-        "bulk-update-availability"
-            if availability.is_none() && body.raw("availability").is_none() =>
-        {
-            body.error("availability must be a boolean value");
+        "bulk-update-availability" => {
+            if availability.is_none() && body.raw("availability").is_none() {
+                body.error("availability must be a boolean value");
+            }
+            availability.map(BulkChange::Availability)
         }
-        "bulk-update-product-collection" if body.raw("collectionIds").is_none() => {
-            body.error("collectionIds must be an array");
+        "bulk-update-product-collection" => {
+            if body.raw("collectionIds").is_none() {
+                body.error("collectionIds must be an array");
+            }
+            collection_ids.map(BulkChange::Collections)
         }
-        "bulk-update-currency" if body.raw("currency").is_none() => {
-            body.error("currency should not be empty");
+        "bulk-update-currency" => {
+            if body.raw("currency").is_none() {
+                body.error("currency should not be empty");
+            }
+            currency.map(BulkChange::Currency)
         }
-        _ => {}
-    }
+        "bulk-delete-products" => Some(BulkChange::Delete),
+        _ => None,
+    };
     BulkUpdate {
         alt_id,
         kind,
         product_ids,
-        price,
-        compare_at_price,
-        availability,
-        collection_ids,
-        currency,
+        change,
     }
 }
 
@@ -907,123 +581,22 @@ pub async fn bulk_update(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let req = check_bulk_update(&mut body);
-    body.finish()?;
-    caller.check_location(&req.alt_id)?;
-    let loc_id = req.alt_id.clone();
+    let BulkUpdate {
+        alt_id,
+        kind,
+        product_ids,
+        change,
+    } = check_bulk_update(&mut body);
+    let change = body.finish_with(change)?;
+    caller.check_location(&alt_id)?;
+    let message = match kind.as_str() {
+        "bulk-update-price" => "Prices updated successfully",
+        "bulk-update-currency" => "Currency updated successfully",
+        "bulk-delete-products" => "Products deleted successfully",
+        _ => "Products updated successfully",
+    };
     sim.commit(|w| {
-        // Everything is checked before anything changes.
-        let loc = location(w, &loc_id)?;
-        let mut ids = Vec::with_capacity(req.product_ids.len());
-        let mut seen = HashSet::new();
-        for wanted in &req.product_ids {
-            let id = resolve_product_id(loc, wanted)
-                .map_err(|_| ApiError::bad_request(format!("Product {wanted} not found")))?;
-            // A product named twice changes once.
-            if seen.insert(id.clone()) {
-                ids.push(id);
-            }
-        }
-        let price_ids = |loc: &Location, product: &str| -> Vec<String> {
-            loc.prices
-                .group(product)
-                .map(|p| str_of(p, "_id").to_string())
-                .collect()
-        };
-        let message = match req.kind.as_str() {
-            "bulk-update-price" => {
-                let mut changes = Vec::new();
-                for id in &ids {
-                    for price in loc.prices.group(id) {
-                        let mut fields = Map::new();
-                        for (key, rule) in [
-                            ("amount", &req.price),
-                            ("compareAtPrice", &req.compare_at_price),
-                        ] {
-                            let Some(rule) = rule else { continue };
-                            let current = price.get(key).and_then(Value::as_f64);
-                            if current.is_none() && rule.kind != "SET_NEW_PRICE" {
-                                continue;
-                            }
-                            let new = rule.apply(to_minor(current.unwrap_or(0.0)));
-                            if new < 0 {
-                                return Err(ApiError::bad_request(format!(
-                                    "{key} of price {} would fall below 0",
-                                    str_of(price, "_id")
-                                )));
-                            }
-                            fields.insert(key.into(), to_major(new));
-                        }
-                        if !fields.is_empty() {
-                            changes.push((str_of(price, "_id").to_string(), fields));
-                        }
-                    }
-                }
-                for (price_id, fields) in changes {
-                    edit_price(w, &loc_id, &price_id, &[], fields)?;
-                }
-                "Prices updated successfully"
-            }
-            "bulk-update-currency" => {
-                let currency = req.currency.clone().unwrap_or_default();
-                let all: Vec<String> = ids.iter().flat_map(|id| price_ids(loc, id)).collect();
-                for price_id in all {
-                    let fields = Map::from_iter([("currency".to_string(), currency.clone())]);
-                    edit_price(w, &loc_id, &price_id, &[], fields)?;
-                }
-                "Currency updated successfully"
-            }
-            "bulk-update-availability" | "bulk-update-product-collection" => {
-                let field = if req.kind == "bulk-update-availability" {
-                    ("availableInStore", json!(req.availability.unwrap_or(false)))
-                } else {
-                    let ids = req.collection_ids.clone().unwrap_or_default();
-                    ("collectionIds", json!(ids))
-                };
-                for id in &ids {
-                    let fields = Map::from_iter([(field.0.to_string(), field.1.clone())]);
-                    edit_product(w, &loc_id, id, &[], fields)?;
-                }
-                "Products updated successfully"
-            }
-            _ => {
-                for id in &ids {
-                    remove_product(w, &loc_id, id)?;
-                }
-                "Products deleted successfully"
-            }
-        };
+        w.location_mut(&alt_id)?.bulk_update(&product_ids, change)?;
         created(json!({"status": true, "message": message}))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rule(kind: &str, value: f64, round_to_whole: bool) -> PriceRule {
-        PriceRule {
-            kind: kind.into(),
-            value,
-            round_to_whole,
-        }
-    }
-
-    #[test]
-    fn price_rules_work_in_minor_units() {
-        assert_eq!(rule("INCREASE_BY_AMOUNT", 0.1, false).apply(1999), 2009);
-        assert_eq!(rule("REDUCE_BY_AMOUNT", 20.0, false).apply(1999), -1);
-        assert_eq!(rule("SET_NEW_PRICE", 12.34, false).apply(1999), 1234);
-        // 10 % of 19.99 is 1.999, rounded to the cent.
-        assert_eq!(
-            rule("INCREASE_BY_PERCENTAGE", 10.0, false).apply(1999),
-            2199
-        );
-        assert_eq!(rule("REDUCE_BY_PERCENTAGE", 12.5, false).apply(1000), 875);
-        assert_eq!(rule("REDUCE_BY_PERCENTAGE", 12.5, true).apply(1000), 900);
-        assert_eq!(rule("INCREASE_BY_AMOUNT", 0.49, true).apply(1000), 1000);
-        assert_eq!(rule("INCREASE_BY_AMOUNT", 0.5, true).apply(1000), 1100);
-        assert_eq!(to_major(3905), json!(39.05));
-        assert_eq!(to_minor(0.29), 29, "0.29 * 100 is 28.999…");
-    }
 }
