@@ -10,6 +10,7 @@
 //! record or an [`Error`] as the API answers is the `api` modules' work.
 
 pub mod catalog;
+pub mod contacts;
 pub mod coupons;
 
 use std::collections::{BTreeMap, HashMap};

@@ -18,6 +18,7 @@ use crate::Sim;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ok};
 use crate::validate::QueryCheck;
+use crate::world::contacts::ContactUpsert;
 use crate::world::coupons::CouponStatus;
 use crate::world::{World, now_iso, num_of, round2, set, str_of};
 
@@ -306,12 +307,15 @@ pub fn place_order(w: &mut World, location_id: &str, c: &Checkout) -> Result<Val
         coupon_ref = Some(json!({"_id": coupon.id, "code": coupon.terms.code}));
     }
     let total = round2(subtotal - discount);
-    let fields = serde_json::Map::from_iter([
-        ("email".to_string(), json!(c.email)),
-        ("firstName".to_string(), json!(c.first_name)),
-        ("lastName".to_string(), json!(c.last_name)),
-    ]);
-    let (contact, _) = super::contacts::upsert(w, location_id, &fields)?;
+    let buyer = ContactUpsert {
+        text: vec![
+            ("firstName", c.first_name.clone()),
+            ("lastName", c.last_name.clone()),
+            ("email", c.email.clone()),
+        ],
+        ..ContactUpsert::default()
+    };
+    let (contact, _) = w.location_mut(location_id)?.upsert_contact(buyer)?;
     let loc = location_mut(w, location_id)?;
     let id = sim_kit::ids::object_id();
     let now = now_iso();
