@@ -19,9 +19,9 @@ use serde_json::{Value, json};
 use sim_kit::{Faults, Seed};
 
 use crate::Sim;
-use crate::api::payments::{Checkout, place_order, set_order_status};
 use crate::auth::{Principal, RateLimits};
 use crate::error::{ApiError, ApiResult, created, ok};
+use crate::world::orders::Checkout;
 
 pub fn router() -> Router<Arc<Sim>> {
     Router::new()
@@ -221,7 +221,7 @@ async fn checkout(State(sim): State<Arc<Sim>>, body: Bytes) -> ApiResult {
         .clone()
         .or_else(|| sim.location_ids().into_iter().next())
         .unwrap_or_default();
-    sim.commit(|w| created(place_order(w, &loc, &c)?))
+    sim.commit(|w| created(w.location_mut(&loc)?.place_order(&c)?))
 }
 
 #[derive(Deserialize)]
@@ -236,5 +236,5 @@ async fn order_status(
     body: Bytes,
 ) -> ApiResult {
     let b: StatusBody = parse(&body)?;
-    sim.commit(|w| ok(set_order_status(w, &order_id, &b.payment_status)?))
+    sim.commit(|w| ok(w.set_order_status(&order_id, &b.payment_status)?))
 }

@@ -92,6 +92,10 @@ impl From<world::Error> for ApiError {
             E::CouponCodeTaken(code) => {
                 Self::bad_request(format!("Coupon with code {code} already exists"))
             }
+            E::BulkEditTooLarge { entities } => Self::bad_request(format!(
+                "A bulk edit takes at most {} entities (products and their prices together); this one has {entities}",
+                world::catalog::BULK_EDIT_MAX_ENTITIES
+            )),
             E::BelowZero { field, price } => {
                 Self::bad_request(format!("{field} of price {price} would fall below 0"))
             }

@@ -16,7 +16,16 @@
 //! `x-wh-signature` (RSA) that older deliveries carried. HighLevel does not
 //! document which webhooks its bulk product endpoints fire; the simulator
 //! fires what the single-record endpoints fire for the same change
-//! (`ProductUpdate`, `PriceUpdate`, `ProductDelete`; see [`api::products`]).
+//! (`ProductUpdate`, `PriceUpdate`, `ProductDelete`; see [`world::catalog`]).
+//!
+//! One convention, shared with sim-accessally: [`world`] holds the data and
+//! every rule that changes it (coupon status, code uniqueness, what a `PUT`
+//! clears, inventory, bulk changes, checkout, invoice payments, which
+//! webhooks fire), as methods that take typed inputs and answer typed
+//! records or a [`world::Error`], queue the events they cause and know
+//! nothing of HTTP; the [`api`] handlers read and check the request, build
+//! those inputs, call the world and render the answer (and [`error`] renders
+//! a [`world::Error`] in HighLevel's shape); they hold no business rule.
 //!
 //! It must use none of allybridge's product crates: its truth comes from
 //! the specs, checked by its own conformance tests.

@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 use sim_kit::Seed;
 
 use crate::Sim;
-use crate::api::payments::{Checkout, CheckoutItem, place_order, set_order_status};
 use crate::api::{coupons, products};
 use crate::auth::{Caller, Principal};
+use crate::world::orders::{Checkout, CheckoutItem};
 use crate::world::str_of;
 
 fn ui() -> Extension<Caller> {
@@ -235,10 +235,10 @@ async fn demo(sim: &Arc<Sim>, loc: &str) {
                     "paid".into()
                 },
             };
-            if let Ok(order) = place_order(w, loc, &checkout)
+            if let Ok(order) = w.location_mut(loc)?.place_order(&checkout)
                 && i == 7
             {
-                let _ = set_order_status(w, str_of(&order, "_id"), "refunded");
+                let _ = w.set_order_status(str_of(&order, "_id"), "refunded");
             }
         }
         Ok(())
@@ -303,7 +303,7 @@ async fn generated(sim: &Arc<Sim>, loc: &str, n: usize) {
                 coupon_code: None,
                 payment_status: "paid".into(),
             };
-            let _ = place_order(w, loc, &checkout);
+            let _ = w.location_mut(loc)?.place_order(&checkout);
         }
         Ok(())
     });

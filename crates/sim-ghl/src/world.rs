@@ -12,6 +12,8 @@
 pub mod catalog;
 pub mod contacts;
 pub mod coupons;
+pub mod invoices;
+pub mod orders;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Deref;
@@ -50,6 +52,8 @@ pub enum Error {
     PriceOfAnotherProduct { price: String, product: String },
     /// Another coupon of the location has this code (case-insensitively).
     CouponCodeTaken(String),
+    /// A bulk edit of more products and prices than HighLevel takes.
+    BulkEditTooLarge { entities: usize },
     /// A bulk price rule would take `field` of a price below zero.
     BelowZero { field: &'static str, price: String },
     /// The invoice has nothing left to pay.
@@ -329,13 +333,6 @@ impl World {
             .values()
             .find(|l| holds(l))
             .map(|l| l.id.clone())
-    }
-
-    /// Queues an event. `payload` must be a JSON object.
-    pub fn emit(&mut self, name: &'static str, location_id: &str, payload: Value) {
-        if let Ok(mut location) = self.location_mut(location_id) {
-            location.emit(name, payload);
-        }
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {

@@ -1,8 +1,8 @@
-//! Invoices (`/invoices/*`): create, get, list and record a payment, which
-//! appears as a transaction (`entityType: invoice`). This is how an order
-//! from outside HighLevel becomes a payment record: HighLevel has no
-//! "create order" endpoint. Totals are computed from the items and the
-//! discount; over-payment and paying a paid invoice are refused.
+//! Invoices (`/invoices/*`): create, get, list and record a payment.
+//! Handlers check the request, build the typed input (`NewInvoice`,
+//! `InvoicePayment`, `InvoiceQuery`), call the rules in `world::invoices`
+//! (totals, numbering, payment rules, the transaction a payment records and
+//! the Invoice* webhooks) and answer; they hold no business rule.
 
 use std::sync::Arc;
 
@@ -11,19 +11,73 @@ use axum::extract::{Path, Query, State};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::payments::new_transaction;
-use super::{Params, location, location_mut, page};
+use super::{Params, page};
 use crate::Sim;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ok};
+use crate::error::{ApiResult, ok};
 use crate::validate::{Body, QueryCheck};
-use crate::world::{World, now_iso, num_of, round2, set, str_of};
+use crate::world::invoices::{
+    Discount, DiscountKind, InvoiceLine, InvoicePayment, InvoiceQuery, NewInvoice,
+};
 
-fn event(w: &mut World, name: &'static str, invoice: &Value) {
-    let mut payload = invoice.clone();
-    set(&mut payload, "type", json!(name));
-    set(&mut payload, "locationId", invoice["altId"].clone());
-    w.emit(name, str_of(invoice, "altId"), payload);
+/// The items of an invoice: at least one, each named, in the invoice's
+/// currency, with a non-negative amount and a positive quantity.
+fn check_items(body: &mut Body, currency: &str) -> Vec<InvoiceLine> {
+    let items = match body.raw("items") {
+        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
+        _ => {
+            body.error("items must contain at least 1 elements");
+            Vec::new()
+        }
+    };
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        if item
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            body.error(format!("items.{i}.name should not be empty"));
+        }
+        if item.get("currency").and_then(Value::as_str) != Some(currency) {
+            body.error(format!(
+                "items.{i}.currency must equal the invoice currency"
+            ));
+        }
+        let amount = item.get("amount").and_then(Value::as_f64);
+        let qty = item.get("qty").and_then(Value::as_f64);
+        match (amount, qty) {
+            (Some(amount), Some(qty)) if amount >= 0.0 && qty > 0.0 => lines.push(InvoiceLine {
+                amount,
+                qty,
+                as_sent: item,
+            }),
+            _ => body.error(format!(
+                "items.{i}.amount and items.{i}.qty must be positive numbers"
+            )),
+        }
+    }
+    lines
+}
+
+fn check_discount(body: &mut Body) -> Option<Discount> {
+    let Some(discount) = body.opt_object("discount") else {
+        body.error("discount must be an object");
+        return None;
+    };
+    let kind = match discount.get("type").and_then(Value::as_str).unwrap_or("") {
+        "percentage" => DiscountKind::Percentage,
+        "fixed" => DiscountKind::Fixed,
+        _ => {
+            body.error("discount.type must be one of the following values: percentage, fixed");
+            return None;
+        }
+    };
+    Some(Discount {
+        kind,
+        value: discount.get("value").and_then(Value::as_f64).unwrap_or(0.0),
+        as_sent: discount,
+    })
 }
 
 pub async fn create(
@@ -35,64 +89,15 @@ pub async fn create(
     let alt_id = body.req_str("altId");
     body.req_enum("altType", &["location"]);
     let name = body.req_str("name");
-    let business = body.opt_object("businessDetails");
-    if business.is_none() {
+    let business_details = body.opt_object("businessDetails");
+    if business_details.is_none() {
         body.error("businessDetails must be an object");
     }
     let currency = body.req_str("currency");
-    let items = match body.raw("items") {
-        Some(Value::Array(items)) if !items.is_empty() => items.clone(),
-        _ => {
-            body.error("items must contain at least 1 elements");
-            Vec::new()
-        }
-    };
-    let mut subtotal = 0.0;
-    for (i, item) in items.iter().enumerate() {
-        if item
-            .get("name")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            body.error(format!("items.{i}.name should not be empty"));
-        }
-        if item.get("currency").and_then(Value::as_str) != Some(currency.as_str()) {
-            body.error(format!(
-                "items.{i}.currency must equal the invoice currency"
-            ));
-        }
-        let amount = item.get("amount").and_then(Value::as_f64);
-        let qty = item.get("qty").and_then(Value::as_f64);
-        match (amount, qty) {
-            (Some(a), Some(q)) if a >= 0.0 && q > 0.0 => subtotal += a * q,
-            _ => body.error(format!(
-                "items.{i}.amount and items.{i}.qty must be positive numbers"
-            )),
-        }
-    }
-    let discount = body.opt_object("discount");
-    let discount_value = match &discount {
-        Some(d) => {
-            let kind = d.get("type").and_then(Value::as_str).unwrap_or("");
-            let value = d.get("value").and_then(Value::as_f64).unwrap_or(0.0);
-            match kind {
-                "percentage" => subtotal * value.clamp(0.0, 100.0) / 100.0,
-                "fixed" => value.clamp(0.0, subtotal),
-                _ => {
-                    body.error(
-                        "discount.type must be one of the following values: percentage, fixed",
-                    );
-                    0.0
-                }
-            }
-        }
-        None => {
-            body.error("discount must be an object");
-            0.0
-        }
-    };
-    let contact = body.opt_object("contactDetails");
-    match &contact {
+    let items = check_items(&mut body, &currency);
+    let discount = check_discount(&mut body);
+    let contact_details = body.opt_object("contactDetails");
+    match &contact_details {
         Some(c) => {
             for key in ["id", "name", "email", "phoneNo"] {
                 if !c.get(key).is_some_and(Value::is_string) {
@@ -104,49 +109,35 @@ pub async fn create(
     }
     let issue_date = body.req_str("issueDate");
     let due_date = body.opt_str("dueDate");
-    if body.opt_object("sentTo").is_none() {
+    let sent_to = body.opt_object("sentTo");
+    if sent_to.is_none() {
         body.error("sentTo must be an object");
     }
     let live_mode = body.opt_bool("liveMode");
     if live_mode.is_none() {
         body.error("liveMode must be a boolean value");
     }
-    let title = body.opt_str("title").unwrap_or_else(|| "INVOICE".into());
-    let terms = body.opt_str("termsNotes");
-    let fields = body.finish()?;
+    let title = body.opt_str("title");
+    let terms_notes = body.opt_str("termsNotes");
+    let new = (|| {
+        Some(NewInvoice {
+            name,
+            business_details: business_details?,
+            currency,
+            items,
+            discount: discount?,
+            contact_details: contact_details?,
+            issue_date,
+            due_date,
+            sent_to: sent_to?,
+            live_mode: live_mode?,
+            title,
+            terms_notes,
+        })
+    })();
+    let new = body.finish_with(new)?;
     caller.check_location(&alt_id)?;
-    sim.commit(|w| {
-        let contact_id = contact.as_ref().and_then(|c| c.get("id")).and_then(Value::as_str).unwrap_or("");
-        let loc = location_mut(w, &alt_id)?;
-        if loc.contacts.get(contact_id).is_none() {
-            return Err(ApiError::bad_request(format!("Contact {contact_id} not found")));
-        }
-        let id = sim_kit::ids::object_id();
-        let number = loc.next_invoice_number;
-        loc.next_invoice_number += 1;
-        let now = now_iso();
-        let total = round2(subtotal - discount_value);
-        let mut invoice = json!({
-            "_id": id, "status": "draft", "liveMode": live_mode.unwrap_or(false), "amountPaid": 0,
-            "altId": alt_id, "altType": "location", "name": name, "businessDetails": business,
-            "invoiceNumber": number, "currency": currency, "contactDetails": contact,
-            "issueDate": issue_date, "dueDate": due_date.clone().unwrap_or_else(|| issue_date.clone()),
-            "discount": discount, "invoiceItems": items, "total": total, "title": title, "amountDue": total,
-            "totalSummary": {"subTotal": round2(subtotal), "discount": round2(discount_value), "tax": 0},
-            "sentTo": fields.get("sentTo").cloned().unwrap_or(json!({})),
-            "createdAt": now, "updatedAt": now,
-        });
-        if let Some(t) = terms {
-            set(&mut invoice, "termsNotes", json!(t));
-        }
-        let search_text = ["name", "title", "termsNotes"]
-            .map(|field| str_of(&invoice, field).to_lowercase())
-            .join("\0");
-        loc.invoice_search_text.push((id.clone(), search_text));
-        loc.invoices.insert(id, invoice.clone());
-        event(w, "InvoiceCreate", &invoice);
-        ok(invoice)
-    })
+    sim.commit(|w| ok(w.location_mut(&alt_id)?.create_invoice(new)?))
 }
 
 pub async fn get(
@@ -160,14 +151,7 @@ pub async fn get(
     check.req("altType");
     check.finish()?;
     caller.check_location(&alt_id)?;
-    sim.read(|w| {
-        let loc = location(w, &alt_id)?;
-        ok(loc
-            .invoices
-            .get(&invoice_id)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found("Invoice"))?)
-    })
+    sim.read(|w| ok(w.location(&alt_id)?.invoice(&invoice_id)?.clone()))
 }
 
 pub async fn list(
@@ -195,33 +179,14 @@ pub async fn list(
     );
     check.finish()?;
     caller.check_location(&alt_id)?;
-    // Case-insensitive substring search in name, title and terms.
-    let needle = q.get("search").map(|s| s.to_lowercase());
-    let searched = needle
-        .as_deref()
-        .map(|n| memchr::memmem::Finder::new(n.as_bytes()));
+    let query = InvoiceQuery {
+        status,
+        contact_id: q.get("contactId").cloned(),
+        search: q.get("search").cloned(),
+    };
     sim.read(|w| {
-        let loc = location(w, &alt_id)?;
-        // A search reads only the texts (in creation order, like the
-        // table), then the rows it found.
-        let candidates: Box<dyn Iterator<Item = &Value>> = match &searched {
-            Some(finder) => Box::new(
-                loc.invoice_search_text
-                    .iter()
-                    .filter(|(_, text)| finder.find(text.as_bytes()).is_some())
-                    .filter_map(|(id, _)| loc.invoices.get(id)),
-            ),
-            None => Box::new(loc.invoices.iter()),
-        };
-        let rows: Vec<&Value> = candidates
-            .filter(|i| status.as_deref().is_none_or(|s| str_of(i, "status") == s))
-            .filter(|i| {
-                q.get("contactId").is_none_or(|c| {
-                    i.pointer("/contactDetails/id").and_then(Value::as_str) == Some(c)
-                })
-            })
-            .collect();
-        let (invoices, total) = page(rows.into_iter(), offset, limit);
+        let found = w.location(&alt_id)?.invoices_matching(&query);
+        let (invoices, total) = page(found.into_iter(), offset, limit);
         ok(json!({"invoices": invoices, "total": total}))
     })
 }
@@ -251,65 +216,14 @@ pub async fn record_payment(
     let meta = body.opt_object("meta");
     body.finish()?;
     caller.check_location(&alt_id)?;
+    let payment = InvoicePayment { mode, amount, meta };
     sim.commit(|w| {
-        let loc = location_mut(w, &alt_id)?;
-        let invoice = loc
-            .invoices
-            .get_mut(&invoice_id)
-            .ok_or_else(|| ApiError::not_found("Invoice"))?;
-        let due = num_of(invoice, "amountDue");
-        if str_of(invoice, "status") == "paid" || due <= 0.0 {
-            return Err(ApiError::bad_request("Invoice is already paid"));
-        }
-        let pay = round2(amount.unwrap_or(due));
-        if pay > due + 1e-9 {
-            return Err(ApiError::bad_request(format!(
-                "Amount {pay} exceeds the amount due {due}"
-            )));
-        }
-        let paid = round2(num_of(invoice, "amountPaid") + pay);
-        let left = round2(due - pay);
-        let status = if left <= 0.0 {
-            "paid"
-        } else {
-            "partially_paid"
-        };
-        set(invoice, "amountPaid", json!(paid));
-        set(invoice, "amountDue", json!(left));
-        set(invoice, "status", json!(status));
-        set(invoice, "updatedAt", json!(now_iso()));
-        let invoice = invoice.clone();
-        let contact = json!({
-            "id": invoice.pointer("/contactDetails/id").cloned().unwrap_or(json!("")),
-            "name": invoice.pointer("/contactDetails/name").cloned().unwrap_or(json!("")),
-            "email": invoice.pointer("/contactDetails/email").cloned().unwrap_or(json!("")),
-        });
-        let mut txn = new_transaction(
-            &alt_id,
-            &contact,
-            "invoice",
-            &invoice_id,
-            "invoice",
-            pay,
-            str_of(&invoice, "currency"),
-        );
-        set(&mut txn, "paymentProviderType", json!(mode));
-        if let Some(m) = meta {
-            set(&mut txn, "entitySourceMeta", Value::Object(m));
-        }
-        loc.transactions
-            .insert(str_of(&txn, "_id").to_string(), txn);
-        let name = if status == "paid" {
-            "InvoicePaid"
-        } else {
-            "InvoicePartiallyPaid"
-        };
-        event(w, name, &invoice);
-        let mut answer = invoice.clone();
-        if let Value::Object(map) = &mut answer {
+        let mut invoice = w.location_mut(&alt_id)?.pay_invoice(&invoice_id, payment)?;
+        // The answer leaves these out.
+        if let Value::Object(map) = &mut invoice {
             map.remove("totalSummary");
             map.remove("sentTo");
         }
-        ok(json!({"success": true, "invoice": answer}))
+        ok(json!({"success": true, "invoice": invoice}))
     })
 }

@@ -10,7 +10,7 @@
 //! Every product or price write is checked by the same field checks
 //! (`check_product_fields`, `check_price_fields`), whichever endpoint
 //! carries it. The bulk edit (`POST /products/bulk-update/edit`) takes at
-//! most [`BULK_EDIT_MAX_ENTITIES`] products and prices counted together.
+//! most [`BULK_EDIT_MAX_ENTITIES`](crate::world::catalog::BULK_EDIT_MAX_ENTITIES) products and prices counted together.
 //! The spec gives the bulk edit no `security` block; the simulator asks for
 //! `products.write` on a location token, as its sibling bulk update does.
 
@@ -24,18 +24,14 @@ use serde_json::{Number, Value, json};
 use super::{Params, page};
 use crate::Sim;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, created, ok};
+use crate::error::{ApiResult, created, ok};
 use crate::validate::{Body, QueryCheck};
 use crate::world::catalog::{
     BulkChange, PriceFields, PriceRule, PriceRuleKind, ProductEdit, ProductFields, StockChange,
+    check_bulk_edit_size,
 };
 
 const PRODUCT_TYPES: &[&str] = &["DIGITAL", "PHYSICAL", "SERVICE", "PHYSICAL/DIGITAL"];
-
-/// The most products and prices, counted together, one bulk edit may carry
-/// (the spec: "max 30 entities", "the total count includes all prices
-/// within each product").
-pub const BULK_EDIT_MAX_ENTITIES: usize = 30;
 
 /// The fields any product write may carry (create, `PUT`, bulk edit), each
 /// checked by one rule.
@@ -426,7 +422,7 @@ fn check_bulk_product(body: &mut Body) -> ProductEdit {
 }
 
 /// `POST /products/bulk-update/edit`: products and their prices edited in
-/// one request, at most [`BULK_EDIT_MAX_ENTITIES`] of them counted together.
+/// one request, at most [`BULK_EDIT_MAX_ENTITIES`](crate::world::catalog::BULK_EDIT_MAX_ENTITIES) of them counted together.
 /// Answers 201 `{message, status, updatedCount}` (the products edited).
 pub async fn bulk_edit(
     State(sim): State<Arc<Sim>>,
@@ -442,12 +438,8 @@ pub async fn bulk_edit(
         edits.extend(body.nested(&format!("products.{i}"), entry, check_bulk_product));
     }
     body.finish()?;
-    let entities: usize = edits.iter().map(ProductEdit::entities).sum();
-    if entities > BULK_EDIT_MAX_ENTITIES {
-        return Err(ApiError::bad_request(format!(
-            "A bulk edit takes at most {BULK_EDIT_MAX_ENTITIES} entities (products and their prices together); this one has {entities}"
-        )));
-    }
+    // Refused before the location is looked at, as HighLevel does.
+    check_bulk_edit_size(&edits)?;
     caller.check_location(&alt_id)?;
     sim.commit(|w| {
         let updated = w.location_mut(&alt_id)?.bulk_edit(edits)?;

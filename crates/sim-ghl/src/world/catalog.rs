@@ -317,11 +317,19 @@ pub struct ProductEdit {
     pub prices: Vec<(String, PriceFields)>,
 }
 
-impl ProductEdit {
-    /// The product and its prices: what the bulk edit limit counts.
-    pub fn entities(&self) -> usize {
-        1 + self.prices.len()
+/// The most products and prices, counted together, one bulk edit may carry
+/// (the spec: "max 30 entities", "the total count includes all prices
+/// within each product").
+pub const BULK_EDIT_MAX_ENTITIES: usize = 30;
+
+/// Refuses a bulk edit of more than [`BULK_EDIT_MAX_ENTITIES`] products
+/// and prices.
+pub fn check_bulk_edit_size(edits: &[ProductEdit]) -> Result<(), Error> {
+    let entities: usize = edits.iter().map(|e| 1 + e.prices.len()).sum();
+    if entities > BULK_EDIT_MAX_ENTITIES {
+        return Err(Error::BulkEditTooLarge { entities });
     }
+    Ok(())
 }
 
 /// How a bulk price rule changes an amount.
