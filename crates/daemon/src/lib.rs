@@ -22,7 +22,7 @@ pub mod wiring;
 
 pub use background::{Activity, Background, TaskStatus, Trigger};
 pub use error::DaemonError;
-pub use serve::{Daemon, KEEP_HISTORY, ServeOptions};
+pub use serve::{Daemon, KEEP_HISTORY, Poll, Poller, ServeOptions};
 pub use store_setup::open_store;
 pub use tenants::{ClientTuning, TenantGhl, TenantLoad, build_tenant};
 pub use wiring::{Loaded, build_engine};

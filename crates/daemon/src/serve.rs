@@ -234,17 +234,12 @@ impl Daemon {
         );
         for poll in polls(&config.engine) {
             let alerts = (poll.kind == ScanKind::Reconcile).then(|| watch.clone());
+            let poller = Poller::new(engine.clone(), poll, connections.clone()).with_alerts(alerts);
             background.spawn(
-                poll.name,
-                poll.every,
+                poller.name(),
+                poller.every(),
                 Some(connections.subscribe()),
-                Poller {
-                    engine: engine.clone(),
-                    poll,
-                    connections: connections.clone(),
-                    alerts,
-                    running: HashSet::new(),
-                },
+                poller,
             );
         }
         Ok(Daemon {
@@ -424,24 +419,53 @@ impl Activity for Housekeeper {
 
 /// One periodic scan: its name in logs, its kind, the flows it scans one
 /// after the other (`None`: all at once) and its interval.
-struct Poll {
-    name: &'static str,
-    kind: ScanKind,
-    flows: Vec<Option<Flow>>,
-    every: Duration,
+pub struct Poll {
+    pub name: &'static str,
+    pub kind: ScanKind,
+    pub flows: Vec<Option<Flow>>,
+    pub every: Duration,
 }
 
 /// Runs `poll` for every tenant that can run; when a connection changes
 /// state ([`Trigger::Event`]), only a tenant that became able to run is
 /// scanned. Each scan's outcome is reported to `connections` (typed auth
 /// refusals), each reconciliation to `alerts`.
-struct Poller {
+pub struct Poller {
     engine: Arc<Engine>,
     poll: Poll,
     connections: Arc<Connections>,
     alerts: Option<Arc<AlertWatch>>,
     /// Tenants that could run at the last activation.
     running: HashSet<String>,
+}
+
+impl Poller {
+    /// A poller of `poll` for the engine's tenants, reporting to
+    /// `connections` (a tenant absent from it can run).
+    pub fn new(engine: Arc<Engine>, poll: Poll, connections: Arc<Connections>) -> Self {
+        Self {
+            engine,
+            poll,
+            connections,
+            alerts: None,
+            running: HashSet::new(),
+        }
+    }
+
+    /// Also reports each reconciliation to the alert watch.
+    fn with_alerts(self, alerts: Option<Arc<AlertWatch>>) -> Self {
+        Self { alerts, ..self }
+    }
+
+    /// How often it polls.
+    pub fn every(&self) -> Duration {
+        self.poll.every
+    }
+
+    /// Its name in logs and task statuses.
+    pub fn name(&self) -> &'static str {
+        self.poll.name
+    }
 }
 
 impl Activity for Poller {

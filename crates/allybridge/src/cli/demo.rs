@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -98,6 +98,9 @@ impl Progress {
         }
     }
 }
+
+/// How often the live phase polls HighLevel's coupons.
+const COUPON_POLL: Duration = Duration::from_secs(2);
 
 /// Runs jobs until the queue is idle, showing progress.
 async fn drain(sb: &Sandbox, progress: &Progress, label: &str) -> anyhow::Result<()> {
@@ -258,23 +261,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "allybridge daemon:   {url} (webhooks, /metrics, /healthz)"
     ));
     let sb = Arc::new(sb);
-    let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(ActivityCounts::default());
-    let poller = {
-        let (sb, stop, tenant) = (sb.clone(), stop.clone(), tenant.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                let _ = scan(
-                    &sb.engine,
-                    &tenant,
-                    ScanKind::Poll,
-                    Some(Flow::CouponsToAccessally),
-                )
-                .await;
-            }
-        })
-    };
+    // HighLevel fires no webhook for coupons: they are polled, by the
+    // poller `serve` runs, on the daemon's background-task driver.
+    let mut background = daemon::Background::new();
+    let coupons = daemon::Poller::new(
+        sb.engine.clone(),
+        daemon::Poll {
+            name: "coupons",
+            kind: ScanKind::Poll,
+            flows: vec![Some(Flow::CouponsToAccessally)],
+            every: COUPON_POLL,
+        },
+        Arc::new(server::health::Connections::default()),
+    );
+    background.spawn::<_, ()>(coupons.name(), coupons.every(), None, coupons);
     let duration = Duration::from_secs(args.duration);
     let live_start = Instant::now();
     let fault_window = (duration / 3, duration / 3 * 2);
@@ -306,8 +307,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         progress.update(t.as_secs(), "live activity");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = poller.await;
+    background.stop().await;
     sb.set_faults(&Faults::default()).await?;
 
     // 3. Reconcile: what lost webhooks never announced is found and repaired.
