@@ -170,9 +170,7 @@ impl Receiver {
             }
         }
     }
-}
 
-impl Receiver {
     /// The job a HighLevel event causes, if any. A product's or price's
     /// change reported while allybridge is syncing that product, or just
     /// after, is most likely the echo of allybridge's own write (a bulk

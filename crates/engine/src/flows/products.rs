@@ -134,7 +134,7 @@ impl KnownProducts {
 
     /// Reads HighLevel products `ids` (one list call per hundred); none
     /// known when the read fails (each job then reads its own).
-    pub async fn read_ids(tenant: &Tenant, ids: Vec<String>) -> Self {
+    async fn read_ids(tenant: &Tenant, ids: Vec<String>) -> Self {
         match tenant.ghl.products_by_ids(&ids, Priority::Live).await {
             Ok(products) => Self {
                 asked: ids.into_iter().collect(),
