@@ -12,7 +12,12 @@
  * v1,<base64 HMAC-SHA256 of "id.timestamp.body">`). Failed attempts are
  * retried with exponential back-off, 5 attempts in all; a subscription
  * whose 5 deliveries in a row failed every attempt is disabled, as
- * WooCommerce does. One delivery worker runs at a time (a database lock).
+ * WooCommerce does. One delivery worker runs at a time (a database lock);
+ * it sends the deliveries that are due together, in parallel (the Requests
+ * library WordPress ships, over curl), so a receiver that hangs costs its
+ * own timeout and delays no other subscription's events. Without curl, or
+ * behind a proxy configured for WordPress, it sends them one by one
+ * through WordPress's HTTP API.
  *
  * @package allybridge-for-accessally
  */
@@ -27,6 +32,7 @@ final class Allybridge_Outbox {
 	const MAX_ATTEMPTS     = 5;
 	const DISABLE_AFTER    = 5;
 	const LOCK             = 'allybridge_delivery';
+	const TIMEOUT          = 10;
 	const WORKER_QUERY_VAR = 'allybridge_deliver';
 
 	/** @var bool Whether this request recorded events to deliver. */
@@ -172,10 +178,8 @@ final class Allybridge_Outbox {
 			while ( microtime( true ) < $deadline ) {
 				$due = $this->due_rows();
 				if ( $due ) {
-					foreach ( $due as $row ) {
-						$this->attempt( $row );
-						++$sent;
-					}
+					$this->attempt_all( $due );
+					$sent += count( $due );
 					continue;
 				}
 				$next = $this->seconds_to_next();
@@ -251,45 +255,188 @@ final class Allybridge_Outbox {
 	}
 
 	/**
-	 * One attempt of one delivery, and what follows from its answer.
+	 * One attempt of each of these deliveries, sent together, and what
+	 * follows from each answer.
 	 *
-	 * @param array $row Outbox row.
+	 * @param array[] $rows Outbox rows.
 	 */
-	private function attempt( array $row ): void {
+	private function attempt_all( array $rows ): void {
 		global $wpdb;
-		$outbox  = Allybridge_Schema::table( 'outbox' );
-		$webhook = $wpdb->get_row( $wpdb->prepare( 'SELECT * FROM ' . Allybridge_Schema::table( 'webhooks' ) . ' WHERE id = %d', $row['webhook_id'] ), ARRAY_A ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared
-		if ( ! $webhook || 'active' !== $webhook['status'] ) {
-			$wpdb->update( $outbox, array( 'state' => 'cancelled', 'last_error' => 'subscription deleted or disabled' ), array( 'id' => $row['id'] ) );
-			return;
+		$outbox   = Allybridge_Schema::table( 'outbox' );
+		$requests = array();
+		$webhooks = array();
+		foreach ( $rows as $key => $row ) {
+			$webhook = $wpdb->get_row( $wpdb->prepare( 'SELECT * FROM ' . Allybridge_Schema::table( 'webhooks' ) . ' WHERE id = %d', $row['webhook_id'] ), ARRAY_A ); // phpcs:ignore WordPress.DB.PreparedSQL.NotPrepared
+			if ( ! $webhook || 'active' !== $webhook['status'] ) {
+				$wpdb->update( $outbox, array( 'state' => 'cancelled', 'last_error' => 'subscription deleted or disabled' ), array( 'id' => $row['id'] ) );
+				continue;
+			}
+			$timestamp        = (string) time();
+			$webhooks[ $key ] = $webhook;
+			$requests[ $key ] = array(
+				'url'     => $webhook['url'],
+				'headers' => array(
+					'content-type'      => 'application/json',
+					'webhook-id'        => $row['message_id'],
+					'webhook-timestamp' => $timestamp,
+					'webhook-signature' => self::sign( Allybridge_Secrets::reveal( $webhook['secret'] ), $row['message_id'], $timestamp, $row['body'] ),
+					'user-agent'        => 'allybridge-for-accessally/' . ALLYBRIDGE_VERSION,
+				),
+				'body'    => $row['body'],
+			);
 		}
-		$timestamp = (string) time();
-		$signature = self::sign( Allybridge_Secrets::reveal( $webhook['secret'] ), $row['message_id'], $timestamp, $row['body'] );
-		$started   = microtime( true );
-		$args      = array(
-			'timeout'     => 10,
-			'redirection' => 0,
-			'headers'     => array(
-				'content-type'      => 'application/json',
-				'webhook-id'        => $row['message_id'],
-				'webhook-timestamp' => $timestamp,
-				'webhook-signature' => $signature,
-				'user-agent'        => 'allybridge-for-accessally/' . ALLYBRIDGE_VERSION,
-			),
-			'body'        => $row['body'],
+		foreach ( $this->send_all( $requests ) as $key => $answer ) {
+			$this->record_answer( $rows[ $key ], $webhooks[ $key ], $answer );
+		}
+	}
+
+	/**
+	 * Sends these POSTs and answers, for each, `status` (0 when none came),
+	 * `error` (null on a 2xx) and `ms`. In parallel when curl is there and
+	 * no proxy is configured for WordPress; else one by one through
+	 * WordPress's HTTP API. A URL WordPress deems unsafe is refused unsent
+	 * (as `wp_safe_remote_post` refuses it), unless the site allows local URLs.
+	 *
+	 * @param array[] $requests Each with `url`, `headers` and `body`.
+	 * @return array[] By the requests' keys.
+	 */
+	private function send_all( array $requests ): array {
+		$answers = array();
+		$safe    = ! Allybridge_Plugin::allows_local_urls();
+		foreach ( $requests as $key => $request ) {
+			if ( $safe && ! wp_http_validate_url( $request['url'] ) ) {
+				$answers[ $key ] = array(
+					'status' => 0,
+					'error'  => __( 'A valid URL was not provided.', 'allybridge-for-accessally' ),
+					'ms'     => 0,
+				);
+				unset( $requests[ $key ] );
+			}
+		}
+		$library = self::parallel_library();
+		if ( count( $requests ) > 1 && null !== $library ) {
+			return $answers + self::send_in_parallel( $library, $requests );
+		}
+		foreach ( $requests as $key => $request ) {
+			$started         = microtime( true );
+			$response        = wp_remote_post(
+				$request['url'],
+				array(
+					'timeout'     => self::TIMEOUT,
+					'redirection' => 0,
+					'headers'     => $request['headers'],
+					'body'        => $request['body'],
+				)
+			);
+			$status          = is_wp_error( $response ) ? 0 : (int) wp_remote_retrieve_response_code( $response );
+			$answers[ $key ] = array(
+				'status' => $status,
+				'error'  => is_wp_error( $response ) ? $response->get_error_message() : self::status_error( $status ),
+				'ms'     => (int) round( ( microtime( true ) - $started ) * 1000 ),
+			);
+		}
+		return $answers;
+	}
+
+	/**
+	 * The Requests class WordPress ships (`WpOrg\Requests\Requests` since
+	 * 6.2, `Requests` before), when it can send in parallel here: curl is
+	 * loaded and WordPress is not configured to go through a proxy.
+	 */
+	private static function parallel_library(): ?string {
+		if ( ! function_exists( 'curl_multi_init' ) || ( new WP_HTTP_Proxy() )->is_enabled() ) {
+			return null;
+		}
+		if ( class_exists( '\WpOrg\Requests\Requests' ) ) {
+			return '\WpOrg\Requests\Requests';
+		}
+		return class_exists( 'Requests' ) ? 'Requests' : null;
+	}
+
+	/**
+	 * Sends these POSTs at once with `$library::request_multiple`, with the
+	 * options WordPress's HTTP API would give them: the timeout, no
+	 * redirects, WordPress's certificate bundle and its `https_ssl_verify`
+	 * filter.
+	 *
+	 * @param string  $library  See {@see parallel_library()}.
+	 * @param array[] $requests Each with `url`, `headers` and `body`.
+	 * @return array[] See {@see send_all()}.
+	 */
+	private static function send_in_parallel( string $library, array $requests ): array {
+		$started  = microtime( true );
+		$finished = array();
+		$multiple = array();
+		foreach ( $requests as $key => $request ) {
+			$multiple[ $key ] = array(
+				'url'     => $request['url'],
+				'headers' => $request['headers'],
+				'data'    => $request['body'],
+				'type'    => 'POST',
+				'options' => array(
+					'timeout'          => self::TIMEOUT,
+					'connect_timeout'  => self::TIMEOUT,
+					'follow_redirects' => false,
+					'data_format'      => 'body',
+					'useragent'        => $request['headers']['user-agent'],
+					'verify'           => apply_filters( 'https_ssl_verify', ABSPATH . WPINC . '/certificates/ca-bundle.crt', $request['url'] ), // phpcs:ignore WordPress.NamingConventions.PrefixAllGlobals -- core filter.
+				),
+			);
+		}
+		$responses = $library::request_multiple(
+			$multiple,
+			array(
+				'complete' => static function ( $response, $key ) use ( &$finished ) {
+					$finished[ $key ] = microtime( true );
+				},
+			)
 		);
-		$response  = Allybridge_Plugin::allows_local_urls() ? wp_remote_post( $webhook['url'], $args ) : wp_safe_remote_post( $webhook['url'], $args );
-		$duration  = (int) round( ( microtime( true ) - $started ) * 1000 );
-		$status    = is_wp_error( $response ) ? 0 : (int) wp_remote_retrieve_response_code( $response );
-		$ok        = $status >= 200 && $status < 300;
-		$error     = is_wp_error( $response ) ? $response->get_error_message() : ( $ok ? null : "HTTP $status" );
-		$attempts  = (int) $row['attempts'] + 1;
-		$now       = Allybridge_Values::now();
-		Allybridge_Log::write( 'webhook', $row['topic'], $webhook['url'], $status, self::record_label( $row['topic'], (int) $row['record_id'] ), $duration, $ok ? "attempt $attempts" : "attempt $attempts: " . (string) $error );
+		$answers   = array();
+		foreach ( $requests as $key => $request ) {
+			$response        = $responses[ $key ] ?? null;
+			$failed          = ! is_object( $response ) || $response instanceof Exception;
+			$status          = $failed ? 0 : (int) $response->status_code;
+			$answers[ $key ] = array(
+				'status' => $status,
+				'error'  => $failed ? ( $response instanceof Exception ? $response->getMessage() : 'no answer' ) : self::status_error( $status ),
+				'ms'     => (int) round( ( ( $finished[ $key ] ?? microtime( true ) ) - $started ) * 1000 ),
+			);
+		}
+		return $answers;
+	}
+
+	/**
+	 * Null for a 2xx status, else what to record.
+	 *
+	 * @param int $status HTTP status.
+	 */
+	private static function status_error( int $status ): ?string {
+		return ( $status >= 200 && $status < 300 ) ? null : "HTTP $status";
+	}
+
+	/**
+	 * What follows from one delivery's answer: delivered; retried with
+	 * back-off; or failed, its subscription disabled after
+	 * `DISABLE_AFTER` failed deliveries in a row.
+	 *
+	 * @param array $row     Outbox row.
+	 * @param array $webhook Its subscription.
+	 * @param array $answer  See {@see send_all()}.
+	 */
+	private function record_answer( array $row, array $webhook, array $answer ): void {
+		global $wpdb;
+		$outbox   = Allybridge_Schema::table( 'outbox' );
+		$webhooks = Allybridge_Schema::table( 'webhooks' );
+		$status   = $answer['status'];
+		$error    = $answer['error'];
+		$ok       = null === $error;
+		$attempts = (int) $row['attempts'] + 1;
+		$now      = Allybridge_Values::now();
+		Allybridge_Log::write( 'webhook', $row['topic'], $webhook['url'], $status, self::record_label( $row['topic'], (int) $row['record_id'] ), $answer['ms'], $ok ? "attempt $attempts" : "attempt $attempts: " . (string) $error );
 
 		if ( $ok ) {
 			$wpdb->update( $outbox, array( 'state' => 'delivered', 'attempts' => $attempts, 'last_status' => (string) $status, 'last_error' => null, 'delivered_gmt' => $now ), array( 'id' => $row['id'] ) );
-			$wpdb->update( Allybridge_Schema::table( 'webhooks' ), array( 'failures_in_row' => 0, 'last_delivery_gmt' => $now, 'last_status' => (string) $status ), array( 'id' => $webhook['id'] ) );
+			$wpdb->update( $webhooks, array( 'failures_in_row' => 0, 'last_delivery_gmt' => $now, 'last_status' => (string) $status ), array( 'id' => $webhook['id'] ) );
 			return;
 		}
 		$last_status = 0 === $status ? 'error' : (string) $status;
@@ -297,21 +444,12 @@ final class Allybridge_Outbox {
 			$delay = self::retry_base_seconds() * ( 2 ** ( $attempts - 1 ) );
 			$next  = DateTimeImmutable::createFromFormat( 'U.u', sprintf( '%.6F', microtime( true ) + $delay ) );
 			$wpdb->update( $outbox, array( 'attempts' => $attempts, 'last_status' => $last_status, 'last_error' => $error, 'next_attempt_gmt' => $next ? $next->format( 'Y-m-d H:i:s.u' ) : $now ), array( 'id' => $row['id'] ) );
-			$wpdb->update( Allybridge_Schema::table( 'webhooks' ), array( 'last_delivery_gmt' => $now, 'last_status' => $last_status ), array( 'id' => $webhook['id'] ) );
+			$wpdb->update( $webhooks, array( 'last_delivery_gmt' => $now, 'last_status' => $last_status ), array( 'id' => $webhook['id'] ) );
 			return;
 		}
 		$wpdb->update( $outbox, array( 'state' => 'failed', 'attempts' => $attempts, 'last_status' => $last_status, 'last_error' => $error ), array( 'id' => $row['id'] ) );
-		$failures = (int) $webhook['failures_in_row'] + 1;
-		$wpdb->update(
-			Allybridge_Schema::table( 'webhooks' ),
-			array(
-				'failures_in_row'   => $failures,
-				'status'            => $failures >= self::DISABLE_AFTER ? 'disabled' : 'active',
-				'last_delivery_gmt' => $now,
-				'last_status'       => $last_status,
-			),
-			array( 'id' => $webhook['id'] )
-		);
+		// Counted in the database: deliveries of one subscription answered in one batch each count.
+		$wpdb->query( $wpdb->prepare( "UPDATE $webhooks SET failures_in_row = failures_in_row + 1, status = IF(failures_in_row >= %d, 'disabled', status), last_delivery_gmt = %s, last_status = %s WHERE id = %d", self::DISABLE_AFTER, $now, $last_status, $webhook['id'] ) ); // phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared -- table name only.
 	}
 
 	/**
