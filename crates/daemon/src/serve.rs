@@ -1,18 +1,18 @@
-//! The daemon `allybridge serve` runs: The HTTP server on `[server] listen`
+//! The daemon `allybridge serve` runs: the HTTP server on `[server] listen`
 //! (webhooks, `/healthz`, `/readyz`, `/metrics`) with verifiers built from
 //! the configuration and store (each site subscribed at start-up when
 //! `[server] public_url` is set and no subscription sends there, see
-//! `webhooks`), the engine's workers, pollers (HighLevel
+//! [`crate::subscriptions`]), the engine's workers, pollers (HighLevel
 //! coupons every `coupon_poll_interval`, products and orders on their own
 //! intervals) and the reconciler every `reconcile_interval`; the admin
 //! page under `/admin` (only on a loopback address unless `[server]
 //! admin_password_hash` is set), the OAuth callback for `auth = "oauth"`
 //! tenants, and the alert watch (`[alerts]`). Flow modes switched on the
 //! admin page are kept in the modes file next to the configuration
-//! (`config::modes`) and apply again after a restart. An OAuth tenant whose consent
-//! was never completed does not stop the daemon: it is reported "not
-//! connected" (log, admin page, `/readyz`), runs no poll or
-//! reconciliation, and starts as soon as a token pair is stored — by the
+//! (`config::modes`) and apply again after a restart. An OAuth tenant
+//! whose consent was never completed does not stop the daemon: it is
+//! reported "not connected" (log, admin page, `/readyz`), runs no poll
+//! or reconciliation, and starts as soon as a token pair is stored — by the
 //! callback, or by `allybridge connect ghl --oauth` — without a restart.
 //! Every call the clients make goes to the API activity log the admin page
 //! shows; once an hour, finished jobs, inbox entries and API activity older
