@@ -50,6 +50,13 @@ impl Body {
         self.errors.push(message.into());
     }
 
+    /// The location a body names: `altId`, with `altType` `location`.
+    pub fn req_location(&mut self) -> String {
+        let alt_id = self.req_str("altId");
+        self.req_enum("altType", &["location"]);
+        alt_id
+    }
+
     pub fn req_str(&mut self, key: &str) -> String {
         match self.raw(key) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),

@@ -25,6 +25,21 @@ struct Receiver {
     seen: Arc<Mutex<Seen>>,
 }
 
+impl Receiver {
+    /// Serves `POST /hook` on a free port, answering `answer` until told
+    /// otherwise; returns the port.
+    async fn start(&self, answer: u16) -> Result<u16> {
+        self.answer.store(answer, Ordering::SeqCst);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(port)
+    }
+}
+
 async fn receive(
     axum::extract::State(rx): axum::extract::State<Receiver>,
     headers: axum::http::HeaderMap,
@@ -52,13 +67,7 @@ async fn undelivered_events_survive_a_killed_server_and_go_out_once() -> Result<
     };
     let site = &guard.site;
     let rx = Receiver::default();
-    rx.answer.store(503, Ordering::SeqCst);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(rx.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let port = rx.start(503).await?;
 
     let http = reqwest::Client::new();
     let api = |method: Method, path: &str| {
@@ -183,13 +192,7 @@ async fn a_hanging_receiver_delays_no_other_subscription() -> Result<()> {
     let hanging = Hanging::default();
     let hanging_port = hanging.start().await?;
     let rx = Receiver::default();
-    rx.answer.store(204, Ordering::SeqCst);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(rx.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let port = rx.start(204).await?;
 
     let http = reqwest::Client::new();
     let api = |method: Method, path: &str| {

@@ -17,7 +17,6 @@ use clap::{Args, Subcommand};
 use config::{GhlAuth, TenantConfig};
 use futures::TryStreamExt;
 use secrecy::SecretString;
-use store::{Credential, CredentialKind, System};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::context::{self, ConfigArgs};
@@ -141,28 +140,13 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
             callback_addr,
         } => {
             let t = daemon::tenants::selected(&config, Some(&tenant))?[0];
-            let connection = daemon::credentials::connection_id(&t.name, System::HighLevel);
             if token {
                 let secret = context::read_secret(
                     token_env.as_deref(),
                     "the HighLevel private integration token",
                 )?;
                 let accepted = try_token(t, secret.clone()).await?;
-                store
-                    .upsert_connection(&connection, System::HighLevel, &t.ghl.location_id, &t.name)
-                    .await?;
-                store
-                    .save_credential(
-                        &connection,
-                        CredentialKind::HighLevelPrivateToken,
-                        &Credential {
-                            secret,
-                            refresh_secret: None,
-                            expires_at: None,
-                            scopes: Vec::new(),
-                        },
-                    )
-                    .await?;
+                daemon::credentials::store_private_token(&store, t, secret).await?;
                 println!(
                     "HighLevel accepted the private integration token of tenant `{}`; stored it encrypted{}.",
                     t.name,
@@ -252,26 +236,8 @@ pub async fn run(args: ConnectArgs) -> anyhow::Result<ExitCode> {
                         t.accessally.site_url
                     ),
                 })?;
-            let connection = daemon::credentials::connection_id(&t.name, System::AccessAlly);
-            daemon::credentials::store_accessally_secret(
-                &store,
-                &connection,
-                t,
-                CredentialKind::AccessAllyAppPassword,
-                password,
-            )
-            .await?;
-            if let Some(h) = handshake {
-                let hid = daemon::credentials::handshake_connection_id(&t.name);
-                daemon::credentials::store_accessally_secret(
-                    &store,
-                    &hid,
-                    t,
-                    CredentialKind::AccessAllyAppPassword,
-                    h,
-                )
+            daemon::credentials::store_accessally_credentials(&store, t, password, handshake)
                 .await?;
-            }
             println!(
                 "AccessAlly accepted the credentials; stored them encrypted for tenant `{}`.",
                 t.name

@@ -57,8 +57,7 @@ fn check_date(body: &mut Body, key: &str, value: Option<String>) -> Option<IsoDa
 /// Checks a create or update body: its location and the fields it sets
 /// (`None` when a problem was recorded).
 fn check_body(body: &mut Body, update: bool) -> (String, Option<CouponFields>) {
-    let alt_id = body.req_str("altId");
-    body.req_enum("altType", &["location"]);
+    let alt_id = body.req_location();
     let name = body.req_str("name");
     let code = body.req_str("code");
     let discount_type = body.req_enum("discountType", &["percentage", "amount"]);
@@ -206,8 +205,7 @@ pub async fn delete(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let alt_id = body.req_str("altId");
-    body.req_enum("altType", &["location"]);
+    let alt_id = body.req_location();
     let id = body.req_str("id");
     body.finish()?;
     caller.check_location(&alt_id)?;

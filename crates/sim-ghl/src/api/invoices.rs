@@ -86,8 +86,7 @@ pub async fn create(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let alt_id = body.req_str("altId");
-    body.req_enum("altType", &["location"]);
+    let alt_id = body.req_location();
     let name = body.req_str("name");
     let business_details = body.opt_object("businessDetails");
     if business_details.is_none() {
@@ -198,8 +197,7 @@ pub async fn record_payment(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let alt_id = body.req_str("altId");
-    body.req_enum("altType", &["location"]);
+    let alt_id = body.req_location();
     let mode = body.req_enum(
         "mode",
         &["cash", "card", "cheque", "bank_transfer", "other"],

@@ -359,8 +359,7 @@ pub async fn update_inventory(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let alt_id = body.req_str("altId");
-    body.req_enum("altType", &["location"]);
+    let alt_id = body.req_location();
     let items = body.req_array("items");
     let mut changes = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -430,8 +429,7 @@ pub async fn bulk_edit(
     bytes: Bytes,
 ) -> ApiResult {
     let mut body = Body::parse(&bytes)?;
-    let alt_id = body.req_str("altId");
-    body.req_enum("altType", &["location"]);
+    let alt_id = body.req_location();
     let entries = body.req_array("products");
     let mut edits = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
@@ -496,8 +494,7 @@ struct BulkUpdate {
 }
 
 fn check_bulk_update(body: &mut Body) -> BulkUpdate {
-    let alt_id = body.req_str("altId");
-    body.req_enum("altType", &["location"]);
+    let alt_id = body.req_location();
     let kind = body.req_enum("type", BULK_UPDATE_TYPES);
     if body.raw("productIds").is_none() {
         body.error("productIds must be an array");
